@@ -1,0 +1,15 @@
+//! The Compose Specification front end of berth.
+//!
+//! It turns compose files into a validated, normalized [`model`] of a project and a dependency
+//! graph of its services; later stages plan and execute convergence through the engine API.
+//! Everything here is pure computation over text and values, so it is tested without root and
+//! without an engine.
+//!
+//! Pipeline: [`yaml`] (located tree) → [`env`] and interpolation → include / extends / merge →
+//! model normalization and validation → graph.
+
+pub mod env;
+pub mod error;
+pub mod yaml;
+
+pub use error::{Error, ErrorKind, Loc, Result};

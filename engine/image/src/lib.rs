@@ -1,0 +1,4 @@
+//! Images for berth's engine: the OCI content store, image references, the registry client and
+//! the root-confined layer unpacker that turns layers into overlay snapshots.
+//!
+//! It is its own crate so that image handling compiles and is tested apart from the runtime.

@@ -1,0 +1,5 @@
+//! The built-in OCI runtime of berth's engine: it turns an OCI runtime spec into a container
+//! (namespaces, mounts, cgroups, capabilities, seccomp) and supervises it through a shim.
+//!
+//! It is its own crate because it is the only part of the engine that does namespace work, and
+//! it must stay small enough to run in a fresh single-threaded process.
