@@ -10,6 +10,8 @@
 
 pub mod env;
 pub mod error;
+pub mod interpolate;
+pub mod merge;
 pub mod yaml;
 
 pub use error::{Error, ErrorKind, Loc, Result};
