@@ -34,7 +34,11 @@ pub fn parse_dotenv_with(
 ) -> Result<Vec<(String, Option<String>)>> {
     let file: Arc<Path> = Arc::from(file);
     let mut out: Vec<(String, Option<String>)> = Vec::new();
-    let mut p = Cursor { s: text, i: 0, line: 1 };
+    let mut p = Cursor {
+        s: text,
+        i: 0,
+        line: 1,
+    };
     loop {
         p.skip_blank_lines();
         if p.eof() {
@@ -134,9 +138,8 @@ impl<'a> Cursor<'a> {
             self.i += 1;
         }
         let interp = |t: &str| {
-            substitute(t, lookup, &mut Vec::new()).map_err(|e| {
-                Error::at(ErrorKind::Interpolation, loc, format!("in env file: {e}"))
-            })
+            substitute(t, lookup, &mut Vec::new())
+                .map_err(|e| Error::at(ErrorKind::Interpolation, loc, format!("in env file: {e}")))
         };
         match self.peek() {
             Some(q @ ('\'' | '"')) => {
@@ -174,9 +177,7 @@ impl<'a> Cursor<'a> {
                 let line = self.rest_of_line();
                 let cut = line
                     .char_indices()
-                    .find(|&(k, c)| {
-                        c == '#' && line[..k].ends_with(|p: char| p == ' ' || p == '\t')
-                    })
+                    .find(|&(k, c)| c == '#' && line[..k].ends_with([' ', '\t']))
                     .map_or(line.len(), |(k, _)| k);
                 let v = line[..cut].trim().to_string();
                 self.skip_line();
@@ -249,8 +250,15 @@ pub fn project_env(
 /// The active profiles: `COMPOSE_PROFILES` (comma list) from `env`, then `flags`, deduplicated.
 pub fn active_profiles(env: &IndexMap<String, String>, flags: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let from_env = env.get("COMPOSE_PROFILES").map(String::as_str).unwrap_or("");
-    for p in from_env.split(',').map(str::trim).chain(flags.iter().map(|s| s.trim())) {
+    let from_env = env
+        .get("COMPOSE_PROFILES")
+        .map(String::as_str)
+        .unwrap_or("");
+    for p in from_env
+        .split(',')
+        .map(str::trim)
+        .chain(flags.iter().map(|s| s.trim()))
+    {
         if !p.is_empty() && !out.iter().any(|o| o == p) {
             out.push(p.to_string());
         }

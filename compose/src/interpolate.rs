@@ -224,7 +224,9 @@ fn located(e: TemplateError, loc: &Loc, text: &str) -> Error {
             format!("invalid interpolation format for \"{text}\": {why}"),
             "you may need to escape any $ with another $ ($$)",
         ),
-        e @ TemplateError::Required { .. } => Error::at(ErrorKind::Interpolation, loc, e.to_string()),
+        e @ TemplateError::Required { .. } => {
+            Error::at(ErrorKind::Interpolation, loc, e.to_string())
+        }
     }
 }
 
@@ -360,6 +362,9 @@ mod tests {
         let e = interpolate_node(&mut doc, &env, &mut Vec::new())
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("c.yaml:2:6: invalid interpolation format"), "{e}");
+        assert!(
+            e.starts_with("c.yaml:2:6: invalid interpolation format"),
+            "{e}"
+        );
     }
 }

@@ -8,10 +8,16 @@
 //! Pipeline: [`yaml`] (located tree) → [`env`] and interpolation → include / extends / merge →
 //! model normalization and validation → graph.
 
+pub mod discover;
 pub mod env;
 pub mod error;
+pub mod extends;
+pub mod include;
 pub mod interpolate;
+pub mod load;
 pub mod merge;
+pub mod rebase;
 pub mod yaml;
 
 pub use error::{Error, ErrorKind, Loc, Result};
+pub use load::{LoadOptions, RawProject, load_raw};

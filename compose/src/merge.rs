@@ -109,9 +109,20 @@ fn rule(path: &[String]) -> Rule {
             "tmpfs" => Rule::Unique(KeyOf::Path),
             "secrets" => Rule::Unique(KeyOf::Mount("/run/secrets")),
             "configs" => Rule::Unique(KeyOf::Mount("")),
-            "dns" | "dns_opt" | "dns_search" | "env_file" | "label_file" | "expose" | "cap_add"
-            | "cap_drop" | "security_opt" | "profiles" | "links" | "external_links"
-            | "group_add" | "device_cgroup_rules" => Rule::Unique(KeyOf::Text),
+            "dns"
+            | "dns_opt"
+            | "dns_search"
+            | "env_file"
+            | "label_file"
+            | "expose"
+            | "cap_add"
+            | "cap_drop"
+            | "security_opt"
+            | "profiles"
+            | "links"
+            | "external_links"
+            | "group_add"
+            | "device_cgroup_rules" => Rule::Unique(KeyOf::Text),
             "networks" => Rule::Networks,
             "depends_on" => Rule::DependsOn,
             "logging" => Rule::Logging,
@@ -119,11 +130,19 @@ fn rule(path: &[String]) -> Rule {
             _ => Rule::Default,
         },
         ["services", _, "healthcheck", "test"] => Rule::Replace,
-        ["services", _, "build", "args" | "labels" | "additional_contexts"] => Rule::KeyValue,
+        [
+            "services",
+            _,
+            "build",
+            "args" | "labels" | "additional_contexts",
+        ] => Rule::KeyValue,
         ["services", _, "build", "extra_hosts"] => Rule::Hosts,
-        ["services", _, "build", "tags" | "platforms" | "cache_from" | "cache_to"] => {
-            Rule::Unique(KeyOf::Text)
-        }
+        [
+            "services",
+            _,
+            "build",
+            "tags" | "platforms" | "cache_from" | "cache_to",
+        ] => Rule::Unique(KeyOf::Text),
         ["services", _, "deploy", "labels"] => Rule::KeyValue,
         ["services", _, "networks", _, "aliases" | "link_local_ips"] => Rule::Unique(KeyOf::Text),
         ["networks" | "volumes" | "secrets" | "configs", _, "labels"] => Rule::KeyValue,

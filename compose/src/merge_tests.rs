@@ -18,11 +18,7 @@ fn merged(base: &str, over: &str) -> serde_json::Value {
 }
 
 fn svc(base: &str, over: &str) -> serde_json::Value {
-    let indent = |t: &str| {
-        t.lines()
-            .map(|l| format!("    {l}\n"))
-            .collect::<String>()
-    };
+    let indent = |t: &str| t.lines().map(|l| format!("    {l}\n")).collect::<String>();
     let b = format!("services:\n  s:\n{}", indent(base));
     let o = format!("services:\n  s:\n{}", indent(over));
     merged(&b, &o)["services"]["s"].clone()
@@ -58,7 +54,11 @@ fn key_value_lists_and_maps_merge_into_a_map() {
     for (b, o) in cases {
         let out = svc(b, o);
         assert_eq!(out["environment"]["A"].to_string().trim_matches('"'), "1");
-        assert_eq!(out["environment"].as_object().unwrap().len(), 3, "{b} + {o}");
+        assert_eq!(
+            out["environment"].as_object().unwrap().len(),
+            3,
+            "{b} + {o}"
+        );
         assert_eq!(out["environment"]["B"].to_string().trim_matches('"'), "3");
         assert_eq!(out["environment"]["C"].to_string().trim_matches('"'), "4");
     }
@@ -111,7 +111,10 @@ fn volumes_merge_by_target_later_wins_in_place() {
         json!(["./b:/data:ro", "/cache", "logs:/logs", {"type": "volume", "source": "x", "target": "/new"}])
     );
     assert_eq!(
-        svc("volumes: [{type: bind, source: ., target: /app}]", "volumes: ['./src:/app']")["volumes"],
+        svc(
+            "volumes: [{type: bind, source: ., target: /app}]",
+            "volumes: ['./src:/app']"
+        )["volumes"],
         json!(["./src:/app"])
     );
     assert_eq!(
@@ -207,10 +210,24 @@ fn reset_and_override_tags() {
         "ports: !reset []\nenvironment: {A: !reset null}\ncommand: !reset\nvolumes: !override ['b:/b']",
     );
     assert_eq!(out, json!({"environment": {"B": 2}, "volumes": ["b:/b"]}));
-    let mut first = doc("services:\n  s:\n    image: a\n    user: !reset x\n    labels: !override {a: b}\n");
+    let mut first =
+        doc("services:\n  s:\n    image: a\n    user: !reset x\n    labels: !override {a: b}\n");
     resolve_tags(&mut first);
-    assert_eq!(first.to_json(), json!({"services": {"s": {"image": "a", "labels": {"a": "b"}}}}));
-    assert!(first.get("services").unwrap().get("s").unwrap().get("labels").unwrap().tag.is_none());
+    assert_eq!(
+        first.to_json(),
+        json!({"services": {"s": {"image": "a", "labels": {"a": "b"}}}})
+    );
+    assert!(
+        first
+            .get("services")
+            .unwrap()
+            .get("s")
+            .unwrap()
+            .get("labels")
+            .unwrap()
+            .tag
+            .is_none()
+    );
 }
 
 #[test]
@@ -240,7 +257,10 @@ fn ipam_config_by_subnet() {
 
 #[test]
 fn null_override_keeps_base() {
-    assert_eq!(svc("environment: [A=1]\nports: ['1:1']", "environment:\nports:"), json!({"environment": {"A": "1"}, "ports": ["1:1"]}));
+    assert_eq!(
+        svc("environment: [A=1]\nports: ['1:1']", "environment:\nports:"),
+        json!({"environment": {"A": "1"}, "ports": ["1:1"]})
+    );
 }
 
 #[test]
