@@ -98,8 +98,14 @@ enum KeyOf {
 }
 
 fn rule(path: &[String]) -> Rule {
-    let p: Vec<&str> = path.iter().map(String::as_str).collect();
-    match p.as_slice() {
+    if path.len() > 5 {
+        return Rule::Default;
+    }
+    let mut buf = [""; 5];
+    for (slot, seg) in buf.iter_mut().zip(path) {
+        *slot = seg;
+    }
+    match &buf[..path.len()] {
         ["services", _, field] => match *field {
             "command" | "entrypoint" => Rule::Replace,
             "environment" | "labels" | "annotations" | "sysctls" => Rule::KeyValue,
