@@ -99,8 +99,9 @@ impl Resolver<'_, '_> {
         let dir = dir.clone();
         let Some(mut service) = services.get(name).cloned() else {
             let names: Vec<&str> = services.keys().map(String::as_str).collect();
+            let from = chain.last().map_or(name, |(_, n)| n.as_str());
             let message = format!(
-                "cannot extend service \"{name}\": no such service in {}",
+                "cannot extend service \"{from}\": service \"{name}\" not found in {}",
                 self.loader.display(file)
             );
             return Err(match did_you_mean(name, names) {

@@ -223,6 +223,9 @@ fn merge_value(base: &mut Node, mut over: Node, path: &mut Vec<String>) {
 }
 
 fn merge_default(base: &mut Node, mut over: Node, path: &mut Vec<String>) {
+    if over.is_null() {
+        return;
+    }
     match (&mut base.value, over.value) {
         (Value::Map(b), Value::Map(o)) => merge_maps(b, o, path),
         (Value::Seq(b), Value::Seq(o)) => b.extend(o.into_iter().filter_map(|mut n| {

@@ -258,8 +258,11 @@ fn ipam_config_by_subnet() {
 #[test]
 fn null_override_keeps_base() {
     assert_eq!(
-        svc("environment: [A=1]\nports: ['1:1']", "environment:\nports:"),
-        json!({"environment": {"A": "1"}, "ports": ["1:1"]})
+        svc(
+            "environment: [A=1]\nports: ['1:1']\nimage: x\nhealthcheck: {interval: 1s}",
+            "environment:\nports:\nimage:\nhealthcheck:"
+        ),
+        json!({"environment": {"A": "1"}, "ports": ["1:1"], "image": "x", "healthcheck": {"interval": "1s"}})
     );
 }
 
