@@ -215,8 +215,17 @@ fn unescape(raw: &str) -> String {
 
 /// Reads and parses an env file (no outside lookup).
 pub fn read_env_file(path: &Path) -> Result<Vec<(String, Option<String>)>> {
+    read_env_file_with(path, &|_| None)
+}
+
+/// Reads and parses an env file, resolving outside variables (and bare `KEY` lines) with
+/// `lookup`, typically the project environment for a service's `env_file`.
+pub fn read_env_file_with(
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Option<String>)>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse_dotenv(&text, path)
+    parse_dotenv_with(&text, path, lookup)
 }
 
 /// The environment of a project: the env files read in order (later wins, each may refer to
@@ -368,6 +377,19 @@ mod tests {
         assert_eq!(env["Y"], "b");
         assert_eq!(env["Z"], "os");
         assert_eq!(env["W"], "a-b");
+    }
+
+    #[test]
+    fn env_file_reader_uses_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("svc.env");
+        std::fs::write(&f, "A=${BASE}/a\nBASE\n").unwrap();
+        let lookup = |n: &str| (n == "BASE").then(|| "/srv".to_string());
+        let v = read_env_file_with(&f, &lookup).unwrap();
+        assert_eq!(v[0], ("A".into(), Some("/srv/a".into())));
+        assert_eq!(v[1], ("BASE".into(), Some("/srv".into())));
+        let e = read_env_file(&dir.path().join("missing.env")).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }));
     }
 
     #[test]

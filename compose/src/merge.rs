@@ -289,13 +289,20 @@ fn merge_maps(base: &mut Vec<Entry>, over: Vec<Entry>, path: &mut Vec<String>) {
             }
         }
     }
-    if !dead.is_empty() {
-        let mut i = 0;
-        base.retain(|_| {
-            i += 1;
-            !dead.contains(&(i - 1))
-        });
+    remove_indices(base, dead);
+}
+
+/// Removes the entries at `dead` (indices into `entries`) in one pass.
+fn remove_indices(entries: &mut Vec<Entry>, mut dead: Vec<usize>) {
+    if dead.is_empty() {
+        return;
     }
+    dead.sort_unstable();
+    let mut i = 0;
+    entries.retain(|_| {
+        i += 1;
+        dead.binary_search(&(i - 1)).is_err()
+    });
 }
 
 /// Merges two mappings whose values are replaced, not merged (environment, labels, …).
@@ -326,11 +333,7 @@ fn merge_flat_maps(base: &mut Node, mut over: Node) {
             }
         }
     }
-    let mut i = 0;
-    b.retain(|_| {
-        i += 1;
-        !dead.contains(&(i - 1))
-    });
+    remove_indices(b, dead);
 }
 
 /// Turns a `KEY<sep>VAL` list into a mapping (a bare `KEY` maps to null). For `:` the first

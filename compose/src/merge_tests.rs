@@ -281,3 +281,30 @@ fn big_maps_merge_through_the_index() {
     assert_eq!(services["s1"]["image"], "a");
     assert_eq!(services["s998"]["image"], "b");
 }
+
+#[test]
+fn several_resets_in_one_mapping() {
+    let mut base = String::from("x:\n");
+    let mut over = String::from("x:\n");
+    for i in 0..20 {
+        base.push_str(&format!("  k{i}: {i}\n"));
+        if i % 3 == 0 {
+            over.push_str(&format!("  k{i}: !reset null\n"));
+        }
+    }
+    let out = merged(&base, &over);
+    let keys: Vec<&String> = out["x"].as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 13);
+    assert!(!keys.iter().any(|k| *k == "k0" || *k == "k9" || *k == "k18"));
+    assert!(keys.iter().any(|k| *k == "k19"));
+}
+
+#[test]
+fn merge_service_applies_service_rules() {
+    let mut base = doc("image: a\ncommand: [x]\nports: ['1:1']\n");
+    merge_service(&mut base, doc("command: [y]\nports: ['1:1', '2:2']\n"));
+    assert_eq!(
+        base.to_json(),
+        json!({"image": "a", "command": ["y"], "ports": ["1:1", "2:2"]})
+    );
+}
