@@ -220,3 +220,42 @@ fn parse_extends(ext: &Node) -> Result<(String, Option<Written>, Loc)> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(text: &str) -> Node {
+        crate::yaml::parse(text, Path::new("c.yaml"))
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn extends_forms() {
+        let (name, file, _) = parse_extends(&node("base")).unwrap();
+        assert_eq!((name.as_str(), file), ("base", None));
+        let (name, file, _) = parse_extends(&node("{service: web, file: common.yaml}")).unwrap();
+        assert_eq!(name, "web");
+        assert_eq!(file.unwrap().0, "common.yaml");
+        let (_, file, _) = parse_extends(&node("{service: web}")).unwrap();
+        assert!(file.is_none());
+    }
+
+    #[test]
+    fn bad_extends_are_located() {
+        for (text, want) in [
+            ("{file: x.yaml}", "`extends` needs a `service`"),
+            ("{service: [a]}", "`extends.service` must be a service name"),
+            ("{service: a, file: [x]}", "`extends.file` must be a path"),
+            (
+                "[a]",
+                "`extends` must be a service name or a mapping, found a sequence",
+            ),
+        ] {
+            let e = parse_extends(&node(text)).unwrap_err().to_string();
+            assert!(e.starts_with("c.yaml:1:"), "{e}");
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+}

@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind, Loc, Result};
 use crate::load::{Loader, default_env_file};
 use crate::merge::{merge_documents, resolve_tags};
 use crate::rebase;
-use crate::yaml::{Entry, Node, Value};
+use crate::yaml::{Node, Value};
 
 /// The sections an included project contributes.
 const IMPORTED: [&str; 5] = ["services", "networks", "volumes", "secrets", "configs"];
@@ -236,7 +236,7 @@ fn import(doc: &mut Node, tree: Node, inc: &Include, loader: &Loader<'_>) -> Res
                         "rename one of them, or adapt the included definition with an override file in the include's `path` list",
                     ));
                 }
-                None => target.push(Entry { ..item }),
+                None => target.push(item),
             }
         }
     }
@@ -256,5 +256,62 @@ fn same(a: &Node, b: &Node) -> bool {
                     .all(|e| y.iter().any(|f| f.key == e.key && same(&e.value, &f.value)))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(text: &str) -> Node {
+        crate::yaml::parse(text, Path::new("c.yaml"))
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn entry_forms() {
+        let base = Path::new("/p");
+        let short = parse(&node("sub/compose.yaml"), base).unwrap();
+        assert_eq!(short.paths, [PathBuf::from("/p/sub/compose.yaml")]);
+        assert_eq!(short.project_directory, PathBuf::from("/p/sub"));
+        assert!(short.env_files.is_empty());
+
+        let long = parse(
+            &node("{path: [a/x.yaml, b/y.yaml], project_directory: ., env_file: a/.env}"),
+            base,
+        )
+        .unwrap();
+        assert_eq!(
+            long.paths,
+            [PathBuf::from("/p/a/x.yaml"), "/p/b/y.yaml".into()]
+        );
+        assert_eq!(long.project_directory, PathBuf::from("/p"));
+        assert_eq!(long.env_files, [PathBuf::from("/p/a/.env")]);
+    }
+
+    #[test]
+    fn bad_entries_are_located() {
+        let base = Path::new("/p");
+        for (text, want) in [
+            ("{project_directory: x}", "needs a `path`"),
+            ("[a, b]", "must be a path or a mapping"),
+            ("{path: {a: b}}", "`path` must be a path or a list of paths"),
+            ("{path: [a, [b]]}", "`path` entries must be paths"),
+        ] {
+            let e = parse(&node(text), base).unwrap_err().to_string();
+            assert!(e.starts_with("c.yaml:1:"), "{e}");
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn sameness_ignores_positions_and_key_order() {
+        let a = node("{image: x, ports: ['1:1'], environment: {A: 1, B: 2}}");
+        let b = node("\n\nenvironment: {B: 2, A: 1}\nimage: x\nports: ['1:1']\n");
+        assert!(same(&a, &b));
+        let c = node("{image: x, ports: ['1:2'], environment: {A: 1, B: 2}}");
+        assert!(!same(&a, &c));
+        assert!(!same(&a, &node("{image: x}")));
     }
 }
