@@ -538,6 +538,9 @@ impl Builder {
 fn build_map(items: Vec<Node>) -> Result<Vec<Entry>> {
     let mut entries: Vec<Entry> = Vec::with_capacity(items.len() / 2);
     let mut merged: Vec<Entry> = Vec::new();
+    // large mappings (`services` of a big project) find duplicates through a key index
+    let mut seen: Option<HashMap<String, usize>> =
+        (items.len() > 32).then(|| HashMap::with_capacity(items.len() / 2));
     let mut it = items.into_iter();
     while let (Some(key), Some(value)) = (it.next(), it.next()) {
         let Value::Scalar(k) = &key.value else {
@@ -551,13 +554,20 @@ fn build_map(items: Vec<Node>) -> Result<Vec<Entry>> {
             collect_merge(&value, &mut merged)?;
             continue;
         }
-        if let Some(prev) = entries.iter().find(|e| e.key == k.text) {
+        let prev = match &mut seen {
+            Some(seen) => seen.get(&k.text).map(|&i| &entries[i]),
+            None => entries.iter().find(|e| e.key == k.text),
+        };
+        if let Some(prev) = prev {
             return Err(Error::at_hint(
                 ErrorKind::Syntax,
                 &key.loc,
                 format!("duplicate key `{}`", k.text),
                 format!("it is already defined at line {}", prev.key_loc.line),
             ));
+        }
+        if let Some(seen) = &mut seen {
+            seen.insert(k.text.clone(), entries.len());
         }
         entries.push(Entry {
             key: k.text.clone(),
@@ -566,7 +576,11 @@ fn build_map(items: Vec<Node>) -> Result<Vec<Entry>> {
         });
     }
     for m in merged {
-        if !entries.iter().any(|e| e.key == m.key) {
+        let present = match &seen {
+            Some(seen) => seen.contains_key(&m.key),
+            None => entries.iter().any(|e| e.key == m.key),
+        };
+        if !present {
             entries.push(m);
         }
     }
@@ -709,6 +723,20 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn duplicate_keys_in_large_mappings_are_rejected() {
+        let mut text: String = (0..100).map(|i| format!("k{i}: {i}\n")).collect();
+        text.push_str("k42: again\n");
+        let e = err(&text);
+        assert!(e.starts_with("t.yaml:101:1: duplicate key `k42`"), "{e}");
+        assert!(e.contains("already defined at line 43"), "{e}");
+        let mut text: String = String::from("b: &b {k5: merged, extra: 1}\nm:\n  <<: *b\n");
+        text.extend((0..50).map(|i| format!("  k{i}: {i}\n")));
+        let m = one(&text).get("m").unwrap().clone();
+        assert_eq!(m.get("k5").unwrap().as_i64(), Some(5));
+        assert_eq!(m.get("extra").unwrap().as_i64(), Some(1));
     }
 
     #[test]
