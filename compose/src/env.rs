@@ -330,6 +330,14 @@ mod tests {
     }
 
     #[test]
+    fn crlf_line_endings() {
+        let v = parse("A=1\r\n# c\r\nB=\"two\"\r\nC\r\n");
+        assert_eq!(v[0], ("A".into(), Some("1".into())));
+        assert_eq!(v[1], ("B".into(), Some("two".into())));
+        assert_eq!(v[2], ("C".into(), None));
+    }
+
+    #[test]
     fn multi_line_double_quoted() {
         let v = parse("A=\"first\nsecond\"\nB=after\n");
         assert_eq!(v[0].1.as_deref(), Some("first\nsecond"));

@@ -473,7 +473,18 @@ fn field<'a>(n: &'a Node, key: &str) -> &'a str {
     n.get(key).and_then(Node::as_str).unwrap_or("")
 }
 
+/// The identity of a unique-sequence entry; an entry without one (a mount missing its target,
+/// left for validation to report) is identified by its whole content.
 fn unique_key(n: &Node, key: KeyOf) -> String {
+    let k = entry_key(n, key);
+    if k.is_empty() {
+        format!("{:?}", n.to_json())
+    } else {
+        k
+    }
+}
+
+fn entry_key(n: &Node, key: KeyOf) -> String {
     match (&n.value, key) {
         (Value::Scalar(s), KeyOf::Text | KeyOf::Port | KeyOf::Subnet) => s.text.clone(),
         (Value::Scalar(s), KeyOf::Target) => {

@@ -308,3 +308,14 @@ fn merge_service_applies_service_rules() {
         json!({"image": "a", "command": ["y"], "ports": ["1:1", "2:2"]})
     );
 }
+
+#[test]
+fn entries_without_a_target_are_not_collapsed() {
+    assert_eq!(
+        svc(
+            "volumes: [{type: bind, source: ./a}]",
+            "volumes: [{type: bind, source: ./b}, {type: bind, source: ./a}]"
+        )["volumes"],
+        json!([{"type": "bind", "source": "./a"}, {"type": "bind", "source": "./b"}])
+    );
+}
