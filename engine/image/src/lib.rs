@@ -2,3 +2,9 @@
 //! the root-confined layer unpacker that turns layers into overlay snapshots.
 //!
 //! It is its own crate so that image handling compiles and is tested apart from the runtime.
+
+pub mod digest;
+pub mod fsops;
+pub mod reference;
+pub mod store;
+pub mod unpack;
