@@ -474,7 +474,8 @@ mod tests {
         let long_tag = format!("x:{}", "a".repeat(129));
         let long_name = format!("{}/x", "a".repeat(260));
         let hex = "a".repeat(64);
-        let cases: Vec<(&str, fn(&ReferenceError) -> bool)> = vec![
+        type Check = fn(&ReferenceError) -> bool;
+        let cases: Vec<(&str, Check)> = vec![
             ("", |e| matches!(e, E::Empty)),
             ("Nginx", |e| matches!(e, E::Uppercase(_))),
             ("me/App", |e| matches!(e, E::Uppercase(_))),

@@ -243,6 +243,11 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
+    /// Whether a write was refused for crossing the size limit.
+    pub fn exceeded(&self) -> bool {
+        self.exceeded
+    }
+
     /// Verifies, fsyncs and renames the blob into place. A blob that already exists is kept
     /// (content addressing makes the two identical) and the temp file is dropped.
     pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
