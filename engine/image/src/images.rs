@@ -382,21 +382,36 @@ impl ImageStore {
     pub fn prepare_rootfs(&self, container_id: &str, image: &str) -> Result<Vec<Mount>> {
         crate::snapshot::check_id(container_id)?;
         let _ingest = self.ingest_guard();
-        let (manifest, record) = self.with_index(|idx| {
+        let (manifest, record, fresh) = self.with_index(|idx| {
             let (m, r) = self.find(idx, image)?;
-            match idx.leases.get(container_id) {
+            let fresh = match idx.leases.get(container_id) {
                 Some(existing) if *existing != m => {
                     return Err(ImageError::LeaseConflict {
                         container: container_id.to_owned(),
                         image: existing.clone(),
                     });
                 }
-                _ => {}
-            }
+                Some(_) => false,
+                None => true,
+            };
             idx.leases.insert(container_id.to_owned(), m.clone());
-            Ok((m, r))
+            Ok((m, r, fresh))
         })?;
         tracing::debug!(container = container_id, image = %manifest, "preparing rootfs");
+        let prepared = self.unpack_and_plan(container_id, &record);
+        if prepared.is_err() && fresh {
+            let rollback = self.with_index(|idx| {
+                idx.leases.remove(container_id);
+                Ok(())
+            });
+            if let Err(e) = rollback {
+                tracing::warn!(container = container_id, error = %e, "could not drop lease");
+            }
+        }
+        prepared
+    }
+
+    fn unpack_and_plan(&self, container_id: &str, record: &ImageRecord) -> Result<Vec<Mount>> {
         let mut lowers = Vec::new();
         for l in &record.layers {
             let content = &self.content;

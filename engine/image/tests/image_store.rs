@@ -357,3 +357,32 @@ fn overlay_mount_of_two_layer_image_shows_merged_view() {
     assert!(!target.join("b").exists(), "unmounted");
     store.release(&id).unwrap();
 }
+
+#[test]
+fn failed_rootfs_preparation_drops_its_lease() {
+    require_root("failed_rootfs_preparation_drops_its_lease");
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    // A layer whose content escapes: import accepts it, unpack refuses it.
+    let evil = RawTar::new().add(E::file(b"../escape", b"x")).finish();
+    let opts = ImportOptions {
+        reference: Some("evil".into()),
+        ..ImportOptions::default()
+    };
+    store.import(&evil[..], &opts).unwrap();
+    let id = format!("evil-{}", std::process::id());
+    let e = store.prepare_rootfs(&id, "evil").unwrap_err();
+    assert!(matches!(e, ImageError::Layer(_)), "{e}");
+    assert!(!dir.path().parent().unwrap().join("escape").exists());
+    assert!(
+        store.layers().list().unwrap().is_empty(),
+        "no half layer left"
+    );
+    let r = store.remove("evil", false).unwrap();
+    assert_eq!(
+        r.untagged,
+        vec!["evil:latest"],
+        "lease was dropped, removal allowed"
+    );
+    assert_eq!(count_blobs(dir.path()), 0);
+}
