@@ -2,11 +2,12 @@
 //! blob store, the image index, the unpacked-layer cache and the snapshotter together.
 //!
 //! Concurrency: index changes are serialized by a mutex (read-modify-write of one JSON file);
-//! ingestion (import, load, rootfs preparation) holds a shared guard and garbage collection an
-//! exclusive one, so a blob written but not yet recorded is never collected.
+//! garbage collection holds the ingestion counter's lock for its whole run and is deferred while
+//! an ingestion (import, load, pull, rootfs preparation) is in progress, so a blob written but
+//! not yet recorded is never collected.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 
@@ -42,6 +43,9 @@ pub enum ImageError {
     /// Invalid or unreadable archive.
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
+    /// Registry access failed.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     /// No image matches.
     #[error("no such image: {0}")]
     NotFound(String),
@@ -114,7 +118,7 @@ pub struct ImageStore {
     snapshots: Snapshotter,
     index_path: PathBuf,
     index_lock: Mutex<()>,
-    gc_lock: RwLock<()>,
+    ingesting: Arc<Mutex<usize>>,
     unpack: UnpackOptions,
 }
 
@@ -132,7 +136,7 @@ impl ImageStore {
             snapshots: Snapshotter::new(root),
             index_path: root.join("images.json"),
             index_lock: Mutex::new(()),
-            gc_lock: RwLock::new(()),
+            ingesting: Arc::new(Mutex::new(0)),
             unpack: UnpackOptions::default(),
         })
     }
@@ -158,8 +162,11 @@ impl ImageStore {
         &self.layers
     }
 
-    pub(crate) fn ingest_guard(&self) -> std::sync::RwLockReadGuard<'_, ()> {
-        self.gc_lock.read().unwrap_or_else(|e| e.into_inner())
+    /// Marks an ingestion (import, load, pull, rootfs preparation) in progress; garbage
+    /// collection is deferred while any is, so a blob stored but not yet recorded survives.
+    pub(crate) fn ingest_guard(&self) -> IngestGuard {
+        *self.ingesting.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        IngestGuard(self.ingesting.clone())
     }
 
     fn read_index(&self) -> Result<ImageIndex> {
@@ -438,7 +445,11 @@ impl ImageStore {
 
     /// Deletes images, blobs and unpacked layers nothing references.
     pub fn gc(&self) -> Result<Garbage> {
-        let _exclusive = self.gc_lock.write().unwrap_or_else(|e| e.into_inner());
+        let active = self.ingesting.lock().unwrap_or_else(|e| e.into_inner());
+        if *active > 0 {
+            tracing::debug!(ingestions = *active, "garbage collection deferred");
+            return Ok(Garbage::default());
+        }
         let blobs = self.content.list()?;
         let layers = self.layers.list()?;
         let garbage = self.with_index(|idx| {
@@ -455,6 +466,16 @@ impl ImageStore {
             self.layers.remove(l)?;
         }
         Ok(garbage)
+    }
+}
+
+/// Ends an ingestion when dropped (see [`ImageStore::ingest_guard`]).
+#[derive(Debug)]
+pub(crate) struct IngestGuard(Arc<Mutex<usize>>);
+
+impl Drop for IngestGuard {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
     }
 }
 

@@ -1,4 +1,5 @@
 //! Images for berth's engine: the OCI content store, image references, `docker import`,
+//! registry pulls (plain HTTP only),
 //! `docker save`/`docker load` archives and the root-confined layer unpacker that turns layers
 //! into overlay snapshots.
 //!
@@ -22,6 +23,8 @@
 //! ImageStore::prepare_rootfs(&self, container_id: &str, image: &str) -> Result<Vec<Mount>, ImageError>
 //! ImageStore::release(&self, container_id: &str) -> Result<(), ImageError>
 //! ImageStore::gc(&self) -> Result<Garbage, ImageError>
+//! RegistryClient::new(insecure: impl IntoIterator<Item = String>) -> RegistryClient
+//! RegistryClient::pull(&self, &ImageStore, reference: &str) -> impl Future<Output = Result<ImageSummary, ImageError>> + Send
 //! snapshot::mount_all(&[Mount], target: &Path) -> Result<(), SnapshotError>
 //! snapshot::unmount(target: &Path) -> Result<(), SnapshotError>
 //! ```
@@ -51,6 +54,7 @@ pub mod import;
 pub mod index;
 pub mod layers;
 pub mod reference;
+pub mod registry;
 pub mod snapshot;
 pub mod store;
 pub mod unpack;
@@ -59,5 +63,6 @@ pub use images::{ImageError, ImageStore, ImageSummary, RemoveReport};
 pub use import::ImportOptions;
 pub use index::Garbage;
 pub use reference::Reference;
+pub use registry::RegistryClient;
 pub use snapshot::Mount;
 pub use unpack::UnpackOptions;
