@@ -158,9 +158,20 @@ impl LayerStore {
                 fs::remove_file(&link).map_err(io_err("remove", &link))?;
                 std::os::unix::fs::symlink(&target, &link).map_err(io_err("symlink", &link))?;
             }
-            Err(_) => {
-                std::os::unix::fs::symlink(&target, &link).map_err(io_err("symlink", &link))?
-            }
+            Err(_) => match std::os::unix::fs::symlink(&target, &link) {
+                Ok(()) => {}
+                // A concurrent `ensure` of the same layer made it first.
+                Err(e)
+                    if e.kind() == io::ErrorKind::AlreadyExists
+                        && fs::read_link(&link).is_ok_and(|t| t == target) => {}
+                Err(source) => {
+                    return Err(LayerError::Io {
+                        op: "symlink",
+                        path: link,
+                        source,
+                    });
+                }
+            },
         }
         Ok(link)
     }

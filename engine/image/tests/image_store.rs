@@ -386,3 +386,36 @@ fn failed_rootfs_preparation_drops_its_lease() {
     );
     assert_eq!(count_blobs(dir.path()), 0);
 }
+
+#[test]
+fn concurrent_rootfs_preparation_unpacks_each_layer_once() {
+    require_root("concurrent_rootfs_preparation_unpacks_each_layer_once");
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    store.load(&legacy_archive(false)[..]).unwrap();
+    let ids: Vec<String> = (0..4)
+        .map(|i| format!("conc-{}-{i}", std::process::id()))
+        .collect();
+    std::thread::scope(|s| {
+        for id in &ids {
+            let store = &store;
+            s.spawn(move || store.prepare_rootfs(id, "legacy:1").unwrap());
+        }
+    });
+    assert_eq!(store.layers().list().unwrap().len(), 2);
+    assert_eq!(fs::read_dir(dir.path().join("l")).unwrap().count(), 2);
+    let leftovers: Vec<_> = fs::read_dir(dir.path().join("layers"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp dirs left: {leftovers:?}");
+    for id in &ids {
+        store.release(id).unwrap();
+    }
+    assert_eq!(store.layers().list().unwrap().len(), 2, "still tagged");
+    store.remove("legacy:1", false).unwrap();
+    store.remove("legacy:2", false).unwrap();
+    assert!(store.layers().list().unwrap().is_empty());
+    assert_eq!(count_blobs(dir.path()), 0);
+}
