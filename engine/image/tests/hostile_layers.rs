@@ -569,3 +569,65 @@ fn well_formed_layer_round_trips_with_diff_id() {
         );
     }
 }
+
+/// A GNU sparse entry: 512 bytes of data stored, but a real size of 1 TiB with the data at the
+/// very end. Refused from the header, before a single hole byte is written.
+#[test]
+fn huge_gnu_sparse_file_is_refused() {
+    require_root("huge_gnu_sparse_file_is_refused");
+    let c = Canary::new();
+    let real = 1u64 << 40;
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..6].copy_from_slice(b"sparse");
+    h.set_entry_type(T::GNUSparse);
+    h.set_size(512);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    let gnu = h.as_gnu_mut().unwrap();
+    gnu.sparse[0].set_offset(real - 512);
+    gnu.sparse[0].set_length(512);
+    gnu.set_real_size(real);
+    gnu.set_is_extended(false);
+    h.set_cksum();
+    let mut tar = h.as_bytes().to_vec();
+    tar.extend([b'x'; 512]);
+    tar.extend([0u8; 1024]);
+    let limits = Limits {
+        max_total_size: 1 << 30,
+        ..Limits::default()
+    };
+    expect_err!(run_with(&c, &tar, limits), UnpackError::TooLarge { .. });
+    c.assert_untouched();
+    assert!(!c.layer.join("sparse").exists());
+}
+
+#[test]
+fn chained_symlinks_to_outside_are_not_followed() {
+    require_root("chained_symlinks_to_outside_are_not_followed");
+    let c = Canary::new();
+    let abs = c.outside_abs();
+    let tar = RawTar::new()
+        .add(E::symlink(b"b", abs.as_bytes()))
+        .add(E::symlink(b"a", b"b"))
+        .add(E::file(b"a/canary", b"pwned"))
+        .finish();
+    expect_err!(run(&c, &tar), UnpackError::UnsafeParent { .. });
+    c.assert_untouched();
+}
+
+#[test]
+fn file_over_hardlink_does_not_write_through_shared_inode() {
+    require_root("file_over_hardlink_does_not_write_through_shared_inode");
+    let c = Canary::new();
+    let tar = RawTar::new()
+        .add(E::file(b"f", b"orig"))
+        .add(E::hardlink(b"hl", b"f"))
+        .add(E::file(b"hl", b"new"))
+        .finish();
+    run(&c, &tar).unwrap();
+    c.assert_untouched();
+    assert_eq!(fs::read(c.layer.join("f")).unwrap(), b"orig");
+    assert_eq!(fs::read(c.layer.join("hl")).unwrap(), b"new");
+}
