@@ -21,6 +21,8 @@ use crate::images::{ImageError, ImageStore, ImageSummary, oci_digest};
 use crate::reference::Reference;
 use crate::unpack::{Compression, decompress};
 
+/// Name prefix of the staging directories `load` creates under the data root.
+pub(crate) const STAGING_PREFIX: &str = ".load-";
 const MAX_JSON: u64 = 16 << 20;
 const MAX_BLOB: u64 = 32 << 30;
 const MAX_ENTRIES: usize = 100_000;
@@ -83,7 +85,7 @@ fn clean(path: &str) -> Option<String> {
 impl Staged {
     fn stage(reader: impl Read, into: &Path) -> Result<Staged, ImageError> {
         let dir = tempfile::Builder::new()
-            .prefix(".load-")
+            .prefix(STAGING_PREFIX)
             .tempdir_in(into)
             .map_err(ArchiveError::Io)?;
         let mut links = HashMap::new();

@@ -129,6 +129,12 @@ fn familiar(r: &str) -> String {
 impl ImageStore {
     /// Opens (creating if needed) the store under `root`.
     pub fn open(root: &Path) -> Result<ImageStore> {
+        std::fs::create_dir_all(root).map_err(|source| StoreError::Io {
+            op: "create dir",
+            path: root.to_owned(),
+            source,
+        })?;
+        crate::store::remove_temp_leftovers(root, crate::archive::STAGING_PREFIX)?;
         Ok(ImageStore {
             root: root.to_owned(),
             content: ContentStore::open(root)?,

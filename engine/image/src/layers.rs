@@ -75,13 +75,7 @@ impl LayerStore {
         for d in [&s.layers, &s.links] {
             fs::create_dir_all(d).map_err(io_err("create dir", d))?;
         }
-        for entry in fs::read_dir(&s.layers).map_err(io_err("read dir", &s.layers))? {
-            let entry = entry.map_err(io_err("read dir", &s.layers))?;
-            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-                let p = entry.path();
-                fs::remove_dir_all(&p).map_err(io_err("remove", &p))?;
-            }
-        }
+        crate::store::remove_temp_leftovers(&s.layers, TMP_PREFIX)?;
         Ok(s)
     }
 

@@ -43,6 +43,9 @@
 //! - `layers/<diff-id hex>/diff`: unpacked layers; `l/<short>`: links used as overlay lowerdirs;
 //! - `containers/<id>/{upper,work}`: container writable layers.
 //!
+//! One process owns a data root: `open` removes the temp files and directories a crash left
+//! (`.tmp-*` blobs and layers, `.load-*` staging), which would break a second live process.
+//!
 //! Images no reference or lease keeps (for example after a re-tag) are collected by the next
 //! `gc`, `remove` or `release`.
 

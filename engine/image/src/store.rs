@@ -81,6 +81,24 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Removes entries of `dir` whose name starts with `prefix`: temp files and directories a crash
+/// left behind (nothing else writes names with these prefixes).
+pub(crate) fn remove_temp_leftovers(dir: &Path, prefix: &str) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(io_err("read dir", dir))? {
+        let entry = entry.map_err(io_err("read dir", dir))?;
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let p = entry.path();
+        let removed = match entry.file_type() {
+            Ok(t) if t.is_dir() => fs::remove_dir_all(&p),
+            _ => fs::remove_file(&p),
+        };
+        removed.map_err(io_err("remove leftover", &p))?;
+    }
+    Ok(())
+}
+
 /// The blob store rooted at a data root (blobs live under `<root>/content/blobs`).
 #[derive(Debug, Clone)]
 pub struct ContentStore {
@@ -94,6 +112,7 @@ impl ContentStore {
         for alg in [Algorithm::Sha256, Algorithm::Sha512] {
             let d = blobs.join(alg.name());
             fs::create_dir_all(&d).map_err(io_err("create dir", &d))?;
+            remove_temp_leftovers(&d, ".tmp-")?;
         }
         Ok(ContentStore { blobs })
     }
@@ -322,6 +341,18 @@ mod tests {
             .collect();
         assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
         assert!(store.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn crash_leftovers_are_removed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        let d = store.put_bytes(b"kept").unwrap();
+        let tmp = dir.path().join("content/blobs/sha256/.tmp-half");
+        fs::write(&tmp, b"half").unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        assert!(!tmp.exists());
+        assert_eq!(store.list().unwrap(), vec![d]);
     }
 
     #[test]

@@ -323,8 +323,11 @@ fn crash_leftovers_are_cleaned_on_open() {
     let leftover = dir.path().join("layers/.tmp-crashed/diff");
     fs::create_dir_all(&leftover).unwrap();
     fs::write(leftover.join("half"), b"x").unwrap();
+    let staging = dir.path().join(".load-crashed");
+    fs::create_dir_all(staging.join("blobs")).unwrap();
     let store = ImageStore::open(dir.path()).unwrap();
     assert!(!dir.path().join("layers/.tmp-crashed").exists());
+    assert!(!staging.exists());
     assert!(store.layers().list().unwrap().is_empty());
 }
 
