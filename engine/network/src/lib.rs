@@ -2,3 +2,8 @@
 //! published ports and the embedded DNS server.
 //!
 //! It is its own crate so the kernel-facing network code is tested apart from the daemon.
+
+pub mod bridge;
+pub mod ipam;
+pub mod netlink;
+pub mod persist;
