@@ -7,3 +7,4 @@ pub mod bridge;
 pub mod ipam;
 pub mod netlink;
 pub mod persist;
+pub mod firewall;
