@@ -8,3 +8,4 @@ pub mod ipam;
 pub mod netlink;
 pub mod persist;
 pub mod firewall;
+pub mod dns;
