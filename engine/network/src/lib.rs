@@ -9,3 +9,4 @@ pub mod netlink;
 pub mod persist;
 pub mod firewall;
 pub mod dns;
+pub mod manager;
