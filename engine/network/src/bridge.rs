@@ -32,7 +32,11 @@ pub enum LinkOp {
     /// Create a Linux bridge.
     AddBridge { name: String, mtu: u32 },
     /// Create a veth pair.
-    AddVeth { name: String, peer: String, mtu: u32 },
+    AddVeth {
+        name: String,
+        peer: String,
+        mtu: u32,
+    },
     /// Enslave `link` to the bridge `master`.
     SetMaster { link: String, master: String },
     /// Move `link` into the namespace at `netns`.
@@ -90,15 +94,25 @@ pub struct BridgePlan {
 /// Steps creating a bridge with its gateway address, up.
 pub fn plan_bridge(bridge: &BridgePlan) -> Vec<Step> {
     vec![
-        host(LinkOp::AddBridge { name: bridge.name.clone(), mtu: bridge.mtu }),
-        host(LinkOp::AddAddress { link: bridge.name.clone(), address: bridge.gateway }),
-        host(LinkOp::Up { link: bridge.name.clone() }),
+        host(LinkOp::AddBridge {
+            name: bridge.name.clone(),
+            mtu: bridge.mtu,
+        }),
+        host(LinkOp::AddAddress {
+            link: bridge.name.clone(),
+            address: bridge.gateway,
+        }),
+        host(LinkOp::Up {
+            link: bridge.name.clone(),
+        }),
     ]
 }
 
 /// Steps deleting a bridge.
 pub fn plan_remove_bridge(name: &str) -> Vec<Step> {
-    vec![host(LinkOp::Delete { link: name.to_string() })]
+    vec![host(LinkOp::Delete {
+        link: name.to_string(),
+    })]
 }
 
 /// An endpoint's links to create.
@@ -125,27 +139,60 @@ pub struct EndpointPlan {
 /// Steps creating an endpoint: veth pair, host side on the bridge, peer moved, renamed,
 /// addressed and routed inside the namespace, loopback up.
 pub fn plan_endpoint(ep: &EndpointPlan) -> Vec<Step> {
-    let ns = |op| Step { netns: Some(ep.netns.clone()), op };
+    let ns = |op| Step {
+        netns: Some(ep.netns.clone()),
+        op,
+    };
     let mut steps = vec![
-        host(LinkOp::AddVeth { name: ep.host_if.clone(), peer: ep.peer_if.clone(), mtu: ep.mtu }),
-        host(LinkOp::SetMaster { link: ep.host_if.clone(), master: ep.bridge.clone() }),
-        host(LinkOp::SetNetns { link: ep.peer_if.clone(), netns: ep.netns.clone() }),
-        host(LinkOp::Up { link: ep.host_if.clone() }),
-        ns(LinkOp::Rename { link: ep.peer_if.clone(), to: ep.ifname.clone() }),
-        ns(LinkOp::SetMac { link: ep.ifname.clone(), mac: mac_from_ip(ep.address.addr()) }),
-        ns(LinkOp::AddAddress { link: ep.ifname.clone(), address: ep.address }),
-        ns(LinkOp::Up { link: "lo".to_string() }),
-        ns(LinkOp::Up { link: ep.ifname.clone() }),
+        host(LinkOp::AddVeth {
+            name: ep.host_if.clone(),
+            peer: ep.peer_if.clone(),
+            mtu: ep.mtu,
+        }),
+        host(LinkOp::SetMaster {
+            link: ep.host_if.clone(),
+            master: ep.bridge.clone(),
+        }),
+        host(LinkOp::SetNetns {
+            link: ep.peer_if.clone(),
+            netns: ep.netns.clone(),
+        }),
+        host(LinkOp::Up {
+            link: ep.host_if.clone(),
+        }),
+        ns(LinkOp::Rename {
+            link: ep.peer_if.clone(),
+            to: ep.ifname.clone(),
+        }),
+        ns(LinkOp::SetMac {
+            link: ep.ifname.clone(),
+            mac: mac_from_ip(ep.address.addr()),
+        }),
+        ns(LinkOp::AddAddress {
+            link: ep.ifname.clone(),
+            address: ep.address,
+        }),
+        ns(LinkOp::Up {
+            link: "lo".to_string(),
+        }),
+        ns(LinkOp::Up {
+            link: ep.ifname.clone(),
+        }),
     ];
     if let Some(gateway) = ep.gateway {
-        steps.push(ns(LinkOp::AddDefaultRoute { link: ep.ifname.clone(), gateway }));
+        steps.push(ns(LinkOp::AddDefaultRoute {
+            link: ep.ifname.clone(),
+            gateway,
+        }));
     }
     steps
 }
 
 /// Steps removing an endpoint: deleting the host side deletes the peer too.
 pub fn plan_remove_endpoint(host_if: &str) -> Vec<Step> {
-    vec![host(LinkOp::Delete { link: host_if.to_string() })]
+    vec![host(LinkOp::Delete {
+        link: host_if.to_string(),
+    })]
 }
 
 #[cfg(test)]
@@ -158,7 +205,10 @@ mod tests {
         assert_eq!(bridge_name(id, &BTreeMap::new()), "br-0123456789ab");
         let opts = BTreeMap::from([(BRIDGE_NAME_OPT.to_string(), "mybr0".to_string())]);
         assert_eq!(bridge_name(id, &opts), "mybr0");
-        assert_eq!(mac_from_ip("172.17.0.2".parse().unwrap()), [0x02, 0x42, 172, 17, 0, 2]);
+        assert_eq!(
+            mac_from_ip("172.17.0.2".parse().unwrap()),
+            [0x02, 0x42, 172, 17, 0, 2]
+        );
         let (h, p) = veth_names(id, "c1");
         assert!(h.len() <= 15 && p.len() <= 15 && h.starts_with("vb") && p.starts_with("vp"));
         assert_eq!(h[2..], p[2..]);
@@ -172,7 +222,13 @@ mod tests {
             gateway: "10.203.0.1/24".parse().unwrap(),
             mtu: 1400,
         });
-        assert_eq!(plan[0].op, LinkOp::AddBridge { name: "br-x".into(), mtu: 1400 });
+        assert_eq!(
+            plan[0].op,
+            LinkOp::AddBridge {
+                name: "br-x".into(),
+                mtu: 1400
+            }
+        );
         assert_eq!(plan.len(), 3);
         assert!(plan.iter().all(|s| s.netns.is_none()));
     }
@@ -191,13 +247,29 @@ mod tests {
         };
         let plan = plan_endpoint(&ep);
         let last = plan.last().unwrap();
-        assert_eq!(last.netns.as_deref(), Some(std::path::Path::new("/run/netns/c1")));
-        assert_eq!(last.op, LinkOp::AddDefaultRoute { link: "eth0".into(), gateway: "10.203.0.1".parse().unwrap() });
+        assert_eq!(
+            last.netns.as_deref(),
+            Some(std::path::Path::new("/run/netns/c1"))
+        );
+        assert_eq!(
+            last.op,
+            LinkOp::AddDefaultRoute {
+                link: "eth0".into(),
+                gateway: "10.203.0.1".parse().unwrap()
+            }
+        );
         assert!(plan.contains(&Step {
             netns: Some("/run/netns/c1".into()),
-            op: LinkOp::SetMac { link: "eth0".into(), mac: [2, 0x42, 10, 203, 0, 2] }
+            op: LinkOp::SetMac {
+                link: "eth0".into(),
+                mac: [2, 0x42, 10, 203, 0, 2]
+            }
         }));
         ep.gateway = None;
-        assert!(!plan_endpoint(&ep).iter().any(|s| matches!(s.op, LinkOp::AddDefaultRoute { .. })));
+        assert!(
+            !plan_endpoint(&ep)
+                .iter()
+                .any(|s| matches!(s.op, LinkOp::AddDefaultRoute { .. }))
+        );
     }
 }

@@ -92,9 +92,10 @@ pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
         .filter_map(|line| {
             let mut words = line.split_whitespace();
             match (words.next(), words.next()) {
-                (Some("nameserver"), Some(addr)) => {
-                    addr.split('%').next().and_then(|a| a.parse::<IpAddr>().ok())
-                }
+                (Some("nameserver"), Some(addr)) => addr
+                    .split('%')
+                    .next()
+                    .and_then(|a| a.parse::<IpAddr>().ok()),
                 _ => None,
             }
         })
@@ -106,7 +107,10 @@ pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
 pub fn read_resolv_conf(path: &Path) -> Result<Vec<SocketAddr>, DnsError> {
     std::fs::read_to_string(path)
         .map(|t| parse_resolv_conf(&t))
-        .map_err(|source| DnsError::ResolvConf { path: path.to_path_buf(), source })
+        .map_err(|source| DnsError::ResolvConf {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// What one network's server serves.
@@ -131,7 +135,11 @@ struct Handler {
 impl Handler {
     fn local(&self, query: &Query) -> Option<Vec<Record>> {
         let name = query.name().to_utf8();
-        let ips = self.records.read().ok()?.lookup(&name, &self.config.network);
+        let ips = self
+            .records
+            .read()
+            .ok()?
+            .lookup(&name, &self.config.network);
         if ips.is_empty() {
             return None;
         }
@@ -139,22 +147,38 @@ impl Handler {
             return Some(Vec::new());
         }
         let owner = query.name().clone();
-        Some(ips.into_iter().map(|ip| Record::from_rdata(owner.clone(), LOCAL_TTL, RData::A(A(ip)))).collect())
+        Some(
+            ips.into_iter()
+                .map(|ip| Record::from_rdata(owner.clone(), LOCAL_TTL, RData::A(A(ip))))
+                .collect(),
+        )
     }
 
     async fn forward(&self, query: &Query, id: u16) -> Option<Message> {
         let mut msg = Message::new();
-        msg.set_id(id).set_message_type(MessageType::Query).set_recursion_desired(true);
+        msg.set_id(id)
+            .set_message_type(MessageType::Query)
+            .set_recursion_desired(true);
         msg.add_query(query.clone());
         let bytes = msg.to_vec().ok()?;
         for upstream in &self.config.upstreams {
-            let bind: SocketAddr = if upstream.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().ok()?;
-            let Ok(sock) = tokio::net::UdpSocket::bind(bind).await else { continue };
+            let bind: SocketAddr = if upstream.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            }
+            .parse()
+            .ok()?;
+            let Ok(sock) = tokio::net::UdpSocket::bind(bind).await else {
+                continue;
+            };
             if sock.send_to(&bytes, upstream).await.is_err() {
                 continue;
             }
             let mut buf = vec![0u8; 4096];
-            if let Ok(Ok((n, _))) = tokio::time::timeout(UPSTREAM_TIMEOUT, sock.recv_from(&mut buf)).await {
+            if let Ok(Ok((n, _))) =
+                tokio::time::timeout(UPSTREAM_TIMEOUT, sock.recv_from(&mut buf)).await
+            {
                 if let Ok(reply) = Message::from_vec(&buf[..n]) {
                     if reply.id() == id {
                         return Some(reply);
@@ -175,7 +199,11 @@ fn in_subnet(subnet: Ipv4Net, addr: IpAddr) -> bool {
 
 #[async_trait::async_trait]
 impl RequestHandler for Handler {
-    async fn handle_request<R: ResponseHandler>(&self, request: &Request, mut response: R) -> ResponseInfo {
+    async fn handle_request<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        mut response: R,
+    ) -> ResponseInfo {
         let builder = || MessageResponseBuilder::from_message_request(request);
         let refuse = |code| builder().error_msg(request.header(), code);
         let Some(query) = request.queries().first().map(|q| q.original().clone()) else {
@@ -235,7 +263,9 @@ pub struct DnsServer {
 
 impl std::fmt::Debug for DnsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DnsServer").field("listen", &self.listen).finish_non_exhaustive()
+        f.debug_struct("DnsServer")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
     }
 }
 
@@ -243,7 +273,10 @@ impl DnsServer {
     /// Binds UDP and TCP on `config.listen` and serves `records` (needs a tokio runtime).
     pub async fn start(config: DnsConfig, records: SharedRecords) -> Result<Self, DnsError> {
         let listen = config.listen;
-        let bind = |source| DnsError::Bind { addr: listen, source };
+        let bind = |source| DnsError::Bind {
+            addr: listen,
+            source,
+        };
         let udp = tokio::net::UdpSocket::bind(listen).await.map_err(bind)?;
         let tcp = tokio::net::TcpListener::bind(listen).await.map_err(bind)?;
         let listen = udp.local_addr().map_err(bind)?;

@@ -101,8 +101,15 @@ pub fn nft_table(id: &str) -> String {
 }
 
 fn dnat_match(p: &PortForward) -> String {
-    let daddr = p.host_ip.map(|ip| format!("ip daddr {ip} ")).unwrap_or_default();
-    format!("fib daddr type local {daddr}{} dport {}", p.proto.as_str(), p.host_port)
+    let daddr = p
+        .host_ip
+        .map(|ip| format!("ip daddr {ip} "))
+        .unwrap_or_default();
+    format!(
+        "fib daddr type local {daddr}{} dport {}",
+        p.proto.as_str(),
+        p.host_port
+    )
 }
 
 /// The nft script creating (or atomically replacing) the table of a network.
@@ -113,15 +120,28 @@ pub fn render_nft(rules: &NetworkRules) -> String {
     let mut s = format!("table ip {t} {{}}\ndelete table ip {t}\ntable ip {t} {{\n");
     s += "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n";
     for p in ports {
-        s += &format!("    {} dnat to {}:{}\n", dnat_match(p), p.container_ip, p.container_port);
+        s += &format!(
+            "    {} dnat to {}:{}\n",
+            dnat_match(p),
+            p.container_ip,
+            p.container_port
+        );
     }
     s += "  }\n  chain output {\n    type nat hook output priority -100; policy accept;\n";
     for p in ports {
-        s += &format!("    {} dnat to {}:{}\n", dnat_match(p), p.container_ip, p.container_port);
+        s += &format!(
+            "    {} dnat to {}:{}\n",
+            dnat_match(p),
+            p.container_ip,
+            p.container_port
+        );
     }
     s += "  }\n  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n";
     if !rules.internal {
-        s += &format!("    ip saddr {} oifname != \"{br}\" masquerade\n", rules.subnet);
+        s += &format!(
+            "    ip saddr {} oifname != \"{br}\" masquerade\n",
+            rules.subnet
+        );
         s += &format!("    oifname \"{br}\" ip saddr 127.0.0.0/8 masquerade\n");
     }
     for p in ports {
@@ -186,10 +206,16 @@ pub fn render_iptables(rules: &NetworkRules) -> Vec<IptChain> {
     }
     for p in ports {
         let (ip, proto, port) = (p.container_ip, p.proto.as_str(), p.container_port);
-        post.push(format!("-s {ip} -d {ip} -p {proto} -m {proto} --dport {port} -j MASQUERADE"));
+        post.push(format!(
+            "-s {ip} -d {ip} -p {proto} -m {proto} --dport {port} -j MASQUERADE"
+        ));
     }
     let fwd = if rules.internal {
-        vec![format!("-i {br} -o {br} -j ACCEPT"), format!("-i {br} -j DROP"), format!("-o {br} -j DROP")]
+        vec![
+            format!("-i {br} -o {br} -j ACCEPT"),
+            format!("-i {br} -j DROP"),
+            format!("-o {br} -j DROP"),
+        ]
     } else {
         vec![
             format!("-o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
@@ -200,10 +226,30 @@ pub fn render_iptables(rules: &NetworkRules) -> Vec<IptChain> {
         ]
     };
     vec![
-        IptChain { table: "nat", hook: "PREROUTING", chain: format!("BERTH-PRE-{id}"), rules: dnat.clone() },
-        IptChain { table: "nat", hook: "OUTPUT", chain: format!("BERTH-OUT-{id}"), rules: dnat },
-        IptChain { table: "nat", hook: "POSTROUTING", chain: format!("BERTH-POST-{id}"), rules: post },
-        IptChain { table: "filter", hook: "FORWARD", chain: format!("BERTH-FWD-{id}"), rules: fwd },
+        IptChain {
+            table: "nat",
+            hook: "PREROUTING",
+            chain: format!("BERTH-PRE-{id}"),
+            rules: dnat.clone(),
+        },
+        IptChain {
+            table: "nat",
+            hook: "OUTPUT",
+            chain: format!("BERTH-OUT-{id}"),
+            rules: dnat,
+        },
+        IptChain {
+            table: "nat",
+            hook: "POSTROUTING",
+            chain: format!("BERTH-POST-{id}"),
+            rules: post,
+        },
+        IptChain {
+            table: "filter",
+            hook: "FORWARD",
+            chain: format!("BERTH-FWD-{id}"),
+            rules: fwd,
+        },
     ]
 }
 
@@ -223,7 +269,9 @@ impl Firewall {
     /// iptables when found, else disabled.
     pub fn detect(search_path: &str) -> Self {
         let find = |name: &str| {
-            std::env::split_paths(search_path).map(|d| d.join(name)).find(|p| p.is_file())
+            std::env::split_paths(search_path)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
         };
         if let Some(nft) = find("nft") {
             Firewall::Nftables { nft }
@@ -248,7 +296,10 @@ impl Firewall {
                         args.extend(rule.split(' '));
                         run(iptables, &args)?;
                     }
-                    run(iptables, &["-w", "-t", t, "-I", chain.hook, "-j", &chain.chain])?;
+                    run(
+                        iptables,
+                        &["-w", "-t", t, "-I", chain.hook, "-j", &chain.chain],
+                    )?;
                 }
                 Ok(())
             }
@@ -268,8 +319,10 @@ impl Firewall {
                     internal: true,
                     ports: vec![],
                 };
-                let results: Vec<_> =
-                    render_iptables(&probe).iter().map(|c| ipt_remove_chain(iptables, c)).collect();
+                let results: Vec<_> = render_iptables(&probe)
+                    .iter()
+                    .map(|c| ipt_remove_chain(iptables, c))
+                    .collect();
                 results.into_iter().collect()
             }
             Firewall::Disabled => Ok(()),
@@ -279,8 +332,16 @@ impl Firewall {
 
 fn ipt_remove_chain(iptables: &Path, chain: &IptChain) -> Result<(), FirewallError> {
     let t = chain.table;
-    while run(iptables, &["-w", "-t", t, "-C", chain.hook, "-j", &chain.chain]).is_ok() {
-        run(iptables, &["-w", "-t", t, "-D", chain.hook, "-j", &chain.chain])?;
+    while run(
+        iptables,
+        &["-w", "-t", t, "-C", chain.hook, "-j", &chain.chain],
+    )
+    .is_ok()
+    {
+        run(
+            iptables,
+            &["-w", "-t", t, "-D", chain.hook, "-j", &chain.chain],
+        )?;
     }
     if run(iptables, &["-w", "-t", t, "-n", "-L", &chain.chain]).is_ok() {
         run(iptables, &["-w", "-t", t, "-F", &chain.chain])?;
@@ -295,7 +356,12 @@ pub fn enable_forwarding(proc_sys: &Path, bridge: &str) -> Result<(), FirewallEr
         std::fs::write(&path, "1").map_err(|source| FirewallError::Sysctl { path, source })
     };
     write(proc_sys.join("net/ipv4/ip_forward"))?;
-    write(proc_sys.join("net/ipv4/conf").join(bridge).join("route_localnet"))
+    write(
+        proc_sys
+            .join("net/ipv4/conf")
+            .join(bridge)
+            .join("route_localnet"),
+    )
 }
 
 fn run(tool: &Path, args: &[&str]) -> Result<(), FirewallError> {
@@ -304,7 +370,10 @@ fn run(tool: &Path, args: &[&str]) -> Result<(), FirewallError> {
 
 fn run_stdin(tool: &Path, args: &[&str], input: &str) -> Result<(), FirewallError> {
     let name = tool.display().to_string();
-    let spawn = |source| FirewallError::Spawn { tool: name.clone(), source };
+    let spawn = |source| FirewallError::Spawn {
+        tool: name.clone(),
+        source,
+    };
     let mut child = Command::new(tool)
         .args(args)
         .stdin(Stdio::piped())
@@ -319,7 +388,10 @@ fn run_stdin(tool: &Path, args: &[&str], input: &str) -> Result<(), FirewallErro
     if out.status.success() {
         Ok(())
     } else {
-        Err(FirewallError::Failed { tool: name, stderr: String::from_utf8_lossy(&out.stderr).trim().to_string() })
+        Err(FirewallError::Failed {
+            tool: name,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
@@ -346,10 +418,18 @@ mod tests {
     #[test]
     fn nft_script_has_masquerade_dnat_and_isolation() {
         let s = render_nft(&rules(false));
-        assert!(s.starts_with("table ip berth-abc {}\ndelete table ip berth-abc\ntable ip berth-abc {"));
+        assert!(
+            s.starts_with("table ip berth-abc {}\ndelete table ip berth-abc\ntable ip berth-abc {")
+        );
         assert!(s.contains("ip saddr 10.203.0.0/24 oifname != \"br-abc\" masquerade"));
-        assert_eq!(s.matches("fib daddr type local tcp dport 8080 dnat to 10.203.0.2:80").count(), 2);
-        assert!(s.contains("oifname \"br-abc\" ct status dnat accept\n    oifname \"br-abc\" drop"));
+        assert_eq!(
+            s.matches("fib daddr type local tcp dport 8080 dnat to 10.203.0.2:80")
+                .count(),
+            2
+        );
+        assert!(
+            s.contains("oifname \"br-abc\" ct status dnat accept\n    oifname \"br-abc\" drop")
+        );
     }
 
     #[test]
@@ -359,18 +439,31 @@ mod tests {
         assert!(!s.contains("dnat"));
         assert!(s.contains("iifname \"br-abc\" drop"));
         let ipt = render_iptables(&rules(true));
-        assert!(ipt.iter().all(|c| c.rules.iter().all(|r| !r.contains("MASQUERADE") && !r.contains("DNAT"))));
+        assert!(ipt.iter().all(|c| {
+            c.rules
+                .iter()
+                .all(|r| !r.contains("MASQUERADE") && !r.contains("DNAT"))
+        }));
     }
 
     #[test]
     fn iptables_chains_are_berth_owned() {
         let chains = render_iptables(&rules(false));
-        assert!(chains.iter().all(|c| c.chain.starts_with("BERTH-") && c.chain.len() <= 28));
+        assert!(
+            chains
+                .iter()
+                .all(|c| c.chain.starts_with("BERTH-") && c.chain.len() <= 28)
+        );
         assert_eq!(
             chains[0].rules,
-            vec!["-m addrtype --dst-type LOCAL -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.203.0.2:80"]
+            vec![
+                "-m addrtype --dst-type LOCAL -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.203.0.2:80"
+            ]
         );
-        assert_eq!(render_nft_delete("abc"), "table ip berth-abc {}\ndelete table ip berth-abc\n");
+        assert_eq!(
+            render_nft_delete("abc"),
+            "table ip berth-abc {}\ndelete table ip berth-abc\n"
+        );
     }
 
     #[test]
@@ -378,17 +471,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("net/ipv4/conf/br-x")).unwrap();
         enable_forwarding(dir.path(), "br-x").unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join("net/ipv4/ip_forward")).unwrap(), "1");
-        assert_eq!(std::fs::read_to_string(dir.path().join("net/ipv4/conf/br-x/route_localnet")).unwrap(), "1");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("net/ipv4/ip_forward")).unwrap(),
+            "1"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("net/ipv4/conf/br-x/route_localnet")).unwrap(),
+            "1"
+        );
     }
 
     #[test]
     fn detect_prefers_nft() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Firewall::detect(dir.path().to_str().unwrap()), Firewall::Disabled);
+        assert_eq!(
+            Firewall::detect(dir.path().to_str().unwrap()),
+            Firewall::Disabled
+        );
         std::fs::write(dir.path().join("iptables"), "").unwrap();
-        assert!(matches!(Firewall::detect(dir.path().to_str().unwrap()), Firewall::Iptables { .. }));
+        assert!(matches!(
+            Firewall::detect(dir.path().to_str().unwrap()),
+            Firewall::Iptables { .. }
+        ));
         std::fs::write(dir.path().join("nft"), "").unwrap();
-        assert!(matches!(Firewall::detect(dir.path().to_str().unwrap()), Firewall::Nftables { .. }));
+        assert!(matches!(
+            Firewall::detect(dir.path().to_str().unwrap()),
+            Firewall::Nftables { .. }
+        ));
     }
 }

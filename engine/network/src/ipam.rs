@@ -66,11 +66,26 @@ pub struct Pool {
 /// berth's default pools (see the module doc for why).
 pub fn default_pools() -> Vec<Pool> {
     vec![
-        Pool { base: "172.17.0.0/16".parse().expect("literal"), size: 24 },
-        Pool { base: "172.18.0.0/15".parse().expect("literal"), size: 24 },
-        Pool { base: "172.20.0.0/14".parse().expect("literal"), size: 24 },
-        Pool { base: "172.24.0.0/13".parse().expect("literal"), size: 24 },
-        Pool { base: "10.200.0.0/16".parse().expect("literal"), size: 24 },
+        Pool {
+            base: "172.17.0.0/16".parse().expect("literal"),
+            size: 24,
+        },
+        Pool {
+            base: "172.18.0.0/15".parse().expect("literal"),
+            size: 24,
+        },
+        Pool {
+            base: "172.20.0.0/14".parse().expect("literal"),
+            size: 24,
+        },
+        Pool {
+            base: "172.24.0.0/13".parse().expect("literal"),
+            size: 24,
+        },
+        Pool {
+            base: "10.200.0.0/16".parse().expect("literal"),
+            size: 24,
+        },
     ]
 }
 
@@ -114,11 +129,23 @@ pub struct Ipam {
 
 impl Ipam {
     /// Opens (or starts) the state under `root`; `host_routes` are the host's route destinations.
-    pub fn open(root: &Path, pools: Vec<Pool>, host_routes: Vec<Ipv4Net>) -> Result<Self, IpamError> {
+    pub fn open(
+        root: &Path,
+        pools: Vec<Pool>,
+        host_routes: Vec<Ipv4Net>,
+    ) -> Result<Self, IpamError> {
         let path = root.join("ipam.json");
         let state = persist::read_json(&path)?.unwrap_or_default();
-        let host_routes = host_routes.into_iter().filter(|r| r.prefix_len() > 0).collect();
-        Ok(Self { path, pools, host_routes, state })
+        let host_routes = host_routes
+            .into_iter()
+            .filter(|r| r.prefix_len() > 0)
+            .collect();
+        Ok(Self {
+            path,
+            pools,
+            host_routes,
+            state,
+        })
     }
 
     /// The pool of `network`, if any.
@@ -127,7 +154,11 @@ impl Ipam {
     }
 
     /// Creates the address pool of `network` from `request` or the default pools.
-    pub fn create_pool(&mut self, network: &str, request: &SubnetRequest) -> Result<NetworkPool, IpamError> {
+    pub fn create_pool(
+        &mut self,
+        network: &str,
+        request: &SubnetRequest,
+    ) -> Result<NetworkPool, IpamError> {
         if self.state.networks.contains_key(network) {
             return Err(IpamError::Exists(network.to_string()));
         }
@@ -135,7 +166,11 @@ impl Ipam {
             Some(subnet) => {
                 let subnet = subnet.trunc();
                 if let Some((other, pool)) = self.overlapping(subnet) {
-                    return Err(IpamError::Overlap { subnet, other: other.clone(), other_subnet: pool.subnet });
+                    return Err(IpamError::Overlap {
+                        subnet,
+                        other: other.clone(),
+                        other_subnet: pool.subnet,
+                    });
                 }
                 subnet
             }
@@ -146,20 +181,31 @@ impl Ipam {
         }
         let ip_range = match request.ip_range {
             Some(range) if !subnet.contains(&range) => {
-                return Err(IpamError::Invalid(format!("ip_range {range} is not inside {subnet}")));
+                return Err(IpamError::Invalid(format!(
+                    "ip_range {range} is not inside {subnet}"
+                )));
             }
             Some(range) => range.trunc(),
             None => subnet,
         };
         let gateway = match request.gateway {
             Some(gw) if !is_host(subnet, gw) => {
-                return Err(IpamError::Invalid(format!("gateway {gw} is not a host address of {subnet}")));
+                return Err(IpamError::Invalid(format!(
+                    "gateway {gw} is not a host address of {subnet}"
+                )));
             }
             Some(gw) => gw,
             None => first_host(subnet),
         };
-        let pool = NetworkPool { subnet, gateway, ip_range, allocated: BTreeSet::new() };
-        self.state.networks.insert(network.to_string(), pool.clone());
+        let pool = NetworkPool {
+            subnet,
+            gateway,
+            ip_range,
+            allocated: BTreeSet::new(),
+        };
+        self.state
+            .networks
+            .insert(network.to_string(), pool.clone());
         self.save()?;
         Ok(pool)
     }
@@ -173,7 +219,11 @@ impl Ipam {
     }
 
     /// Allocates `requested` (static address) or the lowest free address in the ip range.
-    pub fn allocate(&mut self, network: &str, requested: Option<Ipv4Addr>) -> Result<Ipv4Addr, IpamError> {
+    pub fn allocate(
+        &mut self,
+        network: &str,
+        requested: Option<Ipv4Addr>,
+    ) -> Result<Ipv4Addr, IpamError> {
         let pool = self
             .state
             .networks
@@ -182,7 +232,10 @@ impl Ipam {
         let addr = match requested {
             Some(ip) => {
                 if !is_host(pool.subnet, ip) || ip == pool.gateway {
-                    return Err(IpamError::Invalid(format!("address {ip} is not usable in {}", pool.subnet)));
+                    return Err(IpamError::Invalid(format!(
+                        "address {ip} is not usable in {}",
+                        pool.subnet
+                    )));
                 }
                 if pool.allocated.contains(&ip) {
                     return Err(IpamError::AddressInUse(ip));
@@ -192,7 +245,9 @@ impl Ipam {
             None => pool
                 .ip_range
                 .hosts()
-                .find(|ip| is_host(pool.subnet, *ip) && *ip != pool.gateway && !pool.allocated.contains(ip))
+                .find(|ip| {
+                    is_host(pool.subnet, *ip) && *ip != pool.gateway && !pool.allocated.contains(ip)
+                })
                 .ok_or_else(|| IpamError::Full(network.to_string()))?,
         };
         pool.allocated.insert(addr);
@@ -211,12 +266,17 @@ impl Ipam {
     }
 
     fn overlapping(&self, subnet: Ipv4Net) -> Option<(&String, &NetworkPool)> {
-        self.state.networks.iter().find(|(_, p)| overlaps(p.subnet, subnet))
+        self.state
+            .networks
+            .iter()
+            .find(|(_, p)| overlaps(p.subnet, subnet))
     }
 
     fn pick_subnet(&self) -> Result<Ipv4Net, IpamError> {
         for pool in &self.pools {
-            let Ok(mut candidates) = pool.base.subnets(pool.size) else { continue };
+            let Ok(mut candidates) = pool.base.subnets(pool.size) else {
+                continue;
+            };
             if let Some(found) = candidates.find(|c| {
                 self.overlapping(*c).is_none() && !self.host_routes.iter().any(|r| overlaps(*r, *c))
             }) {
@@ -254,7 +314,12 @@ mod tests {
     }
 
     fn ipam(dir: &Path, routes: &[&str]) -> Ipam {
-        Ipam::open(dir, default_pools(), routes.iter().map(|r| net(r)).collect()).unwrap()
+        Ipam::open(
+            dir,
+            default_pools(),
+            routes.iter().map(|r| net(r)).collect(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -262,13 +327,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut ipam = ipam(dir.path(), &["0.0.0.0/0", "192.0.2.0/24"]);
         for i in 0..300 {
-            let pool = ipam.create_pool(&format!("n{i}"), &SubnetRequest::default()).unwrap();
+            let pool = ipam
+                .create_pool(&format!("n{i}"), &SubnetRequest::default())
+                .unwrap();
             assert_eq!(pool.subnet.prefix_len(), 24);
         }
         assert_eq!(ipam.pool("n0").unwrap().subnet, net("172.17.0.0/24"));
-        assert_eq!(ipam.pool("n0").unwrap().gateway, "172.17.0.1".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(
+            ipam.pool("n0").unwrap().gateway,
+            "172.17.0.1".parse::<Ipv4Addr>().unwrap()
+        );
         assert_eq!(ipam.pool("n256").unwrap().subnet, net("172.18.0.0/24"));
-        let total: usize = default_pools().iter().map(|p| p.base.subnets(p.size).unwrap().count()).sum();
+        let total: usize = default_pools()
+            .iter()
+            .map(|p| p.base.subnets(p.size).unwrap().count())
+            .sum();
         assert_eq!(total, 4096);
     }
 
@@ -283,13 +356,24 @@ mod tests {
     #[test]
     fn exhaustion_is_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let pools = vec![Pool { base: net("10.9.0.0/23"), size: 24 }];
+        let pools = vec![Pool {
+            base: net("10.9.0.0/23"),
+            size: 24,
+        }];
         let mut ipam = Ipam::open(dir.path(), pools, vec![]).unwrap();
         ipam.create_pool("a", &SubnetRequest::default()).unwrap();
         ipam.create_pool("b", &SubnetRequest::default()).unwrap();
-        assert!(matches!(ipam.create_pool("c", &SubnetRequest::default()), Err(IpamError::PoolsExhausted)));
+        assert!(matches!(
+            ipam.create_pool("c", &SubnetRequest::default()),
+            Err(IpamError::PoolsExhausted)
+        ));
         ipam.release_pool("a").unwrap();
-        assert_eq!(ipam.create_pool("c", &SubnetRequest::default()).unwrap().subnet, net("10.9.0.0/24"));
+        assert_eq!(
+            ipam.create_pool("c", &SubnetRequest::default())
+                .unwrap()
+                .subnet,
+            net("10.9.0.0/24")
+        );
     }
 
     #[test]
@@ -303,28 +387,55 @@ mod tests {
         };
         let pool = ipam.create_pool("x", &req).unwrap();
         assert_eq!(pool.gateway, "10.203.0.254".parse::<Ipv4Addr>().unwrap());
-        assert_eq!(ipam.allocate("x", None).unwrap(), "10.203.5.1".parse::<Ipv4Addr>().unwrap());
-        let overlap = SubnetRequest { subnet: Some(net("10.203.7.0/24")), ..Default::default() };
-        assert!(matches!(ipam.create_pool("y", &overlap), Err(IpamError::Overlap { .. })));
+        assert_eq!(
+            ipam.allocate("x", None).unwrap(),
+            "10.203.5.1".parse::<Ipv4Addr>().unwrap()
+        );
+        let overlap = SubnetRequest {
+            subnet: Some(net("10.203.7.0/24")),
+            ..Default::default()
+        };
+        assert!(matches!(
+            ipam.create_pool("y", &overlap),
+            Err(IpamError::Overlap { .. })
+        ));
         let bad_gw = SubnetRequest {
             subnet: Some(net("10.204.0.0/24")),
             gateway: Some("10.205.0.1".parse().unwrap()),
             ..Default::default()
         };
-        assert!(matches!(ipam.create_pool("z", &bad_gw), Err(IpamError::Invalid(_))));
+        assert!(matches!(
+            ipam.create_pool("z", &bad_gw),
+            Err(IpamError::Invalid(_))
+        ));
     }
 
     #[test]
     fn allocation_static_release_and_persistence() {
         let dir = tempfile::tempdir().unwrap();
         let mut ipam = ipam(dir.path(), &[]);
-        let req = SubnetRequest { subnet: Some(net("10.203.1.0/29")), ..Default::default() };
+        let req = SubnetRequest {
+            subnet: Some(net("10.203.1.0/29")),
+            ..Default::default()
+        };
         ipam.create_pool("n", &req).unwrap();
         let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
-        assert_eq!(ipam.allocate("n", Some(ip("10.203.1.5"))).unwrap(), ip("10.203.1.5"));
-        assert!(matches!(ipam.allocate("n", Some(ip("10.203.1.5"))), Err(IpamError::AddressInUse(_))));
-        assert!(matches!(ipam.allocate("n", Some(ip("10.203.1.1"))), Err(IpamError::Invalid(_))));
-        assert!(matches!(ipam.allocate("n", Some(ip("10.203.1.7"))), Err(IpamError::Invalid(_))));
+        assert_eq!(
+            ipam.allocate("n", Some(ip("10.203.1.5"))).unwrap(),
+            ip("10.203.1.5")
+        );
+        assert!(matches!(
+            ipam.allocate("n", Some(ip("10.203.1.5"))),
+            Err(IpamError::AddressInUse(_))
+        ));
+        assert!(matches!(
+            ipam.allocate("n", Some(ip("10.203.1.1"))),
+            Err(IpamError::Invalid(_))
+        ));
+        assert!(matches!(
+            ipam.allocate("n", Some(ip("10.203.1.7"))),
+            Err(IpamError::Invalid(_))
+        ));
         assert_eq!(ipam.allocate("n", None).unwrap(), ip("10.203.1.2"));
         assert_eq!(ipam.allocate("n", None).unwrap(), ip("10.203.1.3"));
         assert_eq!(ipam.allocate("n", None).unwrap(), ip("10.203.1.4"));
@@ -334,6 +445,9 @@ mod tests {
         drop(ipam);
         let mut reopened = Ipam::open(dir.path(), default_pools(), vec![]).unwrap();
         assert_eq!(reopened.allocate("n", None).unwrap(), ip("10.203.1.3"));
-        assert!(matches!(reopened.allocate("missing", None), Err(IpamError::UnknownNetwork(_))));
+        assert!(matches!(
+            reopened.allocate("missing", None),
+            Err(IpamError::UnknownNetwork(_))
+        ));
     }
 }

@@ -4,9 +4,9 @@
 //! It is its own crate so the kernel-facing network code is tested apart from the daemon.
 
 pub mod bridge;
+pub mod dns;
+pub mod firewall;
 pub mod ipam;
+pub mod manager;
 pub mod netlink;
 pub mod persist;
-pub mod firewall;
-pub mod dns;
-pub mod manager;

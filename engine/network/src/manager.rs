@@ -187,15 +187,25 @@ pub struct NetworkManager {
 }
 
 fn new_id(name: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-    hex::encode(Sha256::digest(format!("{name}/{nanos}/{}", std::process::id()).as_bytes()))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    hex::encode(Sha256::digest(
+        format!("{name}/{nanos}/{}", std::process::id()).as_bytes(),
+    ))
 }
 
 async fn apply_links(netlink: &Arc<dyn Netlink>, steps: Vec<Step>) -> Result<(), NetlinkError> {
     let netlink = netlink.clone();
-    tokio::task::spawn_blocking(move || netlink.apply(&steps)).await.unwrap_or_else(|e| {
-        Err(NetlinkError::Io { what: "netlink task".into(), source: std::io::Error::other(e.to_string()) })
-    })
+    tokio::task::spawn_blocking(move || netlink.apply(&steps))
+        .await
+        .unwrap_or_else(|e| {
+            Err(NetlinkError::Io {
+                what: "netlink task".into(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
 }
 
 fn firewall_rules(state: &NetworkState) -> NetworkRules {
@@ -242,11 +252,23 @@ impl NetworkManager {
     /// Opens the manager: loads IPAM and network state from `config.root`.
     /// DNS servers of persisted networks are started again by [`NetworkManager::restore_dns`].
     pub fn open(config: ManagerConfig) -> Result<Self, ManagerError> {
-        let ipam = Ipam::open(&config.root, config.pools.clone(), config.host_routes.clone())?;
+        let ipam = Ipam::open(
+            &config.root,
+            config.pools.clone(),
+            config.host_routes.clone(),
+        )?;
         let state_path = config.root.join("networks.json");
         let networks = persist::read_json(&state_path)?.unwrap_or_default();
-        let inner = Mutex::new(Inner { ipam, networks, dns: HashMap::new() });
-        Ok(Self { config, state_path, inner })
+        let inner = Mutex::new(Inner {
+            ipam,
+            networks,
+            dns: HashMap::new(),
+        });
+        Ok(Self {
+            config,
+            state_path,
+            inner,
+        })
     }
 
     /// Restarts the DNS servers of every persisted network (after a daemon restart).
@@ -264,7 +286,13 @@ impl NetworkManager {
 
     /// Every network.
     pub async fn networks(&self) -> Vec<Network> {
-        self.inner.lock().await.networks.values().map(|s| s.network.clone()).collect()
+        self.inner
+            .lock()
+            .await
+            .networks
+            .values()
+            .map(|s| s.network.clone())
+            .collect()
     }
 
     /// A network by name, full id or id prefix.
@@ -276,7 +304,11 @@ impl NetworkManager {
     /// Endpoints of a network.
     pub async fn endpoints(&self, network: &str) -> Result<Vec<Endpoint>, ManagerError> {
         let inner = self.inner.lock().await;
-        Ok(find(&inner.networks, network)?.endpoints.values().cloned().collect())
+        Ok(find(&inner.networks, network)?
+            .endpoints
+            .values()
+            .cloned()
+            .collect())
     }
 
     fn save(&self, inner: &Inner) -> Result<(), ManagerError> {
@@ -284,7 +316,10 @@ impl NetworkManager {
         Ok(())
     }
 
-    async fn start_dns(&self, state: &NetworkState) -> Result<(DnsServer, SharedRecords), ManagerError> {
+    async fn start_dns(
+        &self,
+        state: &NetworkState,
+    ) -> Result<(DnsServer, SharedRecords), ManagerError> {
         let records = SharedRecords::default();
         if let Ok(mut r) = records.write() {
             for ep in state.endpoints.values() {
@@ -296,7 +331,11 @@ impl NetworkManager {
             listen: net.dns_listen,
             subnet: net.subnet,
             network: net.name.clone(),
-            upstreams: if net.internal { vec![] } else { self.config.upstreams.clone() },
+            upstreams: if net.internal {
+                vec![]
+            } else {
+                self.config.upstreams.clone()
+            },
         };
         Ok((DnsServer::start(config, records.clone()).await?, records))
     }
@@ -306,7 +345,10 @@ impl NetworkManager {
     pub async fn create_network(&self, spec: NetworkSpec) -> Result<Network, ManagerError> {
         let mut inner = self.inner.lock().await;
         if inner.networks.values().any(|s| s.network.name == spec.name) {
-            return Err(ManagerError::AlreadyExists(format!("network with name {}", spec.name)));
+            return Err(ManagerError::AlreadyExists(format!(
+                "network with name {}",
+                spec.name
+            )));
         }
         let id = new_id(&spec.name);
         let pool = inner.ipam.create_pool(&id, &spec.ipam)?;
@@ -322,10 +364,15 @@ impl NetworkManager {
             gateway: pool.gateway,
             internal: spec.internal,
             mtu,
-            dns_listen: spec.dns_listen.unwrap_or(SocketAddr::new(pool.gateway.into(), 53)),
+            dns_listen: spec
+                .dns_listen
+                .unwrap_or(SocketAddr::new(pool.gateway.into(), 53)),
             id,
         };
-        let state = NetworkState { network: network.clone(), endpoints: BTreeMap::new() };
+        let state = NetworkState {
+            network: network.clone(),
+            endpoints: BTreeMap::new(),
+        };
         match self.build_network(&state).await {
             Ok(dns) => {
                 inner.dns.insert(network.id.clone(), dns);
@@ -342,12 +389,18 @@ impl NetworkManager {
         }
     }
 
-    async fn build_network(&self, state: &NetworkState) -> Result<(DnsServer, SharedRecords), ManagerError> {
+    async fn build_network(
+        &self,
+        state: &NetworkState,
+    ) -> Result<(DnsServer, SharedRecords), ManagerError> {
         let net = &state.network;
-        let gateway = Ipv4Net::new(net.gateway, net.subnet.prefix_len()).map_err(|e| {
-            ManagerError::Ipam(IpamError::Invalid(e.to_string()))
-        })?;
-        let plan = bridge::plan_bridge(&BridgePlan { name: net.bridge.clone(), gateway, mtu: net.mtu });
+        let gateway = Ipv4Net::new(net.gateway, net.subnet.prefix_len())
+            .map_err(|e| ManagerError::Ipam(IpamError::Invalid(e.to_string())))?;
+        let plan = bridge::plan_bridge(&BridgePlan {
+            name: net.bridge.clone(),
+            gateway,
+            mtu: net.mtu,
+        });
         apply_links(&self.config.netlink, plan).await?;
         firewall::enable_forwarding(&self.config.proc_sys, &net.bridge)?;
         self.config.firewall.apply(&firewall_rules(state))?;
@@ -362,13 +415,22 @@ impl NetworkManager {
         if let Err(e) = self.config.firewall.remove(&net.id[..12]) {
             errors.push(e.into());
         }
-        if let Err(e) = apply_links(&self.config.netlink, bridge::plan_remove_bridge(&net.bridge)).await {
+        if let Err(e) = apply_links(
+            &self.config.netlink,
+            bridge::plan_remove_bridge(&net.bridge),
+        )
+        .await
+        {
             errors.push(e.into());
         }
         if let Err(e) = inner.ipam.release_pool(&net.id) {
             errors.push(e.into());
         }
-        if errors.is_empty() { Ok(()) } else { Err(ManagerError::Teardown(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ManagerError::Teardown(errors))
+        }
     }
 
     /// Removes a network without endpoints: DNS server, firewall table, bridge, subnet.
@@ -386,17 +448,31 @@ impl NetworkManager {
 
     /// Connects a container's namespace to a network: checks published ports, allocates the
     /// address, creates the veth pair, updates the firewall and DNS records.
-    pub async fn connect(&self, network: &str, spec: EndpointSpec) -> Result<Endpoint, ManagerError> {
+    pub async fn connect(
+        &self,
+        network: &str,
+        spec: EndpointSpec,
+    ) -> Result<Endpoint, ManagerError> {
         let mut inner = self.inner.lock().await;
         let state = find(&inner.networks, network)?.clone();
         let net = state.network.clone();
         if state.endpoints.contains_key(&spec.id) {
-            return Err(ManagerError::AlreadyExists(format!("endpoint {} on network {}", spec.id, net.name)));
+            return Err(ManagerError::AlreadyExists(format!(
+                "endpoint {} on network {}",
+                spec.id, net.name
+            )));
         }
-        let published = inner.networks.values().flat_map(|s| s.endpoints.values()).flat_map(|e| e.ports.iter());
+        let published = inner
+            .networks
+            .values()
+            .flat_map(|s| s.endpoints.values())
+            .flat_map(|e| e.ports.iter());
         if let Some(p) = port_conflict(published, &spec.ports) {
             let host_ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-            return Err(ManagerError::PortAllocated { host_ip, port: p.host_port });
+            return Err(ManagerError::PortAllocated {
+                host_ip,
+                port: p.host_port,
+            });
         }
         let ip = inner.ipam.allocate(&net.id, spec.ip)?;
         let (host_if, peer_if) = bridge::veth_names(&net.id, &spec.id);
@@ -407,7 +483,8 @@ impl NetworkManager {
             peer_if,
             netns: spec.netns.clone(),
             ifname: ifname.clone(),
-            address: Ipv4Net::new(ip, net.subnet.prefix_len()).map_err(|e| IpamError::Invalid(e.to_string()))?,
+            address: Ipv4Net::new(ip, net.subnet.prefix_len())
+                .map_err(|e| IpamError::Invalid(e.to_string()))?,
             gateway: (!net.internal).then_some(net.gateway),
             mtu: net.mtu,
         };
@@ -462,7 +539,12 @@ impl NetworkManager {
         if let Err(e) = self.config.firewall.apply(&firewall_rules(&state)) {
             errors.push(e.into());
         }
-        if let Err(e) = apply_links(&self.config.netlink, bridge::plan_remove_endpoint(&ep.host_if)).await {
+        if let Err(e) = apply_links(
+            &self.config.netlink,
+            bridge::plan_remove_endpoint(&ep.host_if),
+        )
+        .await
+        {
             errors.push(e.into());
         }
         if let Err(e) = inner.ipam.release(&state.network.id, ep.ip) {
@@ -470,11 +552,20 @@ impl NetworkManager {
         }
         inner.networks.insert(state.network.id.clone(), state);
         self.save(&inner)?;
-        if errors.is_empty() { Ok(()) } else { Err(ManagerError::Teardown(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ManagerError::Teardown(errors))
+        }
     }
 
     /// Replaces the DNS names of an endpoint (aliases changed, service renamed…).
-    pub async fn set_dns_names(&self, network: &str, endpoint: &str, names: Vec<String>) -> Result<(), ManagerError> {
+    pub async fn set_dns_names(
+        &self,
+        network: &str,
+        endpoint: &str,
+        names: Vec<String>,
+    ) -> Result<(), ManagerError> {
         let mut inner = self.inner.lock().await;
         let mut state = find(&inner.networks, network)?.clone();
         let ep = state
@@ -498,12 +589,17 @@ impl NetworkManager {
     }
 }
 
-fn find<'a>(networks: &'a BTreeMap<String, NetworkState>, key: &str) -> Result<&'a NetworkState, ManagerError> {
+fn find<'a>(
+    networks: &'a BTreeMap<String, NetworkState>,
+    key: &str,
+) -> Result<&'a NetworkState, ManagerError> {
     networks
         .values()
         .find(|s| s.network.name == key || s.network.id == key)
         .or_else(|| {
-            let mut matches = networks.values().filter(|s| !key.is_empty() && s.network.id.starts_with(key));
+            let mut matches = networks
+                .values()
+                .filter(|s| !key.is_empty() && s.network.id.starts_with(key));
             match (matches.next(), matches.next()) {
                 (Some(one), None) => Some(one),
                 _ => None,

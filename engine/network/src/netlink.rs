@@ -70,12 +70,17 @@ impl Netlink for RtNetlink {
 
     fn link_exists(&self, name: &str) -> Result<bool, NetlinkError> {
         let name = name.to_string();
-        in_thread(None, move |handle| async move { Ok(index_of(&handle, &name).await?.is_some()) })
+        in_thread(None, move |handle| async move {
+            Ok(index_of(&handle, &name).await?.is_some())
+        })
     }
 }
 
 fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> NetlinkError + '_ {
-    move |source| NetlinkError::Io { what: what.to_string(), source }
+    move |source| NetlinkError::Io {
+        what: what.to_string(),
+        source,
+    }
 }
 
 fn run_in(netns: Option<PathBuf>, ops: Vec<LinkOp>) -> Result<(), NetlinkError> {
@@ -103,19 +108,29 @@ where
             .build()
             .map_err(io_err("tokio runtime"))?;
         rt.block_on(async move {
-            let (conn, handle, _) = rtnetlink::new_connection().map_err(io_err("netlink socket"))?;
+            let (conn, handle, _) =
+                rtnetlink::new_connection().map_err(io_err("netlink socket"))?;
             tokio::spawn(conn);
             f(handle).await
         })
     })
     .join()
-    .unwrap_or_else(|_| Err(NetlinkError::Io { what: "netlink thread".into(), source: std::io::Error::other("panicked") }))
+    .unwrap_or_else(|_| {
+        Err(NetlinkError::Io {
+            what: "netlink thread".into(),
+            source: std::io::Error::other("panicked"),
+        })
+    })
 }
 
 fn enter_netns(path: &Path) -> Result<(), NetlinkError> {
     let file = File::open(path).map_err(io_err("open netns"))?;
-    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|source| NetlinkError::Setns { path: path.to_path_buf(), source })
+    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|source| {
+        NetlinkError::Setns {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>, NetlinkError> {
@@ -123,7 +138,12 @@ async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>, NetlinkErr
     match links.try_next().await {
         Ok(link) => Ok(link.map(|l| l.header.index)),
         Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc_enodev() => Ok(None),
-        Err(source) => Err(NetlinkError::Kernel { op: Box::new(LinkOp::Up { link: name.to_string() }), source }),
+        Err(source) => Err(NetlinkError::Kernel {
+            op: Box::new(LinkOp::Up {
+                link: name.to_string(),
+            }),
+            source,
+        }),
     }
 }
 
@@ -132,53 +152,101 @@ fn libc_enodev() -> i32 {
 }
 
 async fn require(handle: &Handle, name: &str) -> Result<u32, NetlinkError> {
-    index_of(handle, name).await?.ok_or_else(|| NetlinkError::NoSuchLink(name.to_string()))
+    index_of(handle, name)
+        .await?
+        .ok_or_else(|| NetlinkError::NoSuchLink(name.to_string()))
 }
 
 async fn apply_op(handle: &Handle, op: &LinkOp) -> Result<(), NetlinkError> {
-    let kernel = |source| NetlinkError::Kernel { op: Box::new(op.clone()), source };
+    let kernel = |source| NetlinkError::Kernel {
+        op: Box::new(op.clone()),
+        source,
+    };
     let links = handle.link();
     match op {
-        LinkOp::AddBridge { name, mtu } => {
-            links.add(LinkBridge::new(name).mtu(*mtu).build()).execute().await.map_err(kernel)
-        }
+        LinkOp::AddBridge { name, mtu } => links
+            .add(LinkBridge::new(name).mtu(*mtu).build())
+            .execute()
+            .await
+            .map_err(kernel),
         LinkOp::AddVeth { name, peer, mtu } => {
-            links.add(LinkVeth::new(name, peer).mtu(*mtu).build()).execute().await.map_err(kernel)?;
+            links
+                .add(LinkVeth::new(name, peer).mtu(*mtu).build())
+                .execute()
+                .await
+                .map_err(kernel)?;
             let peer_idx = require(handle, peer).await?;
-            links.set(LinkUnspec::new_with_index(peer_idx).mtu(*mtu).build()).execute().await.map_err(kernel)
+            links
+                .set(LinkUnspec::new_with_index(peer_idx).mtu(*mtu).build())
+                .execute()
+                .await
+                .map_err(kernel)
         }
         LinkOp::SetMaster { link, master } => {
             let idx = require(handle, link).await?;
             let master = require(handle, master).await?;
-            links.set(LinkUnspec::new_with_index(idx).controller(master).build()).execute().await.map_err(kernel)
+            links
+                .set(LinkUnspec::new_with_index(idx).controller(master).build())
+                .execute()
+                .await
+                .map_err(kernel)
         }
         LinkOp::SetNetns { link, netns } => {
             let idx = require(handle, link).await?;
             let file = File::open(netns).map_err(io_err("open netns"))?;
-            let msg = LinkUnspec::new_with_index(idx).setns_by_fd(file.as_raw_fd()).build();
+            let msg = LinkUnspec::new_with_index(idx)
+                .setns_by_fd(file.as_raw_fd())
+                .build();
             links.set(msg).execute().await.map_err(kernel)
         }
         LinkOp::Rename { link, to } => {
             let idx = require(handle, link).await?;
-            links.set(LinkUnspec::new_with_index(idx).name(to.clone()).build()).execute().await.map_err(kernel)
+            links
+                .set(LinkUnspec::new_with_index(idx).name(to.clone()).build())
+                .execute()
+                .await
+                .map_err(kernel)
         }
         LinkOp::SetMac { link, mac } => {
             let idx = require(handle, link).await?;
-            links.set(LinkUnspec::new_with_index(idx).address(mac.to_vec()).build()).execute().await.map_err(kernel)
+            links
+                .set(
+                    LinkUnspec::new_with_index(idx)
+                        .address(mac.to_vec())
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(kernel)
         }
         LinkOp::AddAddress { link, address } => {
             let idx = require(handle, link).await?;
-            let req = handle.address().add(idx, address.addr().into(), address.prefix_len());
+            let req = handle
+                .address()
+                .add(idx, address.addr().into(), address.prefix_len());
             req.replace().execute().await.map_err(kernel)
         }
         LinkOp::Up { link } => {
             let idx = require(handle, link).await?;
-            links.set(LinkUnspec::new_with_index(idx).up().build()).execute().await.map_err(kernel)
+            links
+                .set(LinkUnspec::new_with_index(idx).up().build())
+                .execute()
+                .await
+                .map_err(kernel)
         }
         LinkOp::AddDefaultRoute { link, gateway } => {
             let idx = require(handle, link).await?;
-            let msg = RouteMessageBuilder::<std::net::Ipv4Addr>::new().gateway(*gateway).output_interface(idx).build();
-            handle.route().add(msg).replace().execute().await.map_err(kernel)
+            let msg = RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+                .gateway(*gateway)
+                .output_interface(idx)
+                .build();
+            handle
+                .route()
+                .add(msg)
+                .replace()
+                .execute()
+                .await
+                .map_err(kernel)
         }
         LinkOp::Delete { link } => match index_of(handle, link).await? {
             Some(idx) => match links.del(idx).execute().await {

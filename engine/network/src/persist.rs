@@ -27,15 +27,20 @@ pub enum PersistError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PersistError + '_ {
-    move |source| PersistError::Io { path: path.to_path_buf(), source }
+    move |source| PersistError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Writes `value` as JSON to `path` atomically (temp file + fsync + rename + dir fsync).
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), PersistError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io(dir))?;
-    let bytes = serde_json::to_vec_pretty(value)
-        .map_err(|source| PersistError::Corrupt { path: path.to_path_buf(), source })?;
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| PersistError::Corrupt {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -45,16 +50,23 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Per
         file.sync_all().map_err(io(&tmp))?;
     }
     fs::rename(&tmp, path).map_err(io(path))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
     Ok(())
 }
 
 /// Reads JSON from `path`; `Ok(None)` when the file does not exist.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, PersistError> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| PersistError::Corrupt { path: path.to_path_buf(), source }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| PersistError::Corrupt {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io(path)(e)),
     }
@@ -79,6 +91,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         fs::write(&path, "{not json").unwrap();
-        assert!(matches!(read_json::<Vec<u32>>(&path), Err(PersistError::Corrupt { .. })));
+        assert!(matches!(
+            read_json::<Vec<u32>>(&path),
+            Err(PersistError::Corrupt { .. })
+        ));
     }
 }

@@ -21,8 +21,14 @@ async fn endpoints_on_one_network_talk_and_static_address_is_honoured() {
     let a = fx.netns("a");
     let b = fx.netns("b");
     let static_ip: Ipv4Addr = "10.203.11.50".parse().unwrap();
-    let ep_a = fx.connect(&net.name, "a", &a, Some(static_ip), &["a"], vec![]).await.unwrap();
-    let ep_b = fx.connect(&net.name, "b", &b, None, &["b"], vec![]).await.unwrap();
+    let ep_a = fx
+        .connect(&net.name, "a", &a, Some(static_ip), &["a"], vec![])
+        .await
+        .unwrap();
+    let ep_b = fx
+        .connect(&net.name, "b", &b, None, &["b"], vec![])
+        .await
+        .unwrap();
     assert_eq!(ep_a.ip, static_ip);
     assert_eq!(ep_b.ip, "10.203.11.2".parse::<Ipv4Addr>().unwrap());
     let addr = ip_cmd(&["-n", &a.name, "addr", "show", "eth0"]);
@@ -31,7 +37,10 @@ async fn endpoints_on_one_network_talk_and_static_address_is_honoured() {
     let route = ip_cmd(&["-n", &b.name, "route", "show", "default"]);
     assert!(route.contains("via 10.203.11.1 dev eth0"), "{route}");
     let _listener = Listener::start(&a, SocketAddr::new(static_ip.into(), 7000), "hello-a");
-    assert_eq!(connect_from(Some(&b), SocketAddr::new(static_ip.into(), 7000)).unwrap(), "hello-a");
+    assert_eq!(
+        connect_from(Some(&b), SocketAddr::new(static_ip.into(), 7000)).unwrap(),
+        "hello-a"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,14 +51,30 @@ async fn endpoints_on_different_networks_cannot_talk() {
     let a = fx.netns("a");
     let b = fx.netns("b");
     let c = fx.netns("c");
-    fx.connect(&one.name, "a", &a, None, &[], vec![]).await.unwrap();
-    let ep_b = fx.connect(&two.name, "b", &b, None, &[], vec![]).await.unwrap();
-    fx.connect(&two.name, "c", &c, None, &[], vec![]).await.unwrap();
+    fx.connect(&one.name, "a", &a, None, &[], vec![])
+        .await
+        .unwrap();
+    let ep_b = fx
+        .connect(&two.name, "b", &b, None, &[], vec![])
+        .await
+        .unwrap();
+    fx.connect(&two.name, "c", &c, None, &[], vec![])
+        .await
+        .unwrap();
     let target = SocketAddr::new(ep_b.ip.into(), 7000);
     let _listener = Listener::start(&b, target, "hello-b");
-    assert_eq!(connect_from(Some(&c), target).unwrap(), "hello-b", "same network must work");
+    assert_eq!(
+        connect_from(Some(&c), target).unwrap(),
+        "hello-b",
+        "same network must work"
+    );
     let blocked = connect_from(Some(&a), target);
-    assert!(blocked.is_err(), "network {} reached network {}: {blocked:?}", one.name, two.name);
+    assert!(
+        blocked.is_err(),
+        "network {} reached network {}: {blocked:?}",
+        one.name,
+        two.name
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,11 +84,22 @@ async fn dns_answers_service_name_with_three_rotating_addresses() {
     let mut replicas = Vec::new();
     for i in 0..3 {
         let ns = fx.netns(&format!("w{i}"));
-        let ep = fx.connect(&net.name, &format!("w{i}"), &ns, None, &["web", &format!("web-{i}")], vec![]).await;
+        let ep = fx
+            .connect(
+                &net.name,
+                &format!("w{i}"),
+                &ns,
+                None,
+                &["web", &format!("web-{i}")],
+                vec![],
+            )
+            .await;
         replicas.push(ep.unwrap().ip);
     }
     let client = fx.netns("cl");
-    fx.connect(&net.name, "cl", &client, None, &["client"], vec![]).await.unwrap();
+    fx.connect(&net.name, "cl", &client, None, &["client"], vec![])
+        .await
+        .unwrap();
     let server = SocketAddr::new(net.gateway.into(), 53);
     let first = dns_a_from(&client, server, "web").await;
     let second = dns_a_from(&client, server, &format!("web.{}", net.name)).await;
@@ -71,10 +107,19 @@ async fn dns_answers_service_name_with_three_rotating_addresses() {
     sorted.sort();
     assert_eq!(sorted, replicas);
     assert_eq!(second.len(), 3);
-    assert_ne!(first[0], second[0], "order must rotate: {first:?} then {second:?}");
-    assert_eq!(dns_a_from(&client, server, "web-1").await, vec![replicas[1]]);
+    assert_ne!(
+        first[0], second[0],
+        "order must rotate: {first:?} then {second:?}"
+    );
+    assert_eq!(
+        dns_a_from(&client, server, "web-1").await,
+        vec![replicas[1]]
+    );
     assert_eq!(fx.upstream_queries.load(Ordering::SeqCst), 0);
-    assert_eq!(dns_a_from(&client, server, "outside.test").await, vec![FAKE_UPSTREAM_ANSWER]);
+    assert_eq!(
+        dns_a_from(&client, server, "outside.test").await,
+        vec![FAKE_UPSTREAM_ANSWER]
+    );
     assert_eq!(fx.upstream_queries.load(Ordering::SeqCst), 1);
     fx.manager.disconnect(&net.name, "w0").await.unwrap();
     assert_eq!(dns_a_from(&client, server, "web").await.len(), 2);
@@ -85,19 +130,38 @@ async fn published_port_answers_on_localhost_and_gateway() {
     let mut fx = Fixture::new("t4").await;
     let net = fx.network("10.203.41.0/24", false).await;
     let ns = fx.netns("srv");
-    let port = PortSpec { proto: Proto::Tcp, host_ip: None, host_port: 41080, container_port: 80 };
-    let ep = fx.connect(&net.name, "srv", &ns, None, &["srv"], vec![port]).await.unwrap();
+    let port = PortSpec {
+        proto: Proto::Tcp,
+        host_ip: None,
+        host_port: 41080,
+        container_port: 80,
+    };
+    let ep = fx
+        .connect(&net.name, "srv", &ns, None, &["srv"], vec![port])
+        .await
+        .unwrap();
     let _listener = Listener::start(&ns, SocketAddr::new(ep.ip.into(), 80), "hello-srv");
-    assert_eq!(connect_from(None, "127.0.0.1:41080".parse().unwrap()).unwrap(), "hello-srv");
-    assert_eq!(connect_from(None, SocketAddr::new(net.gateway.into(), 41080)).unwrap(), "hello-srv");
+    assert_eq!(
+        connect_from(None, "127.0.0.1:41080".parse().unwrap()).unwrap(),
+        "hello-srv"
+    );
+    assert_eq!(
+        connect_from(None, SocketAddr::new(net.gateway.into(), 41080)).unwrap(),
+        "hello-srv"
+    );
     let other = fx.netns("other");
-    let clash = fx.connect(&net.name, "other", &other, None, &[], vec![port]).await;
+    let clash = fx
+        .connect(&net.name, "other", &other, None, &[], vec![port])
+        .await;
     assert!(
         matches!(clash, Err(ManagerError::PortAllocated { port: 41080, .. })),
         "second publish of 41080 must be refused: {clash:?}"
     );
     let links = ip_cmd(&["-n", &other.name, "link", "show"]);
-    assert!(!links.contains("eth0"), "nothing may be created on conflict: {links}");
+    assert!(
+        !links.contains("eth0"),
+        "nothing may be created on conflict: {links}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,15 +169,30 @@ async fn internal_network_has_no_masquerade_and_no_upstream_dns() {
     let mut fx = Fixture::new("t5").await;
     let net = fx.network("10.203.51.0/24", true).await;
     let ns = fx.netns("in");
-    fx.connect(&net.name, "in", &ns, None, &["inside"], vec![]).await.unwrap();
+    fx.connect(&net.name, "in", &ns, None, &["inside"], vec![])
+        .await
+        .unwrap();
     let table = nft(&["list", "table", "ip", &format!("berth-{}", &net.id[..12])]);
-    assert!(table.contains("iifname \"") && !table.contains("masquerade"), "{table}");
+    assert!(
+        table.contains("iifname \"") && !table.contains("masquerade"),
+        "{table}"
+    );
     let route = ip_cmd(&["-n", &ns.name, "route", "show", "default"]);
-    assert!(route.trim().is_empty(), "internal network must have no default route: {route}");
+    assert!(
+        route.trim().is_empty(),
+        "internal network must have no default route: {route}"
+    );
     let server = SocketAddr::new(net.gateway.into(), 53);
-    assert_eq!(dns_a_from(&ns, server, "inside").await, vec!["10.203.51.2".parse::<Ipv4Addr>().unwrap()]);
+    assert_eq!(
+        dns_a_from(&ns, server, "inside").await,
+        vec!["10.203.51.2".parse::<Ipv4Addr>().unwrap()]
+    );
     assert!(dns_a_from(&ns, server, "outside.test").await.is_empty());
-    assert_eq!(fx.upstream_queries.load(Ordering::SeqCst), 0, "internal DNS must not forward");
+    assert_eq!(
+        fx.upstream_queries.load(Ordering::SeqCst),
+        0,
+        "internal DNS must not forward"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,25 +202,52 @@ async fn removing_the_network_leaves_nothing_behind() {
     let table = format!("berth-{}", &net.id[..12]);
     let a = fx.netns("a");
     let b = fx.netns("b");
-    let port = PortSpec { proto: Proto::Tcp, host_ip: None, host_port: 41680, container_port: 80 };
-    let ep_a = fx.connect(&net.name, "a", &a, None, &[], vec![port]).await.unwrap();
-    let ep_b = fx.connect(&net.name, "b", &b, None, &[], vec![]).await.unwrap();
+    let port = PortSpec {
+        proto: Proto::Tcp,
+        host_ip: None,
+        host_port: 41680,
+        container_port: 80,
+    };
+    let ep_a = fx
+        .connect(&net.name, "a", &a, None, &[], vec![port])
+        .await
+        .unwrap();
+    let ep_b = fx
+        .connect(&net.name, "b", &b, None, &[], vec![])
+        .await
+        .unwrap();
     assert!(nft(&["list", "tables"]).contains(&table));
     assert!(ip_cmd(&["link", "show"]).contains(&ep_a.host_if));
     let busy = fx.manager.remove_network(&net.name).await;
-    assert!(matches!(busy, Err(ManagerError::ActiveEndpoints(_))), "{busy:?}");
+    assert!(
+        matches!(busy, Err(ManagerError::ActiveEndpoints(_))),
+        "{busy:?}"
+    );
     fx.manager.disconnect(&net.name, "a").await.unwrap();
     fx.manager.disconnect(&net.name, "b").await.unwrap();
     fx.manager.remove_network(&net.name).await.unwrap();
     let links = ip_cmd(&["link", "show"]);
     for name in [&net.bridge, &ep_a.host_if, &ep_b.host_if] {
-        assert!(!links.contains(name.as_str()), "{name} left behind: {links}");
+        assert!(
+            !links.contains(name.as_str()),
+            "{name} left behind: {links}"
+        );
     }
-    assert!(!nft(&["list", "tables"]).contains(&table), "nft table left behind");
-    assert!(ip_cmd(&["-n", &a.name, "link", "show"]).lines().all(|l| !l.contains("eth0")));
+    assert!(
+        !nft(&["list", "tables"]).contains(&table),
+        "nft table left behind"
+    );
+    assert!(
+        ip_cmd(&["-n", &a.name, "link", "show"])
+            .lines()
+            .all(|l| !l.contains("eth0"))
+    );
     let names = [a.name.clone(), b.name.clone()];
     drop((a, b));
     let listing = ip_cmd(&["netns", "list"]);
-    assert!(names.iter().all(|n| !listing.contains(n.as_str())), "netns left behind: {listing}");
+    assert!(
+        names.iter().all(|n| !listing.contains(n.as_str())),
+        "netns left behind: {listing}"
+    );
     assert!(fx.manager.networks().await.is_empty());
 }

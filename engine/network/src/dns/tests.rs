@@ -12,15 +12,26 @@ fn resolv_conf_parsing() {
     let text = "# comment\nnameserver 10.0.0.2\nsearch example\nnameserver fe80::1%eth0\nnameserver bogus\n";
     assert_eq!(
         parse_resolv_conf(text),
-        vec!["10.0.0.2:53".parse::<SocketAddr>().unwrap(), "[fe80::1]:53".parse().unwrap()]
+        vec![
+            "10.0.0.2:53".parse::<SocketAddr>().unwrap(),
+            "[fe80::1]:53".parse().unwrap()
+        ]
     );
 }
 
 #[test]
 fn lookup_forms_and_rotation() {
     let mut r = Records::default();
-    r.upsert("e1", ip("10.203.0.2"), vec!["web".into(), "proj-web-1".into()]);
-    r.upsert("e2", ip("10.203.0.3"), vec!["web".into(), "proj-web-2".into()]);
+    r.upsert(
+        "e1",
+        ip("10.203.0.2"),
+        vec!["web".into(), "proj-web-1".into()],
+    );
+    r.upsert(
+        "e2",
+        ip("10.203.0.3"),
+        vec!["web".into(), "proj-web-2".into()],
+    );
     r.upsert("e3", ip("10.203.0.4"), vec!["Web".into(), "alias1".into()]);
     let first = r.lookup("web", "net");
     assert_eq!(first.len(), 3);
@@ -47,7 +58,11 @@ async fn fake_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
             let mut reply = req.clone();
             reply.set_message_type(MessageType::Response);
             let name = req.queries()[0].name().clone();
-            reply.add_answer(Record::from_rdata(name, 60, RData::A(A(ip("10.203.250.250")))));
+            reply.add_answer(Record::from_rdata(
+                name,
+                60,
+                RData::A(A(ip("10.203.250.250"))),
+            ));
             sock.send_to(&reply.to_vec().unwrap(), from).await.unwrap();
         }
     });
@@ -80,7 +95,11 @@ async fn server(subnet: &str, upstreams: Vec<SocketAddr>) -> (DnsServer, SharedR
     {
         let mut r = records.write().unwrap();
         for (i, last) in [2, 3, 4].iter().enumerate() {
-            r.upsert(&format!("e{i}"), Ipv4Addr::new(10, 203, 0, *last), vec!["web".into()]);
+            r.upsert(
+                &format!("e{i}"),
+                Ipv4Addr::new(10, 203, 0, *last),
+                vec!["web".into()],
+            );
         }
     }
     let config = DnsConfig {
@@ -89,7 +108,10 @@ async fn server(subnet: &str, upstreams: Vec<SocketAddr>) -> (DnsServer, SharedR
         network: "front".into(),
         upstreams,
     };
-    (DnsServer::start(config, records.clone()).await.unwrap(), records)
+    (
+        DnsServer::start(config, records.clone()).await.unwrap(),
+        records,
+    )
 }
 
 #[tokio::test]
@@ -117,7 +139,11 @@ async fn internal_network_never_forwards() {
     let reply = query(srv.local_addr(), "elsewhere.test").await;
     assert_eq!(reply.response_code(), ResponseCode::ServFail);
     assert!(reply.answers().is_empty());
-    assert_eq!(count.load(Ordering::SeqCst), 0, "upstream {upstream} must not be asked");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        0,
+        "upstream {upstream} must not be asked"
+    );
     srv.stop().await;
 }
 

@@ -14,7 +14,8 @@ use std::time::Duration;
 use berth_network::firewall::Firewall;
 use berth_network::ipam::{SubnetRequest, default_pools};
 use berth_network::manager::{
-    Endpoint, EndpointSpec, ManagerConfig, ManagerError, Network, NetworkManager, NetworkSpec, PortSpec,
+    Endpoint, EndpointSpec, ManagerConfig, ManagerError, Network, NetworkManager, NetworkSpec,
+    PortSpec,
 };
 use berth_network::netlink::RtNetlink;
 use hickory_proto::op::{Message, MessageType, Query};
@@ -32,20 +33,31 @@ pub fn require_root() {
 }
 
 fn run(prog: &str, args: &[&str]) -> std::process::Output {
-    Command::new(prog).args(args).output().unwrap_or_else(|e| panic!("cannot run {prog}: {e}"))
+    Command::new(prog)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"))
 }
 
 /// Runs `ip` and returns its stdout (panics on failure).
 pub fn ip_cmd(args: &[&str]) -> String {
     let out = run("ip", args);
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs `nft` and returns its stdout (panics on failure).
 pub fn nft(args: &[&str]) -> String {
     let out = run("nft", args);
-    assert!(out.status.success(), "nft {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "nft {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -107,7 +119,10 @@ impl Listener {
             }
         });
         ready_rx.recv().expect("listener failed to start");
-        Self { stop, thread: Some(thread) }
+        Self {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -144,13 +159,15 @@ pub async fn dns_a_from(ns: &Netns, server: SocketAddr, name: &str) -> Vec<Ipv4A
         std::thread::spawn(move || {
             enter(&path);
             let sock = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp bind");
-            sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            sock.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
             let mut msg = Message::new();
             msg.set_id(42).set_recursion_desired(true);
             let mut qname = Name::from_ascii(&name).expect("name");
             qname.set_fqdn(true);
             msg.add_query(Query::query(qname, RecordType::A));
-            sock.send_to(&msg.to_vec().expect("encode"), server).expect("send");
+            sock.send_to(&msg.to_vec().expect("encode"), server)
+                .expect("send");
             let mut buf = vec![0u8; 4096];
             let (n, _) = sock.recv_from(&mut buf).expect("dns reply");
             Message::from_vec(&buf[..n]).expect("decode")
@@ -171,17 +188,25 @@ pub async fn dns_a_from(ns: &Netns, server: SocketAddr, name: &str) -> Vec<Ipv4A
 }
 
 async fn fake_upstream(count: Arc<AtomicUsize>) -> SocketAddr {
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("fake upstream");
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("fake upstream");
     let addr = sock.local_addr().expect("addr");
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         while let Ok((n, from)) = sock.recv_from(&mut buf).await {
             count.fetch_add(1, Ordering::SeqCst);
-            let Ok(req) = Message::from_vec(&buf[..n]) else { continue };
+            let Ok(req) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
             let mut reply = req.clone();
             reply.set_message_type(MessageType::Response);
             if let Some(q) = req.queries().first() {
-                reply.add_answer(Record::from_rdata(q.name().clone(), 60, RData::A(A(FAKE_UPSTREAM_ANSWER))));
+                reply.add_answer(Record::from_rdata(
+                    q.name().clone(),
+                    60,
+                    RData::A(A(FAKE_UPSTREAM_ANSWER)),
+                ));
             }
             let _ = sock.send_to(&reply.to_vec().expect("encode"), from).await;
         }
@@ -205,7 +230,10 @@ impl Fixture {
     pub async fn new(tag: &str) -> Self {
         require_root();
         let firewall = Firewall::detect(&std::env::var("PATH").unwrap_or_default());
-        assert!(matches!(firewall, Firewall::Nftables { .. }), "nft not found: install nftables");
+        assert!(
+            matches!(firewall, Firewall::Nftables { .. }),
+            "nft not found: install nftables"
+        );
         let upstream_queries = Arc::new(AtomicUsize::new(0));
         let upstream = fake_upstream(upstream_queries.clone()).await;
         let root = tempfile::tempdir().expect("tempdir");
@@ -244,11 +272,18 @@ impl Fixture {
         let spec = NetworkSpec {
             name: format!("{}-n{n}", self.tag),
             internal,
-            ipam: SubnetRequest { subnet: Some(subnet.parse().expect("subnet")), ..Default::default() },
+            ipam: SubnetRequest {
+                subnet: Some(subnet.parse().expect("subnet")),
+                ..Default::default()
+            },
             driver_opts: [("com.docker.network.bridge.name".to_string(), bridge)].into(),
             dns_listen: None,
         };
-        let net = self.manager.create_network(spec).await.expect("create network");
+        let net = self
+            .manager
+            .create_network(spec)
+            .await
+            .expect("create network");
         self.tables.push(format!("berth-{}", &net.id[..12]));
         net
     }
