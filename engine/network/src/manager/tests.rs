@@ -1,1 +1,219 @@
+//! Unit tests of the manager over a recording fake netlink, no firewall and DNS on loopback.
 
+use super::*;
+use crate::bridge::LinkOp;
+use crate::ipam::default_pools;
+use std::sync::Mutex as StdMutex;
+
+/// Fake link applier: records every step, fails the first `AddVeth` when asked.
+#[derive(Debug, Default)]
+struct FakeNetlink {
+    steps: StdMutex<Vec<Step>>,
+    fail_veth: std::sync::atomic::AtomicBool,
+}
+
+impl Netlink for FakeNetlink {
+    fn apply(&self, steps: &[Step]) -> Result<(), NetlinkError> {
+        for step in steps {
+            if matches!(step.op, LinkOp::AddVeth { .. })
+                && self
+                    .fail_veth
+                    .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(NetlinkError::NoSuchLink("injected".into()));
+            }
+            self.steps.lock().unwrap().push(step.clone());
+        }
+        Ok(())
+    }
+
+    fn link_exists(&self, name: &str) -> Result<bool, NetlinkError> {
+        Ok(self.steps.lock().unwrap().iter().any(|s| {
+            s.op == LinkOp::AddBridge {
+                name: name.into(),
+                mtu: 1500,
+            }
+        }))
+    }
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    fake: Arc<FakeNetlink>,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for br in ["brtest0", "brtest1"] {
+            std::fs::create_dir_all(dir.path().join("sys/net/ipv4/conf").join(br)).unwrap();
+        }
+        Self {
+            dir,
+            fake: Arc::default(),
+        }
+    }
+
+    fn manager(&self) -> NetworkManager {
+        NetworkManager::open(ManagerConfig {
+            root: self.dir.path().join("state"),
+            proc_sys: self.dir.path().join("sys"),
+            host_routes: vec!["192.0.2.0/24".parse().unwrap()],
+            pools: default_pools(),
+            firewall: Firewall::Disabled,
+            netlink: self.fake.clone(),
+            upstreams: vec![],
+        })
+        .unwrap()
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        std::mem::take(&mut *self.fake.steps.lock().unwrap())
+    }
+}
+
+fn spec(name: &str, bridge: &str) -> NetworkSpec {
+    NetworkSpec {
+        name: name.into(),
+        driver_opts: [(bridge::BRIDGE_NAME_OPT.to_string(), bridge.to_string())].into(),
+        dns_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Default::default()
+    }
+}
+
+fn endpoint(id: &str, ports: Vec<PortSpec>) -> EndpointSpec {
+    EndpointSpec {
+        id: id.into(),
+        netns: format!("/run/netns/{id}").into(),
+        names: vec![id.into()],
+        ports,
+        ..Default::default()
+    }
+}
+
+fn tcp(host_ip: Option<&str>, host_port: u16) -> PortSpec {
+    PortSpec {
+        proto: Proto::Tcp,
+        host_ip: host_ip.map(|s| s.parse().unwrap()),
+        host_port,
+        container_port: 80,
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_plans_links_and_persists() {
+    let env = Env::new();
+    let mgr = env.manager();
+    let net = mgr.create_network(spec("front", "brtest0")).await.unwrap();
+    assert_eq!(net.subnet, "172.17.0.0/24".parse::<Ipv4Net>().unwrap());
+    assert_eq!(
+        env.steps()[0].op,
+        LinkOp::AddBridge {
+            name: "brtest0".into(),
+            mtu: 1500
+        }
+    );
+    assert!(matches!(
+        mgr.create_network(spec("front", "brtest1")).await,
+        Err(ManagerError::AlreadyExists(_))
+    ));
+    let ep = mgr.connect("front", endpoint("c1", vec![])).await.unwrap();
+    assert_eq!(ep.ip, "172.17.0.2".parse::<Ipv4Addr>().unwrap());
+    assert!(env.steps().iter().any(|s| s.op
+        == LinkOp::Rename {
+            link: ep.host_if.replace("vb", "vp"),
+            to: "eth0".into()
+        }));
+    drop(mgr);
+    let mgr = env.manager();
+    assert_eq!(mgr.network(&net.id[..10]).await.unwrap(), net);
+    assert_eq!(mgr.endpoints("front").await.unwrap(), vec![ep.clone()]);
+    assert!(matches!(
+        mgr.remove_network("front").await,
+        Err(ManagerError::ActiveEndpoints(_))
+    ));
+    mgr.disconnect("front", "c1").await.unwrap();
+    mgr.remove_network("front").await.unwrap();
+    let removed: Vec<LinkOp> = env.steps().into_iter().map(|s| s.op).collect();
+    assert_eq!(
+        removed,
+        vec![
+            LinkOp::Delete { link: ep.host_if },
+            LinkOp::Delete {
+                link: "brtest0".into()
+            }
+        ]
+    );
+    assert!(matches!(
+        mgr.network("front").await,
+        Err(ManagerError::NotFound(_))
+    ));
+    let again = mgr.create_network(spec("again", "brtest1")).await.unwrap();
+    assert_eq!(again.subnet, net.subnet, "the subnet must be released");
+}
+
+#[tokio::test]
+async fn port_conflict_is_detected_before_anything_is_built() {
+    let env = Env::new();
+    let mgr = env.manager();
+    mgr.create_network(spec("a", "brtest0")).await.unwrap();
+    mgr.create_network(spec("b", "brtest1")).await.unwrap();
+    mgr.connect("a", endpoint("c1", vec![tcp(None, 8080)]))
+        .await
+        .unwrap();
+    env.steps();
+    let err = mgr
+        .connect("b", endpoint("c2", vec![tcp(Some("127.0.0.1"), 8080)]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Bind for 127.0.0.1:8080 failed: port is already allocated"
+    );
+    assert!(env.steps().is_empty());
+    mgr.connect("b", endpoint("c3", vec![tcp(None, 8081)]))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn failed_connect_rolls_back() {
+    let env = Env::new();
+    let mgr = env.manager();
+    mgr.create_network(spec("a", "brtest0")).await.unwrap();
+    env.fake
+        .fail_veth
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(matches!(
+        mgr.connect("a", endpoint("c1", vec![])).await,
+        Err(ManagerError::Netlink(_))
+    ));
+    let (host_if, _) = bridge::veth_names(&mgr.network("a").await.unwrap().id, "c1");
+    assert!(env.steps().iter().any(|s| s.op
+        == LinkOp::Delete {
+            link: host_if.clone()
+        }));
+    assert!(mgr.endpoints("a").await.unwrap().is_empty());
+    let ep = mgr.connect("a", endpoint("c1", vec![])).await.unwrap();
+    assert_eq!(
+        ep.ip,
+        "172.17.0.2".parse::<Ipv4Addr>().unwrap(),
+        "the address must be released"
+    );
+}
+
+#[test]
+fn port_conflict_rules() {
+    let existing = [tcp(Some("127.0.0.1"), 80)];
+    assert!(port_conflict(&existing, &[tcp(Some("127.0.0.2"), 80)]).is_none());
+    assert!(port_conflict(&existing, &[tcp(None, 80)]).is_some());
+    let udp = PortSpec {
+        proto: Proto::Udp,
+        ..tcp(None, 80)
+    };
+    assert!(port_conflict(&existing, &[udp]).is_none());
+    assert!(
+        port_conflict(&[], &[tcp(None, 90), tcp(None, 90)]).is_some(),
+        "duplicates within one request"
+    );
+}
