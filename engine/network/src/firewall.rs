@@ -180,6 +180,8 @@ pub struct IptChain {
     pub chain: String,
     /// Rules of the chain, as iptables arguments after `-A <chain>`.
     pub rules: Vec<String>,
+    /// Whether the jump is appended to the hook (else inserted first).
+    pub append: bool,
 }
 
 /// The iptables chains of a network (fallback backend).
@@ -210,20 +212,27 @@ pub fn render_iptables(rules: &NetworkRules) -> Vec<IptChain> {
             "-s {ip} -d {ip} -p {proto} -m {proto} --dport {port} -j MASQUERADE"
         ));
     }
-    let fwd = if rules.internal {
-        vec![
-            format!("-i {br} -o {br} -j ACCEPT"),
-            format!("-i {br} -j DROP"),
-            format!("-o {br} -j DROP"),
-        ]
+    // In iptables an ACCEPT ends the whole built-in chain, so the isolation chains (only DROP
+    // or RETURN) are inserted first and the accepting chains appended after them.
+    let (iso, fwd) = if rules.internal {
+        (
+            vec![
+                format!("-i {br} -o {br} -j RETURN"),
+                format!("-i {br} -j DROP"),
+                format!("-o {br} -j DROP"),
+            ],
+            vec![format!("-i {br} -o {br} -j ACCEPT")],
+        )
     } else {
-        vec![
-            format!("-o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
-            format!("-o {br} -i {br} -j ACCEPT"),
-            format!("-o {br} -m conntrack --ctstate DNAT -j ACCEPT"),
-            format!("-o {br} -j DROP"),
-            format!("-i {br} -j ACCEPT"),
-        ]
+        (
+            vec![
+                format!("-o {br} -i {br} -j RETURN"),
+                format!("-o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"),
+                format!("-o {br} -m conntrack --ctstate DNAT -j RETURN"),
+                format!("-o {br} -j DROP"),
+            ],
+            vec![format!("-o {br} -j ACCEPT"), format!("-i {br} -j ACCEPT")],
+        )
     };
     vec![
         IptChain {
@@ -231,24 +240,35 @@ pub fn render_iptables(rules: &NetworkRules) -> Vec<IptChain> {
             hook: "PREROUTING",
             chain: format!("BERTH-PRE-{id}"),
             rules: dnat.clone(),
+            append: false,
         },
         IptChain {
             table: "nat",
             hook: "OUTPUT",
             chain: format!("BERTH-OUT-{id}"),
             rules: dnat,
+            append: false,
         },
         IptChain {
             table: "nat",
             hook: "POSTROUTING",
             chain: format!("BERTH-POST-{id}"),
             rules: post,
+            append: false,
+        },
+        IptChain {
+            table: "filter",
+            hook: "FORWARD",
+            chain: format!("BERTH-ISO-{id}"),
+            rules: iso,
+            append: false,
         },
         IptChain {
             table: "filter",
             hook: "FORWARD",
             chain: format!("BERTH-FWD-{id}"),
             rules: fwd,
+            append: true,
         },
     ]
 }
@@ -298,7 +318,15 @@ impl Firewall {
                     }
                     run(
                         iptables,
-                        &["-w", "-t", t, "-I", chain.hook, "-j", &chain.chain],
+                        &[
+                            "-w",
+                            "-t",
+                            t,
+                            if chain.append { "-A" } else { "-I" },
+                            chain.hook,
+                            "-j",
+                            &chain.chain,
+                        ],
                     )?;
                 }
                 Ok(())

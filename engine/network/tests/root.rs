@@ -10,8 +10,9 @@ mod harness;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 
-use berth_network::firewall::Proto;
+use berth_network::firewall::{Firewall, Proto};
 use berth_network::manager::{ManagerError, PortSpec};
+use berth_network::netlink::{Netlink, RtNetlink};
 use harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,6 +219,7 @@ async fn removing_the_network_leaves_nothing_behind() {
         .unwrap();
     assert!(nft(&["list", "tables"]).contains(&table));
     assert!(ip_cmd(&["link", "show"]).contains(&ep_a.host_if));
+    assert!(RtNetlink.link_exists(&net.bridge).unwrap());
     let busy = fx.manager.remove_network(&net.name).await;
     assert!(
         matches!(busy, Err(ManagerError::ActiveEndpoints(_))),
@@ -237,6 +239,7 @@ async fn removing_the_network_leaves_nothing_behind() {
         !nft(&["list", "tables"]).contains(&table),
         "nft table left behind"
     );
+    assert!(!RtNetlink.link_exists(&net.bridge).unwrap());
     assert!(
         ip_cmd(&["-n", &a.name, "link", "show"])
             .lines()
@@ -250,4 +253,51 @@ async fn removing_the_network_leaves_nothing_behind() {
         "netns left behind: {listing}"
     );
     assert!(fx.manager.networks().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iptables_fallback_publishes_isolates_and_cleans_up() {
+    require_root();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let iptables = std::env::split_paths(&path)
+        .map(|d| d.join("iptables"))
+        .find(|p| p.is_file());
+    let iptables = iptables.expect("iptables not found: install iptables");
+    let mut fx = Fixture::with_firewall("t7", Firewall::Iptables { iptables }).await;
+    let one = fx.network("10.203.71.0/24", false).await;
+    let two = fx.network("10.203.72.0/24", false).await;
+    let (a, b) = (fx.netns("a"), fx.netns("b"));
+    let port = PortSpec {
+        proto: Proto::Tcp,
+        host_ip: None,
+        host_port: 41780,
+        container_port: 80,
+    };
+    let ep_a = fx
+        .connect(&one.name, "a", &a, None, &[], vec![port])
+        .await
+        .unwrap();
+    fx.connect(&two.name, "b", &b, None, &[], vec![])
+        .await
+        .unwrap();
+    let target = SocketAddr::new(ep_a.ip.into(), 80);
+    let _listener = Listener::start(&a, target, "hello-ipt");
+    assert_eq!(
+        connect_from(None, "127.0.0.1:41780".parse().unwrap()).unwrap(),
+        "hello-ipt"
+    );
+    assert!(
+        connect_from(Some(&b), target).is_err(),
+        "networks must be isolated with iptables too"
+    );
+    let id = one.id[..12].to_string();
+    assert!(iptables_save().contains(&format!("BERTH-PRE-{id}")));
+    fx.manager.disconnect(&one.name, "a").await.unwrap();
+    fx.manager.remove_network(&one.name).await.unwrap();
+    let rules = iptables_save();
+    assert!(!rules.contains(&id), "iptables rules left behind: {rules}");
+    assert!(
+        rules.contains(&two.id[..12]),
+        "the other network's rules must stay"
+    );
 }

@@ -106,6 +106,7 @@ async fn lifecycle_plans_links_and_persists() {
     let mgr = env.manager();
     let net = mgr.create_network(spec("front", "brtest0")).await.unwrap();
     assert_eq!(net.subnet, "172.17.0.0/24".parse::<Ipv4Net>().unwrap());
+    assert!(env.fake.link_exists("brtest0").unwrap());
     assert_eq!(
         env.steps()[0].op,
         LinkOp::AddBridge {

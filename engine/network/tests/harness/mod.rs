@@ -61,6 +61,17 @@ pub fn nft(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The whole iptables ruleset (nat and filter).
+pub fn iptables_save() -> String {
+    let out = run("iptables-save", &[]);
+    assert!(
+        out.status.success(),
+        "iptables-save: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A named network namespace (`ip netns add`), deleted on drop.
 #[derive(Debug)]
 pub struct Netns {
@@ -221,7 +232,8 @@ pub struct Fixture {
     pub upstream_queries: Arc<AtomicUsize>,
     tag: String,
     bridges: Vec<String>,
-    tables: Vec<String>,
+    net_ids: Vec<String>,
+    firewall: Firewall,
     veths: Vec<String>,
     _root: tempfile::TempDir,
 }
@@ -234,6 +246,12 @@ impl Fixture {
             matches!(firewall, Firewall::Nftables { .. }),
             "nft not found: install nftables"
         );
+        Self::with_firewall(tag, firewall).await
+    }
+
+    /// A fixture using the given firewall backend.
+    pub async fn with_firewall(tag: &str, firewall: Firewall) -> Self {
+        require_root();
         let upstream_queries = Arc::new(AtomicUsize::new(0));
         let upstream = fake_upstream(upstream_queries.clone()).await;
         let root = tempfile::tempdir().expect("tempdir");
@@ -242,7 +260,7 @@ impl Fixture {
             proc_sys: "/proc/sys".into(),
             host_routes: vec![],
             pools: default_pools(),
-            firewall,
+            firewall: firewall.clone(),
             netlink: Arc::new(RtNetlink),
             upstreams: vec![upstream],
         })
@@ -252,7 +270,8 @@ impl Fixture {
             upstream_queries,
             tag: format!("{tag}-{}", std::process::id()),
             bridges: vec![],
-            tables: vec![],
+            net_ids: vec![],
+            firewall,
             veths: vec![],
             _root: root,
         }
@@ -284,7 +303,7 @@ impl Fixture {
             .create_network(spec)
             .await
             .expect("create network");
-        self.tables.push(format!("berth-{}", &net.id[..12]));
+        self.net_ids.push(net.id[..12].to_string());
         net
     }
 
@@ -317,8 +336,10 @@ impl Drop for Fixture {
         for link in self.veths.iter().chain(&self.bridges) {
             let _ = run("ip", &["link", "del", link]);
         }
-        for table in &self.tables {
-            let _ = run("nft", &["delete", "table", "ip", table]);
+        for id in &self.net_ids {
+            if let Err(e) = self.firewall.remove(id) {
+                eprintln!("cleanup of firewall rules of {id}: {e}");
+            }
         }
     }
 }
