@@ -134,7 +134,7 @@ pub struct EndpointSpec {
     pub id: String,
     /// Network namespace file of the container (`/proc/<pid>/ns/net`, `/run/netns/X`).
     pub netns: PathBuf,
-    /// Interface name inside (default `eth0`).
+    /// Interface name inside (default: the first free `ethN` of that namespace).
     pub ifname: Option<String>,
     /// Static address.
     pub ip: Option<Ipv4Addr>,
@@ -159,6 +159,10 @@ pub struct Endpoint {
     pub host_if: String,
     /// Interface name inside the container.
     pub ifname: String,
+    /// Namespace file the endpoint lives in.
+    pub netns: PathBuf,
+    /// Whether this endpoint carries the container's default route.
+    pub default_route: bool,
     /// DNS names.
     pub names: Vec<String>,
     /// Published ports.
@@ -476,7 +480,19 @@ impl NetworkManager {
         }
         let ip = inner.ipam.allocate(&net.id, spec.ip)?;
         let (host_if, peer_if) = bridge::veth_names(&net.id, &spec.id);
-        let ifname = spec.ifname.clone().unwrap_or_else(|| "eth0".to_string());
+        let same_ns: Vec<&Endpoint> = inner
+            .networks
+            .values()
+            .flat_map(|s| s.endpoints.values())
+            .filter(|e| e.netns == spec.netns)
+            .collect();
+        let ifname = spec.ifname.clone().unwrap_or_else(|| {
+            (0..)
+                .map(|i| format!("eth{i}"))
+                .find(|n| !same_ns.iter().any(|e| &e.ifname == n))
+                .unwrap_or_default()
+        });
+        let default_route = !net.internal && !same_ns.iter().any(|e| e.default_route);
         let plan = EndpointPlan {
             bridge: net.bridge.clone(),
             host_if: host_if.clone(),
@@ -485,7 +501,7 @@ impl NetworkManager {
             ifname: ifname.clone(),
             address: Ipv4Net::new(ip, net.subnet.prefix_len())
                 .map_err(|e| IpamError::Invalid(e.to_string()))?,
-            gateway: (!net.internal).then_some(net.gateway),
+            gateway: default_route.then_some(net.gateway),
             mtu: net.mtu,
         };
         let endpoint = Endpoint {
@@ -495,6 +511,8 @@ impl NetworkManager {
             mac: bridge::mac_from_ip(ip),
             host_if: host_if.clone(),
             ifname,
+            netns: spec.netns.clone(),
+            default_route,
             names: spec.names.clone(),
             ports: spec.ports.clone(),
         };
@@ -507,9 +525,19 @@ impl NetworkManager {
         }
         .await;
         if let Err(e) = built {
-            let _ = apply_links(&self.config.netlink, bridge::plan_remove_endpoint(&host_if)).await;
-            let _ = self.config.firewall.apply(&firewall_rules(&state));
-            let _ = inner.ipam.release(&net.id, ip);
+            let undo = [
+                apply_links(&self.config.netlink, bridge::plan_remove_endpoint(&host_if))
+                    .await
+                    .map_err(ManagerError::from),
+                self.config
+                    .firewall
+                    .apply(&firewall_rules(&state))
+                    .map_err(ManagerError::from),
+                inner.ipam.release(&net.id, ip).map_err(ManagerError::from),
+            ];
+            for failed in undo.into_iter().filter_map(Result::err) {
+                tracing::warn!(error = %failed, endpoint = %spec.id, "rollback after failed connect");
+            }
             return Err(e);
         }
         if let Some((_, records)) = inner.dns.get(&net.id) {

@@ -301,3 +301,45 @@ async fn iptables_fallback_publishes_isolates_and_cleans_up() {
         "the other network's rules must stay"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_on_two_networks_gets_eth0_and_eth1_and_one_default_route() {
+    let mut fx = Fixture::new("t8").await;
+    let mtu = [("com.docker.network.driver.mtu", "1400")];
+    let front = fx.network_opts("10.203.81.0/24", false, &mtu).await;
+    let back = fx.network("10.203.82.0/24", false).await;
+    let (app, web, db) = (fx.netns("app"), fx.netns("web"), fx.netns("db"));
+    let app_front = fx
+        .connect(&front.name, "app", &app, None, &["app"], vec![])
+        .await
+        .unwrap();
+    let app_back = fx
+        .connect(&back.name, "app", &app, None, &["app"], vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        (app_front.ifname.as_str(), app_back.ifname.as_str()),
+        ("eth0", "eth1")
+    );
+    assert!(app_front.default_route && !app_back.default_route);
+    fx.connect(&front.name, "web", &web, None, &[], vec![])
+        .await
+        .unwrap();
+    fx.connect(&back.name, "db", &db, None, &[], vec![])
+        .await
+        .unwrap();
+    let links = ip_cmd(&["-n", &app.name, "link", "show", "eth0"]);
+    assert!(links.contains("mtu 1400"), "{links}");
+    let route = ip_cmd(&["-n", &app.name, "route", "show", "default"]);
+    assert_eq!(route.trim().lines().count(), 1, "{route}");
+    assert!(
+        route.starts_with("default via 10.203.81.1 dev eth0"),
+        "{route}"
+    );
+    let on_front = SocketAddr::new(app_front.ip.into(), 7000);
+    let on_back = SocketAddr::new(app_back.ip.into(), 7001);
+    let _l1 = Listener::start(&app, on_front, "front");
+    let _l2 = Listener::start(&app, on_back, "back");
+    assert_eq!(connect_from(Some(&web), on_front).unwrap(), "front");
+    assert_eq!(connect_from(Some(&db), on_back).unwrap(), "back");
+}

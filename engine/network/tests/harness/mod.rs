@@ -284,6 +284,16 @@ impl Fixture {
 
     /// Creates a network on `subnet` with a bridge name unique to this test.
     pub async fn network(&mut self, subnet: &str, internal: bool) -> Network {
+        self.network_opts(subnet, internal, &[]).await
+    }
+
+    /// Like [`Fixture::network`] with extra driver options.
+    pub async fn network_opts(
+        &mut self,
+        subnet: &str,
+        internal: bool,
+        opts: &[(&str, &str)],
+    ) -> Network {
         let n = self.bridges.len();
         let mut bridge = format!("bt{}{n}", self.tag.replace('-', ""));
         bridge.truncate(15);
@@ -295,7 +305,11 @@ impl Fixture {
                 subnet: Some(subnet.parse().expect("subnet")),
                 ..Default::default()
             },
-            driver_opts: [("com.docker.network.bridge.name".to_string(), bridge)].into(),
+            driver_opts: opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .chain([("com.docker.network.bridge.name".to_string(), bridge)])
+                .collect(),
             dns_listen: None,
         };
         let net = self
