@@ -76,6 +76,43 @@ impl Netlink for RtNetlink {
     }
 }
 
+impl RtNetlink {
+    /// Destinations of the caller's IPv4 main-table routes (default route excluded), for IPAM to
+    /// avoid subnets the host already reaches.
+    pub fn ipv4_routes(&self) -> Result<Vec<ipnet::Ipv4Net>, NetlinkError> {
+        use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
+        in_thread(None, |handle| async move {
+            let query = RouteMessageBuilder::<std::net::Ipv4Addr>::new().build();
+            let mut routes = handle.route().get(query).execute();
+            let mut found = Vec::new();
+            loop {
+                let msg = routes
+                    .try_next()
+                    .await
+                    .map_err(|source| NetlinkError::Kernel {
+                        op: Box::new(LinkOp::Delete {
+                            link: "route dump".into(),
+                        }),
+                        source,
+                    })?;
+                let Some(msg) = msg else { break };
+                let len = msg.header.destination_prefix_length;
+                if msg.header.table != RouteHeader::RT_TABLE_MAIN || len == 0 {
+                    continue;
+                }
+                for attr in &msg.attributes {
+                    if let RouteAttribute::Destination(RouteAddress::Inet(dst)) = attr {
+                        if let Ok(net) = ipnet::Ipv4Net::new(*dst, len) {
+                            found.push(net);
+                        }
+                    }
+                }
+            }
+            Ok(found)
+        })
+    }
+}
+
 fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> NetlinkError + '_ {
     move |source| NetlinkError::Io {
         what: what.to_string(),

@@ -343,3 +343,23 @@ async fn container_on_two_networks_gets_eth0_and_eth1_and_one_default_route() {
     assert_eq!(connect_from(Some(&web), on_front).unwrap(), "front");
     assert_eq!(connect_from(Some(&db), on_back).unwrap(), "back");
 }
+
+#[test]
+fn host_routes_are_read_over_netlink() {
+    require_root();
+    let routes = RtNetlink.ipv4_routes().unwrap();
+    let listing = ip_cmd(&["-4", "route", "show", "table", "main"]);
+    for line in listing.lines().filter(|l| !l.starts_with("default")) {
+        let dst = line.split_whitespace().next().unwrap();
+        let dst = if dst.contains('/') {
+            dst.to_string()
+        } else {
+            format!("{dst}/32")
+        };
+        assert!(
+            routes.contains(&dst.parse().unwrap()),
+            "{dst} missing from {routes:?}"
+        );
+    }
+    assert!(routes.iter().all(|r| r.prefix_len() > 0));
+}
