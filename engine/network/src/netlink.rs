@@ -31,6 +31,12 @@ pub enum NetlinkError {
         /// Underlying error.
         source: rtnetlink::Error,
     },
+    /// Listing the routes failed.
+    #[error("cannot list routes: {source}")]
+    RouteDump {
+        /// Underlying error.
+        source: rtnetlink::Error,
+    },
     /// A link named by a step does not exist.
     #[error("link {0} not found")]
     NoSuchLink(String),
@@ -89,12 +95,7 @@ impl RtNetlink {
                 let msg = routes
                     .try_next()
                     .await
-                    .map_err(|source| NetlinkError::Kernel {
-                        op: Box::new(LinkOp::Delete {
-                            link: "route dump".into(),
-                        }),
-                        source,
-                    })?;
+                    .map_err(|source| NetlinkError::RouteDump { source })?;
                 let Some(msg) = msg else { break };
                 let len = msg.header.destination_prefix_length;
                 if msg.header.table != RouteHeader::RT_TABLE_MAIN || len == 0 {
