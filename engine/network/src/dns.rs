@@ -278,8 +278,9 @@ impl DnsServer {
             source,
         };
         let udp = tokio::net::UdpSocket::bind(listen).await.map_err(bind)?;
-        let tcp = tokio::net::TcpListener::bind(listen).await.map_err(bind)?;
+        // With port 0, TCP must take the port UDP got.
         let listen = udp.local_addr().map_err(bind)?;
+        let tcp = tokio::net::TcpListener::bind(listen).await.map_err(bind)?;
         let mut server = ServerFuture::new(Handler { config, records });
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5));

@@ -31,6 +31,14 @@ pub enum NetlinkError {
         /// Underlying error.
         source: rtnetlink::Error,
     },
+    /// Looking a link up failed (other than "no such device").
+    #[error("cannot look up link {link}: {source}")]
+    Lookup {
+        /// Link name.
+        link: String,
+        /// Underlying error.
+        source: rtnetlink::Error,
+    },
     /// Listing the routes failed.
     #[error("cannot list routes: {source}")]
     RouteDump {
@@ -176,10 +184,8 @@ async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>, NetlinkErr
     match links.try_next().await {
         Ok(link) => Ok(link.map(|l| l.header.index)),
         Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc_enodev() => Ok(None),
-        Err(source) => Err(NetlinkError::Kernel {
-            op: Box::new(LinkOp::Up {
-                link: name.to_string(),
-            }),
+        Err(source) => Err(NetlinkError::Lookup {
+            link: name.to_string(),
             source,
         }),
     }

@@ -155,3 +155,28 @@ async fn clients_outside_the_subnet_are_refused() {
     assert!(reply.answers().is_empty());
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn answers_over_tcp() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (srv, _) = server("127.0.0.0/8", vec![]).await;
+    let mut stream = tokio::net::TcpStream::connect(srv.local_addr())
+        .await
+        .unwrap();
+    let mut msg = Message::new();
+    msg.set_id(9);
+    msg.add_query(Query::query(fqdn("web").unwrap(), RecordType::A));
+    let bytes = msg.to_vec().unwrap();
+    stream
+        .write_all(&(bytes.len() as u16).to_be_bytes())
+        .await
+        .unwrap();
+    stream.write_all(&bytes).await.unwrap();
+    let len = stream.read_u16().await.unwrap();
+    let mut buf = vec![0u8; usize::from(len)];
+    stream.read_exact(&mut buf).await.unwrap();
+    let reply = Message::from_vec(&buf).unwrap();
+    assert_eq!(reply.id(), 9);
+    assert_eq!(a_records(&reply).len(), 3);
+    srv.stop().await;
+}

@@ -218,3 +218,63 @@ fn port_conflict_rules() {
         "duplicates within one request"
     );
 }
+
+#[tokio::test]
+async fn failed_create_rolls_back_bridge_and_subnet() {
+    let env = Env::new();
+    let mgr = env.manager();
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut bad = spec("a", "brtest0");
+    bad.dns_listen = Some(taken.local_addr().unwrap());
+    assert!(matches!(
+        mgr.create_network(bad).await,
+        Err(ManagerError::Dns(_))
+    ));
+    let ops: Vec<LinkOp> = env.steps().into_iter().map(|s| s.op).collect();
+    assert_eq!(
+        ops.last(),
+        Some(&LinkOp::Delete {
+            link: "brtest0".into()
+        })
+    );
+    assert!(mgr.networks().await.is_empty());
+    let net = mgr.create_network(spec("a", "brtest0")).await.unwrap();
+    assert_eq!(net.subnet, "172.17.0.0/24".parse::<Ipv4Net>().unwrap());
+}
+
+#[tokio::test]
+async fn dns_records_follow_endpoints_and_survive_restart() {
+    let env = Env::new();
+    let mgr = env.manager();
+    let net = mgr.create_network(spec("front", "brtest0")).await.unwrap();
+    mgr.connect("front", endpoint("c1", vec![])).await.unwrap();
+    mgr.set_dns_names("front", "c1", vec!["db".into(), "alias".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        mgr.endpoints("front").await.unwrap()[0].names,
+        vec!["db", "alias"]
+    );
+    let records = mgr
+        .inner
+        .lock()
+        .await
+        .dns
+        .get(&net.id)
+        .map(|(_, r)| r.clone())
+        .unwrap();
+    assert_eq!(records.read().unwrap().lookup("alias", "front").len(), 1);
+    assert!(records.read().unwrap().lookup("c1", "front").is_empty());
+    drop(mgr);
+    let mgr = env.manager();
+    mgr.restore_dns().await.unwrap();
+    let records = mgr
+        .inner
+        .lock()
+        .await
+        .dns
+        .get(&net.id)
+        .map(|(_, r)| r.clone())
+        .unwrap();
+    assert_eq!(records.read().unwrap().lookup("db.front", "front").len(), 1);
+}
