@@ -520,7 +520,10 @@ impl NetworkManager {
         updated.endpoints.insert(spec.id.clone(), endpoint.clone());
         let built = async {
             apply_links(&self.config.netlink, bridge::plan_endpoint(&plan)).await?;
-            self.config.firewall.apply(&firewall_rules(&updated))?;
+            // Only published ports change the network's rules.
+            if !endpoint.ports.is_empty() {
+                self.config.firewall.apply(&firewall_rules(&updated))?;
+            }
             Ok::<(), ManagerError>(())
         }
         .await;
@@ -564,8 +567,10 @@ impl NetworkManager {
                 r.remove(endpoint);
             }
         }
-        if let Err(e) = self.config.firewall.apply(&firewall_rules(&state)) {
-            errors.push(e.into());
+        if !ep.ports.is_empty() {
+            if let Err(e) = self.config.firewall.apply(&firewall_rules(&state)) {
+                errors.push(e.into());
+            }
         }
         if let Err(e) = apply_links(
             &self.config.netlink,
