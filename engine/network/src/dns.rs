@@ -46,10 +46,28 @@ pub enum DnsError {
 }
 
 /// Name records of one network, keyed by endpoint id.
-#[derive(Debug, Default)]
+///
+/// A container attached to several networks resolves the names of all of them: `peers` maps the
+/// address of such a client in this network to the (name, records) of its other networks.
+#[derive(Default)]
 pub struct Records {
     endpoints: BTreeMap<String, (Ipv4Addr, Vec<String>)>,
+    peers: BTreeMap<Ipv4Addr, Vec<(String, SharedRecords)>>,
     rotation: AtomicUsize,
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let peers: BTreeMap<_, Vec<&String>> = self
+            .peers
+            .iter()
+            .map(|(ip, nets)| (ip, nets.iter().map(|(n, _)| n).collect()))
+            .collect();
+        f.debug_struct("Records")
+            .field("endpoints", &self.endpoints)
+            .field("peers", &peers)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Records shared between the manager (writer) and the server (reader).
@@ -64,7 +82,18 @@ impl Records {
 
     /// Forgets an endpoint.
     pub fn remove(&mut self, endpoint: &str) {
-        self.endpoints.remove(endpoint);
+        if let Some((ip, _)) = self.endpoints.remove(endpoint) {
+            self.peers.remove(&ip);
+        }
+    }
+
+    /// Sets the other networks (name, records) whose names the client at `client` also sees.
+    pub fn set_peers(&mut self, client: Ipv4Addr, peers: Vec<(String, SharedRecords)>) {
+        if peers.is_empty() {
+            self.peers.remove(&client);
+        } else {
+            self.peers.insert(client, peers);
+        }
     }
 
     /// Addresses for `name` (`name`, `name.` or `name.<network>`), rotated on every call.
@@ -84,6 +113,33 @@ impl Records {
         }
         ips
     }
+}
+
+/// Addresses of `name` for a query from `client`: this network's records first, then those of
+/// the client's other networks. Never holds two locks at once.
+pub fn resolve(
+    records: &SharedRecords,
+    network: &str,
+    client: Option<Ipv4Addr>,
+    name: &str,
+) -> Vec<Ipv4Addr> {
+    let (ips, peers) = match records.read() {
+        Ok(r) => {
+            let peers = client.and_then(|c| r.peers.get(&c).cloned());
+            (r.lookup(name, network), peers.unwrap_or_default())
+        }
+        Err(_) => return Vec::new(),
+    };
+    if !ips.is_empty() {
+        return ips;
+    }
+    peers
+        .iter()
+        .find_map(|(net, recs)| {
+            let ips = recs.read().ok()?.lookup(name, net);
+            (!ips.is_empty()).then_some(ips)
+        })
+        .unwrap_or_default()
 }
 
 /// Nameservers of a resolv.conf text, as port-53 socket addresses.
@@ -133,13 +189,13 @@ struct Handler {
 }
 
 impl Handler {
-    fn local(&self, query: &Query) -> Option<Vec<Record>> {
+    fn local(&self, query: &Query, client: IpAddr) -> Option<Vec<Record>> {
         let name = query.name().to_utf8();
-        let ips = self
-            .records
-            .read()
-            .ok()?
-            .lookup(&name, &self.config.network);
+        let client = match client {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        };
+        let ips = resolve(&self.records, &self.config.network, client, &name);
         if ips.is_empty() {
             return None;
         }
@@ -214,7 +270,7 @@ impl RequestHandler for Handler {
         }
         let mut header = Header::response_from_request(request.header());
         header.set_recursion_available(!self.config.upstreams.is_empty());
-        if let Some(answers) = self.local(&query) {
+        if let Some(answers) = self.local(&query, request.src().ip()) {
             header.set_authoritative(true);
             let msg = builder().build(header, answers.iter(), [], [], []);
             return send(&mut response, msg).await;

@@ -285,6 +285,14 @@ impl NetworkManager {
                 inner.dns.insert(state.network.id.clone(), entry);
             }
         }
+        let namespaces: std::collections::BTreeSet<PathBuf> = inner
+            .networks
+            .values()
+            .flat_map(|s| s.endpoints.values().map(|e| e.netns.clone()))
+            .collect();
+        for netns in namespaces {
+            refresh_peers(&inner, &netns);
+        }
         Ok(())
     }
 
@@ -549,6 +557,7 @@ impl NetworkManager {
             }
         }
         inner.networks.insert(net.id.clone(), updated);
+        refresh_peers(&inner, &endpoint.netns);
         self.save(&inner)?;
         Ok(endpoint)
     }
@@ -584,6 +593,7 @@ impl NetworkManager {
             errors.push(e.into());
         }
         inner.networks.insert(state.network.id.clone(), state);
+        refresh_peers(&inner, &ep.netns);
         self.save(&inner)?;
         if errors.is_empty() {
             Ok(())
@@ -619,6 +629,35 @@ impl NetworkManager {
     /// The state directory.
     pub fn root(&self) -> &Path {
         &self.config.root
+    }
+}
+
+/// Lets every endpoint of the namespace `netns` resolve the names of all networks it is on.
+fn refresh_peers(inner: &Inner, netns: &Path) {
+    let attached: Vec<(&Network, &Endpoint)> = inner
+        .networks
+        .values()
+        .flat_map(|s| {
+            s.endpoints
+                .values()
+                .filter(|e| e.netns == netns)
+                .map(move |e| (&s.network, e))
+        })
+        .collect();
+    for (net, ep) in &attached {
+        let peers = attached
+            .iter()
+            .filter(|(other, _)| other.id != net.id)
+            .filter_map(|(other, _)| {
+                let (_, records) = inner.dns.get(&other.id)?;
+                Some((other.name.clone(), records.clone()))
+            })
+            .collect();
+        if let Some((_, records)) = inner.dns.get(&net.id) {
+            if let Ok(mut r) = records.write() {
+                r.set_peers(ep.ip, peers);
+            }
+        }
     }
 }
 

@@ -278,3 +278,37 @@ async fn dns_records_follow_endpoints_and_survive_restart() {
         .unwrap();
     assert_eq!(records.read().unwrap().lookup("db.front", "front").len(), 1);
 }
+
+#[tokio::test]
+async fn a_container_on_two_networks_resolves_names_of_both() {
+    let env = Env::new();
+    let mgr = env.manager();
+    let front = mgr.create_network(spec("front", "brtest0")).await.unwrap();
+    let back = mgr.create_network(spec("back", "brtest1")).await.unwrap();
+    let app_front = mgr.connect("front", endpoint("app", vec![])).await.unwrap();
+    mgr.connect("back", endpoint("app", vec![])).await.unwrap();
+    let web = mgr.connect("front", endpoint("web", vec![])).await.unwrap();
+    let db = mgr.connect("back", endpoint("db", vec![])).await.unwrap();
+    let records = |id: &str| {
+        let inner = mgr.inner.try_lock().unwrap();
+        inner.dns.get(id).map(|(_, r)| r.clone()).unwrap()
+    };
+    let (front_records, back_records) = (records(&front.id), records(&back.id));
+    let resolve = |client, name| crate::dns::resolve(&front_records, "front", Some(client), name);
+    assert_eq!(
+        resolve(app_front.ip, "db"),
+        vec![db.ip],
+        "app sees back's names"
+    );
+    assert_eq!(resolve(app_front.ip, "db.back"), vec![db.ip]);
+    assert!(resolve(web.ip, "db").is_empty(), "web is not on back");
+    assert_eq!(
+        crate::dns::resolve(&back_records, "back", Some(db.ip), "app").len(),
+        1
+    );
+    mgr.disconnect("back", "app").await.unwrap();
+    assert!(
+        resolve(app_front.ip, "db").is_empty(),
+        "peers must follow disconnect"
+    );
+}
