@@ -325,7 +325,8 @@ async fn container_on_two_networks_gets_eth0_and_eth1_and_one_default_route() {
     fx.connect(&front.name, "web", &web, None, &[], vec![])
         .await
         .unwrap();
-    fx.connect(&back.name, "db", &db, None, &[], vec![])
+    let ep_db = fx
+        .connect(&back.name, "db", &db, None, &["db"], vec![])
         .await
         .unwrap();
     let links = ip_cmd(&["-n", &app.name, "link", "show", "eth0"]);
@@ -342,6 +343,18 @@ async fn container_on_two_networks_gets_eth0_and_eth1_and_one_default_route() {
     let _l2 = Listener::start(&app, on_back, "back");
     assert_eq!(connect_from(Some(&web), on_front).unwrap(), "front");
     assert_eq!(connect_from(Some(&db), on_back).unwrap(), "back");
+    let front_dns = SocketAddr::new(front.gateway.into(), 53);
+    assert_eq!(
+        dns_a_from(&app, front_dns, "db").await,
+        vec![ep_db.ip],
+        "app must resolve back's names"
+    );
+    let from_web = dns_a_from(&web, front_dns, "db").await;
+    assert_eq!(
+        from_web,
+        vec![FAKE_UPSTREAM_ANSWER],
+        "web is not on back: db goes upstream"
+    );
 }
 
 #[test]
