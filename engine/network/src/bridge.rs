@@ -80,6 +80,15 @@ pub fn veth_names(network_id: &str, endpoint_id: &str) -> (String, String) {
     (format!("vb{tag}"), format!("vp{tag}"))
 }
 
+/// Whether `name` has the shape of a host-side veth made by [`veth_names`].
+pub fn is_berth_veth(name: &str) -> bool {
+    name.len() == 13
+        && name.starts_with("vb")
+        && name[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Bridge of a network to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BridgePlan {
@@ -212,6 +221,7 @@ mod tests {
         let (h, p) = veth_names(id, "c1");
         assert!(h.len() <= 15 && p.len() <= 15 && h.starts_with("vb") && p.starts_with("vp"));
         assert_eq!(h[2..], p[2..]);
+        assert!(is_berth_veth(&h) && !is_berth_veth(&p) && !is_berth_veth("vbox0"));
         assert_ne!(veth_names(id, "c2").0, h);
     }
 

@@ -358,6 +358,65 @@ impl Firewall {
     }
 }
 
+/// Network ids of the berth tables in an `nft list tables` output.
+pub fn parse_nft_tables(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("table ip berth-"))
+        .map(|id| id.trim().to_string())
+        .collect()
+}
+
+/// Network ids of the berth chains in an `iptables-save` output.
+pub fn parse_iptables_chains(listing: &str) -> Vec<String> {
+    let mut ids: Vec<String> = listing
+        .lines()
+        .filter_map(|l| l.strip_prefix(":BERTH-"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .next()?
+                .split_once('-')
+                .map(|(_, id)| id.to_string())
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+impl Firewall {
+    /// Ids of the networks that have berth rules in the kernel now.
+    pub fn owned_ids(&self) -> Result<Vec<String>, FirewallError> {
+        match self {
+            Firewall::Nftables { nft } => Ok(parse_nft_tables(&output(nft, &["list", "tables"])?)),
+            Firewall::Iptables { iptables } => {
+                let save = iptables.with_file_name("iptables-save");
+                Ok(parse_iptables_chains(&output(&save, &[])?))
+            }
+            Firewall::Disabled => Ok(Vec::new()),
+        }
+    }
+}
+
+fn output(tool: &Path, args: &[&str]) -> Result<String, FirewallError> {
+    let name = tool.display().to_string();
+    let out = Command::new(tool)
+        .args(args)
+        .output()
+        .map_err(|source| FirewallError::Spawn {
+            tool: name.clone(),
+            source,
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(FirewallError::Failed {
+            tool: name,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
 fn ipt_remove_chain(iptables: &Path, chain: &IptChain) -> Result<(), FirewallError> {
     let t = chain.table;
     while run(
@@ -492,6 +551,14 @@ mod tests {
             render_nft_delete("abc"),
             "table ip berth-abc {}\ndelete table ip berth-abc\n"
         );
+    }
+
+    #[test]
+    fn owned_rules_are_recognised_by_name() {
+        let nft = "table ip nat\ntable ip berth-0123456789ab\ntable inet filter\ntable ip berth-ffffffffffff\n";
+        assert_eq!(parse_nft_tables(nft), vec!["0123456789ab", "ffffffffffff"]);
+        let save = "*nat\n:PREROUTING ACCEPT [0:0]\n:BERTH-PRE-0123456789ab - [0:0]\n:BERTH-POST-0123456789ab - [0:0]\n:DOCKER - [0:0]\n";
+        assert_eq!(parse_iptables_chains(save), vec!["0123456789ab"]);
     }
 
     #[test]

@@ -680,5 +680,8 @@ fn find<'a>(
         .ok_or_else(|| ManagerError::NotFound(format!("network {key}")))
 }
 
+mod recovery;
+pub use recovery::Reconciled;
+
 #[cfg(test)]
 mod tests;

@@ -64,6 +64,8 @@ pub trait Netlink: Send + Sync + std::fmt::Debug {
     fn apply(&self, steps: &[Step]) -> Result<(), NetlinkError>;
     /// Whether a link of that name exists in the caller's namespace.
     fn link_exists(&self, name: &str) -> Result<bool, NetlinkError>;
+    /// Names of every link in the caller's namespace.
+    fn links(&self) -> Result<Vec<String>, NetlinkError>;
 }
 
 /// The kernel implementation.
@@ -86,6 +88,29 @@ impl Netlink for RtNetlink {
         let name = name.to_string();
         in_thread(None, move |handle| async move {
             Ok(index_of(&handle, &name).await?.is_some())
+        })
+    }
+
+    fn links(&self) -> Result<Vec<String>, NetlinkError> {
+        use rtnetlink::packet_route::link::LinkAttribute;
+        in_thread(None, |handle| async move {
+            let mut dump = handle.link().get().execute();
+            let mut names = Vec::new();
+            loop {
+                let msg = dump
+                    .try_next()
+                    .await
+                    .map_err(|source| NetlinkError::Lookup {
+                        link: "*".into(),
+                        source,
+                    })?;
+                let Some(msg) = msg else { break };
+                names.extend(msg.attributes.into_iter().find_map(|a| match a {
+                    LinkAttribute::IfName(name) => Some(name),
+                    _ => None,
+                }));
+            }
+            Ok(names)
         })
     }
 }

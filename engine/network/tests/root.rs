@@ -220,6 +220,14 @@ async fn removing_the_network_leaves_nothing_behind() {
     assert!(nft(&["list", "tables"]).contains(&table));
     assert!(ip_cmd(&["link", "show"]).contains(&ep_a.host_if));
     assert!(RtNetlink.link_exists(&net.bridge).unwrap());
+    assert!(RtNetlink.links().unwrap().contains(&ep_b.host_if));
+    let firewall = Firewall::detect(&std::env::var("PATH").unwrap_or_default());
+    assert!(
+        firewall
+            .owned_ids()
+            .unwrap()
+            .contains(&net.id[..12].to_string())
+    );
     let busy = fx.manager.remove_network(&net.name).await;
     assert!(
         matches!(busy, Err(ManagerError::ActiveEndpoints(_))),
@@ -240,6 +248,13 @@ async fn removing_the_network_leaves_nothing_behind() {
         "nft table left behind"
     );
     assert!(!RtNetlink.link_exists(&net.bridge).unwrap());
+    assert!(!RtNetlink.links().unwrap().contains(&ep_b.host_if));
+    assert!(
+        !firewall
+            .owned_ids()
+            .unwrap()
+            .contains(&net.id[..12].to_string())
+    );
     assert!(
         ip_cmd(&["-n", &a.name, "link", "show"])
             .lines()

@@ -27,6 +27,20 @@ impl Netlink for FakeNetlink {
         Ok(())
     }
 
+    fn links(&self) -> Result<Vec<String>, NetlinkError> {
+        let mut names = Vec::new();
+        for step in self.steps.lock().unwrap().iter() {
+            match &step.op {
+                LinkOp::AddBridge { name, .. } | LinkOp::AddVeth { name, .. } => {
+                    names.push(name.clone())
+                }
+                LinkOp::Delete { link } => names.retain(|n| n != link),
+                _ => {}
+            }
+        }
+        Ok(names)
+    }
+
     fn link_exists(&self, name: &str) -> Result<bool, NetlinkError> {
         Ok(self.steps.lock().unwrap().iter().any(|s| {
             s.op == LinkOp::AddBridge {
@@ -311,4 +325,57 @@ async fn a_container_on_two_networks_resolves_names_of_both() {
         resolve(app_front.ip, "db").is_empty(),
         "peers must follow disconnect"
     );
+}
+
+#[tokio::test]
+async fn reconcile_drops_dead_endpoints_and_stray_veths() {
+    let env = Env::new();
+    let mgr = env.manager();
+    mgr.create_network(spec("front", "brtest0")).await.unwrap();
+    let c1 = mgr.connect("front", endpoint("c1", vec![])).await.unwrap();
+    mgr.connect("front", endpoint("c2", vec![])).await.unwrap();
+    // The kernel changed behind berth's back: c1's veth vanished, strays appeared.
+    let outside = [
+        LinkOp::Delete {
+            link: c1.host_if.clone(),
+        },
+        LinkOp::AddVeth {
+            name: "vb0123456789a".into(),
+            peer: "vp0123456789a".into(),
+            mtu: 1500,
+        },
+        LinkOp::AddBridge {
+            name: "vboxnet0".into(),
+            mtu: 1500,
+        },
+    ];
+    let steps: Vec<Step> = outside
+        .into_iter()
+        .map(|op| Step { netns: None, op })
+        .collect();
+    env.fake.apply(&steps).unwrap();
+    let done = mgr.reconcile().await.unwrap();
+    assert_eq!(
+        done.endpoints,
+        vec![("front".to_string(), "c1".to_string())]
+    );
+    assert_eq!(done.veths, vec!["vb0123456789a".to_string()]);
+    assert!(
+        env.fake.links().unwrap().contains(&"vboxnet0".to_string()),
+        "not ours: untouched"
+    );
+    let ids: Vec<String> = mgr
+        .endpoints("front")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, vec!["c2"]);
+    let again = mgr.connect("front", endpoint("c3", vec![])).await.unwrap();
+    assert_eq!(
+        again.ip, c1.ip,
+        "the dead endpoint's address must be released"
+    );
+    assert_eq!(mgr.reconcile().await.unwrap(), Reconciled::default());
 }
