@@ -13,12 +13,13 @@
 //! let manager = NetworkManager::open(ManagerConfig {
 //!     root: data_root.join("networks"),          // ipam.json + networks.json live here
 //!     proc_sys: "/proc/sys".into(),              // ip_forward, route_localnet
-//!     host_routes,                               // destinations of `ip route`, to avoid
+//!     host_routes: RtNetlink.ipv4_routes()?,     // default subnets overlapping these are skipped
 //!     pools: ipam::default_pools(),              // 4096 /24s, see ipam's doc
 //!     firewall: Firewall::detect(&env PATH),     // nftables, else iptables
 //!     netlink: Arc::new(RtNetlink),
 //!     upstreams,
 //! })?;
+//! manager.reconcile().await?;                    // at start-up: drop dead endpoints, stray veths/rules
 //! manager.restore_dns().await?;                  // after a daemon restart
 //! let net: Network = manager.create_network(NetworkSpec { name, internal, ipam, driver_opts, dns_listen: None }).await?;
 //! let ep: Endpoint = manager.connect(&net.name, EndpointSpec {
@@ -30,7 +31,10 @@
 //! manager.remove_network(&net.name).await?;      // Err(ActiveEndpoints) while connected
 //! ```
 //!
-//! The container's `resolv.conf` should name `net.dns_listen` (the gateway, port 53).
+//! The container's `resolv.conf` should name `dns_listen` of the network of its `eth0` (the
+//! gateway, port 53); that server also answers the names of the container's other networks.
+//! One daemon per host: `reconcile` treats every `berth-*` nft table / `BERTH-*` chain and every
+//! `vb<11 hex>` veth it does not know as its own leftovers.
 //!
 //! # Layout
 //!
