@@ -159,6 +159,20 @@ pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// The resolv.conf for a container: the host's `search` and `options` lines, with the
+/// network's embedded server as the only nameserver.
+pub fn container_resolv_conf(host_resolv_conf: &str, server: IpAddr) -> String {
+    let mut out = format!("nameserver {server}\n");
+    for line in host_resolv_conf.lines() {
+        let word = line.split_whitespace().next();
+        if matches!(word, Some("search" | "domain" | "options")) {
+            out.push_str(line.trim());
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Reads and parses the host's resolv.conf at `path`.
 pub fn read_resolv_conf(path: &Path) -> Result<Vec<SocketAddr>, DnsError> {
     std::fs::read_to_string(path)

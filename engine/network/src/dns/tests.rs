@@ -20,6 +20,15 @@ fn resolv_conf_parsing() {
 }
 
 #[test]
+fn container_resolv_conf_points_at_the_embedded_server() {
+    let host = "nameserver 10.0.0.2\nsearch corp.example\noptions ndots:2 timeout:1\n# x\n";
+    assert_eq!(
+        container_resolv_conf(host, "172.17.0.1".parse().unwrap()),
+        "nameserver 172.17.0.1\nsearch corp.example\noptions ndots:2 timeout:1\n"
+    );
+}
+
+#[test]
 fn lookup_forms_and_rotation() {
     let mut r = Records::default();
     r.upsert(
