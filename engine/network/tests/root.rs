@@ -137,11 +137,22 @@ async fn published_port_answers_on_localhost_and_gateway() {
         host_port: 41080,
         container_port: 80,
     };
+    let udp = PortSpec {
+        proto: Proto::Udp,
+        host_ip: Some(Ipv4Addr::LOCALHOST),
+        host_port: 41081,
+        container_port: 5353,
+    };
     let ep = fx
-        .connect(&net.name, "srv", &ns, None, &["srv"], vec![port])
+        .connect(&net.name, "srv", &ns, None, &["srv"], vec![port, udp])
         .await
         .unwrap();
     let _listener = Listener::start(&ns, SocketAddr::new(ep.ip.into(), 80), "hello-srv");
+    let _udp = UdpEcho::start(&ns, SocketAddr::new(ep.ip.into(), 5353), "hello-udp");
+    assert_eq!(
+        udp_ask("127.0.0.1:41081".parse().unwrap()).unwrap(),
+        "hello-udp"
+    );
     assert_eq!(
         connect_from(None, "127.0.0.1:41080".parse().unwrap()).unwrap(),
         "hello-srv"

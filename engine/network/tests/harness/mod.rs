@@ -146,6 +146,59 @@ impl Drop for Listener {
     }
 }
 
+/// A UDP server in a namespace answering `greeting` to every datagram; stops on drop.
+#[derive(Debug)]
+pub struct UdpEcho {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl UdpEcho {
+    pub fn start(ns: &Netns, addr: SocketAddr, greeting: &str) -> Self {
+        let (path, greeting) = (ns.path(), greeting.to_string());
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            enter(&path);
+            let sock = std::net::UdpSocket::bind(addr).expect("bind udp");
+            sock.set_read_timeout(Some(Duration::from_millis(50)))
+                .expect("timeout");
+            ready_tx.send(()).expect("ready");
+            let mut buf = [0u8; 512];
+            while !flag.load(Ordering::SeqCst) {
+                if let Ok((_, from)) = sock.recv_from(&mut buf) {
+                    let _ = sock.send_to(greeting.as_bytes(), from);
+                }
+            }
+        });
+        ready_rx.recv().expect("udp server failed to start");
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for UdpEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Sends one datagram to `addr` from the host and returns the reply.
+pub fn udp_ask(addr: SocketAddr) -> std::io::Result<String> {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    sock.send_to(b"ping", addr)?;
+    let mut buf = [0u8; 512];
+    let (n, _) = sock.recv_from(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
 /// Connects to `addr` from `ns` (or the host) and returns what the server sent.
 pub fn connect_from(ns: Option<&Netns>, addr: SocketAddr) -> std::io::Result<String> {
     let path = ns.map(Netns::path);
