@@ -141,6 +141,8 @@ pub struct EndpointPlan {
     pub address: Ipv4Net,
     /// Default gateway; `None` for internal networks or secondary interfaces.
     pub gateway: Option<Ipv4Addr>,
+    /// Hardware address.
+    pub mac: [u8; 6],
     /// MTU.
     pub mtu: u32,
 }
@@ -175,7 +177,7 @@ pub fn plan_endpoint(ep: &EndpointPlan) -> Vec<Step> {
         }),
         ns(LinkOp::SetMac {
             link: ep.ifname.clone(),
-            mac: mac_from_ip(ep.address.addr()),
+            mac: ep.mac,
         }),
         ns(LinkOp::AddAddress {
             link: ep.ifname.clone(),
@@ -253,6 +255,7 @@ mod tests {
             ifname: "eth0".into(),
             address: "10.203.0.2/24".parse().unwrap(),
             gateway: Some("10.203.0.1".parse().unwrap()),
+            mac: mac_from_ip("10.203.0.2".parse().unwrap()),
             mtu: 1500,
         };
         let plan = plan_endpoint(&ep);

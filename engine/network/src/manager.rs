@@ -138,6 +138,8 @@ pub struct EndpointSpec {
     pub ifname: Option<String>,
     /// Static address.
     pub ip: Option<Ipv4Addr>,
+    /// Static MAC address (compose `mac_address`); default derived from the address.
+    pub mac: Option<[u8; 6]>,
     /// DNS names: service name, container name, aliases.
     pub names: Vec<String>,
     /// Published ports.
@@ -510,13 +512,14 @@ impl NetworkManager {
             address: Ipv4Net::new(ip, net.subnet.prefix_len())
                 .map_err(|e| IpamError::Invalid(e.to_string()))?,
             gateway: default_route.then_some(net.gateway),
+            mac: spec.mac.unwrap_or_else(|| bridge::mac_from_ip(ip)),
             mtu: net.mtu,
         };
         let endpoint = Endpoint {
             id: spec.id.clone(),
             network_id: net.id.clone(),
             ip,
-            mac: bridge::mac_from_ip(ip),
+            mac: plan.mac,
             host_if: host_if.clone(),
             ifname,
             netns: spec.netns.clone(),

@@ -379,3 +379,27 @@ async fn reconcile_drops_dead_endpoints_and_stray_veths() {
     );
     assert_eq!(mgr.reconcile().await.unwrap(), Reconciled::default());
 }
+
+#[tokio::test]
+async fn static_mac_overrides_the_derived_one() {
+    let env = Env::new();
+    let mgr = env.manager();
+    mgr.create_network(spec("front", "brtest0")).await.unwrap();
+    let mac = [0x02, 0x42, 0xde, 0xad, 0xbe, 0xef];
+    let ep = mgr
+        .connect(
+            "front",
+            EndpointSpec {
+                mac: Some(mac),
+                ..endpoint("c1", vec![])
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ep.mac, mac);
+    let set = LinkOp::SetMac {
+        link: "eth0".into(),
+        mac,
+    };
+    assert!(env.steps().iter().any(|s| s.op == set));
+}

@@ -389,6 +389,7 @@ impl Fixture {
             netns: ns.path(),
             ifname: None,
             ip,
+            mac: None,
             names: names.iter().map(|s| s.to_string()).collect(),
             ports,
         };
