@@ -232,7 +232,7 @@ async fn removing_the_network_leaves_nothing_behind() {
     assert!(ip_cmd(&["link", "show"]).contains(&ep_a.host_if));
     assert!(RtNetlink.link_exists(&net.bridge).unwrap());
     assert!(RtNetlink.links().unwrap().contains(&ep_b.host_if));
-    let firewall = Firewall::detect(&std::env::var("PATH").unwrap_or_default());
+    let firewall = Firewall::detect(&search_path());
     assert!(
         firewall
             .owned_ids()
@@ -284,7 +284,7 @@ async fn removing_the_network_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iptables_fallback_publishes_isolates_and_cleans_up() {
     require_root();
-    let path = std::env::var("PATH").unwrap_or_default();
+    let path = search_path();
     let iptables = std::env::split_paths(&path)
         .map(|d| d.join("iptables"))
         .find(|p| p.is_file());

@@ -24,6 +24,14 @@ use hickory_proto::rr::{Name, RData, Record, RecordType, rdata::A};
 /// What the fake upstream answers for every name.
 pub const FAKE_UPSTREAM_ANSWER: Ipv4Addr = Ipv4Addr::new(10, 203, 250, 250);
 
+/// `PATH` plus the sbin directories, where `nft`, `iptables` and `ip` live on Debian.
+pub fn search_path() -> String {
+    format!(
+        "{}:/usr/sbin:/sbin",
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 /// Fails the test loudly unless running as root.
 pub fn require_root() {
     assert!(
@@ -294,7 +302,7 @@ pub struct Fixture {
 impl Fixture {
     pub async fn new(tag: &str) -> Self {
         require_root();
-        let firewall = Firewall::detect(&std::env::var("PATH").unwrap_or_default());
+        let firewall = Firewall::detect(&search_path());
         assert!(
             matches!(firewall, Firewall::Nftables { .. }),
             "nft not found: install nftables"
