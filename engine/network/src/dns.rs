@@ -1,0 +1,382 @@
+//! Embedded DNS server of a network, so containers find each other by service name, container
+//! name, alias or `name.network` while every other name goes to the host's resolvers.
+//!
+//! One server per network, bound on the gateway address (UDP and TCP) of that network. It only
+//! answers clients whose source address is inside the network's subnet; internal networks get no
+//! upstreams, so names outside the network fail instead of leaking out.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hickory_proto::op::{Header, Message, MessageType, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType, rdata::A};
+use hickory_server::ServerFuture;
+use hickory_server::authority::MessageResponseBuilder;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use ipnet::Ipv4Net;
+
+/// Time-to-live of answers about containers (short: containers come and go).
+const LOCAL_TTL: u32 = 600;
+/// How long to wait for one upstream resolver.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Errors of the DNS server.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    /// Binding the listen address failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// Reading resolv.conf failed.
+    #[error("cannot read {path}: {source}")]
+    ResolvConf {
+        /// File.
+        path: std::path::PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Name records of one network, keyed by endpoint id.
+///
+/// A container attached to several networks resolves the names of all of them: `peers` maps the
+/// address of such a client in this network to the (name, records) of its other networks.
+#[derive(Default)]
+pub struct Records {
+    endpoints: BTreeMap<String, (Ipv4Addr, Vec<String>)>,
+    peers: BTreeMap<Ipv4Addr, Vec<(String, SharedRecords)>>,
+    rotation: AtomicUsize,
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let peers: BTreeMap<_, Vec<&String>> = self
+            .peers
+            .iter()
+            .map(|(ip, nets)| (ip, nets.iter().map(|(n, _)| n).collect()))
+            .collect();
+        f.debug_struct("Records")
+            .field("endpoints", &self.endpoints)
+            .field("peers", &peers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Records shared between the manager (writer) and the server (reader).
+pub type SharedRecords = Arc<RwLock<Records>>;
+
+impl Records {
+    /// Sets the names (service, container name, aliases…) of an endpoint.
+    pub fn upsert(&mut self, endpoint: &str, ip: Ipv4Addr, names: Vec<String>) {
+        let names = names.into_iter().map(|n| n.to_ascii_lowercase()).collect();
+        self.endpoints.insert(endpoint.to_string(), (ip, names));
+    }
+
+    /// Forgets an endpoint.
+    pub fn remove(&mut self, endpoint: &str) {
+        if let Some((ip, _)) = self.endpoints.remove(endpoint) {
+            self.peers.remove(&ip);
+        }
+    }
+
+    /// Sets the other networks (name, records) whose names the client at `client` also sees.
+    pub fn set_peers(&mut self, client: Ipv4Addr, peers: Vec<(String, SharedRecords)>) {
+        if peers.is_empty() {
+            self.peers.remove(&client);
+        } else {
+            self.peers.insert(client, peers);
+        }
+    }
+
+    /// Addresses for `name` (`name`, `name.` or `name.<network>`), rotated on every call.
+    pub fn lookup(&self, name: &str, network: &str) -> Vec<Ipv4Addr> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let suffix = format!(".{}", network.to_ascii_lowercase());
+        let name = name.strip_suffix(&suffix).unwrap_or(&name);
+        let mut ips: Vec<Ipv4Addr> = self
+            .endpoints
+            .values()
+            .filter(|(_, names)| names.iter().any(|n| n == name))
+            .map(|(ip, _)| *ip)
+            .collect();
+        if !ips.is_empty() {
+            let turn = self.rotation.fetch_add(1, Ordering::Relaxed) % ips.len();
+            ips.rotate_left(turn);
+        }
+        ips
+    }
+}
+
+/// Addresses of `name` for a query from `client`: this network's records first, then those of
+/// the client's other networks. Never holds two locks at once.
+pub fn resolve(
+    records: &SharedRecords,
+    network: &str,
+    client: Option<Ipv4Addr>,
+    name: &str,
+) -> Vec<Ipv4Addr> {
+    let (ips, peers) = match records.read() {
+        Ok(r) => {
+            let peers = client.and_then(|c| r.peers.get(&c).cloned());
+            (r.lookup(name, network), peers.unwrap_or_default())
+        }
+        Err(_) => return Vec::new(),
+    };
+    if !ips.is_empty() {
+        return ips;
+    }
+    peers
+        .iter()
+        .find_map(|(net, recs)| {
+            let ips = recs.read().ok()?.lookup(name, net);
+            (!ips.is_empty()).then_some(ips)
+        })
+        .unwrap_or_default()
+}
+
+/// Nameservers of a resolv.conf text, as port-53 socket addresses.
+pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("nameserver"), Some(addr)) => addr
+                    .split('%')
+                    .next()
+                    .and_then(|a| a.parse::<IpAddr>().ok()),
+                _ => None,
+            }
+        })
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
+}
+
+/// The resolv.conf for a container: the host's `search` and `options` lines, with the
+/// network's embedded server as the only nameserver.
+pub fn container_resolv_conf(host_resolv_conf: &str, server: IpAddr) -> String {
+    let mut out = format!("nameserver {server}\n");
+    for line in host_resolv_conf.lines() {
+        let word = line.split_whitespace().next();
+        if matches!(word, Some("search" | "domain" | "options")) {
+            out.push_str(line.trim());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Reads and parses the host's resolv.conf at `path`.
+pub fn read_resolv_conf(path: &Path) -> Result<Vec<SocketAddr>, DnsError> {
+    std::fs::read_to_string(path)
+        .map(|t| parse_resolv_conf(&t))
+        .map_err(|source| DnsError::ResolvConf {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// What one network's server serves.
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    /// Listen address (UDP and TCP), normally `<gateway>:53`.
+    pub listen: SocketAddr,
+    /// Only clients in this subnet get answers.
+    pub subnet: Ipv4Net,
+    /// Network name, for `name.network` lookups.
+    pub network: String,
+    /// Upstream resolvers; empty for internal networks.
+    pub upstreams: Vec<SocketAddr>,
+}
+
+#[derive(Debug)]
+struct Handler {
+    config: DnsConfig,
+    records: SharedRecords,
+}
+
+impl Handler {
+    fn local(&self, query: &Query, client: IpAddr) -> Option<Vec<Record>> {
+        let name = query.name().to_utf8();
+        let client = match client {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        };
+        let ips = resolve(&self.records, &self.config.network, client, &name);
+        if ips.is_empty() {
+            return None;
+        }
+        if query.query_type() != RecordType::A {
+            return Some(Vec::new());
+        }
+        let owner = query.name().clone();
+        Some(
+            ips.into_iter()
+                .map(|ip| Record::from_rdata(owner.clone(), LOCAL_TTL, RData::A(A(ip))))
+                .collect(),
+        )
+    }
+
+    async fn forward(&self, query: &Query, id: u16) -> Option<Message> {
+        let mut msg = Message::new();
+        msg.set_id(id)
+            .set_message_type(MessageType::Query)
+            .set_recursion_desired(true);
+        msg.add_query(query.clone());
+        let bytes = msg.to_vec().ok()?;
+        for upstream in &self.config.upstreams {
+            let bind: SocketAddr = if upstream.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            }
+            .parse()
+            .ok()?;
+            let Ok(sock) = tokio::net::UdpSocket::bind(bind).await else {
+                continue;
+            };
+            if sock.send_to(&bytes, upstream).await.is_err() {
+                continue;
+            }
+            let mut buf = vec![0u8; 4096];
+            if let Ok(Ok((n, _))) =
+                tokio::time::timeout(UPSTREAM_TIMEOUT, sock.recv_from(&mut buf)).await
+            {
+                if let Ok(reply) = Message::from_vec(&buf[..n]) {
+                    if reply.id() == id {
+                        return Some(reply);
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+fn in_subnet(subnet: Ipv4Net, addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(v4) => subnet.contains(&v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| subnet.contains(&v4)),
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        mut response: R,
+    ) -> ResponseInfo {
+        let builder = || MessageResponseBuilder::from_message_request(request);
+        let refuse = |code| builder().error_msg(request.header(), code);
+        let Some(query) = request.queries().first().map(|q| q.original().clone()) else {
+            return send(&mut response, refuse(ResponseCode::FormErr)).await;
+        };
+        if !in_subnet(self.config.subnet, request.src().ip()) {
+            return send(&mut response, refuse(ResponseCode::Refused)).await;
+        }
+        let mut header = Header::response_from_request(request.header());
+        header.set_recursion_available(!self.config.upstreams.is_empty());
+        if let Some(answers) = self.local(&query, request.src().ip()) {
+            header.set_authoritative(true);
+            let msg = builder().build(header, answers.iter(), [], [], []);
+            return send(&mut response, msg).await;
+        }
+        if self.config.upstreams.is_empty() {
+            return send(&mut response, refuse(ResponseCode::ServFail)).await;
+        }
+        match self.forward(&query, request.id()).await {
+            Some(reply) => {
+                header.set_response_code(reply.response_code());
+                let msg = builder().build(header, reply.answers(), reply.name_servers(), [], []);
+                send(&mut response, msg).await
+            }
+            None => send(&mut response, refuse(ResponseCode::ServFail)).await,
+        }
+    }
+}
+
+async fn send<'a, R: ResponseHandler>(
+    response: &mut R,
+    msg: hickory_server::authority::MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+    >,
+) -> ResponseInfo {
+    match response.send_response(msg).await {
+        Ok(info) => info,
+        Err(e) => {
+            tracing::debug!(error = %e, "dns: cannot send response");
+            let mut header = Header::new();
+            header.set_response_code(ResponseCode::ServFail);
+            header.into()
+        }
+    }
+}
+
+/// A running DNS server; stop it with [`DnsServer::stop`].
+pub struct DnsServer {
+    server: ServerFuture<Handler>,
+    listen: SocketAddr,
+}
+
+impl std::fmt::Debug for DnsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsServer")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DnsServer {
+    /// Binds UDP and TCP on `config.listen` and serves `records` (needs a tokio runtime).
+    pub async fn start(config: DnsConfig, records: SharedRecords) -> Result<Self, DnsError> {
+        let listen = config.listen;
+        let bind = |source| DnsError::Bind {
+            addr: listen,
+            source,
+        };
+        let udp = tokio::net::UdpSocket::bind(listen).await.map_err(bind)?;
+        // With port 0, TCP must take the port UDP got.
+        let listen = udp.local_addr().map_err(bind)?;
+        let tcp = tokio::net::TcpListener::bind(listen).await.map_err(bind)?;
+        let mut server = ServerFuture::new(Handler { config, records });
+        server.register_socket(udp);
+        server.register_listener(tcp, Duration::from_secs(5));
+        Ok(Self { server, listen })
+    }
+
+    /// The bound address (useful when port 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// Stops serving and closes the sockets.
+    pub async fn stop(mut self) {
+        if let Err(e) = self.server.shutdown_gracefully().await {
+            tracing::debug!(error = %e, "dns: shutdown");
+        }
+    }
+}
+
+/// A name → owner `Name`, for callers building queries.
+pub fn fqdn(name: &str) -> Option<Name> {
+    Name::from_ascii(name).ok().map(|mut n| {
+        n.set_fqdn(true);
+        n
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,191 @@
+//! Unit tests of the DNS records and server on loopback, with a fake upstream run by the test.
+
+use super::*;
+use std::sync::atomic::AtomicUsize;
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn resolv_conf_parsing() {
+    let text = "# comment\nnameserver 10.0.0.2\nsearch example\nnameserver fe80::1%eth0\nnameserver bogus\n";
+    assert_eq!(
+        parse_resolv_conf(text),
+        vec![
+            "10.0.0.2:53".parse::<SocketAddr>().unwrap(),
+            "[fe80::1]:53".parse().unwrap()
+        ]
+    );
+}
+
+#[test]
+fn container_resolv_conf_points_at_the_embedded_server() {
+    let host = "nameserver 10.0.0.2\nsearch corp.example\noptions ndots:2 timeout:1\n# x\n";
+    assert_eq!(
+        container_resolv_conf(host, "172.17.0.1".parse().unwrap()),
+        "nameserver 172.17.0.1\nsearch corp.example\noptions ndots:2 timeout:1\n"
+    );
+}
+
+#[test]
+fn lookup_forms_and_rotation() {
+    let mut r = Records::default();
+    r.upsert(
+        "e1",
+        ip("10.203.0.2"),
+        vec!["web".into(), "proj-web-1".into()],
+    );
+    r.upsert(
+        "e2",
+        ip("10.203.0.3"),
+        vec!["web".into(), "proj-web-2".into()],
+    );
+    r.upsert("e3", ip("10.203.0.4"), vec!["Web".into(), "alias1".into()]);
+    let first = r.lookup("web", "net");
+    assert_eq!(first.len(), 3);
+    let second = r.lookup("WEB.net.", "net");
+    assert_eq!(second.len(), 3);
+    assert_ne!(first[0], second[0]);
+    assert_eq!(r.lookup("alias1.net", "net"), vec![ip("10.203.0.4")]);
+    assert!(r.lookup("alias1.other", "net").is_empty());
+    r.remove("e3");
+    assert!(r.lookup("alias1", "net").is_empty());
+}
+
+/// A fake upstream on loopback answering every A query with 10.203.250.250.
+async fn fake_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let req = Message::from_vec(&buf[..n]).unwrap();
+            let mut reply = req.clone();
+            reply.set_message_type(MessageType::Response);
+            let name = req.queries()[0].name().clone();
+            reply.add_answer(Record::from_rdata(
+                name,
+                60,
+                RData::A(A(ip("10.203.250.250"))),
+            ));
+            sock.send_to(&reply.to_vec().unwrap(), from).await.unwrap();
+        }
+    });
+    (addr, count)
+}
+
+pub(crate) async fn query(server: SocketAddr, name: &str) -> Message {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut msg = Message::new();
+    msg.set_id(7).set_recursion_desired(true);
+    msg.add_query(Query::query(fqdn(name).unwrap(), RecordType::A));
+    sock.send_to(&msg.to_vec().unwrap(), server).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let (n, _) = sock.recv_from(&mut buf).await.unwrap();
+    Message::from_vec(&buf[..n]).unwrap()
+}
+
+fn a_records(msg: &Message) -> Vec<Ipv4Addr> {
+    msg.answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn server(subnet: &str, upstreams: Vec<SocketAddr>) -> (DnsServer, SharedRecords) {
+    let records: SharedRecords = Arc::default();
+    {
+        let mut r = records.write().unwrap();
+        for (i, last) in [2, 3, 4].iter().enumerate() {
+            r.upsert(
+                &format!("e{i}"),
+                Ipv4Addr::new(10, 203, 0, *last),
+                vec!["web".into()],
+            );
+        }
+    }
+    let config = DnsConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        subnet: subnet.parse().unwrap(),
+        network: "front".into(),
+        upstreams,
+    };
+    (
+        DnsServer::start(config, records.clone()).await.unwrap(),
+        records,
+    )
+}
+
+#[tokio::test]
+async fn answers_service_names_rotating_and_forwards_others() {
+    let (upstream, count) = fake_upstream().await;
+    let (srv, records) = server("127.0.0.0/8", vec![upstream]).await;
+    let a = a_records(&query(srv.local_addr(), "web").await);
+    let b = a_records(&query(srv.local_addr(), "web.front").await);
+    assert_eq!(a.len(), 3);
+    assert_eq!(b.len(), 3);
+    assert_ne!(a[0], b[0], "answers must rotate");
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+    let other = query(srv.local_addr(), "elsewhere.test").await;
+    assert_eq!(a_records(&other), vec![ip("10.203.250.250")]);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    records.write().unwrap().remove("e0");
+    assert_eq!(a_records(&query(srv.local_addr(), "web").await).len(), 2);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn internal_network_never_forwards() {
+    let (upstream, count) = fake_upstream().await;
+    let (srv, _) = server("127.0.0.0/8", vec![]).await;
+    let reply = query(srv.local_addr(), "elsewhere.test").await;
+    assert_eq!(reply.response_code(), ResponseCode::ServFail);
+    assert!(reply.answers().is_empty());
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        0,
+        "upstream {upstream} must not be asked"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn clients_outside_the_subnet_are_refused() {
+    let (srv, _) = server("10.203.0.0/24", vec![]).await;
+    let reply = query(srv.local_addr(), "web").await;
+    assert_eq!(reply.response_code(), ResponseCode::Refused);
+    assert!(reply.answers().is_empty());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn answers_over_tcp() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (srv, _) = server("127.0.0.0/8", vec![]).await;
+    let mut stream = tokio::net::TcpStream::connect(srv.local_addr())
+        .await
+        .unwrap();
+    let mut msg = Message::new();
+    msg.set_id(9);
+    msg.add_query(Query::query(fqdn("web").unwrap(), RecordType::A));
+    let bytes = msg.to_vec().unwrap();
+    stream
+        .write_all(&(bytes.len() as u16).to_be_bytes())
+        .await
+        .unwrap();
+    stream.write_all(&bytes).await.unwrap();
+    let len = stream.read_u16().await.unwrap();
+    let mut buf = vec![0u8; usize::from(len)];
+    stream.read_exact(&mut buf).await.unwrap();
+    let reply = Message::from_vec(&buf).unwrap();
+    assert_eq!(reply.id(), 9);
+    assert_eq!(a_records(&reply).len(), 3);
+    srv.stop().await;
+}

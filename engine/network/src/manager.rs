@@ -1,0 +1,690 @@
+//! `NetworkManager`: the engine-facing API tying IPAM, the link planner and applier, the firewall
+//! and the DNS servers together, with the state of networks and endpoints persisted under a root
+//! directory so a restarted daemon knows what it built.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+use crate::bridge::{self, BridgePlan, EndpointPlan, Step};
+use crate::dns::{DnsConfig, DnsError, DnsServer, SharedRecords};
+use crate::firewall::{self, Firewall, FirewallError, NetworkRules, PortForward, Proto};
+use crate::ipam::{Ipam, IpamError, Pool, SubnetRequest};
+use crate::netlink::{Netlink, NetlinkError};
+use crate::persist::{self, PersistError};
+
+/// Errors of the network manager.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    /// No such network or endpoint.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A network of that name exists, or the endpoint is already connected.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// A published host port is taken by another endpoint.
+    #[error("Bind for {host_ip}:{port} failed: port is already allocated")]
+    PortAllocated {
+        /// Host address (`0.0.0.0` for all).
+        host_ip: Ipv4Addr,
+        /// Host port.
+        port: u16,
+    },
+    /// The network still has endpoints.
+    #[error("network {0} has active endpoints")]
+    ActiveEndpoints(String),
+    /// Address management failed.
+    #[error(transparent)]
+    Ipam(#[from] IpamError),
+    /// A link operation failed.
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    /// A firewall operation failed.
+    #[error(transparent)]
+    Firewall(#[from] FirewallError),
+    /// The DNS server failed.
+    #[error(transparent)]
+    Dns(#[from] DnsError),
+    /// The state file failed.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    /// Several teardown steps failed.
+    #[error("teardown failed: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Teardown(Vec<ManagerError>),
+}
+
+/// How the manager is wired (built by the daemon from its config and probed features).
+#[derive(Debug)]
+pub struct ManagerConfig {
+    /// State directory (e.g. `<data-root>/networks`).
+    pub root: PathBuf,
+    /// Where sysctls live (`/proc/sys`).
+    pub proc_sys: PathBuf,
+    /// Destinations of the host's routes; default subnets overlapping them are skipped.
+    pub host_routes: Vec<Ipv4Net>,
+    /// Default address pools ([`crate::ipam::default_pools`]).
+    pub pools: Vec<Pool>,
+    /// Firewall backend.
+    pub firewall: Firewall,
+    /// Link applier ([`crate::netlink::RtNetlink`]).
+    pub netlink: Arc<dyn Netlink>,
+    /// Upstream resolvers for non-internal networks (see [`crate::dns::read_resolv_conf`]).
+    pub upstreams: Vec<SocketAddr>,
+}
+
+/// A network to create.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkSpec {
+    /// Unique name.
+    pub name: String,
+    /// No outside access, no published ports, no upstream DNS.
+    pub internal: bool,
+    /// Subnet, gateway, ip_range wishes.
+    pub ipam: SubnetRequest,
+    /// Driver options (`com.docker.network.bridge.name`, `com.docker.network.driver.mtu`).
+    pub driver_opts: BTreeMap<String, String>,
+    /// DNS listen address; default `<gateway>:53`.
+    pub dns_listen: Option<SocketAddr>,
+}
+
+/// A created network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    /// 64-hex id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Bridge interface.
+    pub bridge: String,
+    /// Subnet.
+    pub subnet: Ipv4Net,
+    /// Gateway address (on the bridge).
+    pub gateway: Ipv4Addr,
+    /// Internal network.
+    pub internal: bool,
+    /// MTU.
+    pub mtu: u32,
+    /// Where its DNS server listens.
+    pub dns_listen: SocketAddr,
+}
+
+/// A port to publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortSpec {
+    /// Protocol.
+    pub proto: Proto,
+    /// Host address; `None` for all.
+    pub host_ip: Option<Ipv4Addr>,
+    /// Host port.
+    pub host_port: u16,
+    /// Container port.
+    pub container_port: u16,
+}
+
+/// An endpoint to connect.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointSpec {
+    /// Endpoint id (normally the container id).
+    pub id: String,
+    /// Network namespace file of the container (`/proc/<pid>/ns/net`, `/run/netns/X`).
+    pub netns: PathBuf,
+    /// Interface name inside (default: the first free `ethN` of that namespace).
+    pub ifname: Option<String>,
+    /// Static address.
+    pub ip: Option<Ipv4Addr>,
+    /// Static MAC address (compose `mac_address`); default derived from the address.
+    pub mac: Option<[u8; 6]>,
+    /// DNS names: service name, container name, aliases.
+    pub names: Vec<String>,
+    /// Published ports.
+    pub ports: Vec<PortSpec>,
+}
+
+/// A connected endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Endpoint id.
+    pub id: String,
+    /// Network id.
+    pub network_id: String,
+    /// Address.
+    pub ip: Ipv4Addr,
+    /// MAC address.
+    pub mac: [u8; 6],
+    /// Host-side veth.
+    pub host_if: String,
+    /// Interface name inside the container.
+    pub ifname: String,
+    /// Namespace file the endpoint lives in.
+    pub netns: PathBuf,
+    /// Whether this endpoint carries the container's default route.
+    pub default_route: bool,
+    /// DNS names.
+    pub names: Vec<String>,
+    /// Published ports.
+    pub ports: Vec<PortSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NetworkState {
+    network: Network,
+    endpoints: BTreeMap<String, Endpoint>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    ipam: Ipam,
+    networks: BTreeMap<String, NetworkState>,
+    dns: HashMap<String, (DnsServer, SharedRecords)>,
+}
+
+/// Creates and removes bridge networks and endpoints.
+#[derive(Debug)]
+pub struct NetworkManager {
+    config: ManagerConfig,
+    state_path: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+fn new_id(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    hex::encode(Sha256::digest(
+        format!("{name}/{nanos}/{}", std::process::id()).as_bytes(),
+    ))
+}
+
+async fn apply_links(netlink: &Arc<dyn Netlink>, steps: Vec<Step>) -> Result<(), NetlinkError> {
+    let netlink = netlink.clone();
+    tokio::task::spawn_blocking(move || netlink.apply(&steps))
+        .await
+        .unwrap_or_else(|e| {
+            Err(NetlinkError::Io {
+                what: "netlink task".into(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
+}
+
+fn firewall_rules(state: &NetworkState) -> NetworkRules {
+    let net = &state.network;
+    let ports = state
+        .endpoints
+        .values()
+        .flat_map(|ep| {
+            ep.ports.iter().map(|p| PortForward {
+                proto: p.proto,
+                host_ip: p.host_ip,
+                host_port: p.host_port,
+                container_ip: ep.ip,
+                container_port: p.container_port,
+            })
+        })
+        .collect();
+    NetworkRules {
+        id: net.id[..12].to_string(),
+        bridge: net.bridge.clone(),
+        subnet: net.subnet,
+        internal: net.internal,
+        ports,
+    }
+}
+
+/// Finds the first port of `wanted` already published by an endpoint of `networks`.
+pub fn port_conflict<'a>(
+    existing: impl IntoIterator<Item = &'a PortSpec>,
+    wanted: &[PortSpec],
+) -> Option<PortSpec> {
+    let existing: Vec<&PortSpec> = existing.into_iter().collect();
+    wanted.iter().enumerate().find_map(|(i, w)| {
+        let clash = |p: &PortSpec| {
+            p.proto == w.proto
+                && p.host_port == w.host_port
+                && (p.host_ip.is_none() || w.host_ip.is_none() || p.host_ip == w.host_ip)
+        };
+        (existing.iter().any(|p| clash(p)) || wanted[..i].iter().any(clash)).then_some(*w)
+    })
+}
+
+impl NetworkManager {
+    /// Opens the manager: loads IPAM and network state from `config.root`.
+    /// DNS servers of persisted networks are started again by [`NetworkManager::restore_dns`].
+    pub fn open(config: ManagerConfig) -> Result<Self, ManagerError> {
+        let ipam = Ipam::open(
+            &config.root,
+            config.pools.clone(),
+            config.host_routes.clone(),
+        )?;
+        let state_path = config.root.join("networks.json");
+        let networks = persist::read_json(&state_path)?.unwrap_or_default();
+        let inner = Mutex::new(Inner {
+            ipam,
+            networks,
+            dns: HashMap::new(),
+        });
+        Ok(Self {
+            config,
+            state_path,
+            inner,
+        })
+    }
+
+    /// Restarts the DNS servers of every persisted network (after a daemon restart).
+    pub async fn restore_dns(&self) -> Result<(), ManagerError> {
+        let mut inner = self.inner.lock().await;
+        let states: Vec<NetworkState> = inner.networks.values().cloned().collect();
+        for state in states {
+            if !inner.dns.contains_key(&state.network.id) {
+                let entry = self.start_dns(&state).await?;
+                inner.dns.insert(state.network.id.clone(), entry);
+            }
+        }
+        let namespaces: std::collections::BTreeSet<PathBuf> = inner
+            .networks
+            .values()
+            .flat_map(|s| s.endpoints.values().map(|e| e.netns.clone()))
+            .collect();
+        for netns in namespaces {
+            refresh_peers(&inner, &netns);
+        }
+        Ok(())
+    }
+
+    /// Every network.
+    pub async fn networks(&self) -> Vec<Network> {
+        self.inner
+            .lock()
+            .await
+            .networks
+            .values()
+            .map(|s| s.network.clone())
+            .collect()
+    }
+
+    /// A network by name, full id or id prefix.
+    pub async fn network(&self, name_or_id: &str) -> Result<Network, ManagerError> {
+        let inner = self.inner.lock().await;
+        find(&inner.networks, name_or_id).map(|s| s.network.clone())
+    }
+
+    /// Endpoints of a network.
+    pub async fn endpoints(&self, network: &str) -> Result<Vec<Endpoint>, ManagerError> {
+        let inner = self.inner.lock().await;
+        Ok(find(&inner.networks, network)?
+            .endpoints
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    fn save(&self, inner: &Inner) -> Result<(), ManagerError> {
+        persist::write_json(&self.state_path, &inner.networks)?;
+        Ok(())
+    }
+
+    async fn start_dns(
+        &self,
+        state: &NetworkState,
+    ) -> Result<(DnsServer, SharedRecords), ManagerError> {
+        let records = SharedRecords::default();
+        if let Ok(mut r) = records.write() {
+            for ep in state.endpoints.values() {
+                r.upsert(&ep.id, ep.ip, ep.names.clone());
+            }
+        }
+        let net = &state.network;
+        let config = DnsConfig {
+            listen: net.dns_listen,
+            subnet: net.subnet,
+            network: net.name.clone(),
+            upstreams: if net.internal {
+                vec![]
+            } else {
+                self.config.upstreams.clone()
+            },
+        };
+        Ok((DnsServer::start(config, records.clone()).await?, records))
+    }
+
+    /// Creates a bridge network: subnet, bridge with gateway, firewall table, DNS server.
+    /// A failure leaves nothing behind.
+    pub async fn create_network(&self, spec: NetworkSpec) -> Result<Network, ManagerError> {
+        let mut inner = self.inner.lock().await;
+        if inner.networks.values().any(|s| s.network.name == spec.name) {
+            return Err(ManagerError::AlreadyExists(format!(
+                "network with name {}",
+                spec.name
+            )));
+        }
+        let id = new_id(&spec.name);
+        let pool = inner.ipam.create_pool(&id, &spec.ipam)?;
+        let mtu = spec
+            .driver_opts
+            .get(bridge::MTU_OPT)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(bridge::DEFAULT_MTU);
+        let network = Network {
+            bridge: bridge::bridge_name(&id, &spec.driver_opts),
+            name: spec.name.clone(),
+            subnet: pool.subnet,
+            gateway: pool.gateway,
+            internal: spec.internal,
+            mtu,
+            dns_listen: spec
+                .dns_listen
+                .unwrap_or(SocketAddr::new(pool.gateway.into(), 53)),
+            id,
+        };
+        let state = NetworkState {
+            network: network.clone(),
+            endpoints: BTreeMap::new(),
+        };
+        match self.build_network(&state).await {
+            Ok(dns) => {
+                inner.dns.insert(network.id.clone(), dns);
+                inner.networks.insert(network.id.clone(), state);
+                self.save(&inner)?;
+                Ok(network)
+            }
+            Err(e) => {
+                if let Err(cleanup) = self.teardown_network(&mut inner, &network).await {
+                    tracing::warn!(error = %cleanup, network = %network.name, "rollback after failed create");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn build_network(
+        &self,
+        state: &NetworkState,
+    ) -> Result<(DnsServer, SharedRecords), ManagerError> {
+        let net = &state.network;
+        let gateway = Ipv4Net::new(net.gateway, net.subnet.prefix_len())
+            .map_err(|e| ManagerError::Ipam(IpamError::Invalid(e.to_string())))?;
+        let plan = bridge::plan_bridge(&BridgePlan {
+            name: net.bridge.clone(),
+            gateway,
+            mtu: net.mtu,
+        });
+        apply_links(&self.config.netlink, plan).await?;
+        firewall::enable_forwarding(&self.config.proc_sys, &net.bridge)?;
+        self.config.firewall.apply(&firewall_rules(state))?;
+        self.start_dns(state).await
+    }
+
+    async fn teardown_network(&self, inner: &mut Inner, net: &Network) -> Result<(), ManagerError> {
+        let mut errors = Vec::new();
+        if let Some((server, _)) = inner.dns.remove(&net.id) {
+            server.stop().await;
+        }
+        if let Err(e) = self.config.firewall.remove(&net.id[..12]) {
+            errors.push(e.into());
+        }
+        if let Err(e) = apply_links(
+            &self.config.netlink,
+            bridge::plan_remove_bridge(&net.bridge),
+        )
+        .await
+        {
+            errors.push(e.into());
+        }
+        if let Err(e) = inner.ipam.release_pool(&net.id) {
+            errors.push(e.into());
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ManagerError::Teardown(errors))
+        }
+    }
+
+    /// Removes a network without endpoints: DNS server, firewall table, bridge, subnet.
+    pub async fn remove_network(&self, name_or_id: &str) -> Result<(), ManagerError> {
+        let mut inner = self.inner.lock().await;
+        let state = find(&inner.networks, name_or_id)?.clone();
+        if !state.endpoints.is_empty() {
+            return Err(ManagerError::ActiveEndpoints(state.network.name));
+        }
+        let result = self.teardown_network(&mut inner, &state.network).await;
+        inner.networks.remove(&state.network.id);
+        self.save(&inner)?;
+        result
+    }
+
+    /// Connects a container's namespace to a network: checks published ports, allocates the
+    /// address, creates the veth pair, updates the firewall and DNS records.
+    pub async fn connect(
+        &self,
+        network: &str,
+        spec: EndpointSpec,
+    ) -> Result<Endpoint, ManagerError> {
+        let mut inner = self.inner.lock().await;
+        let state = find(&inner.networks, network)?.clone();
+        let net = state.network.clone();
+        if state.endpoints.contains_key(&spec.id) {
+            return Err(ManagerError::AlreadyExists(format!(
+                "endpoint {} on network {}",
+                spec.id, net.name
+            )));
+        }
+        let published = inner
+            .networks
+            .values()
+            .flat_map(|s| s.endpoints.values())
+            .flat_map(|e| e.ports.iter());
+        if let Some(p) = port_conflict(published, &spec.ports) {
+            let host_ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            return Err(ManagerError::PortAllocated {
+                host_ip,
+                port: p.host_port,
+            });
+        }
+        let ip = inner.ipam.allocate(&net.id, spec.ip)?;
+        let (host_if, peer_if) = bridge::veth_names(&net.id, &spec.id);
+        let same_ns: Vec<&Endpoint> = inner
+            .networks
+            .values()
+            .flat_map(|s| s.endpoints.values())
+            .filter(|e| e.netns == spec.netns)
+            .collect();
+        let ifname = spec.ifname.clone().unwrap_or_else(|| {
+            (0..)
+                .map(|i| format!("eth{i}"))
+                .find(|n| !same_ns.iter().any(|e| &e.ifname == n))
+                .unwrap_or_default()
+        });
+        let default_route = !net.internal && !same_ns.iter().any(|e| e.default_route);
+        let plan = EndpointPlan {
+            bridge: net.bridge.clone(),
+            host_if: host_if.clone(),
+            peer_if,
+            netns: spec.netns.clone(),
+            ifname: ifname.clone(),
+            address: Ipv4Net::new(ip, net.subnet.prefix_len())
+                .map_err(|e| IpamError::Invalid(e.to_string()))?,
+            gateway: default_route.then_some(net.gateway),
+            mac: spec.mac.unwrap_or_else(|| bridge::mac_from_ip(ip)),
+            mtu: net.mtu,
+        };
+        let endpoint = Endpoint {
+            id: spec.id.clone(),
+            network_id: net.id.clone(),
+            ip,
+            mac: plan.mac,
+            host_if: host_if.clone(),
+            ifname,
+            netns: spec.netns.clone(),
+            default_route,
+            names: spec.names.clone(),
+            ports: spec.ports.clone(),
+        };
+        let mut updated = state.clone();
+        updated.endpoints.insert(spec.id.clone(), endpoint.clone());
+        let built = async {
+            apply_links(&self.config.netlink, bridge::plan_endpoint(&plan)).await?;
+            // Only published ports change the network's rules.
+            if !endpoint.ports.is_empty() {
+                self.config.firewall.apply(&firewall_rules(&updated))?;
+            }
+            Ok::<(), ManagerError>(())
+        }
+        .await;
+        if let Err(e) = built {
+            let undo = [
+                apply_links(&self.config.netlink, bridge::plan_remove_endpoint(&host_if))
+                    .await
+                    .map_err(ManagerError::from),
+                self.config
+                    .firewall
+                    .apply(&firewall_rules(&state))
+                    .map_err(ManagerError::from),
+                inner.ipam.release(&net.id, ip).map_err(ManagerError::from),
+            ];
+            for failed in undo.into_iter().filter_map(Result::err) {
+                tracing::warn!(error = %failed, endpoint = %spec.id, "rollback after failed connect");
+            }
+            return Err(e);
+        }
+        if let Some((_, records)) = inner.dns.get(&net.id) {
+            if let Ok(mut r) = records.write() {
+                r.upsert(&endpoint.id, ip, endpoint.names.clone());
+            }
+        }
+        inner.networks.insert(net.id.clone(), updated);
+        refresh_peers(&inner, &endpoint.netns);
+        self.save(&inner)?;
+        Ok(endpoint)
+    }
+
+    /// Disconnects an endpoint: veth, address, published ports and DNS records go away.
+    pub async fn disconnect(&self, network: &str, endpoint: &str) -> Result<(), ManagerError> {
+        let mut inner = self.inner.lock().await;
+        let mut state = find(&inner.networks, network)?.clone();
+        let ep = state
+            .endpoints
+            .remove(endpoint)
+            .ok_or_else(|| ManagerError::NotFound(format!("endpoint {endpoint}")))?;
+        let mut errors: Vec<ManagerError> = Vec::new();
+        if let Some((_, records)) = inner.dns.get(&state.network.id) {
+            if let Ok(mut r) = records.write() {
+                r.remove(endpoint);
+            }
+        }
+        if !ep.ports.is_empty() {
+            if let Err(e) = self.config.firewall.apply(&firewall_rules(&state)) {
+                errors.push(e.into());
+            }
+        }
+        if let Err(e) = apply_links(
+            &self.config.netlink,
+            bridge::plan_remove_endpoint(&ep.host_if),
+        )
+        .await
+        {
+            errors.push(e.into());
+        }
+        if let Err(e) = inner.ipam.release(&state.network.id, ep.ip) {
+            errors.push(e.into());
+        }
+        inner.networks.insert(state.network.id.clone(), state);
+        refresh_peers(&inner, &ep.netns);
+        self.save(&inner)?;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ManagerError::Teardown(errors))
+        }
+    }
+
+    /// Replaces the DNS names of an endpoint (aliases changed, service renamed…).
+    pub async fn set_dns_names(
+        &self,
+        network: &str,
+        endpoint: &str,
+        names: Vec<String>,
+    ) -> Result<(), ManagerError> {
+        let mut inner = self.inner.lock().await;
+        let mut state = find(&inner.networks, network)?.clone();
+        let ep = state
+            .endpoints
+            .get_mut(endpoint)
+            .ok_or_else(|| ManagerError::NotFound(format!("endpoint {endpoint}")))?;
+        ep.names = names.clone();
+        let ip = ep.ip;
+        if let Some((_, records)) = inner.dns.get(&state.network.id) {
+            if let Ok(mut r) = records.write() {
+                r.upsert(endpoint, ip, names);
+            }
+        }
+        inner.networks.insert(state.network.id.clone(), state);
+        self.save(&inner)
+    }
+
+    /// The state directory.
+    pub fn root(&self) -> &Path {
+        &self.config.root
+    }
+}
+
+/// Lets every endpoint of the namespace `netns` resolve the names of all networks it is on.
+fn refresh_peers(inner: &Inner, netns: &Path) {
+    let attached: Vec<(&Network, &Endpoint)> = inner
+        .networks
+        .values()
+        .flat_map(|s| {
+            s.endpoints
+                .values()
+                .filter(|e| e.netns == netns)
+                .map(move |e| (&s.network, e))
+        })
+        .collect();
+    for (net, ep) in &attached {
+        let peers = attached
+            .iter()
+            .filter(|(other, _)| other.id != net.id)
+            .filter_map(|(other, _)| {
+                let (_, records) = inner.dns.get(&other.id)?;
+                Some((other.name.clone(), records.clone()))
+            })
+            .collect();
+        if let Some((_, records)) = inner.dns.get(&net.id) {
+            if let Ok(mut r) = records.write() {
+                r.set_peers(ep.ip, peers);
+            }
+        }
+    }
+}
+
+fn find<'a>(
+    networks: &'a BTreeMap<String, NetworkState>,
+    key: &str,
+) -> Result<&'a NetworkState, ManagerError> {
+    networks
+        .values()
+        .find(|s| s.network.name == key || s.network.id == key)
+        .or_else(|| {
+            let mut matches = networks
+                .values()
+                .filter(|s| !key.is_empty() && s.network.id.starts_with(key));
+            match (matches.next(), matches.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            }
+        })
+        .ok_or_else(|| ManagerError::NotFound(format!("network {key}")))
+}
+
+mod recovery;
+pub use recovery::Reconciled;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,106 @@
+//! Start-up recovery: after a crash or a reboot the kernel and the state file disagree. This
+//! reconciles them without touching anything berth does not own: endpoints whose veth vanished
+//! (their container died) are dropped and their addresses released, berth-shaped veths that no
+//! endpoint owns are deleted, and berth firewall rule sets of unknown networks are removed.
+
+use std::collections::BTreeSet;
+
+use super::{ManagerError, NetworkManager, apply_links, firewall_rules, refresh_peers};
+use crate::bridge;
+
+/// What [`NetworkManager::reconcile`] cleaned up.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    /// (network name, endpoint id) dropped because their veth is gone.
+    pub endpoints: Vec<(String, String)>,
+    /// Stray veths deleted.
+    pub veths: Vec<String>,
+    /// Ids of stray firewall rule sets removed.
+    pub firewall: Vec<String>,
+}
+
+impl NetworkManager {
+    /// Reconciles state with the kernel (call once at start-up, before serving requests).
+    pub async fn reconcile(&self) -> Result<Reconciled, ManagerError> {
+        let mut inner = self.inner.lock().await;
+        let netlink = self.config.netlink.clone();
+        let links: BTreeSet<String> = tokio::task::spawn_blocking(move || netlink.links())
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .map_err(|source| crate::netlink::NetlinkError::Io {
+                what: "netlink task".into(),
+                source,
+            })??
+            .into_iter()
+            .collect();
+        let mut done = Reconciled::default();
+        let mut errors: Vec<ManagerError> = Vec::new();
+        let gone: Vec<(String, String)> = inner
+            .networks
+            .values()
+            .flat_map(|s| {
+                s.endpoints
+                    .values()
+                    .filter(|e| !links.contains(&e.host_if))
+                    .map(|e| (s.network.id.clone(), e.id.clone()))
+            })
+            .collect();
+        for (net_id, ep_id) in gone {
+            let Some(state) = inner.networks.get_mut(&net_id) else {
+                continue;
+            };
+            let Some(ep) = state.endpoints.remove(&ep_id) else {
+                continue;
+            };
+            let name = state.network.name.clone();
+            let rules = (!ep.ports.is_empty()).then(|| firewall_rules(state));
+            if let Some(rules) = rules {
+                if let Err(e) = self.config.firewall.apply(&rules) {
+                    errors.push(e.into());
+                }
+            }
+            if let Err(e) = inner.ipam.release(&net_id, ep.ip) {
+                errors.push(e.into());
+            }
+            if let Some((_, records)) = inner.dns.get(&net_id) {
+                if let Ok(mut r) = records.write() {
+                    r.remove(&ep_id);
+                }
+            }
+            refresh_peers(&inner, &ep.netns);
+            done.endpoints.push((name, ep_id));
+        }
+        let owned: BTreeSet<&str> = inner
+            .networks
+            .values()
+            .flat_map(|s| s.endpoints.values().map(|e| e.host_if.as_str()))
+            .collect();
+        for veth in links
+            .iter()
+            .filter(|l| bridge::is_berth_veth(l) && !owned.contains(l.as_str()))
+        {
+            match apply_links(&self.config.netlink, bridge::plan_remove_endpoint(veth)).await {
+                Ok(()) => done.veths.push(veth.clone()),
+                Err(e) => errors.push(e.into()),
+            }
+        }
+        let known: BTreeSet<&str> = inner.networks.keys().map(|id| &id[..12]).collect();
+        match self.config.firewall.owned_ids() {
+            Ok(ids) => {
+                for id in ids.into_iter().filter(|id| !known.contains(id.as_str())) {
+                    match self.config.firewall.remove(&id) {
+                        Ok(()) => done.firewall.push(id),
+                        Err(e) => errors.push(e.into()),
+                    }
+                }
+            }
+            Err(e) => errors.push(e.into()),
+        }
+        self.save(&inner)?;
+        if errors.is_empty() {
+            Ok(done)
+        } else {
+            Err(ManagerError::Teardown(errors))
+        }
+    }
+}

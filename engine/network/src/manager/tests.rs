@@ -1,0 +1,405 @@
+//! Unit tests of the manager over a recording fake netlink, no firewall and DNS on loopback.
+
+use super::*;
+use crate::bridge::LinkOp;
+use crate::ipam::default_pools;
+use std::sync::Mutex as StdMutex;
+
+/// Fake link applier: records every step, fails the first `AddVeth` when asked.
+#[derive(Debug, Default)]
+struct FakeNetlink {
+    steps: StdMutex<Vec<Step>>,
+    fail_veth: std::sync::atomic::AtomicBool,
+}
+
+impl Netlink for FakeNetlink {
+    fn apply(&self, steps: &[Step]) -> Result<(), NetlinkError> {
+        for step in steps {
+            if matches!(step.op, LinkOp::AddVeth { .. })
+                && self
+                    .fail_veth
+                    .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(NetlinkError::NoSuchLink("injected".into()));
+            }
+            self.steps.lock().unwrap().push(step.clone());
+        }
+        Ok(())
+    }
+
+    fn links(&self) -> Result<Vec<String>, NetlinkError> {
+        let mut names = Vec::new();
+        for step in self.steps.lock().unwrap().iter() {
+            match &step.op {
+                LinkOp::AddBridge { name, .. } | LinkOp::AddVeth { name, .. } => {
+                    names.push(name.clone())
+                }
+                LinkOp::Delete { link } => names.retain(|n| n != link),
+                _ => {}
+            }
+        }
+        Ok(names)
+    }
+
+    fn link_exists(&self, name: &str) -> Result<bool, NetlinkError> {
+        Ok(self.steps.lock().unwrap().iter().any(|s| {
+            s.op == LinkOp::AddBridge {
+                name: name.into(),
+                mtu: 1500,
+            }
+        }))
+    }
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    fake: Arc<FakeNetlink>,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for br in ["brtest0", "brtest1"] {
+            std::fs::create_dir_all(dir.path().join("sys/net/ipv4/conf").join(br)).unwrap();
+        }
+        Self {
+            dir,
+            fake: Arc::default(),
+        }
+    }
+
+    fn manager(&self) -> NetworkManager {
+        NetworkManager::open(ManagerConfig {
+            root: self.dir.path().join("state"),
+            proc_sys: self.dir.path().join("sys"),
+            host_routes: vec!["192.0.2.0/24".parse().unwrap()],
+            pools: default_pools(),
+            firewall: Firewall::Disabled,
+            netlink: self.fake.clone(),
+            upstreams: vec![],
+        })
+        .unwrap()
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        std::mem::take(&mut *self.fake.steps.lock().unwrap())
+    }
+}
+
+fn spec(name: &str, bridge: &str) -> NetworkSpec {
+    NetworkSpec {
+        name: name.into(),
+        driver_opts: [(bridge::BRIDGE_NAME_OPT.to_string(), bridge.to_string())].into(),
+        dns_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Default::default()
+    }
+}
+
+fn endpoint(id: &str, ports: Vec<PortSpec>) -> EndpointSpec {
+    EndpointSpec {
+        id: id.into(),
+        netns: format!("/run/netns/{id}").into(),
+        names: vec![id.into()],
+        ports,
+        ..Default::default()
+    }
+}
+
+fn tcp(host_ip: Option<&str>, host_port: u16) -> PortSpec {
+    PortSpec {
+        proto: Proto::Tcp,
+        host_ip: host_ip.map(|s| s.parse().unwrap()),
+        host_port,
+        container_port: 80,
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_plans_links_and_persists() {
+    let env = Env::new();
+    let mgr = env.manager();
+    let net = mgr.create_network(spec("front", "brtest0")).await.unwrap();
+    assert_eq!(net.subnet, "172.17.0.0/24".parse::<Ipv4Net>().unwrap());
+    assert!(env.fake.link_exists("brtest0").unwrap());
+    assert_eq!(
+        env.steps()[0].op,
+        LinkOp::AddBridge {
+            name: "brtest0".into(),
+            mtu: 1500
+        }
+    );
+    assert!(matches!(
+        mgr.create_network(spec("front", "brtest1")).await,
+        Err(ManagerError::AlreadyExists(_))
+    ));
+    let ep = mgr.connect("front", endpoint("c1", vec![])).await.unwrap();
+    assert_eq!(ep.ip, "172.17.0.2".parse::<Ipv4Addr>().unwrap());
+    assert!(env.steps().iter().any(|s| s.op
+        == LinkOp::Rename {
+            link: ep.host_if.replace("vb", "vp"),
+            to: "eth0".into()
+        }));
+    drop(mgr);
+    let mgr = env.manager();
+    assert_eq!(mgr.network(&net.id[..10]).await.unwrap(), net);
+    assert_eq!(mgr.endpoints("front").await.unwrap(), vec![ep.clone()]);
+    assert!(matches!(
+        mgr.remove_network("front").await,
+        Err(ManagerError::ActiveEndpoints(_))
+    ));
+    mgr.disconnect("front", "c1").await.unwrap();
+    mgr.remove_network("front").await.unwrap();
+    let removed: Vec<LinkOp> = env.steps().into_iter().map(|s| s.op).collect();
+    assert_eq!(
+        removed,
+        vec![
+            LinkOp::Delete { link: ep.host_if },
+            LinkOp::Delete {
+                link: "brtest0".into()
+            }
+        ]
+    );
+    assert!(matches!(
+        mgr.network("front").await,
+        Err(ManagerError::NotFound(_))
+    ));
+    let again = mgr.create_network(spec("again", "brtest1")).await.unwrap();
+    assert_eq!(again.subnet, net.subnet, "the subnet must be released");
+}
+
+#[tokio::test]
+async fn port_conflict_is_detected_before_anything_is_built() {
+    let env = Env::new();
+    let mgr = env.manager();
+    mgr.create_network(spec("a", "brtest0")).await.unwrap();
+    mgr.create_network(spec("b", "brtest1")).await.unwrap();
+    mgr.connect("a", endpoint("c1", vec![tcp(None, 8080)]))
+        .await
+        .unwrap();
+    env.steps();
+    let err = mgr
+        .connect("b", endpoint("c2", vec![tcp(Some("127.0.0.1"), 8080)]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Bind for 127.0.0.1:8080 failed: port is already allocated"
+    );
+    assert!(env.steps().is_empty());
+    mgr.connect("b", endpoint("c3", vec![tcp(None, 8081)]))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn failed_connect_rolls_back() {
+    let env = Env::new();
+    let mgr = env.manager();
+    mgr.create_network(spec("a", "brtest0")).await.unwrap();
+    env.fake
+        .fail_veth
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(matches!(
+        mgr.connect("a", endpoint("c1", vec![])).await,
+        Err(ManagerError::Netlink(_))
+    ));
+    let (host_if, _) = bridge::veth_names(&mgr.network("a").await.unwrap().id, "c1");
+    assert!(env.steps().iter().any(|s| s.op
+        == LinkOp::Delete {
+            link: host_if.clone()
+        }));
+    assert!(mgr.endpoints("a").await.unwrap().is_empty());
+    let ep = mgr.connect("a", endpoint("c1", vec![])).await.unwrap();
+    assert_eq!(
+        ep.ip,
+        "172.17.0.2".parse::<Ipv4Addr>().unwrap(),
+        "the address must be released"
+    );
+}
+
+#[test]
+fn port_conflict_rules() {
+    let existing = [tcp(Some("127.0.0.1"), 80)];
+    assert!(port_conflict(&existing, &[tcp(Some("127.0.0.2"), 80)]).is_none());
+    assert!(port_conflict(&existing, &[tcp(None, 80)]).is_some());
+    let udp = PortSpec {
+        proto: Proto::Udp,
+        ..tcp(None, 80)
+    };
+    assert!(port_conflict(&existing, &[udp]).is_none());
+    assert!(
+        port_conflict(&[], &[tcp(None, 90), tcp(None, 90)]).is_some(),
+        "duplicates within one request"
+    );
+}
+
+#[tokio::test]
+async fn failed_create_rolls_back_bridge_and_subnet() {
+    let env = Env::new();
+    let mgr = env.manager();
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut bad = spec("a", "brtest0");
+    bad.dns_listen = Some(taken.local_addr().unwrap());
+    assert!(matches!(
+        mgr.create_network(bad).await,
+        Err(ManagerError::Dns(_))
+    ));
+    let ops: Vec<LinkOp> = env.steps().into_iter().map(|s| s.op).collect();
+    assert_eq!(
+        ops.last(),
+        Some(&LinkOp::Delete {
+            link: "brtest0".into()
+        })
+    );
+    assert!(mgr.networks().await.is_empty());
+    let net = mgr.create_network(spec("a", "brtest0")).await.unwrap();
+    assert_eq!(net.subnet, "172.17.0.0/24".parse::<Ipv4Net>().unwrap());
+}
+
+#[tokio::test]
+async fn dns_records_follow_endpoints_and_survive_restart() {
+    let env = Env::new();
+    let mgr = env.manager();
+    let net = mgr.create_network(spec("front", "brtest0")).await.unwrap();
+    mgr.connect("front", endpoint("c1", vec![])).await.unwrap();
+    mgr.set_dns_names("front", "c1", vec!["db".into(), "alias".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        mgr.endpoints("front").await.unwrap()[0].names,
+        vec!["db", "alias"]
+    );
+    let records = mgr
+        .inner
+        .lock()
+        .await
+        .dns
+        .get(&net.id)
+        .map(|(_, r)| r.clone())
+        .unwrap();
+    assert_eq!(records.read().unwrap().lookup("alias", "front").len(), 1);
+    assert!(records.read().unwrap().lookup("c1", "front").is_empty());
+    drop(mgr);
+    let mgr = env.manager();
+    mgr.restore_dns().await.unwrap();
+    let records = mgr
+        .inner
+        .lock()
+        .await
+        .dns
+        .get(&net.id)
+        .map(|(_, r)| r.clone())
+        .unwrap();
+    assert_eq!(records.read().unwrap().lookup("db.front", "front").len(), 1);
+}
+
+#[tokio::test]
+async fn a_container_on_two_networks_resolves_names_of_both() {
+    let env = Env::new();
+    let mgr = env.manager();
+    let front = mgr.create_network(spec("front", "brtest0")).await.unwrap();
+    let back = mgr.create_network(spec("back", "brtest1")).await.unwrap();
+    let app_front = mgr.connect("front", endpoint("app", vec![])).await.unwrap();
+    mgr.connect("back", endpoint("app", vec![])).await.unwrap();
+    let web = mgr.connect("front", endpoint("web", vec![])).await.unwrap();
+    let db = mgr.connect("back", endpoint("db", vec![])).await.unwrap();
+    let records = |id: &str| {
+        let inner = mgr.inner.try_lock().unwrap();
+        inner.dns.get(id).map(|(_, r)| r.clone()).unwrap()
+    };
+    let (front_records, back_records) = (records(&front.id), records(&back.id));
+    let resolve = |client, name| crate::dns::resolve(&front_records, "front", Some(client), name);
+    assert_eq!(
+        resolve(app_front.ip, "db"),
+        vec![db.ip],
+        "app sees back's names"
+    );
+    assert_eq!(resolve(app_front.ip, "db.back"), vec![db.ip]);
+    assert!(resolve(web.ip, "db").is_empty(), "web is not on back");
+    assert_eq!(
+        crate::dns::resolve(&back_records, "back", Some(db.ip), "app").len(),
+        1
+    );
+    mgr.disconnect("back", "app").await.unwrap();
+    assert!(
+        resolve(app_front.ip, "db").is_empty(),
+        "peers must follow disconnect"
+    );
+}
+
+#[tokio::test]
+async fn reconcile_drops_dead_endpoints_and_stray_veths() {
+    let env = Env::new();
+    let mgr = env.manager();
+    mgr.create_network(spec("front", "brtest0")).await.unwrap();
+    let c1 = mgr.connect("front", endpoint("c1", vec![])).await.unwrap();
+    mgr.connect("front", endpoint("c2", vec![])).await.unwrap();
+    // The kernel changed behind berth's back: c1's veth vanished, strays appeared.
+    let outside = [
+        LinkOp::Delete {
+            link: c1.host_if.clone(),
+        },
+        LinkOp::AddVeth {
+            name: "vb0123456789a".into(),
+            peer: "vp0123456789a".into(),
+            mtu: 1500,
+        },
+        LinkOp::AddBridge {
+            name: "vboxnet0".into(),
+            mtu: 1500,
+        },
+    ];
+    let steps: Vec<Step> = outside
+        .into_iter()
+        .map(|op| Step { netns: None, op })
+        .collect();
+    env.fake.apply(&steps).unwrap();
+    let done = mgr.reconcile().await.unwrap();
+    assert_eq!(
+        done.endpoints,
+        vec![("front".to_string(), "c1".to_string())]
+    );
+    assert_eq!(done.veths, vec!["vb0123456789a".to_string()]);
+    assert!(
+        env.fake.links().unwrap().contains(&"vboxnet0".to_string()),
+        "not ours: untouched"
+    );
+    let ids: Vec<String> = mgr
+        .endpoints("front")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, vec!["c2"]);
+    let again = mgr.connect("front", endpoint("c3", vec![])).await.unwrap();
+    assert_eq!(
+        again.ip, c1.ip,
+        "the dead endpoint's address must be released"
+    );
+    assert_eq!(mgr.reconcile().await.unwrap(), Reconciled::default());
+}
+
+#[tokio::test]
+async fn static_mac_overrides_the_derived_one() {
+    let env = Env::new();
+    let mgr = env.manager();
+    mgr.create_network(spec("front", "brtest0")).await.unwrap();
+    let mac = [0x02, 0x42, 0xde, 0xad, 0xbe, 0xef];
+    let ep = mgr
+        .connect(
+            "front",
+            EndpointSpec {
+                mac: Some(mac),
+                ..endpoint("c1", vec![])
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ep.mac, mac);
+    let set = LinkOp::SetMac {
+        link: "eth0".into(),
+        mac,
+    };
+    assert!(env.steps().iter().any(|s| s.op == set));
+}
