@@ -3,3 +3,9 @@
 //!
 //! It is its own crate because it is the only part of the engine that does namespace work, and
 //! it must stay small enough to run in a fresh single-threaded process.
+
+pub mod cgroups;
+pub mod defaults;
+pub mod seccomp;
+pub mod spec;
+pub mod user;
