@@ -4,8 +4,16 @@
 //! It is its own crate because it is the only part of the engine that does namespace work, and
 //! it must stay small enough to run in a fresh single-threaded process.
 
+pub mod caps;
 pub mod cgroups;
+pub mod cli;
 pub mod defaults;
+pub mod init;
+pub mod mounts;
+pub mod runtime;
 pub mod seccomp;
 pub mod spec;
+pub mod state;
 pub mod user;
+
+pub use runtime::{ExitStatus, Runtime, RuntimeError};
