@@ -9,10 +9,13 @@ use oci_spec::runtime::Process;
 
 use crate::init::InitError;
 
-fn to_set(list: &Option<oci_spec::runtime::Capabilities>) -> CapsHashSet {
+/// The capabilities of `list` this process can still hand out: a runtime confined to a smaller
+/// bounding set (a sandbox, docker-in-docker) grants `privileged` as "everything it holds".
+fn to_set(list: &Option<oci_spec::runtime::Capabilities>, held: &CapsHashSet) -> CapsHashSet {
     list.iter()
         .flatten()
         .filter_map(|c| format!("CAP_{c}").parse::<Capability>().ok())
+        .filter(|c| held.contains(c))
         .collect()
 }
 
@@ -23,7 +26,8 @@ fn err(what: &'static str) -> impl FnOnce(caps::errors::CapsError) -> InitError 
 /// Applies `process.user` and `process.capabilities` to the calling thread.
 pub fn apply(process: &Process) -> Result<(), InitError> {
     let c = process.capabilities().clone().unwrap_or_default();
-    let bounding = to_set(c.bounding());
+    let held = caps::read(None, CapSet::Bounding).map_err(err("read bounding"))?;
+    let bounding = to_set(c.bounding(), &held);
     let supported = caps::runtime::thread_all_supported();
     for cap in supported.iter().filter(|cap| !bounding.contains(cap)) {
         caps::drop(None, CapSet::Bounding, *cap).map_err(err("drop bounding"))?;
@@ -54,10 +58,10 @@ pub fn apply(process: &Process) -> Result<(), InitError> {
     if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) } != 0 {
         return Err(InitError::Caps("PR_SET_KEEPCAPS".into()));
     }
-    let effective = to_set(c.effective());
-    let permitted = to_set(c.permitted());
-    let inheritable = to_set(c.inheritable());
-    let ambient = to_set(c.ambient());
+    let effective = to_set(c.effective(), &held);
+    let permitted = to_set(c.permitted(), &held);
+    let inheritable = to_set(c.inheritable(), &held);
+    let ambient = to_set(c.ambient(), &held);
     let current: HashSet<_> = caps::read(None, CapSet::Permitted).map_err(err("read permitted"))?;
     // Effective must stay within permitted at every step: shrink it first, then the rest.
     let eff_now: CapsHashSet = effective.intersection(&current).copied().collect();
