@@ -85,6 +85,20 @@ enum Command {
         /// Container id.
         id: String,
     },
+    /// Create the container and supervise it: log its output, record its exit.
+    Shim {
+        /// Container id.
+        id: String,
+        /// Bundle directory.
+        #[arg(long, short, default_value = ".")]
+        bundle: PathBuf,
+        /// json-file log to append to.
+        #[arg(long)]
+        log: PathBuf,
+        /// Where to write the exit record.
+        #[arg(long)]
+        exit_file: PathBuf,
+    },
     /// Freeze every process of the container.
     Pause {
         /// Container id.
@@ -106,6 +120,9 @@ pub enum CliError {
     /// Unknown signal.
     #[error("unknown signal {0:?}")]
     Signal(String),
+    /// The shim failed.
+    #[error(transparent)]
+    Shim(#[from] crate::shim::ShimError),
     /// Spec generation failed.
     #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
@@ -198,6 +215,20 @@ fn execute(cli: Cli) -> Result<u8, CliError> {
             write_file(&bundle.join("config.json"), &json(&spec))?;
         }
         Command::Stats { id } => println!("{}", json(&rt.stats(&id)?)),
+        Command::Shim {
+            id,
+            bundle,
+            log,
+            exit_file,
+        } => {
+            let opts = crate::shim::ShimOptions {
+                id,
+                bundle,
+                log,
+                exit_file,
+            };
+            crate::shim::run(&rt, &opts)?;
+        }
         Command::Pause { id } => rt.set_paused(&id, true)?,
         Command::Resume { id } => rt.set_paused(&id, false)?,
     }

@@ -12,6 +12,7 @@ pub mod init;
 pub mod mounts;
 pub mod runtime;
 pub mod seccomp;
+pub mod shim;
 pub mod spec;
 pub mod state;
 pub mod user;

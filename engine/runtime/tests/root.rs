@@ -496,3 +496,64 @@ fn read_only_rootfs_refuses_writes() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "SHM\n", "{err}");
 }
+
+#[test]
+fn shim_logs_json_lines_records_exit_and_runs_in_own_session() {
+    use std::io::BufRead as _;
+    let f = Fixture::new("shim", &sh("echo out; echo err >&2; exit 3"));
+    f.write_bundle();
+    let log = f.dir.path().join("ctr.log");
+    let exit = f.dir.path().join("exit.json");
+    let bundle = f.dir.path().display().to_string();
+    let mut shim = f
+        .cmd(&["shim", &f.id, "--bundle", &bundle, "--log"])
+        .arg(&log)
+        .arg("--exit-file")
+        .arg(&exit)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn shim");
+    let mut first = String::new();
+    std::io::BufReader::new(shim.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let pid: i32 = first
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("shim said {first:?}"));
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", shim.id())).unwrap();
+    let session: u32 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(session, shim.id(), "the shim must lead its own session");
+    let init_stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid: u32 = init_stat[init_stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(ppid, shim.id(), "the shim must be the init's parent");
+    f.ok(&["start", &f.id]);
+    assert!(shim.wait().unwrap().success());
+    let lines: Vec<berth_runtime::shim::LogLine> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |stream: &str| {
+        lines
+            .iter()
+            .find(|l| l.stream == stream)
+            .unwrap_or_else(|| panic!("{lines:?}"))
+    };
+    assert_eq!(find("stdout").log, "out\n");
+    assert_eq!(find("stderr").log, "err\n");
+    assert!(find("stdout").time.ends_with('Z'));
+    let rec = berth_runtime::shim::read_exit(&exit).unwrap();
+    assert_eq!((rec.exit_code, rec.oom_killed), (3, false));
+}
