@@ -252,3 +252,46 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_number_and_prefix() {
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(matches!(parse_signal("NOPE"), Err(CliError::Signal(_))));
+    }
+
+    #[test]
+    fn spec_verb_writes_a_loadable_config() {
+        let d = tempfile::tempdir().unwrap();
+        let args = [
+            "berth-runtime",
+            "spec",
+            "--bundle",
+            d.path().to_str().unwrap(),
+        ];
+        assert_eq!(main(args.map(Into::into)), ExitCode::SUCCESS);
+        let spec = oci_spec::runtime::Spec::load(d.path().join("config.json")).unwrap();
+        assert_eq!(
+            spec.process().as_ref().unwrap().args().clone().unwrap(),
+            ["sh"]
+        );
+    }
+
+    #[test]
+    fn create_refuses_multi_threaded_callers() {
+        // The test harness runs this on a worker thread: the process has several threads.
+        let d = tempfile::tempdir().unwrap();
+        let rt = Runtime::new(d.path(), d.path());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let err = rt.create("x", d.path()).unwrap_err();
+                assert!(matches!(err, RuntimeError::MultiThreaded(_)), "{err}");
+            });
+        });
+    }
+}
