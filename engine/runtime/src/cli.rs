@@ -203,7 +203,7 @@ fn execute(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Spec { bundle } => {
             let cfg = crate::spec::ContainerConfig {
-                rootfs: "rootfs".into(),
+                rootfs: bundle.join("rootfs"),
                 image: crate::spec::ImageConfig {
                     cmd: vec!["sh".into()],
                     ..Default::default()
@@ -211,7 +211,11 @@ fn execute(cli: Cli) -> Result<u8, CliError> {
                 hostname: "berth".into(),
                 ..Default::default()
             };
-            let spec = crate::spec::generate(&cfg)?;
+            let mut spec = crate::spec::generate(&cfg)?;
+            // Like `runc spec`: the rootfs is named relative to the bundle.
+            let mut root = spec.root().clone().unwrap_or_default();
+            root.set_path("rootfs".into());
+            spec.set_root(Some(root));
             write_file(&bundle.join("config.json"), &json(&spec))?;
         }
         Command::Stats { id } => println!("{}", json(&rt.stats(&id)?)),

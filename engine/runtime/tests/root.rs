@@ -326,7 +326,7 @@ fn memory_limit_oom_kills_and_is_reported() {
 
 #[test]
 fn pids_limit_stops_a_fork_bomb() {
-    let script = "i=0; while [ $i -lt 40 ]; do sleep 1 & i=$((i+1)); done; wait";
+    let script = "i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i+1)); done; wait";
     let mut f = Fixture::new("pids", &sh(script));
     f.config.pids_limit = Some(20);
     let (_, _, err) = f.run();
@@ -361,6 +361,7 @@ fn cpu_quota_and_blkio_throttle_land_in_cgroup_files() {
         minor,
         rate: 100,
     }];
+    f.config.blkio_weight = Some(300);
     f.create();
     let read =
         |p: PathBuf| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -375,6 +376,11 @@ fn cpu_quota_and_blkio_throttle_land_in_cgroup_files() {
             assert!(bps.contains(&format!("{major}:{minor} 1048576")), "{bps}");
             let iops = read(c.dir("blkio").join("blkio.throttle.write_iops_device"));
             assert!(iops.contains(&format!("{major}:{minor} 100")), "{iops}");
+            let weight = ["blkio.weight", "blkio.bfq.weight"].map(|w| c.dir("blkio").join(w));
+            match weight.iter().find(|p| p.exists()) {
+                Some(p) => assert!(read(p.clone()).contains("300"), "{}", p.display()),
+                None => println!("SKIP: blkio weight: the IO scheduler here has no weight file"),
+            }
         }
         Cgroup::V2(c) => {
             assert_eq!(read(c.dir().join("cpu.max")).trim(), "50000 100000");

@@ -85,7 +85,10 @@ pub fn plan(res: &LinuxResources) -> Vec<Write> {
     }
     if let Some(b) = res.block_io() {
         if let Some(weight) = b.weight() {
-            w.push(Write::new("blkio", "blkio.weight", weight));
+            // Only some IO schedulers support weights; Docker ignores the flag without them.
+            let mut ww = Write::new("blkio", "blkio.weight", weight);
+            ww.optional = true;
+            w.push(ww);
         }
         throttle(
             &mut w,

@@ -96,11 +96,10 @@ pub fn plan(res: &LinuxResources) -> Vec<Write> {
     }
     if let Some(b) = res.block_io() {
         if let Some(weight) = b.weight() {
-            w.push(Write::new(
-                "",
-                "io.weight",
-                format!("default {}", blkio_to_io_weight(weight)),
-            ));
+            let value = format!("default {}", blkio_to_io_weight(weight));
+            let mut ww = Write::new("", "io.weight", value);
+            ww.optional = true;
+            w.push(ww);
         }
         let mut lines: Vec<((i64, i64), Vec<String>)> = Vec::new();
         let sets: [(&str, &Option<Vec<LinuxThrottleDevice>>); 4] = [
