@@ -241,13 +241,24 @@ fn execute(cli: Cli) -> Result<u8, CliError> {
 
 /// Runs the runtime command line with `args` (including the program name).
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    let clones = matches!(
+        cli.command,
+        Command::Create { .. } | Command::Run { .. } | Command::Shim { .. }
+    );
+    if clones {
+        if let Err(e) = crate::sealed::ensure_sealed(&args) {
+            eprintln!("berth-runtime: {e}");
+            return ExitCode::from(1);
+        }
+    }
     match execute(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

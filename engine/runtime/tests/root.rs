@@ -439,16 +439,41 @@ fn cwd_outside_rootfs_is_refused() {
 }
 
 #[test]
-fn init_exe_is_not_the_host_runtime_binary() {
+fn init_exe_is_a_sealed_copy_then_the_container_binary() {
     use std::os::unix::fs::MetadataExt;
     let f = Fixture::new("exe", &["sleep", "100"]);
     let pid = f.create();
-    f.ok(&["start", &f.id]);
-    let exe = std::fs::metadata(format!("/proc/{pid}/exe")).unwrap();
+    let exe_path = format!("/proc/{pid}/exe");
     let host = std::fs::metadata(BIN).unwrap();
-    assert_ne!((exe.dev(), exe.ino()), (host.dev(), host.ino()));
+    // Created, not yet exec'd: the init runs the runtime, but from a sealed memfd copy.
+    let exe = std::fs::metadata(&exe_path).unwrap();
+    assert_ne!(
+        (exe.dev(), exe.ino()),
+        (host.dev(), host.ino()),
+        "init runs the host binary"
+    );
+    let target = std::fs::read_link(&exe_path).unwrap();
+    assert!(
+        target.to_string_lossy().starts_with("/memfd:"),
+        "{}",
+        target.display()
+    );
+    let write = std::fs::OpenOptions::new().write(true).open(&exe_path);
+    assert!(
+        write.is_err(),
+        "the runtime binary behind the init must not be writable"
+    );
+    f.ok(&["start", &f.id]);
     let busybox = std::fs::metadata(f.config.rootfs.join("bin/busybox")).unwrap();
-    assert_eq!((exe.dev(), exe.ino()), (busybox.dev(), busybox.ino()));
+    let want = (busybox.dev(), busybox.ino());
+    for _ in 0..1000 {
+        let exe = std::fs::metadata(&exe_path).unwrap();
+        if (exe.dev(), exe.ino()) == want {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("init never exec'd the container's busybox");
 }
 
 #[test]
