@@ -309,6 +309,20 @@ fn sigterm_through_init_gives_143() {
     f.config.init = Some(tini.to_path_buf());
     let mut child = spawn_run(&f);
     f.wait_status("running");
+    // tini installs its signal handling before it forks the command: wait for the fork.
+    let v: serde_json::Value = serde_json::from_str(&f.ok(&["state", &f.id])).unwrap();
+    let pid = v["pid"].as_i64().unwrap();
+    let children = format!("/proc/{pid}/task/{pid}/children");
+    for _ in 0..1000 {
+        if !std::fs::read_to_string(&children)
+            .unwrap_or_default()
+            .trim()
+            .is_empty()
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     f.ok(&["kill", &f.id, "TERM"]);
     assert_eq!(child.wait().unwrap().code(), Some(143));
 }
