@@ -30,6 +30,7 @@ struct Fixture {
     id: String,
     dir: tempfile::TempDir,
     config: ContainerConfig,
+    cgroup_root: PathBuf,
 }
 
 impl Fixture {
@@ -69,6 +70,7 @@ impl Fixture {
             id: format!("{test}-{}", std::process::id()),
             dir,
             config,
+            cgroup_root: PathBuf::from(CGROUP_ROOT),
         }
     }
 
@@ -77,7 +79,7 @@ impl Fixture {
     }
 
     fn runtime(&self) -> Runtime {
-        Runtime::new(self.state_root(), CGROUP_ROOT)
+        Runtime::new(self.state_root(), &self.cgroup_root)
     }
 
     fn write_bundle(&self) {
@@ -91,7 +93,7 @@ impl Fixture {
         c.arg("--root")
             .arg(self.state_root())
             .arg("--cgroup-root")
-            .arg(CGROUP_ROOT)
+            .arg(&self.cgroup_root)
             .args(args);
         c
     }
@@ -159,7 +161,7 @@ impl Fixture {
     }
 
     fn cgroup(&self) -> Cgroup {
-        Cgroup::open(Path::new(CGROUP_ROOT), &Path::new("berth").join(&self.id)).unwrap()
+        Cgroup::open(&self.cgroup_root, &Path::new("berth").join(&self.id)).unwrap()
     }
 }
 
@@ -171,7 +173,7 @@ impl Drop for Fixture {
                 eprintln!("cleanup of {}: {e}", self.id);
             }
         }
-        if let Ok(cg) = Cgroup::open(Path::new(CGROUP_ROOT), &Path::new("berth").join(&self.id)) {
+        if let Ok(cg) = Cgroup::open(&self.cgroup_root, &Path::new("berth").join(&self.id)) {
             let _ = cg.remove();
         }
     }
@@ -601,4 +603,35 @@ fn shim_logs_json_lines_records_exit_and_runs_in_own_session() {
     assert!(find("stdout").time.ends_with('Z'));
     let rec = berth_runtime::shim::read_exit(&exit).unwrap();
     assert_eq!((rec.exit_code, rec.oom_killed), (3, false));
+}
+
+#[test]
+fn unified_hierarchy_container_gets_its_own_cgroup_namespace() {
+    use berth_runtime::cgroups::{Version, detect};
+    // On a v2 host the whole suite runs on v2; on a hybrid host use the unified mount.
+    let root = [CGROUP_ROOT, "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .find(|r| detect(Path::new(r)).ok() == Some(Version::V2));
+    let Some(root) = root else {
+        println!("SKIP: no cgroup v2 hierarchy mounted on this host");
+        return;
+    };
+    let mut f = Fixture::new(
+        "unified",
+        &sh("cat /proc/self/cgroup; grep ' /sys/fs/cgroup ' /proc/mounts"),
+    );
+    f.cgroup_root = PathBuf::from(root);
+    let (code, out, err) = f.run();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines().any(|l| l == "0::/"),
+        "cgroup namespace root expected: {out}"
+    );
+    assert!(out.contains("cgroup2"), "{out}");
+    let Cgroup::V2(cg) = f.cgroup() else {
+        panic!("expected v2 at {root}")
+    };
+    assert!(cg.dir().is_dir());
+    f.ok(&["delete", &f.id]);
+    assert!(!cg.dir().exists());
 }
