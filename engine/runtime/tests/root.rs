@@ -635,3 +635,59 @@ fn unified_hierarchy_container_gets_its_own_cgroup_namespace() {
     f.ok(&["delete", &f.id]);
     assert!(!cg.dir().exists());
 }
+
+#[test]
+fn ulimits_sysctls_tmpfs_and_shm_size_apply() {
+    let script = "ulimit -n; ulimit -Hn; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; \
+                  cat /proc/sys/kernel/msgmax; grep -E ' /dev/shm | /scratch ' /proc/mounts";
+    let mut f = Fixture::new("limits", &sh(script));
+    f.config.ulimits = vec![spec::Ulimit {
+        name: "nofile".into(),
+        soft: 100,
+        hard: 200,
+    }];
+    f.config
+        .sysctls
+        .insert("kernel.msgmax".into(), "4096".into());
+    f.config.shm_size = Some(2 << 20);
+    f.config.tmpfs = vec![("/scratch".into(), "size=1m".into())];
+    let (code, out, err) = f.run();
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..4], ["100", "200", "0", "4096"], "{out}");
+    assert!(
+        out.contains("shm /dev/shm tmpfs") && out.contains("size=2048k"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tmpfs /scratch tmpfs") && out.contains("size=1024k"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bind_mounts_honour_read_only() {
+    let script = "cat /ro/hello; touch /ro/x 2>/dev/null && echo RO-WRITABLE; \
+                  echo new > /rw/out && echo RW-OK";
+    let mut f = Fixture::new("binds", &sh(script));
+    let (ro, rw) = (f.dir.path().join("ro-src"), f.dir.path().join("rw-src"));
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::create_dir_all(&rw).unwrap();
+    std::fs::write(ro.join("hello"), "from host\n").unwrap();
+    f.config.binds = vec![
+        spec::BindMount {
+            source: ro,
+            destination: "/ro".into(),
+            read_only: true,
+        },
+        spec::BindMount {
+            source: rw.clone(),
+            destination: "/rw".into(),
+            read_only: false,
+        },
+    ];
+    let (code, out, err) = f.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "from host\nRW-OK\n");
+    assert_eq!(std::fs::read_to_string(rw.join("out")).unwrap(), "new\n");
+}
