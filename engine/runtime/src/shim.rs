@@ -1,0 +1,273 @@
+//! The shim: a small single-threaded supervisor that is the parent of one container's init. It
+//! owns the container's stdout/stderr (written as Docker json-file lines), records how the
+//! container ended (exit code or 128+signal, OOM) atomically, and runs in its own session so
+//! the daemon can die or restart without taking containers down.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::{Runtime, RuntimeError};
+
+/// Lines longer than this are split, as Docker's json-file driver does.
+const MAX_LINE: usize = 16 * 1024;
+
+/// Errors of the shim.
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    /// A lifecycle operation failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A system call failed.
+    #[error("{op}: {source}")]
+    Sys {
+        /// What was being done.
+        op: &'static str,
+        /// Why.
+        source: nix::Error,
+    },
+    /// Log or status file failure.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The status file could not be written.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+}
+
+fn sys(op: &'static str) -> impl FnOnce(nix::Error) -> ShimError {
+    move |source| ShimError::Sys { op, source }
+}
+
+/// How the container ended, as recorded in the status file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// Exit code, or 128 + signal.
+    pub exit_code: i32,
+    /// The OOM killer killed a process of the container.
+    pub oom_killed: bool,
+    /// When the shim saw the exit (RFC 3339, nanoseconds).
+    pub finished_at: String,
+}
+
+/// One json-file log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// The text, with its trailing newline when it had one.
+    pub log: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// RFC 3339 time with nanoseconds.
+    pub time: String,
+}
+
+/// Splits buffered output into complete log entries, keeping an unfinished tail in `buf`.
+pub fn take_lines(buf: &mut Vec<u8>, eof: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        let cut = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) if i < MAX_LINE => i + 1,
+            _ if buf.len() >= MAX_LINE => MAX_LINE,
+            _ if eof && !buf.is_empty() => buf.len(),
+            _ => break,
+        };
+        let rest = buf.split_off(cut);
+        out.push(String::from_utf8_lossy(buf).into_owned());
+        *buf = rest;
+    }
+    out
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
+}
+
+struct Stream {
+    name: &'static str,
+    fd: Option<OwnedFd>,
+    buf: Vec<u8>,
+}
+
+/// Options of one shim.
+#[derive(Debug, Clone)]
+pub struct ShimOptions {
+    /// Container id.
+    pub id: String,
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// json-file log path.
+    pub log: PathBuf,
+    /// Where the [`ExitRecord`] is written when the container ends.
+    pub exit_file: PathBuf,
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), ShimError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys("pipe"))
+}
+
+/// Runs the shim: creates the container with its output piped to the shim, prints the init
+/// pid on the original stdout (then closes it), logs until the init exits, records the exit.
+pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
+    // Our own session: signals to the daemon's process group do not reach us.
+    let _ = nix::unistd::setsid();
+    let log_err = |source| ShimError::Io {
+        path: opts.log.clone(),
+        source,
+    };
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&opts.log)
+        .map_err(log_err)?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let devnull = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|source| ShimError::Io {
+            path: "/dev/null".into(),
+            source,
+        })?;
+    let copy = nix::fcntl::fcntl(
+        std::io::stdout().as_fd(),
+        nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
+    )
+    .map_err(sys("dup stdout"))?;
+    // SAFETY: `copy` is a fresh descriptor nothing else owns.
+    let mut stdout = unsafe { File::from_raw_fd(copy) };
+    // The init inherits fds 0-2: point them at /dev/null and the pipes while cloning.
+    nix::unistd::dup2_stdin(&devnull).map_err(sys("dup2"))?;
+    nix::unistd::dup2_stdout(&out_w).map_err(sys("dup2"))?;
+    nix::unistd::dup2_stderr(&err_w).map_err(sys("dup2"))?;
+    let created = rt.create(&opts.id, &opts.bundle);
+    nix::unistd::dup2_stdout(&devnull).map_err(sys("dup2"))?;
+    nix::unistd::dup2_stderr(&devnull).map_err(sys("dup2"))?;
+    drop(out_w);
+    drop(err_w);
+    let pid = created?;
+    // Tell the caller the init's pid, then let go of its pipe.
+    let _ = writeln!(stdout, "{pid}");
+    drop(stdout);
+    let mut streams = [
+        Stream {
+            name: "stdout",
+            fd: Some(out_r),
+            buf: Vec::new(),
+        },
+        Stream {
+            name: "stderr",
+            fd: Some(err_r),
+            buf: Vec::new(),
+        },
+    ];
+    while streams.iter().any(|s| s.fd.is_some()) {
+        let open: Vec<usize> = (0..2).filter(|i| streams[*i].fd.is_some()).collect();
+        let mut fds: Vec<PollFd<'_>> = open
+            .iter()
+            .map(|i| {
+                PollFd::new(
+                    streams[*i].fd.as_ref().expect("open").as_fd(),
+                    PollFlags::POLLIN,
+                )
+            })
+            .collect();
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::Error::EINTR) => continue,
+            other => other.map_err(sys("poll"))?,
+        };
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        for (k, i) in open.into_iter().enumerate() {
+            if !ready[k] {
+                continue;
+            }
+            let s = &mut streams[i];
+            let mut chunk = [0u8; 8192];
+            let n = match nix::unistd::read(s.fd.as_ref().expect("open"), &mut chunk) {
+                Err(nix::Error::EINTR | nix::Error::EAGAIN) => continue,
+                Err(_) | Ok(0) => 0,
+                Ok(n) => n,
+            };
+            s.buf.extend_from_slice(&chunk[..n]);
+            let eof = n == 0;
+            for line in take_lines(&mut s.buf, eof) {
+                let entry = LogLine {
+                    log: line,
+                    stream: s.name.into(),
+                    time: now(),
+                };
+                let mut data = serde_json::to_vec(&entry).unwrap_or_default();
+                data.push(b'\n');
+                log.write_all(&data).map_err(log_err)?;
+            }
+            if eof {
+                s.fd = None;
+            }
+        }
+    }
+    let status = rt.wait(pid)?;
+    let oom_killed = rt.stats(&opts.id).is_ok_and(|s| s.oom_kills > 0);
+    let record = ExitRecord {
+        exit_code: status.code(),
+        oom_killed,
+        finished_at: now(),
+    };
+    crate::state::save_json(&opts.exit_file, &record)?;
+    Ok(record)
+}
+
+/// Reads an exit record written by a shim.
+pub fn read_exit(path: &Path) -> Result<ExitRecord, ShimError> {
+    let data = std::fs::read(path).map_err(|source| ShimError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&data).map_err(|e| ShimError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_on_newline_and_keep_partial_tail() {
+        let mut buf = b"one\ntwo\nthr".to_vec();
+        assert_eq!(take_lines(&mut buf, false), ["one\n", "two\n"]);
+        assert_eq!(buf, b"thr");
+        assert_eq!(take_lines(&mut buf, true), ["thr"]);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn long_lines_are_split_like_docker() {
+        let mut buf = vec![b'x'; MAX_LINE + 10];
+        buf.push(b'\n');
+        let lines = take_lines(&mut buf, false);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].len(), MAX_LINE);
+        assert_eq!(lines[1], format!("{}\n", "x".repeat(10)));
+    }
+
+    #[test]
+    fn time_is_rfc3339_nanos() {
+        let t = now();
+        assert!(t.ends_with('Z') && t.contains('T'), "{t}");
+        assert_eq!(t.split('.').nth(1).map(|f| f.len()), Some(10), "{t}");
+    }
+}
