@@ -10,6 +10,12 @@
 
 pub mod env;
 pub mod error;
+pub mod graph;
+pub mod model;
+pub mod output;
+pub mod schema;
+pub mod units;
+pub mod validate;
 pub mod yaml;
 
 pub use error::{Error, ErrorKind, Loc, Result};
