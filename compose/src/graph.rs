@@ -281,3 +281,92 @@ impl ServiceGraph {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use indexmap::IndexMap;
+
+    use super::*;
+    use crate::model::NormalizeContext;
+
+    fn project(text: &str) -> Project {
+        let doc = crate::yaml::parse(text, Path::new("g.yaml"))
+            .unwrap()
+            .remove(0);
+        let env = IndexMap::new();
+        let ctx = NormalizeContext {
+            name: "g",
+            working_dir: Path::new("/g"),
+            environment: &env,
+            profiles: &[],
+        };
+        Project::from_node(&doc, &ctx).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    const STACK: &str = "services:\n  web:\n    image: x\n    depends_on: [api, cache]\n  api:\n    image: x\n    depends_on: [db]\n  db: {image: x}\n  cache: {image: x}\n  worker:\n    image: x\n    volumes_from: [db]\n    network_mode: service:api\n  lone: {image: x}\n";
+
+    #[test]
+    fn start_levels_group_independent_services() {
+        let g = ServiceGraph::new(&project(STACK));
+        assert_eq!(
+            g.start_levels().unwrap(),
+            vec![
+                vec!["cache", "db", "lone"],
+                vec!["api"],
+                vec!["web", "worker"]
+            ]
+        );
+        let mut stop = g.stop_levels().unwrap();
+        stop.reverse();
+        assert_eq!(stop, g.start_levels().unwrap());
+    }
+
+    #[test]
+    fn dependencies_and_dependents() {
+        let g = ServiceGraph::new(&project(STACK));
+        assert_eq!(g.dependencies("worker"), vec!["api", "db"]);
+        assert_eq!(g.dependents("db"), vec!["api", "worker"]);
+        assert!(g.dependencies("nope").is_empty());
+    }
+
+    #[test]
+    fn dot_and_mermaid_output() {
+        let g = ServiceGraph::new(&project(
+            "services:\n  a:\n    image: x\n    depends_on: [b]\n    ipc: service:c\n  b: {image: x}\n  c: {image: x}\n",
+        ));
+        assert_eq!(
+            g.to_dot(),
+            "digraph services {\n  rankdir=LR;\n  \"a\";\n  \"b\";\n  \"c\";\n  \"a\" -> \"b\" [label=\"depends_on\"];\n  \"a\" -> \"c\" [label=\"depends_on\"];\n}\n"
+        );
+        assert_eq!(
+            g.to_mermaid(),
+            "flowchart LR\n  a[\"a\"]\n  b[\"b\"]\n  c[\"c\"]\n  a -->|depends_on| b\n  a -->|depends_on| c\n"
+        );
+    }
+
+    #[test]
+    fn cycles_are_found_deterministically() {
+        let mut p = project("services:\n  a: {image: x}\n  b: {image: x}\n  c: {image: x}\n");
+        for (from, to) in [("a", "b"), ("b", "c"), ("c", "b")] {
+            p.services[from]
+                .depends_on
+                .insert(to.into(), crate::model::Dependency::default());
+        }
+        let g = ServiceGraph::new(&p);
+        assert_eq!(g.find_cycle().unwrap(), vec!["b", "c", "b"]);
+        let e = g.start_levels().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dependency cycle between services: b -> c -> b"
+        );
+    }
+
+    #[test]
+    fn empty_project_has_no_levels() {
+        let g = ServiceGraph::new(&Project::default());
+        assert!(g.start_levels().unwrap().is_empty());
+        assert!(g.find_cycle().is_none());
+    }
+}

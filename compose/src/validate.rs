@@ -180,3 +180,6 @@ fn check_service_rules(svc: &Service, errors: &mut Vec<Error>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -270,3 +270,6 @@ fn dedup_sorted(errors: Vec<Error>) -> Vec<Error> {
     located.extend(other);
     located
 }
+
+#[cfg(test)]
+mod tests;

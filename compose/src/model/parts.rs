@@ -42,7 +42,7 @@ impl Conv<'_> {
         if n.as_map().is_none() {
             context = self.str(n, path)?;
         }
-        let entries = self.entries(n, path);
+        let entries = n.as_map().unwrap_or_default();
         for e in entries {
             let (v, p) = (&e.value, format!("{path}.{}", e.key));
             match e.key.as_str() {
