@@ -3,7 +3,8 @@
 //! Edges come from `depends_on`, `links`, `network_mode: service:X`, `volumes_from` (service
 //! form) and `ipc`/`pid: service:X`. An edge `a -> b` means `a` needs `b`. Start order is
 //! computed as levels (every service one level above its deepest dependency) so independent
-//! services start together; stop order is the reverse.
+//! services start together; stop order is the reverse. Self-references are left out (the
+//! validator reports them on their own).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -113,6 +114,7 @@ impl ServiceGraph {
             }
             for (to, kind) in edges {
                 if let Some(&to) = index.get(to)
+                    && to != from
                     && graph.find_edge(from, to).is_none()
                 {
                     graph.add_edge(from, to, kind);

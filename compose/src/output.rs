@@ -6,6 +6,9 @@
 //! nulls of YAML 1.1 and 1.2 (`"80"`, `"yes"`, `"~"`), empty strings, strings with `: ` or
 //! ` #`, leading indicators or surrounding spaces. Multi-line strings use literal blocks.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -140,27 +143,21 @@ const RESERVED: &[&str] = &[
     "<<", "=",
 ];
 
+/// Numbers in YAML 1.1 or 1.2 (ints in any base, floats, sexagesimal, infinities, NaN).
+static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"^(?:[-+]?[0-9][0-9_]*",
+        r"|[-+]?0x[0-9a-fA-F_]+|0o[0-7]+|[-+]?0b[01_]+",
+        r"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?",
+        r"|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?",
+        r"|[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+",
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ))
+    .expect("valid regex")
+});
+
 fn looks_numeric(s: &str) -> bool {
-    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
-    if body.is_empty() {
-        return false;
-    }
-    if matches!(body, ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN") {
-        return true;
-    }
-    let first = body.as_bytes()[0];
-    if !(first.is_ascii_digit() || first == b'.') {
-        return false;
-    }
-    // Any digit-led string made of number characters (ints, floats, hex, octal, YAML 1.1
-    // sexagesimal `1:30` and underscores) could read as a number somewhere.
-    body.bytes().all(|b| {
-        b.is_ascii_hexdigit()
-            || matches!(
-                b,
-                b'.' | b'_' | b':' | b'x' | b'o' | b'e' | b'E' | b'+' | b'-'
-            )
-    })
+    s != "." && NUMERIC.is_match(s)
 }
 
 fn needs_quotes(s: &str) -> bool {
@@ -258,10 +255,10 @@ mod tests {
     #[test]
     fn quotes_special_characters() {
         let v = json!({"a": "x: y", "b": "*star", "c": "a #b", "d": " lead", "e": "tab\tx",
-            "f": "-", "g": "-opt", "h": "say \"hi\"", "i": "{x}", "j": "ends:", "k": "http://x:80/a"});
+            "f": "-", "g": "-opt", "ip": "127.0.0.1", "v": "1.0", "t": "12:30:00", "h": "say \"hi\"", "i": "{x}", "j": "ends:", "k": "http://x:80/a"});
         assert_eq!(
             to_yaml(&v),
-            "a: \"x: y\"\nb: \"*star\"\nc: \"a #b\"\nd: \" lead\"\ne: \"tab\\tx\"\nf: \"-\"\ng: -opt\nh: say \"hi\"\ni: \"{x}\"\nj: \"ends:\"\nk: http://x:80/a\n"
+            "a: \"x: y\"\nb: \"*star\"\nc: \"a #b\"\nd: \" lead\"\ne: \"tab\\tx\"\nf: \"-\"\ng: -opt\nip: 127.0.0.1\nv: \"1.0\"\nt: \"12:30:00\"\nh: say \"hi\"\ni: \"{x}\"\nj: \"ends:\"\nk: http://x:80/a\n"
         );
     }
 

@@ -16,6 +16,8 @@ use super::service::{
 };
 use super::syntax;
 
+type PolicyCheck = fn(&str) -> Result<(), String>;
+
 fn opt_string<'s>(svc: &'s mut Service, key: &str) -> Option<&'s mut Option<String>> {
     Some(match key {
         "image" => &mut svc.image,
@@ -185,7 +187,7 @@ impl Conv<'_> {
     }
 
     fn check_policies(&mut self, svc: &mut Service, prefix: &str) {
-        let checks: [(&str, Option<&String>, fn(&str) -> Result<(), String>); 2] = [
+        let checks: [(&str, Option<&String>, PolicyCheck); 2] = [
             ("restart", svc.restart.as_ref(), syntax::check_restart),
             (
                 "pull_policy",
@@ -474,7 +476,7 @@ impl Conv<'_> {
             } else if let Some(s) = self.str(item, &p) {
                 match syntax::parse_device(&s) {
                     Ok(d) => out.push(d),
-                    Err(m) => self.invalid(&item.loc, m),
+                    Err(m) => self.invalid(&item.loc, format!("`{p}`: {m}")),
                 }
             }
         }
@@ -497,7 +499,7 @@ impl Conv<'_> {
                     };
                     match syntax::parse_extra_host(&s) {
                         Ok((h, ip)) => out.entry(h).or_default().push(ip),
-                        Err(m) => self.invalid(&item.loc, m),
+                        Err(m) => self.invalid(&item.loc, format!("`{path}[{i}]`: {m}")),
                     }
                 }
             }
@@ -575,7 +577,7 @@ impl Conv<'_> {
             }
             sn.extensions = extensions(fields);
             refs.push(network_ref(&e.key, &e.key_loc));
-            out.insert(e.key.clone(), (!fields.is_empty()).then_some(sn));
+            out.insert(e.key.clone(), e.value.as_map().map(|_| sn));
         }
         out
     }

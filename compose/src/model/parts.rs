@@ -575,11 +575,7 @@ impl Conv<'_> {
                     return None;
                 }
             },
-            "volume" => {
-                if m.volume.is_none() {
-                    m.volume = Some(VolumeOptions::default());
-                }
-            }
+            "volume" if m.volume.is_none() => m.volume = Some(VolumeOptions::default()),
             "tmpfs" if m.source.is_some() => {
                 self.invalid(&n.loc, format!("`{path}`: a tmpfs mount takes no `source`"));
                 return None;
