@@ -13,6 +13,7 @@ pub mod error;
 pub mod graph;
 pub mod model;
 pub mod output;
+pub mod path;
 pub mod schema;
 pub mod units;
 pub mod validate;

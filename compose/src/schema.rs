@@ -16,42 +16,219 @@ use regex::Regex;
 use serde_json::Value as J;
 
 use crate::error::{Error, ErrorKind, did_you_mean};
-use crate::yaml::{Node, Value};
+use crate::path::Seg;
+use crate::yaml::{Entry, Node, Value};
 
 /// The Compose Specification schema, as published by the compose-spec project.
 pub const SCHEMA_TEXT: &str = include_str!("../schema/compose-spec.json");
 
+const NULL: u8 = 1;
+const BOOL: u8 = 2;
+const INT: u8 = 4;
+const NUM: u8 = 8;
+const STR: u8 = 16;
+const OBJ: u8 = 32;
+const ARR: u8 = 64;
+
+fn type_bit(t: &str) -> u8 {
+    match t {
+        "null" => NULL,
+        "boolean" => BOOL,
+        "integer" => INT,
+        "number" => NUM,
+        "string" => STR,
+        "object" => OBJ,
+        "array" => ARR,
+        _ => 0,
+    }
+}
+
+fn bit_names(mask: u8) -> Vec<&'static str> {
+    [
+        (OBJ, "a mapping"),
+        (ARR, "a sequence"),
+        (STR, "a string"),
+        (INT, "an integer"),
+        (NUM, "a number"),
+        (BOOL, "a boolean"),
+        (NULL, "null"),
+    ]
+    .into_iter()
+    .filter(|(b, _)| mask & b != 0)
+    .map(|(_, n)| n)
+    .collect()
+}
+
+/// The types a node satisfies, typed by its text (see the module doc).
+fn node_mask(node: &Node) -> u8 {
+    match &node.value {
+        Value::Map(_) => OBJ,
+        Value::Seq(_) => ARR,
+        Value::Scalar(_) if node.is_null() => NULL,
+        Value::Scalar(s) => {
+            let t = s.text.as_str();
+            let mut m = STR;
+            if matches!(t, "true" | "True" | "TRUE" | "false" | "False" | "FALSE") {
+                m |= BOOL;
+            }
+            if t.parse::<i64>().is_ok() {
+                m |= INT | NUM;
+            } else if t.parse::<f64>().is_ok() {
+                m |= NUM;
+            }
+            m
+        }
+    }
+}
+
+/// A `patternProperties` pattern, with fast paths for the ones the compose schema uses.
+#[derive(Debug)]
+enum Pattern {
+    Prefix(String),
+    NonEmpty,
+    Regex(Regex),
+}
+
+impl Pattern {
+    fn new(p: &str) -> Pattern {
+        match p {
+            "^x-" => Pattern::Prefix("x-".into()),
+            ".+" | "^.+$" => Pattern::NonEmpty,
+            _ => Pattern::Regex(Regex::new(p).expect("schema pattern compiles")),
+        }
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            Pattern::Prefix(p) => s.starts_with(p.as_str()),
+            Pattern::NonEmpty => !s.is_empty(),
+            Pattern::Regex(r) => r.is_match(s),
+        }
+    }
+}
+
+/// One schema node, compiled: `$ref`s resolved to indices, keywords read once.
+#[derive(Debug, Default)]
+struct Rule {
+    /// Allowed types (0: any).
+    types: u8,
+    /// Types any `oneOf` branch allows, for picking a branch (0: any).
+    fit: u8,
+    one_of: Vec<usize>,
+    props: HashMap<String, usize>,
+    prop_names: Vec<String>,
+    pattern_props: Vec<(String, Pattern, usize)>,
+    closed: bool,
+    required: Vec<String>,
+    items: Option<usize>,
+    unique: bool,
+    allowed: Option<Vec<String>>,
+    pattern: Option<(String, Regex)>,
+    min: Option<f64>,
+    max: Option<f64>,
+}
+
 struct Schema {
-    root: J,
-    patterns: HashMap<String, Regex>,
+    rules: Vec<Rule>,
+    root: usize,
+    raw: J,
 }
 
 static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
-    let root: J = serde_json::from_str(SCHEMA_TEXT).expect("embedded schema is valid JSON");
-    let mut patterns = HashMap::new();
-    collect_patterns(&root, &mut patterns);
-    Schema { root, patterns }
+    let raw: J = serde_json::from_str(SCHEMA_TEXT).expect("embedded schema is valid JSON");
+    let mut c = Compiler {
+        raw: &raw,
+        rules: Vec::new(),
+        defs: HashMap::new(),
+    };
+    let root = c.compile(&raw);
+    let rules = c.rules;
+    Schema { rules, root, raw }
 });
 
-fn collect_patterns(s: &J, out: &mut HashMap<String, Regex>) {
-    match s {
-        J::Object(m) => {
-            if let Some(J::String(p)) = m.get("pattern") {
-                out.entry(p.clone())
-                    .or_insert_with(|| Regex::new(p).expect("schema pattern compiles"));
+struct Compiler<'a> {
+    raw: &'a J,
+    rules: Vec<Rule>,
+    defs: HashMap<String, usize>,
+}
+
+impl Compiler<'_> {
+    fn compile(&mut self, s: &J) -> usize {
+        if let Some(r) = s.get("$ref").and_then(J::as_str) {
+            let name = r.trim_start_matches("#/definitions/").to_string();
+            if let Some(&i) = self.defs.get(&name) {
+                return i;
             }
-            if let Some(J::Object(pp)) = m.get("patternProperties") {
-                for k in pp.keys() {
-                    out.entry(k.clone())
-                        .or_insert_with(|| Regex::new(k).expect("schema pattern compiles"));
-                }
+            let i = self.rules.len();
+            self.rules.push(Rule::default());
+            self.defs.insert(name.clone(), i);
+            let def = &self.raw["definitions"][name.as_str()];
+            let rule = self.rule(def);
+            self.rules[i] = rule;
+            return i;
+        }
+        let rule = self.rule(s);
+        self.rules.push(rule);
+        self.rules.len() - 1
+    }
+
+    fn rule(&mut self, s: &J) -> Rule {
+        let mut r = Rule::default();
+        match s.get("type") {
+            Some(J::String(t)) => r.types = type_bit(t),
+            Some(J::Array(a)) => {
+                r.types = a
+                    .iter()
+                    .filter_map(J::as_str)
+                    .map(type_bit)
+                    .fold(0, |x, y| x | y);
             }
-            for v in m.values() {
-                collect_patterns(v, out);
+            _ => {}
+        }
+        r.fit = r.types;
+        if let Some(J::Array(alts)) = s.get("oneOf").or_else(|| s.get("anyOf")) {
+            r.one_of = alts.iter().map(|a| self.compile(a)).collect();
+            let fits: Vec<u8> = r.one_of.iter().map(|&i| self.rules[i].fit).collect();
+            r.fit = if fits.contains(&0) {
+                0
+            } else {
+                fits.iter().fold(0, |x, y| x | y)
+            };
+        }
+        if let Some(J::Object(props)) = s.get("properties") {
+            for (k, v) in props {
+                let i = self.compile(v);
+                r.props.insert(k.clone(), i);
+                r.prop_names.push(k.clone());
             }
         }
-        J::Array(a) => a.iter().for_each(|v| collect_patterns(v, out)),
-        _ => {}
+        if let Some(J::Object(pp)) = s.get("patternProperties") {
+            for (k, v) in pp {
+                let i = self.compile(v);
+                r.pattern_props.push((k.clone(), Pattern::new(k), i));
+            }
+        }
+        r.closed = s.get("additionalProperties") == Some(&J::Bool(false));
+        r.required = s
+            .get("required")
+            .and_then(J::as_array)
+            .map(|a| a.iter().filter_map(J::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        r.items = s.get("items").map(|i| self.compile(i));
+        r.unique = s.get("uniqueItems") == Some(&J::Bool(true));
+        r.allowed = s
+            .get("enum")
+            .and_then(J::as_array)
+            .map(|a| a.iter().filter_map(J::as_str).map(str::to_string).collect());
+        r.pattern = s.get("pattern").and_then(J::as_str).map(|p| {
+            (
+                p.to_string(),
+                Regex::new(p).expect("schema pattern compiles"),
+            )
+        });
+        r.min = s.get("minimum").and_then(J::as_f64);
+        r.max = s.get("maximum").and_then(J::as_f64);
+        r
     }
 }
 
@@ -59,53 +236,8 @@ fn collect_patterns(s: &J, out: &mut HashMap<String, Regex>) {
 pub fn check_document(doc: &Node) -> Vec<Error> {
     let mut errors = Vec::new();
     let s = &*SCHEMA;
-    s.check(doc, &s.root, "", &mut errors);
+    s.check(doc, s.root, &Seg::Root, &mut errors);
     errors
-}
-
-fn type_name(t: &str) -> &'static str {
-    match t {
-        "object" => "a mapping",
-        "array" => "a sequence",
-        "string" => "a string",
-        "integer" => "an integer",
-        "number" => "a number",
-        "boolean" => "a boolean",
-        "null" => "null",
-        _ => "a value",
-    }
-}
-
-fn scalar_is(node: &Node, t: &str) -> bool {
-    let Value::Scalar(s) = &node.value else {
-        return false;
-    };
-    let null = node.is_null();
-    let text = s.text.as_str();
-    match t {
-        "null" => null,
-        "string" => !null,
-        "boolean" => matches!(text, "true" | "True" | "TRUE" | "false" | "False" | "FALSE"),
-        "integer" => text.parse::<i64>().is_ok(),
-        "number" => !text.is_empty() && text.parse::<f64>().is_ok(),
-        _ => false,
-    }
-}
-
-fn node_is(node: &Node, t: &str) -> bool {
-    match (&node.value, t) {
-        (Value::Map(_), "object") | (Value::Seq(_), "array") => true,
-        (Value::Scalar(_), _) => scalar_is(node, t),
-        _ => false,
-    }
-}
-
-fn types_of(s: &J) -> Vec<&str> {
-    match s.get("type") {
-        Some(J::String(t)) => vec![t.as_str()],
-        Some(J::Array(a)) => a.iter().filter_map(J::as_str).collect(),
-        _ => Vec::new(),
-    }
 }
 
 fn join_alternatives(names: &[&str]) -> String {
@@ -122,175 +254,87 @@ fn join_alternatives(names: &[&str]) -> String {
     }
 }
 
-fn child(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
 impl Schema {
-    fn resolve<'a>(&'a self, mut s: &'a J) -> &'a J {
-        while let Some(r) = s.get("$ref").and_then(J::as_str) {
-            let name = r.trim_start_matches("#/definitions/");
-            s = &self.root["definitions"][name];
-        }
-        s
+    fn check(&self, node: &Node, rule: usize, path: &Seg<'_>, errors: &mut Vec<Error>) {
+        self.check_mask(node, node_mask(node), rule, path, errors);
     }
 
-    /// True when `node` could be an instance of `s` judging by type alone.
-    fn type_fits(&self, node: &Node, s: &J) -> bool {
-        let s = self.resolve(s);
-        if let Some(alts) = s.get("oneOf").or_else(|| s.get("anyOf")) {
-            return alts
-                .as_array()
-                .is_some_and(|a| a.iter().any(|b| self.type_fits(node, b)));
-        }
-        let types = types_of(s);
-        types.is_empty() || types.iter().any(|t| node_is(node, t))
-    }
-
-    fn expected(&self, s: &J, out: &mut Vec<&'static str>) {
-        let s = self.resolve(s);
-        if let Some(alts) = s.get("oneOf").or_else(|| s.get("anyOf")) {
-            for b in alts.as_array().into_iter().flatten() {
-                self.expected(b, out);
-            }
-        }
-        out.extend(types_of(s).into_iter().map(type_name));
-    }
-
-    fn check(&self, node: &Node, s: &J, path: &str, errors: &mut Vec<Error>) {
-        let s = self.resolve(s);
-        if let Some(alts) = s.get("oneOf").or_else(|| s.get("anyOf")) {
-            let alts = alts.as_array().map(Vec::as_slice).unwrap_or_default();
-            match alts.iter().find(|b| self.type_fits(node, b)) {
-                Some(b) => self.check(node, b, path, errors),
-                None => {
-                    let mut exp = Vec::new();
-                    self.expected(s, &mut exp);
-                    errors.push(self.type_error(node, path, &exp));
-                }
+    fn check_mask(
+        &self,
+        node: &Node,
+        mask: u8,
+        rule: usize,
+        path: &Seg<'_>,
+        errors: &mut Vec<Error>,
+    ) {
+        let r = &self.rules[rule];
+        if !r.one_of.is_empty() {
+            let fits = |i: &&usize| {
+                let f = self.rules[**i].fit;
+                f == 0 || f & mask != 0
+            };
+            match r.one_of.iter().find(fits) {
+                Some(&b) => self.check_mask(node, mask, b, path, errors),
+                None => errors.push(type_error(node, path, &bit_names(r.fit))),
             }
             return;
         }
-        let types = types_of(s);
-        if !types.is_empty() && !types.iter().any(|t| node_is(node, t)) {
-            let exp: Vec<&str> = types.iter().map(|t| type_name(t)).collect();
-            errors.push(self.type_error(node, path, &exp));
+        if r.types != 0 && r.types & mask == 0 {
+            errors.push(type_error(node, path, &bit_names(r.types)));
             return;
         }
         match &node.value {
-            Value::Map(entries) => self.check_map(node, entries, s, path, errors),
-            Value::Seq(items) => self.check_seq(items, s, path, errors),
-            Value::Scalar(sc) => self.check_scalar(node, &sc.text, s, path, errors),
+            Value::Map(entries) => self.check_map(node, entries, r, path, errors),
+            Value::Seq(items) => self.check_seq(items, r, path, errors),
+            Value::Scalar(sc) => check_scalar(node, &sc.text, r, path, errors),
         }
-    }
-
-    fn type_error(&self, node: &Node, path: &str, expected: &[&str]) -> Error {
-        Error::at(
-            ErrorKind::InvalidValue,
-            &node.loc,
-            format!(
-                "`{path}` must be {}, found {}",
-                join_alternatives(expected),
-                node.kind_name()
-            ),
-        )
     }
 
     fn check_map(
         &self,
         node: &Node,
-        entries: &[crate::yaml::Entry],
-        s: &J,
-        path: &str,
+        entries: &[Entry],
+        r: &Rule,
+        path: &Seg<'_>,
         errors: &mut Vec<Error>,
     ) {
-        let props = s.get("properties").and_then(J::as_object);
-        let pattern_props = s.get("patternProperties").and_then(J::as_object);
-        let closed = s.get("additionalProperties") == Some(&J::Bool(false));
         for e in entries {
-            let sub = child(path, &e.key);
-            if let Some(p) = props.and_then(|p| p.get(&e.key)) {
+            let sub = path.key(&e.key);
+            if let Some(&p) = r.props.get(&e.key) {
                 self.check(&e.value, p, &sub, errors);
                 continue;
             }
-            let matched = pattern_props.and_then(|pp| {
-                pp.iter()
-                    .find(|(pat, _)| self.patterns[pat.as_str()].is_match(&e.key))
-            });
-            if let Some((_, p)) = matched {
-                self.check(&e.value, p, &sub, errors);
+            if let Some((_, _, p)) = r
+                .pattern_props
+                .iter()
+                .find(|(_, pat, _)| pat.is_match(&e.key))
+            {
+                self.check(&e.value, *p, &sub, errors);
                 continue;
             }
-            if !closed {
-                continue;
+            if r.closed {
+                errors.push(unknown_key(e, r, path));
             }
-            let where_ = if path.is_empty() {
-                "at the top level".to_string()
-            } else {
-                format!("in `{path}`")
-            };
-            let name_pattern = pattern_props
-                .and_then(|pp| pp.keys().find(|k| k.as_str() != "^x-"))
-                .filter(|_| props.is_none());
-            let err = match name_pattern {
-                Some(pat) => Error::at(
-                    ErrorKind::InvalidValue,
-                    &e.key_loc,
-                    format!(
-                        "invalid name `{}` {where_}: names must match `{pat}`",
-                        e.key
-                    ),
-                ),
-                None => {
-                    let known = props.into_iter().flat_map(|p| p.keys().map(String::as_str));
-                    let message = format!("unknown key `{}` {where_}", e.key);
-                    match did_you_mean(&e.key, known) {
-                        Some(k) => Error::at_hint(
-                            ErrorKind::UnknownKey,
-                            &e.key_loc,
-                            message,
-                            format!("did you mean `{k}`?"),
-                        ),
-                        None => Error::at_hint(
-                            ErrorKind::UnknownKey,
-                            &e.key_loc,
-                            message,
-                            "extension keys must start with `x-`",
-                        ),
-                    }
-                }
-            };
-            errors.push(err);
         }
-        for r in s
-            .get("required")
-            .and_then(J::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(r) = r.as_str() else { continue };
-            if !entries.iter().any(|e| e.key == r) {
+        for req in &r.required {
+            if !entries.iter().any(|e| e.key == *req) {
                 errors.push(Error::at(
                     ErrorKind::InvalidValue,
                     &node.loc,
-                    format!("`{path}` is missing the required key `{r}`"),
+                    format!("`{path}` is missing the required key `{req}`"),
                 ));
             }
         }
     }
 
-    fn check_seq(&self, items: &[Node], s: &J, path: &str, errors: &mut Vec<Error>) {
-        if let Some(item_schema) = s.get("items") {
+    fn check_seq(&self, items: &[Node], r: &Rule, path: &Seg<'_>, errors: &mut Vec<Error>) {
+        if let Some(item_rule) = r.items {
             for (i, item) in items.iter().enumerate() {
-                self.check(item, item_schema, &format!("{path}[{i}]"), errors);
+                self.check(item, item_rule, &path.index(i), errors);
             }
         }
-        if s.get("uniqueItems") == Some(&J::Bool(true)) {
-            let mut seen = HashSet::new();
+        if r.unique && items.len() > 1 {
+            let mut seen = HashSet::with_capacity(items.len());
             for item in items {
                 if let Some(t) = item.as_str()
                     && !seen.insert(t)
@@ -304,60 +348,101 @@ impl Schema {
             }
         }
     }
+}
 
-    fn check_scalar(&self, node: &Node, text: &str, s: &J, path: &str, errors: &mut Vec<Error>) {
-        if let Some(J::Array(allowed)) = s.get("enum") {
-            let allowed: Vec<&str> = allowed.iter().filter_map(J::as_str).collect();
-            if !allowed.contains(&text) {
-                let message = format!(
-                    "invalid value `{text}` for `{path}`: expected one of {}",
-                    allowed
-                        .iter()
-                        .map(|a| format!("`{a}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                errors.push(match did_you_mean(text, allowed.iter().copied()) {
-                    Some(h) => Error::at_hint(
-                        ErrorKind::InvalidValue,
-                        &node.loc,
-                        message,
-                        format!("did you mean `{h}`?"),
-                    ),
-                    None => Error::at(ErrorKind::InvalidValue, &node.loc, message),
-                });
-            }
-        }
-        if let Some(J::String(p)) = s.get("pattern")
-            && !self.patterns[p.as_str()].is_match(text)
-        {
-            errors.push(Error::at(
-                ErrorKind::InvalidValue,
-                &node.loc,
-                format!("invalid value `{text}` for `{path}`: must match `{p}`"),
-            ));
-        }
-        if let Ok(v) = text.parse::<f64>() {
-            let min = s.get("minimum").and_then(J::as_f64);
-            let max = s.get("maximum").and_then(J::as_f64);
-            if min.is_some_and(|m| v < m) || max.is_some_and(|m| v > m) {
-                errors.push(Error::at(
+fn type_error(node: &Node, path: &Seg<'_>, expected: &[&str]) -> Error {
+    Error::at(
+        ErrorKind::InvalidValue,
+        &node.loc,
+        format!(
+            "`{path}` must be {}, found {}",
+            join_alternatives(expected),
+            node.kind_name()
+        ),
+    )
+}
+
+fn unknown_key(e: &Entry, r: &Rule, path: &Seg<'_>) -> Error {
+    let where_ = if path.is_root() {
+        "at the top level".to_string()
+    } else {
+        format!("in `{path}`")
+    };
+    let name_pattern = r
+        .pattern_props
+        .iter()
+        .find(|(src, _, _)| src != "^x-")
+        .filter(|_| r.props.is_empty());
+    if let Some((pat, _, _)) = name_pattern {
+        return Error::at(
+            ErrorKind::InvalidValue,
+            &e.key_loc,
+            format!(
+                "invalid name `{}` {where_}: names must match `{pat}`",
+                e.key
+            ),
+        );
+    }
+    let message = format!("unknown key `{}` {where_}", e.key);
+    let hint = match did_you_mean(&e.key, r.prop_names.iter().map(String::as_str)) {
+        Some(k) => format!("did you mean `{k}`?"),
+        None => "extension keys must start with `x-`".to_string(),
+    };
+    Error::at_hint(ErrorKind::UnknownKey, &e.key_loc, message, hint)
+}
+
+fn check_scalar(node: &Node, text: &str, r: &Rule, path: &Seg<'_>, errors: &mut Vec<Error>) {
+    if let Some(allowed) = &r.allowed
+        && !allowed.iter().any(|a| a == text)
+    {
+        let message = format!(
+            "invalid value `{text}` for `{path}`: expected one of {}",
+            allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        errors.push(
+            match did_you_mean(text, allowed.iter().map(String::as_str)) {
+                Some(h) => Error::at_hint(
                     ErrorKind::InvalidValue,
                     &node.loc,
-                    format!(
-                        "`{path}` must be between {} and {}, found {text}",
-                        min.map_or("-inf".into(), |m| m.to_string()),
-                        max.map_or("inf".into(), |m| m.to_string())
-                    ),
-                ));
-            }
-        }
+                    message,
+                    format!("did you mean `{h}`?"),
+                ),
+                None => Error::at(ErrorKind::InvalidValue, &node.loc, message),
+            },
+        );
+    }
+    if let Some((src, re)) = &r.pattern
+        && !re.is_match(text)
+    {
+        errors.push(Error::at(
+            ErrorKind::InvalidValue,
+            &node.loc,
+            format!("invalid value `{text}` for `{path}`: must match `{src}`"),
+        ));
+    }
+    if (r.min.is_some() || r.max.is_some())
+        && let Ok(v) = text.parse::<f64>()
+        && (r.min.is_some_and(|m| v < m) || r.max.is_some_and(|m| v > m))
+    {
+        errors.push(Error::at(
+            ErrorKind::InvalidValue,
+            &node.loc,
+            format!(
+                "`{path}` must be between {} and {}, found {text}",
+                r.min.map_or("-inf".into(), |m| m.to_string()),
+                r.max.map_or("inf".into(), |m| m.to_string())
+            ),
+        ));
     }
 }
 
 /// Every key the schema defines for a service (for tests and tooling).
 pub fn service_keys() -> Vec<String> {
-    SCHEMA.root["definitions"]["service"]["properties"]
+    SCHEMA.raw["definitions"]["service"]["properties"]
         .as_object()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default()

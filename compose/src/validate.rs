@@ -64,41 +64,21 @@ fn check_name(project: &Project, errors: &mut Vec<Error>) {
 
 fn check_reference(project: &Project, svc: &Service, r: &Reference, errors: &mut Vec<Error>) {
     let me = &svc.name;
-    let (defined, candidates): (bool, Vec<&str>) = match r.kind {
-        RefKind::Service => {
-            if r.name == *me {
-                errors.push(Error::at(
-                    ErrorKind::Cycle,
-                    &r.loc,
-                    format!("service `{me}` depends on itself (through `{}`)", r.via),
-                ));
-                return;
-            }
-            (
-                project.services.contains_key(&r.name),
-                project.services.keys().map(String::as_str).collect(),
-            )
-        }
-        RefKind::Network => (
-            r.name == "default" || project.networks.contains_key(&r.name),
-            project.networks.keys().map(String::as_str).collect(),
-        ),
-        RefKind::Volume => (
-            project.volumes.contains_key(&r.name),
-            project.volumes.keys().map(String::as_str).collect(),
-        ),
-        RefKind::Secret => (
-            project.secrets.contains_key(&r.name),
-            project.secrets.keys().map(String::as_str).collect(),
-        ),
-        RefKind::Config => (
-            project.configs.contains_key(&r.name),
-            project.configs.keys().map(String::as_str).collect(),
-        ),
-        RefKind::Model => (
-            project.models.contains_key(&r.name),
-            project.models.keys().map(String::as_str).collect(),
-        ),
+    if r.kind == RefKind::Service && r.name == *me {
+        errors.push(Error::at(
+            ErrorKind::Cycle,
+            &r.loc,
+            format!("service `{me}` depends on itself (through `{}`)", r.via),
+        ));
+        return;
+    }
+    let defined = match r.kind {
+        RefKind::Service => project.services.contains_key(&r.name),
+        RefKind::Network => r.name == "default" || project.networks.contains_key(&r.name),
+        RefKind::Volume => project.volumes.contains_key(&r.name),
+        RefKind::Secret => project.secrets.contains_key(&r.name),
+        RefKind::Config => project.configs.contains_key(&r.name),
+        RefKind::Model => project.models.contains_key(&r.name),
     };
     if defined {
         return;
@@ -128,6 +108,14 @@ fn check_reference(project: &Project, svc: &Service, r: &Reference, errors: &mut
         "service `{me}` refers to undefined {word} `{}` (in `{}`)",
         r.name, r.via
     );
+    let candidates: Vec<&str> = match r.kind {
+        RefKind::Service => project.services.keys().map(String::as_str).collect(),
+        RefKind::Network => project.networks.keys().map(String::as_str).collect(),
+        RefKind::Volume => project.volumes.keys().map(String::as_str).collect(),
+        RefKind::Secret => project.secrets.keys().map(String::as_str).collect(),
+        RefKind::Config => project.configs.keys().map(String::as_str).collect(),
+        RefKind::Model => project.models.keys().map(String::as_str).collect(),
+    };
     let hint = match did_you_mean(&r.name, candidates) {
         Some(c) => format!("did you mean `{c}`?"),
         None if r.kind == RefKind::Service => "define it under `services:`".to_string(),
