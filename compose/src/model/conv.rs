@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, ErrorKind, Loc};
 use crate::units::{ByteSize, Duration};
+use crate::path::Seg;
 use crate::yaml::{Node, Value};
 
 use super::NormalizeContext;
@@ -41,7 +42,7 @@ impl<'a> Conv<'a> {
             .push(Error::at(ErrorKind::InvalidValue, loc, message));
     }
 
-    fn shape(&mut self, n: &Node, path: &str, expected: &str) {
+    fn shape(&mut self, n: &Node, path: &Seg<'_>, expected: &str) {
         self.invalid(
             &n.loc,
             format!("`{path}` must be {expected}, found {}", n.kind_name()),
@@ -58,7 +59,7 @@ impl<'a> Conv<'a> {
         super::syntax::resolve_path(p, self.ctx.working_dir, self.home())
     }
 
-    pub fn str(&mut self, n: &Node, path: &str) -> Option<String> {
+    pub fn str(&mut self, n: &Node, path: &Seg<'_>) -> Option<String> {
         match text(n) {
             Some(t) => Some(t.to_string()),
             None => {
@@ -68,7 +69,7 @@ impl<'a> Conv<'a> {
         }
     }
 
-    pub fn bool(&mut self, n: &Node, path: &str) -> Option<bool> {
+    pub fn bool(&mut self, n: &Node, path: &Seg<'_>) -> Option<bool> {
         match text(n) {
             Some("true" | "True" | "TRUE") => Some(true),
             Some("false" | "False" | "FALSE") => Some(false),
@@ -79,7 +80,7 @@ impl<'a> Conv<'a> {
         }
     }
 
-    pub fn int(&mut self, n: &Node, path: &str) -> Option<i64> {
+    pub fn int(&mut self, n: &Node, path: &Seg<'_>) -> Option<i64> {
         match text(n).and_then(|t| t.parse::<i64>().ok().or_else(|| n.as_i64())) {
             Some(v) => Some(v),
             None => {
@@ -89,7 +90,7 @@ impl<'a> Conv<'a> {
         }
     }
 
-    pub fn uint(&mut self, n: &Node, path: &str) -> Option<u64> {
+    pub fn uint(&mut self, n: &Node, path: &Seg<'_>) -> Option<u64> {
         let v = self.int(n, path)?;
         match u64::try_from(v) {
             Ok(u) => Some(u),
@@ -100,7 +101,7 @@ impl<'a> Conv<'a> {
         }
     }
 
-    pub fn float(&mut self, n: &Node, path: &str) -> Option<f64> {
+    pub fn float(&mut self, n: &Node, path: &Seg<'_>) -> Option<f64> {
         match text(n).and_then(|t| t.parse::<f64>().ok()) {
             Some(v) if v.is_finite() => Some(v),
             _ => {
@@ -110,7 +111,7 @@ impl<'a> Conv<'a> {
         }
     }
 
-    pub fn duration(&mut self, n: &Node, path: &str) -> Option<Duration> {
+    pub fn duration(&mut self, n: &Node, path: &Seg<'_>) -> Option<Duration> {
         let t = self.str(n, path)?;
         match Duration::parse(&t) {
             Ok(d) => Some(d),
@@ -121,7 +122,7 @@ impl<'a> Conv<'a> {
         }
     }
 
-    pub fn size(&mut self, n: &Node, path: &str) -> Option<ByteSize> {
+    pub fn size(&mut self, n: &Node, path: &Seg<'_>) -> Option<ByteSize> {
         let t = self.str(n, path)?;
         match ByteSize::parse(&t) {
             Ok(s) => Some(s),
@@ -133,7 +134,7 @@ impl<'a> Conv<'a> {
     }
 
     /// A size that may be `-1` (unlimited).
-    pub fn size_or_unlimited(&mut self, n: &Node, path: &str) -> Option<i64> {
+    pub fn size_or_unlimited(&mut self, n: &Node, path: &Seg<'_>) -> Option<i64> {
         if text(n) == Some("-1") {
             return Some(-1);
         }
@@ -142,12 +143,12 @@ impl<'a> Conv<'a> {
     }
 
     /// A string or a sequence of scalars.
-    pub fn strings(&mut self, n: &Node, path: &str) -> Vec<String> {
+    pub fn strings(&mut self, n: &Node, path: &Seg<'_>) -> Vec<String> {
         match &n.value {
             Value::Seq(items) => items
                 .iter()
                 .enumerate()
-                .filter_map(|(i, item)| self.str(item, &format!("{path}[{i}]")))
+                .filter_map(|(i, item)| self.str(item, &path.index(i)))
                 .collect(),
             Value::Scalar(_) if !n.is_null() => vec![text(n).unwrap_or_default().to_string()],
             _ => {
@@ -159,7 +160,7 @@ impl<'a> Conv<'a> {
 
     /// A list (`KEY=VALUE`) or mapping; entries without a value are looked up in the project
     /// environment when `resolve` is set, else left unset.
-    pub fn env_map(&mut self, n: &Node, path: &str, resolve: bool) -> EnvMapping {
+    pub fn env_map(&mut self, n: &Node, path: &Seg<'_>, resolve: bool) -> EnvMapping {
         let env = self.ctx.environment;
         let lookup = |k: &str| {
             if resolve { env.get(k).cloned() } else { None }
@@ -172,7 +173,7 @@ impl<'a> Conv<'a> {
                         Value::Scalar(_) if e.value.is_null() => lookup(&e.key),
                         Value::Scalar(s) => Some(s.text.clone()),
                         _ => {
-                            self.shape(&e.value, &format!("{path}.{}", e.key), "a scalar");
+                            self.shape(&e.value, &path.key(&e.key), "a scalar");
                             continue;
                         }
                     };
@@ -181,7 +182,7 @@ impl<'a> Conv<'a> {
             }
             Value::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    let Some(t) = self.str(item, &format!("{path}[{i}]")) else {
+                    let Some(t) = self.str(item, &path.index(i)) else {
                         continue;
                     };
                     match t.split_once('=') {
@@ -199,7 +200,7 @@ impl<'a> Conv<'a> {
     }
 
     /// A list or mapping of strings (unset values become empty strings).
-    pub fn mapping(&mut self, n: &Node, path: &str) -> Mapping {
+    pub fn mapping(&mut self, n: &Node, path: &Seg<'_>) -> Mapping {
         self.env_map(n, path, false)
             .into_iter()
             .map(|(k, v)| (k, v.unwrap_or_default()))
@@ -207,7 +208,7 @@ impl<'a> Conv<'a> {
     }
 
     /// The entries of a mapping node, or an error.
-    pub fn entries<'n>(&mut self, n: &'n Node, path: &str) -> &'n [crate::yaml::Entry] {
+    pub fn entries<'n>(&mut self, n: &'n Node, path: &Seg<'_>) -> &'n [crate::yaml::Entry] {
         match n.as_map() {
             Some(m) => m,
             None => {
@@ -220,7 +221,7 @@ impl<'a> Conv<'a> {
     }
 
     /// A command: a string is shell-split the way docker compose does, a list is kept.
-    pub fn command(&mut self, n: &Node, path: &str) -> Option<Vec<String>> {
+    pub fn command(&mut self, n: &Node, path: &Seg<'_>) -> Option<Vec<String>> {
         match &n.value {
             Value::Scalar(_) if n.is_null() => None,
             Value::Scalar(s) => match shlex::split(&s.text) {

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::Loc;
+use crate::path::Seg;
 use crate::yaml::{Node, Value};
 
 use super::conv::{Conv, extensions, text};
@@ -101,12 +102,13 @@ impl Conv<'_> {
             ..Service::default()
         };
         svc.meta.loc = Some(key_loc.clone());
-        let prefix = format!("services.{name}");
+        let services = Seg::Key(&Seg::Root, "services");
+        let prefix = services.key(name);
         let entries = self.entries(node, &prefix);
         let mut environment = None;
         for e in entries {
             let (k, v) = (e.key.as_str(), &e.value);
-            let p = format!("{prefix}.{k}");
+            let p = prefix.key(k);
             svc.meta.locs.insert(e.key.clone(), v.loc.clone());
             if let Some(f) = opt_string(&mut svc, k) {
                 *f = self.str(v, &p);
@@ -186,7 +188,7 @@ impl Conv<'_> {
         svc
     }
 
-    fn check_policies(&mut self, svc: &mut Service, prefix: &str) {
+    fn check_policies(&mut self, svc: &mut Service, prefix: &Seg<'_>) {
         let checks: [(&str, Option<&String>, PolicyCheck); 2] = [
             ("restart", svc.restart.as_ref(), syntax::check_restart),
             (
@@ -243,14 +245,14 @@ impl Conv<'_> {
         }
     }
 
-    fn env_files(&mut self, n: &Node, path: &str) -> Vec<EnvFile> {
+    fn env_files(&mut self, n: &Node, path: &Seg<'_>) -> Vec<EnvFile> {
         let items: Vec<&Node> = match &n.value {
             Value::Seq(items) => items.iter().collect(),
             _ => vec![n],
         };
         let mut out = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
-            let p = format!("{path}[{i}]");
+            let p = path.index(i);
             if item.as_map().is_some() {
                 let mut f = EnvFile {
                     path: String::new(),
@@ -258,7 +260,7 @@ impl Conv<'_> {
                     format: None,
                 };
                 for e in self.entries(item, &p) {
-                    let ep = format!("{p}.{}", e.key);
+                    let ep = p.key(&e.key);
                     match e.key.as_str() {
                         "path" => f.path = self.str(&e.value, &ep).unwrap_or_default(),
                         "required" => f.required = self.bool(&e.value, &ep).unwrap_or(true),
@@ -283,7 +285,7 @@ impl Conv<'_> {
         &mut self,
         files: &[EnvFile],
         meta: &super::service::ServiceMeta,
-        prefix: &str,
+        prefix: &Seg<'_>,
     ) -> super::service::EnvMapping {
         let mut env = BTreeMap::new();
         let loc = meta.locs.get("env_file").or(meta.loc.as_ref()).cloned();
@@ -324,7 +326,7 @@ impl Conv<'_> {
         &mut self,
         files: &[String],
         meta: &super::service::ServiceMeta,
-        prefix: &str,
+        prefix: &Seg<'_>,
     ) -> super::service::Mapping {
         let mut labels = BTreeMap::new();
         let loc = meta.locs.get("label_file").or(meta.loc.as_ref()).cloned();
@@ -350,17 +352,17 @@ impl Conv<'_> {
     pub(crate) fn file_refs(
         &mut self,
         n: &Node,
-        path: &str,
+        path: &Seg<'_>,
         kind: RefKind,
         refs: &mut Vec<Reference>,
     ) -> Vec<FileRef> {
         let mut out = Vec::new();
         for (i, item) in n.as_seq().unwrap_or_default().iter().enumerate() {
-            let p = format!("{path}[{i}]");
+            let p = path.index(i);
             let mut r = FileRef::default();
             if item.as_map().is_some() {
                 for e in self.entries(item, &p) {
-                    let ep = format!("{p}.{}", e.key);
+                    let ep = p.key(&e.key);
                     match e.key.as_str() {
                         "source" => r.source = self.str(&e.value, &ep).unwrap_or_default(),
                         "target" => r.target = self.str(&e.value, &ep),
@@ -394,7 +396,7 @@ impl Conv<'_> {
     }
 
     /// A file mode: an integer (YAML octal `0o440` or decimal) or an octal string (`"0440"`).
-    pub(crate) fn file_mode(&mut self, n: &Node, path: &str) -> Option<u32> {
+    pub(crate) fn file_mode(&mut self, n: &Node, path: &Seg<'_>) -> Option<u32> {
         let t = text(n)?;
         let quoted_octal = t.starts_with('0') && t.len() > 1 && !t.starts_with("0o");
         let v = if quoted_octal {
@@ -413,14 +415,14 @@ impl Conv<'_> {
     fn depends_on(
         &mut self,
         n: &Node,
-        path: &str,
+        path: &Seg<'_>,
         refs: &mut Vec<Reference>,
     ) -> BTreeMap<String, Dependency> {
         let mut out = BTreeMap::new();
         match &n.value {
             Value::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    if let Some(name) = self.str(item, &format!("{path}[{i}]")) {
+                    if let Some(name) = self.str(item, &path.index(i)) {
                         refs.push(service_ref(&name, "depends_on", &item.loc, true));
                         out.insert(name, Dependency::default());
                     }
@@ -428,10 +430,10 @@ impl Conv<'_> {
             }
             _ => {
                 for e in self.entries(n, path) {
-                    let p = format!("{path}.{}", e.key);
+                    let p = path.key(&e.key);
                     let mut d = Dependency::default();
                     for f in self.entries(&e.value, &p) {
-                        let fp = format!("{p}.{}", f.key);
+                        let fp = p.key(&f.key);
                         match f.key.as_str() {
                             "condition" => {
                                 d.condition = self.str(&f.value, &fp).unwrap_or(d.condition);
@@ -449,17 +451,17 @@ impl Conv<'_> {
         out
     }
 
-    fn devices(&mut self, n: &Node, path: &str) -> Vec<Device> {
+    fn devices(&mut self, n: &Node, path: &Seg<'_>) -> Vec<Device> {
         let mut out = Vec::new();
         for (i, item) in n.as_seq().unwrap_or_default().iter().enumerate() {
-            let p = format!("{path}[{i}]");
+            let p = path.index(i);
             if item.as_map().is_some() {
                 let mut d = Device {
                     permissions: "rwm".into(),
                     ..Device::default()
                 };
                 for e in self.entries(item, &p) {
-                    let ep = format!("{p}.{}", e.key);
+                    let ep = p.key(&e.key);
                     match e.key.as_str() {
                         "source" => d.source = self.str(&e.value, &ep).unwrap_or_default(),
                         "target" => d.target = self.str(&e.value, &ep).unwrap_or_default(),
@@ -483,18 +485,18 @@ impl Conv<'_> {
         out
     }
 
-    pub(crate) fn extra_hosts(&mut self, n: &Node, path: &str) -> BTreeMap<String, Vec<String>> {
+    pub(crate) fn extra_hosts(&mut self, n: &Node, path: &Seg<'_>) -> BTreeMap<String, Vec<String>> {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         match &n.value {
             Value::Map(entries) => {
                 for e in entries {
-                    let ips = self.strings(&e.value, &format!("{path}.{}", e.key));
+                    let ips = self.strings(&e.value, &path.key(&e.key));
                     out.entry(e.key.clone()).or_default().extend(ips);
                 }
             }
             _ => {
                 for (i, item) in n.as_seq().unwrap_or_default().iter().enumerate() {
-                    let Some(s) = self.str(item, &format!("{path}[{i}]")) else {
+                    let Some(s) = self.str(item, &path.index(i)) else {
                         continue;
                     };
                     match syntax::parse_extra_host(&s) {
@@ -510,13 +512,13 @@ impl Conv<'_> {
     fn service_models(
         &mut self,
         n: &Node,
-        path: &str,
+        path: &Seg<'_>,
         refs: &mut Vec<Reference>,
     ) -> BTreeMap<String, Option<ServiceModel>> {
         let mut out = BTreeMap::new();
         if let Some(items) = n.as_seq() {
             for (i, item) in items.iter().enumerate() {
-                if let Some(name) = self.str(item, &format!("{path}[{i}]")) {
+                if let Some(name) = self.str(item, &path.index(i)) {
                     refs.push(model_ref(&name, &item.loc));
                     out.insert(name, None);
                 }
@@ -525,8 +527,9 @@ impl Conv<'_> {
         }
         for e in self.entries(n, path) {
             let mut m = ServiceModel::default();
-            for f in self.entries(&e.value, path) {
-                let fp = format!("{path}.{}.{}", e.key, f.key);
+            let mp = path.key(&e.key);
+            for f in self.entries(&e.value, &mp) {
+                let fp = mp.key(&f.key);
                 match f.key.as_str() {
                     "endpoint_var" => m.endpoint_var = self.str(&f.value, &fp),
                     "model_var" => m.model_var = self.str(&f.value, &fp),
@@ -542,13 +545,13 @@ impl Conv<'_> {
     fn service_networks(
         &mut self,
         n: &Node,
-        path: &str,
+        path: &Seg<'_>,
         refs: &mut Vec<Reference>,
     ) -> BTreeMap<String, Option<ServiceNetwork>> {
         let mut out = BTreeMap::new();
         if let Some(items) = n.as_seq() {
             for (i, item) in items.iter().enumerate() {
-                if let Some(name) = self.str(item, &format!("{path}[{i}]")) {
+                if let Some(name) = self.str(item, &path.index(i)) {
                     refs.push(network_ref(&name, &item.loc));
                     out.insert(name, None);
                 }
@@ -556,12 +559,12 @@ impl Conv<'_> {
             return out;
         }
         for e in self.entries(n, path) {
-            let p = format!("{path}.{}", e.key);
+            let p = path.key(&e.key);
             let mut sn = ServiceNetwork::default();
             let fields = self.entries(&e.value, &p);
             for f in fields {
                 let v = &f.value;
-                let fp = format!("{p}.{}", f.key);
+                let fp = p.key(&f.key);
                 match f.key.as_str() {
                     "aliases" => sn.aliases = self.strings(v, &fp),
                     "driver_opts" => sn.driver_opts = self.mapping(v, &fp),
@@ -582,7 +585,7 @@ impl Conv<'_> {
         out
     }
 
-    fn ip(&mut self, n: &Node, path: &str, v6: bool) -> Option<String> {
+    fn ip(&mut self, n: &Node, path: &Seg<'_>, v6: bool) -> Option<String> {
         let s = self.str(n, path)?;
         let ok = if v6 {
             s.parse::<std::net::Ipv6Addr>().is_ok()
@@ -596,10 +599,10 @@ impl Conv<'_> {
         Some(s)
     }
 
-    fn ports(&mut self, n: &Node, path: &str) -> Vec<Port> {
+    fn ports(&mut self, n: &Node, path: &Seg<'_>) -> Vec<Port> {
         let mut out = Vec::new();
         for (i, item) in n.as_seq().unwrap_or_default().iter().enumerate() {
-            let p = format!("{path}[{i}]");
+            let p = path.index(i);
             if item.as_map().is_none() {
                 let Some(s) = self.str(item, &p) else {
                     continue;
@@ -618,7 +621,7 @@ impl Conv<'_> {
             let fields = self.entries(item, &p);
             let mut has_target = false;
             for f in fields {
-                let (v, fp) = (&f.value, format!("{p}.{}", f.key));
+                let (v, fp) = (&f.value, p.key(&f.key));
                 match f.key.as_str() {
                     "name" => port.name = self.str(v, &fp),
                     "mode" => port.mode = self.str(v, &fp).unwrap_or_default(),
@@ -670,10 +673,10 @@ impl Conv<'_> {
         out
     }
 
-    fn mounts(&mut self, n: &Node, path: &str, refs: &mut Vec<Reference>) -> Vec<Mount> {
+    fn mounts(&mut self, n: &Node, path: &Seg<'_>, refs: &mut Vec<Reference>) -> Vec<Mount> {
         let mut out = Vec::new();
         for (i, item) in n.as_seq().unwrap_or_default().iter().enumerate() {
-            let p = format!("{path}[{i}]");
+            let p = path.index(i);
             let mount = if item.as_map().is_some() {
                 self.long_mount(item, &p)
             } else {

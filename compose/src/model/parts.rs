@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::path::Seg;
 use crate::yaml::{Node, Value};
 
 use super::conv::{Conv, extensions, text};
@@ -34,7 +35,7 @@ impl Conv<'_> {
     pub(crate) fn build(
         &mut self,
         n: &Node,
-        path: &str,
+        path: &Seg<'_>,
         refs: &mut Vec<Reference>,
     ) -> Option<Build> {
         let mut b = Build::default();
@@ -44,7 +45,7 @@ impl Conv<'_> {
         }
         let entries = n.as_map().unwrap_or_default();
         for e in entries {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "context" => context = self.str(v, &p).unwrap_or(context),
                 "dockerfile" => b.dockerfile = self.str(v, &p),
@@ -94,10 +95,10 @@ impl Conv<'_> {
         Some(b)
     }
 
-    pub(crate) fn deploy(&mut self, n: &Node, path: &str) -> Option<Deploy> {
+    pub(crate) fn deploy(&mut self, n: &Node, path: &Seg<'_>) -> Option<Deploy> {
         let mut d = Deploy::default();
         for e in self.entries(n, path) {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "mode" => {
                     d.mode = self.str(v, &p);
@@ -118,7 +119,7 @@ impl Conv<'_> {
                 "resources" => {
                     let mut r = Resources::default();
                     for f in self.entries(v, &p) {
-                        let fp = format!("{p}.{}", f.key);
+                        let fp = p.key(&f.key);
                         match f.key.as_str() {
                             "limits" => r.limits = Some(self.resource(&f.value, &fp)),
                             "reservations" => r.reservations = Some(self.resource(&f.value, &fp)),
@@ -130,7 +131,7 @@ impl Conv<'_> {
                 "restart_policy" => {
                     let mut r = RestartPolicy::default();
                     for f in self.entries(v, &p) {
-                        let (fv, fp) = (&f.value, format!("{p}.{}", f.key));
+                        let (fv, fp) = (&f.value, p.key(&f.key));
                         match f.key.as_str() {
                             "condition" => {
                                 r.condition = self.str(fv, &fp);
@@ -151,7 +152,7 @@ impl Conv<'_> {
                 "placement" => {
                     let mut pl = Placement::default();
                     for f in self.entries(v, &p) {
-                        let (fv, fp) = (&f.value, format!("{p}.{}", f.key));
+                        let (fv, fp) = (&f.value, p.key(&f.key));
                         match f.key.as_str() {
                             "constraints" => pl.constraints = self.strings(fv, &fp),
                             "preferences" => {
@@ -176,10 +177,10 @@ impl Conv<'_> {
         Some(d)
     }
 
-    fn update_config(&mut self, n: &Node, path: &str) -> UpdateConfig {
+    fn update_config(&mut self, n: &Node, path: &Seg<'_>) -> UpdateConfig {
         let mut u = UpdateConfig::default();
         for e in self.entries(n, path) {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "parallelism" => u.parallelism = self.uint(v, &p),
                 "delay" => u.delay = self.duration(v, &p),
@@ -193,10 +194,10 @@ impl Conv<'_> {
         u
     }
 
-    fn resource(&mut self, n: &Node, path: &str) -> Resource {
+    fn resource(&mut self, n: &Node, path: &Seg<'_>) -> Resource {
         let mut r = Resource::default();
         for e in self.entries(n, path) {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "cpus" => r.cpus = self.float(v, &p),
                 "memory" => r.memory = self.size(v, &p),
@@ -207,18 +208,19 @@ impl Conv<'_> {
                         .unwrap_or_default()
                         .iter()
                         .enumerate()
-                        .map(|(i, x)| self.device_request(x, &format!("{p}[{i}]")))
+                        .map(|(i, x)| self.device_request(x, &p.index(i)))
                         .collect();
                 }
                 "generic_resources" => {
                     for (i, x) in v.as_seq().unwrap_or_default().iter().enumerate() {
-                        let xp = format!("{p}[{i}].discrete_resource_spec");
+                        let xi = p.index(i);
+                        let xp = xi.key("discrete_resource_spec");
                         let Some(spec) = x.get("discrete_resource_spec") else {
                             continue;
                         };
                         let mut d = DiscreteResource::default();
                         for f in self.entries(spec, &xp) {
-                            let fp = format!("{xp}.{}", f.key);
+                            let fp = xp.key(&f.key);
                             match f.key.as_str() {
                                 "kind" => d.kind = self.str(&f.value, &fp).unwrap_or_default(),
                                 "value" => d.value = self.int(&f.value, &fp).unwrap_or_default(),
@@ -236,10 +238,10 @@ impl Conv<'_> {
         r
     }
 
-    fn device_request(&mut self, n: &Node, path: &str) -> DeviceRequest {
+    fn device_request(&mut self, n: &Node, path: &Seg<'_>) -> DeviceRequest {
         let mut d = DeviceRequest::default();
         for e in self.entries(n, path) {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "capabilities" => d.capabilities = self.strings(v, &p),
                 "driver" => d.driver = self.str(v, &p),
@@ -258,7 +260,7 @@ impl Conv<'_> {
         d
     }
 
-    pub(crate) fn gpus(&mut self, n: &Node, path: &str) -> Vec<DeviceRequest> {
+    pub(crate) fn gpus(&mut self, n: &Node, path: &Seg<'_>) -> Vec<DeviceRequest> {
         if text(n) == Some("all") {
             return vec![DeviceRequest {
                 count: Some(-1),
@@ -269,11 +271,11 @@ impl Conv<'_> {
             .unwrap_or_default()
             .iter()
             .enumerate()
-            .map(|(i, x)| self.device_request(x, &format!("{path}[{i}]")))
+            .map(|(i, x)| self.device_request(x, &path.index(i)))
             .collect()
     }
 
-    pub(crate) fn develop(&mut self, n: &Node, path: &str) -> Option<Develop> {
+    pub(crate) fn develop(&mut self, n: &Node, path: &Seg<'_>) -> Option<Develop> {
         let mut d = Develop::default();
         let entries = self.entries(n, path);
         for e in entries {
@@ -281,11 +283,12 @@ impl Conv<'_> {
                 continue;
             }
             for (i, item) in e.value.as_seq().unwrap_or_default().iter().enumerate() {
-                let ip = format!("{path}.watch[{i}]");
+                let watch = path.key("watch");
+                let ip = watch.index(i);
                 let mut w = WatchRule::default();
                 let fields = self.entries(item, &ip);
                 for f in fields {
-                    let (v, p) = (&f.value, format!("{ip}.{}", f.key));
+                    let (v, p) = (&f.value, ip.key(&f.key));
                     match f.key.as_str() {
                         "path" => {
                             let raw = self.str(v, &p).unwrap_or_default();
@@ -314,10 +317,10 @@ impl Conv<'_> {
         Some(d)
     }
 
-    pub(crate) fn blkio(&mut self, n: &Node, path: &str) -> Option<BlkioConfig> {
+    pub(crate) fn blkio(&mut self, n: &Node, path: &Seg<'_>) -> Option<BlkioConfig> {
         let mut b = BlkioConfig::default();
         for e in self.entries(n, path) {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             let items = v.as_seq().unwrap_or_default();
             match e.key.as_str() {
                 "weight" => b.weight = self.uint(v, &p),
@@ -359,10 +362,10 @@ impl Conv<'_> {
         Some(b)
     }
 
-    pub(crate) fn credential_spec(&mut self, n: &Node, path: &str) -> Option<CredentialSpec> {
+    pub(crate) fn credential_spec(&mut self, n: &Node, path: &Seg<'_>) -> Option<CredentialSpec> {
         let mut c = CredentialSpec::default();
         for e in self.entries(n, path) {
-            let p = format!("{path}.{}", e.key);
+            let p = path.key(&e.key);
             match e.key.as_str() {
                 "config" => c.config = self.str(&e.value, &p),
                 "file" => c.file = self.str(&e.value, &p),
@@ -373,10 +376,10 @@ impl Conv<'_> {
         Some(c)
     }
 
-    pub(crate) fn healthcheck(&mut self, n: &Node, path: &str) -> Option<Healthcheck> {
+    pub(crate) fn healthcheck(&mut self, n: &Node, path: &Seg<'_>) -> Option<Healthcheck> {
         let mut h = Healthcheck::default();
         for e in self.entries(n, path) {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "test" => {
                     h.test = match &v.value {
@@ -414,10 +417,10 @@ impl Conv<'_> {
         Some(h)
     }
 
-    pub(crate) fn logging(&mut self, n: &Node, path: &str) -> Option<Logging> {
+    pub(crate) fn logging(&mut self, n: &Node, path: &Seg<'_>) -> Option<Logging> {
         let mut l = Logging::default();
         for e in self.entries(n, path) {
-            let p = format!("{path}.{}", e.key);
+            let p = path.key(&e.key);
             match e.key.as_str() {
                 "driver" => l.driver = self.str(&e.value, &p),
                 "options" => l.options = self.mapping(&e.value, &p),
@@ -427,19 +430,19 @@ impl Conv<'_> {
         Some(l)
     }
 
-    pub(crate) fn hooks(&mut self, n: &Node, path: &str) -> Vec<Hook> {
+    pub(crate) fn hooks(&mut self, n: &Node, path: &Seg<'_>) -> Vec<Hook> {
         n.as_seq()
             .unwrap_or_default()
             .iter()
             .enumerate()
-            .map(|(i, x)| self.hook(x, &format!("{path}[{i}]")))
+            .map(|(i, x)| self.hook(x, &path.index(i)))
             .collect()
     }
 
-    fn hook(&mut self, n: &Node, path: &str) -> Hook {
+    fn hook(&mut self, n: &Node, path: &Seg<'_>) -> Hook {
         let mut h = Hook::default();
         for e in self.entries(n, path) {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "command" => h.command = self.command(v, &p).unwrap_or_default(),
                 "user" => h.user = self.str(v, &p),
@@ -452,15 +455,15 @@ impl Conv<'_> {
         h
     }
 
-    pub(crate) fn provider(&mut self, n: &Node, path: &str) -> Option<Provider> {
+    pub(crate) fn provider(&mut self, n: &Node, path: &Seg<'_>) -> Option<Provider> {
         let mut pr = Provider::default();
         for e in self.entries(n, path) {
-            let p = format!("{path}.{}", e.key);
+            let p = path.key(&e.key);
             match e.key.as_str() {
                 "type" => pr.kind = self.str(&e.value, &p).unwrap_or_default(),
                 "options" => {
                     for o in self.entries(&e.value, &p) {
-                        let vals = self.strings(&o.value, &format!("{p}.{}", o.key));
+                        let vals = self.strings(&o.value, &p.key(&o.key));
                         pr.options.insert(o.key.clone(), vals);
                     }
                 }
@@ -470,10 +473,10 @@ impl Conv<'_> {
         Some(pr)
     }
 
-    pub(crate) fn ulimits(&mut self, n: &Node, path: &str) -> BTreeMap<String, Ulimit> {
+    pub(crate) fn ulimits(&mut self, n: &Node, path: &Seg<'_>) -> BTreeMap<String, Ulimit> {
         let mut out = BTreeMap::new();
         for e in self.entries(n, path) {
-            let p = format!("{path}.{}", e.key);
+            let p = path.key(&e.key);
             let limit = if e.value.as_map().is_some() {
                 let soft = e.value.get("soft").and_then(|v| self.int(v, &p));
                 let hard = e.value.get("hard").and_then(|v| self.int(v, &p));
@@ -503,11 +506,11 @@ impl Conv<'_> {
         out
     }
 
-    pub(crate) fn long_mount(&mut self, n: &Node, path: &str) -> Option<Mount> {
+    pub(crate) fn long_mount(&mut self, n: &Node, path: &Seg<'_>) -> Option<Mount> {
         let mut m = Mount::default();
         let entries = self.entries(n, path);
         for e in entries {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "type" => m.kind = self.str(v, &p).unwrap_or_default(),
                 "source" => m.source = self.str(v, &p),
@@ -517,7 +520,7 @@ impl Conv<'_> {
                 "bind" => {
                     let mut b = BindOptions::default();
                     for f in self.entries(v, &p) {
-                        let fp = format!("{p}.{}", f.key);
+                        let fp = p.key(&f.key);
                         match f.key.as_str() {
                             "propagation" => b.propagation = self.str(&f.value, &fp),
                             "create_host_path" => {
@@ -533,7 +536,7 @@ impl Conv<'_> {
                 "volume" => {
                     let mut o = VolumeOptions::default();
                     for f in self.entries(v, &p) {
-                        let fp = format!("{p}.{}", f.key);
+                        let fp = p.key(&f.key);
                         match f.key.as_str() {
                             "nocopy" => o.nocopy = self.bool(&f.value, &fp).unwrap_or_default(),
                             "subpath" => o.subpath = self.str(&f.value, &fp),
@@ -546,7 +549,7 @@ impl Conv<'_> {
                 "tmpfs" => {
                     let mut t = TmpfsOptions::default();
                     for f in self.entries(v, &p) {
-                        let fp = format!("{p}.{}", f.key);
+                        let fp = p.key(&f.key);
                         match f.key.as_str() {
                             "size" => t.size = self.size(&f.value, &fp),
                             "mode" => t.mode = self.file_mode(&f.value, &fp),

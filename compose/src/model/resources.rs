@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::error::Loc;
+use crate::path::Seg;
 use crate::yaml::{Node, Value};
 
 use super::conv::{Conv, extensions, text};
@@ -127,11 +128,11 @@ pub struct Model {
 }
 
 /// Reads `external:` (`true`, or the deprecated `{name: …}` which also sets the name).
-fn external(conv: &mut Conv<'_>, n: &Node, path: &str, name: &mut Option<String>) -> bool {
+fn external(conv: &mut Conv<'_>, n: &Node, path: &Seg<'_>, name: &mut Option<String>) -> bool {
     match &n.value {
         Value::Map(_) => {
             if let Some(v) = n.get("name") {
-                *name = conv.str(v, &format!("{path}.name"));
+                *name = conv.str(v, &path.key("name"));
             }
             true
         }
@@ -150,7 +151,8 @@ fn engine_name(project: &str, key: &str, name: Option<String>, external: bool) -
 impl Conv<'_> {
     /// Converts top-level network `key`.
     pub(crate) fn network(&mut self, key: &str, n: &Node, loc: &Loc) -> Network {
-        let path = format!("networks.{key}");
+        let sec = Seg::Key(&Seg::Root, "networks");
+        let path = sec.key(key);
         let mut net = Network {
             loc: Some(loc.clone()),
             ..Network::default()
@@ -158,7 +160,7 @@ impl Conv<'_> {
         let mut name = None;
         let entries = self.entries(n, &path);
         for e in entries {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "name" => name = self.str(v, &p),
                 "driver" => net.driver = self.str(v, &p),
@@ -178,19 +180,19 @@ impl Conv<'_> {
         net
     }
 
-    fn ipam(&mut self, n: &Node, path: &str) -> Ipam {
+    fn ipam(&mut self, n: &Node, path: &Seg<'_>) -> Ipam {
         let mut ipam = Ipam::default();
         for e in self.entries(n, path) {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "driver" => ipam.driver = self.str(v, &p),
                 "options" => ipam.options = self.mapping(v, &p),
                 "config" => {
                     for (i, c) in v.as_seq().unwrap_or_default().iter().enumerate() {
-                        let cp = format!("{p}[{i}]");
+                        let cp = p.index(i);
                         let mut pool = IpamPool::default();
                         for f in self.entries(c, &cp) {
-                            let fp = format!("{cp}.{}", f.key);
+                            let fp = cp.key(&f.key);
                             match f.key.as_str() {
                                 "subnet" => pool.subnet = self.cidr(&f.value, &fp),
                                 "ip_range" => pool.ip_range = self.cidr(&f.value, &fp),
@@ -208,7 +210,7 @@ impl Conv<'_> {
         ipam
     }
 
-    fn cidr(&mut self, n: &Node, path: &str) -> Option<String> {
+    fn cidr(&mut self, n: &Node, path: &Seg<'_>) -> Option<String> {
         let s = self.str(n, path)?;
         let ok = s.split_once('/').is_some_and(|(ip, len)| {
             let max = match ip.parse::<std::net::IpAddr>() {
@@ -226,7 +228,8 @@ impl Conv<'_> {
 
     /// Converts top-level volume `key`.
     pub(crate) fn volume(&mut self, key: &str, n: &Node, loc: &Loc) -> Volume {
-        let path = format!("volumes.{key}");
+        let sec = Seg::Key(&Seg::Root, "volumes");
+        let path = sec.key(key);
         let mut vol = Volume {
             loc: Some(loc.clone()),
             ..Volume::default()
@@ -234,7 +237,7 @@ impl Conv<'_> {
         let mut name = None;
         let entries = self.entries(n, &path);
         for e in entries {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "name" => name = self.str(v, &p),
                 "driver" => vol.driver = self.str(v, &p),
@@ -257,7 +260,8 @@ impl Conv<'_> {
         n: &Node,
         loc: &Loc,
     ) -> FileObject {
-        let path = format!("{section}.{key}");
+        let sec = Seg::Key(&Seg::Root, section);
+        let path = sec.key(key);
         let mut obj = FileObject {
             loc: Some(loc.clone()),
             ..FileObject::default()
@@ -265,7 +269,7 @@ impl Conv<'_> {
         let mut name = None;
         let entries = self.entries(n, &path);
         for e in entries {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "name" => name = self.str(v, &p),
                 "file" => obj.file = self.str(v, &p).map(|f| self.path(&f)),
@@ -301,11 +305,12 @@ impl Conv<'_> {
 
     /// Converts top-level model `key`.
     pub(crate) fn model(&mut self, key: &str, n: &Node) -> Model {
-        let path = format!("models.{key}");
+        let sec = Seg::Key(&Seg::Root, "models");
+        let path = sec.key(key);
         let mut m = Model::default();
         let entries = self.entries(n, &path);
         for e in entries {
-            let (v, p) = (&e.value, format!("{path}.{}", e.key));
+            let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
                 "name" => m.name = self.str(v, &p),
                 "model" => m.model = self.str(v, &p).unwrap_or_default(),
