@@ -146,7 +146,7 @@ fn check_service_rules(svc: &Service, errors: &mut Vec<Error>) {
         ));
     }
     if svc.network_mode.is_some()
-        && svc.meta.locs.contains_key("networks")
+        && svc.meta.get("networks").is_some()
         && let Some(loc) = svc.loc_of("network_mode")
     {
         errors.push(Error::at(

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, ErrorKind, Loc};
-use crate::units::{ByteSize, Duration};
 use crate::path::Seg;
+use crate::units::{ByteSize, Duration};
 use crate::yaml::{Node, Value};
 
 use super::NormalizeContext;

@@ -13,7 +13,7 @@ use crate::yaml::{Node, Value};
 use super::conv::{Conv, extensions, text};
 use super::service::{
     Dependency, Device, EnvFile, FileRef, Mount, Port, RefKind, Reference, Service, ServiceModel,
-    ServiceNetwork,
+    ServiceNetwork, TRACKED_KEYS,
 };
 use super::syntax;
 
@@ -109,7 +109,9 @@ impl Conv<'_> {
         for e in entries {
             let (k, v) = (e.key.as_str(), &e.value);
             let p = prefix.key(k);
-            svc.meta.locs.insert(e.key.clone(), v.loc.clone());
+            if let Some(tracked) = TRACKED_KEYS.iter().find(|t| **t == k) {
+                svc.meta.locs.push((tracked, v.loc.clone()));
+            }
             if let Some(f) = opt_string(&mut svc, k) {
                 *f = self.str(v, &p);
             } else if let Some(f) = flag(&mut svc, k) {
@@ -198,7 +200,7 @@ impl Conv<'_> {
             ),
         ];
         for (key, value, check) in checks {
-            if let (Some(v), Some(loc)) = (value, svc.meta.locs.get(key))
+            if let (Some(v), Some(loc)) = (value, svc.meta.get(key))
                 && let Err(m) = check(v)
             {
                 self.invalid(loc, format!("`{prefix}.{key}`: {m}"));
@@ -212,7 +214,7 @@ impl Conv<'_> {
                 "uts" => &svc.uts,
                 _ => &svc.cgroup,
             };
-            let (Some(v), Some(loc)) = (value, svc.meta.locs.get(key)) else {
+            let (Some(v), Some(loc)) = (value, svc.meta.get(key)) else {
                 continue;
             };
             if let Err(m) = syntax::check_namespace_ref(key, v) {
@@ -228,7 +230,7 @@ impl Conv<'_> {
             }
         }
         for (key, list) in [("links", &svc.links), ("volumes_from", &svc.volumes_from)] {
-            let Some(loc) = svc.meta.locs.get(key) else {
+            let Some(loc) = svc.meta.get(key).cloned() else {
                 continue;
             };
             for item in list {
@@ -288,7 +290,7 @@ impl Conv<'_> {
         prefix: &Seg<'_>,
     ) -> super::service::EnvMapping {
         let mut env = BTreeMap::new();
-        let loc = meta.locs.get("env_file").or(meta.loc.as_ref()).cloned();
+        let loc = meta.get("env_file").or(meta.loc.as_ref()).cloned();
         for f in files {
             let path = std::path::Path::new(&f.path);
             if !f.required && !path.exists() {
@@ -329,7 +331,7 @@ impl Conv<'_> {
         prefix: &Seg<'_>,
     ) -> super::service::Mapping {
         let mut labels = BTreeMap::new();
-        let loc = meta.locs.get("label_file").or(meta.loc.as_ref()).cloned();
+        let loc = meta.get("label_file").or(meta.loc.as_ref()).cloned();
         for f in files {
             match crate::env::read_env_file(std::path::Path::new(f)) {
                 Ok(vars) => {
@@ -485,7 +487,11 @@ impl Conv<'_> {
         out
     }
 
-    pub(crate) fn extra_hosts(&mut self, n: &Node, path: &Seg<'_>) -> BTreeMap<String, Vec<String>> {
+    pub(crate) fn extra_hosts(
+        &mut self,
+        n: &Node,
+        path: &Seg<'_>,
+    ) -> BTreeMap<String, Vec<String>> {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         match &n.value {
             Value::Map(entries) => {

@@ -5,7 +5,7 @@
 //! same shape and key order as `docker compose config`; maps that Go keeps as maps are
 //! `BTreeMap`s because Go's YAML encoder prints map keys sorted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Serialize, Serializer};
 
@@ -239,16 +239,48 @@ pub struct Service {
 pub struct ServiceMeta {
     /// Where the service's key is.
     pub loc: Option<Loc>,
-    /// Where each attribute's value is, by attribute key.
-    pub locs: HashMap<String, Loc>,
+    /// Where the values of the attributes later checks point at are (see
+    /// [`TRACKED_KEYS`]), by attribute key.
+    pub locs: Vec<(&'static str, Loc)>,
     /// Every reference to another object, in source order.
     pub refs: Vec<Reference>,
+}
+
+/// The attributes whose value positions are kept in [`ServiceMeta::locs`].
+pub const TRACKED_KEYS: &[&str] = &[
+    "build",
+    "cgroup",
+    "container_name",
+    "depends_on",
+    "deploy",
+    "env_file",
+    "image",
+    "ipc",
+    "label_file",
+    "links",
+    "network_mode",
+    "networks",
+    "pid",
+    "ports",
+    "pull_policy",
+    "restart",
+    "scale",
+    "uts",
+    "volumes",
+    "volumes_from",
+];
+
+impl ServiceMeta {
+    /// Where attribute `key` was written, if it is tracked and present.
+    pub fn get(&self, key: &str) -> Option<&Loc> {
+        self.locs.iter().find(|(k, _)| *k == key).map(|(_, l)| l)
+    }
 }
 
 impl Service {
     /// Where attribute `key` was written, else where the service is.
     pub fn loc_of(&self, key: &str) -> Option<&Loc> {
-        self.meta.locs.get(key).or(self.meta.loc.as_ref())
+        self.meta.get(key).or(self.meta.loc.as_ref())
     }
 
     /// Replicas requested: `deploy.replicas`, else `scale`, else 1.
