@@ -242,6 +242,49 @@ mod tests {
 
     use super::*;
 
+    fn project(text: &str) -> Project {
+        let doc = crate::yaml::parse(text, std::path::Path::new("o.yaml"))
+            .unwrap()
+            .remove(0);
+        let env = indexmap::IndexMap::new();
+        let ctx = crate::model::NormalizeContext {
+            name: "o",
+            working_dir: std::path::Path::new("/o"),
+            environment: &env,
+            profiles: &[],
+        };
+        Project::from_node(&doc, &ctx).unwrap()
+    }
+
+    #[test]
+    fn config_hash_ignores_scale_and_dependencies() {
+        let a = project("services:\n  s:\n    image: nginx\n");
+        let b = project(
+            "services:\n  s:\n    image: nginx\n    scale: 3\n    depends_on: [t]\n    pull_policy: always\n  t: {image: x}\n",
+        );
+        let c = project("services:\n  s:\n    image: nginx:2\n");
+        let h = config_hash(&a.services["s"]);
+        assert_eq!(h.len(), 64);
+        assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(h, config_hash(&b.services["s"]));
+        assert_ne!(h, config_hash(&c.services["s"]));
+        assert_eq!(h, config_hash(&a.services["s"].clone()), "stable");
+    }
+
+    #[test]
+    fn render_yaml_and_json_agree() {
+        let p = project("services:\n  b: {image: x, ports: ['8080:80']}\n  a: {image: y}\n");
+        let yaml = render(&p, Format::Yaml);
+        assert!(yaml.starts_with("name: o\nservices:\n  a:\n"), "{yaml}");
+        let back = crate::yaml::parse(&yaml, std::path::Path::new("o.yaml"))
+            .unwrap()
+            .remove(0)
+            .to_json();
+        let json: Value = serde_json::from_str(&render(&p, Format::Json)).unwrap();
+        assert_eq!(back, json);
+        assert_eq!(json["services"]["b"]["ports"][0]["published"], "8080");
+    }
+
     #[test]
     fn quotes_strings_that_read_as_other_types() {
         let v = json!({"a": "80", "b": "true", "c": "yes", "d": "", "e": "null", "f": "1.5",

@@ -89,6 +89,7 @@ cases!(check_valid:
     valid_networks => "networks",
     valid_quoting => "quoting",
     valid_json_format => "json-format",
+    valid_wordpress => "wordpress",
 );
 
 cases!(check_invalid:
