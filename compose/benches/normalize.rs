@@ -65,6 +65,14 @@ fn main() {
         profiles: &[],
     };
     let rounds = 40;
+    if std::env::var_os("BERTH_BENCH_MODEL_ONLY").is_some() {
+        let doc = berth_compose::yaml::parse(&text, Path::new("bench.yaml"))
+            .unwrap()
+            .remove(0);
+        let (fast, median, _) = time(200, || Project::from_node(&doc, &ctx).unwrap());
+        println!("normalize+validate: {fast:.2} ms / {median:.2} ms");
+        return;
+    }
     let (pw, pc, doc) = time(rounds, || {
         berth_compose::yaml::parse(&text, Path::new("bench.yaml"))
             .unwrap()

@@ -115,6 +115,7 @@ impl Project {
             let items = e.value.as_map().unwrap_or_default();
             match e.key.as_str() {
                 "services" => {
+                    project.services.reserve(items.len());
                     for s in items {
                         let profiles = resources::profiles_of(&s.value);
                         project.all_profiles.extend(profiles.iter().cloned());

@@ -484,3 +484,25 @@ fn error_document_must_be_a_mapping() {
         "{e}"
     );
 }
+
+#[test]
+fn large_project_normalizes_with_all_references() {
+    let mut text = String::from("services:\n");
+    for i in 0..1000 {
+        text.push_str(&format!(
+            "  s{i}:\n    image: x\n    ports: ['{}:80']\n    volumes: ['v{}:/d']\n",
+            20000 + i,
+            i % 3
+        ));
+        if i > 0 {
+            text.push_str(&format!("    depends_on: [s{}]\n", i - 1));
+        }
+    }
+    text.push_str("volumes: {v0: {}, v1: {}, v2: {}}\n");
+    let p = load(&text);
+    assert_eq!(p.services.len(), 1000);
+    assert_eq!(p.volume_names(), vec!["v0", "v1", "v2"]);
+    let levels = crate::graph::ServiceGraph::new(&p).start_levels().unwrap();
+    assert_eq!(levels.len(), 1000);
+    assert_eq!(levels[999], vec!["s999"]);
+}
