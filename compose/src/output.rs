@@ -34,6 +34,15 @@ pub fn render(project: &Project, format: Format) -> String {
     match format {
         Format::Yaml => to_yaml(&v),
         Format::Json => {
+            // docker compose sorts the top-level keys of its JSON output
+            let v = match v {
+                Value::Object(m) => {
+                    let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    Value::Object(entries.into_iter().collect())
+                }
+                other => other,
+            };
             let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
             s.push('\n');
             s

@@ -62,9 +62,9 @@ pub struct IpamPool {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subnet: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ip_range: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<String>,
     #[serde(skip_serializing_if = "Mapping::is_empty")]
     pub aux_addresses: Mapping,
 }

@@ -214,7 +214,18 @@ pub fn parse_volume(spec: &str, base: &Path, home: Option<&str>) -> Result<Mount
             "nocopy" if m.kind == "volume" => {
                 m.volume.get_or_insert_with(VolumeOptions::default).nocopy = true;
             }
-            "cached" | "delegated" | "consistent" => m.consistency = Some(opt.to_string()),
+            "cached" | "delegated" | "consistent" => {
+                m.consistency = Some(opt.to_string());
+                // compose-go leaves the bind options out when a consistency mode is given
+                if m.bind
+                    == Some(BindOptions {
+                        create_host_path: true,
+                        ..BindOptions::default()
+                    })
+                {
+                    m.bind = None;
+                }
+            }
             other => {
                 return Err(format!(
                     "invalid volume `{spec}`: option `{other}` is not valid for a {} mount",
@@ -420,6 +431,8 @@ mod tests {
         assert_eq!(v.bind.unwrap().propagation.as_deref(), Some("rshared"));
         let v = parse_volume("db:/x:nocopy", base, None).unwrap();
         assert!(v.volume.unwrap().nocopy);
+        let v = parse_volume("./opt:/opt/cached:cached", base, None).unwrap();
+        assert_eq!((v.consistency.as_deref(), v.bind), (Some("cached"), None));
     }
 
     #[test]
