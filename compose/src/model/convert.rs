@@ -176,6 +176,19 @@ impl Conv<'_> {
             }
         }
         self.check_policies(&mut svc, &prefix);
+        if svc.pull_policy.as_deref() == Some("if_not_present") {
+            svc.pull_policy = Some("missing".into());
+        }
+        if let (Some(scale), Some(replicas)) =
+            (svc.scale, svc.deploy.as_ref().and_then(|d| d.replicas))
+            && scale != replicas
+            && let Some(loc) = svc.meta.get("scale")
+        {
+            self.invalid(
+                loc,
+                format!("`{prefix}`: `scale` ({scale}) and `deploy.replicas` ({replicas}) differ"),
+            );
+        }
         svc.environment = self.read_env_files(&svc.env_files, &svc.meta, &prefix);
         svc.environment.extend(environment.unwrap_or_default());
         let files = std::mem::take(&mut svc.label_files);

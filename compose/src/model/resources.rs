@@ -132,6 +132,12 @@ fn external(conv: &mut Conv<'_>, n: &Node, path: &Seg<'_>, name: &mut Option<Str
     match &n.value {
         Value::Map(_) => {
             if let Some(v) = n.get("name") {
+                if name.is_some() {
+                    conv.invalid(
+                        &v.loc,
+                        format!("`{path}.name` (deprecated) and `name` cannot both be set"),
+                    );
+                }
                 *name = conv.str(v, &path.key("name"));
             }
             true
@@ -248,6 +254,17 @@ impl Conv<'_> {
             }
         }
         vol.extensions = extensions(entries);
+        // a local volume with `o: bind` is a bind mount of `device`, resolved like any path
+        let is_bind = vol
+            .driver_opts
+            .get("o")
+            .is_some_and(|o| o.split(',').any(|x| x == "bind"));
+        if matches!(vol.driver.as_deref(), None | Some("local")) && is_bind {
+            if let Some(device) = vol.driver_opts.get("device").cloned() {
+                let resolved = self.path(&device);
+                vol.driver_opts.insert("device".into(), resolved);
+            }
+        }
         vol.name = engine_name(self.ctx.name, key, name, vol.external);
         vol
     }

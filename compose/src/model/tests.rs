@@ -506,3 +506,21 @@ fn large_project_normalizes_with_all_references() {
     assert_eq!(levels.len(), 1000);
     assert_eq!(levels[999], vec!["s999"]);
 }
+
+#[test]
+fn compose_go_normalizations() {
+    let p = load(
+        "services:\n  s:\n    image: x\n    pull_policy: if_not_present\n    volumes: [data:/d]\nvolumes:\n  data:\n    driver_opts: {type: none, o: bind, device: ./store}\n",
+    );
+    assert_eq!(p.services["s"].pull_policy.as_deref(), Some("missing"));
+    assert_eq!(p.volumes["data"].driver_opts["device"], "/proj/store");
+    let e = err("services:\n  s:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n");
+    assert!(
+        e.contains("`scale` (2) and `deploy.replicas` (3) differ"),
+        "{e}"
+    );
+    let e = err(
+        "services:\n  s:\n    image: x\n    networks: [n]\nnetworks:\n  n:\n    name: a\n    external: {name: b}\n",
+    );
+    assert!(e.contains("cannot both be set"), "{e}");
+}
