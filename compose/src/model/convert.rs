@@ -12,7 +12,7 @@ use crate::yaml::{Node, Value};
 
 use super::conv::{Conv, extensions, text};
 use super::service::{
-    Dependency, Device, EnvFile, FileRef, Mount, Port, RefKind, Reference, Service, ServiceModel,
+    Dependency, Device, EnvFile, FileRef, Mount, RefKind, Reference, Service, ServiceModel,
     ServiceNetwork, TRACKED_KEYS,
 };
 use super::syntax;
@@ -616,80 +616,6 @@ impl Conv<'_> {
             self.invalid(&n.loc, format!("`{path}`: `{s}` is not an {fam} address"));
         }
         Some(s)
-    }
-
-    fn ports(&mut self, n: &Node, path: &Seg<'_>) -> Vec<Port> {
-        let mut out = Vec::new();
-        for (i, item) in n.as_seq().unwrap_or_default().iter().enumerate() {
-            let p = path.index(i);
-            if item.as_map().is_none() {
-                let Some(s) = self.str(item, &p) else {
-                    continue;
-                };
-                match syntax::parse_port(&s) {
-                    Ok(ports) => out.extend(ports),
-                    Err(m) => self.invalid(&item.loc, format!("`{p}`: {m}")),
-                }
-                continue;
-            }
-            let mut port = Port {
-                mode: "ingress".into(),
-                protocol: "tcp".into(),
-                ..Port::default()
-            };
-            let fields = self.entries(item, &p);
-            let mut has_target = false;
-            for f in fields {
-                let (v, fp) = (&f.value, p.key(&f.key));
-                match f.key.as_str() {
-                    "name" => port.name = self.str(v, &fp),
-                    "mode" => port.mode = self.str(v, &fp).unwrap_or_default(),
-                    "host_ip" => port.host_ip = self.str(v, &fp),
-                    "app_protocol" => port.app_protocol = self.str(v, &fp),
-                    "protocol" => {
-                        let proto = self.str(v, &fp).unwrap_or_default().to_ascii_lowercase();
-                        if let Err(m) = syntax::check_protocol(&proto) {
-                            self.invalid(&v.loc, format!("`{fp}`: {m}"));
-                        }
-                        port.protocol = proto;
-                    }
-                    "target" => {
-                        has_target = true;
-                        match text(v).map(str::parse::<u16>) {
-                            Some(Ok(t)) if t > 0 => port.target = t,
-                            _ => self.invalid(
-                                &v.loc,
-                                format!("`{fp}`: invalid container port `{}`", v.to_json()),
-                            ),
-                        }
-                    }
-                    "published" => {
-                        if let Some(s) = self.str(v, &fp) {
-                            if let Err(m) = syntax::check_published(&s) {
-                                self.invalid(&v.loc, format!("`{fp}`: {m}"));
-                            }
-                            port.published = Some(s);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            if !matches!(port.mode.as_str(), "ingress" | "host") {
-                self.invalid(
-                    &item.loc,
-                    format!(
-                        "`{p}.mode`: expected `ingress` or `host`, found `{}`",
-                        port.mode
-                    ),
-                );
-            }
-            if !has_target {
-                self.invalid(&item.loc, format!("`{p}` needs a `target` port"));
-            }
-            port.extensions = extensions(fields);
-            out.push(port);
-        }
-        out
     }
 
     fn mounts(&mut self, n: &Node, path: &Seg<'_>, refs: &mut Vec<Reference>) -> Vec<Mount> {

@@ -12,6 +12,7 @@ mod convert;
 mod parts;
 mod resources;
 pub mod service;
+mod service_parts;
 pub mod syntax;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};

@@ -9,12 +9,14 @@ use crate::path::Seg;
 use crate::yaml::{Node, Value};
 
 use super::conv::{Conv, extensions, text};
+use super::service::Port;
 use super::service::{
     BindOptions, BlkioConfig, Build, CredentialSpec, Deploy, Develop, DeviceRequest,
     DiscreteResource, GenericResource, Healthcheck, Hook, ImageOptions, Logging, Mount, Placement,
     Provider, RefKind, Reference, Resource, Resources, RestartPolicy, ThrottleDevice, TmpfsOptions,
     Ulimit, UpdateConfig, VolumeOptions, WatchRule, WeightDevice,
 };
+use super::syntax;
 
 /// Whether a build context is a remote URL (kept as written) rather than a path.
 fn is_remote_context(c: &str) -> bool {
@@ -590,5 +592,79 @@ impl Conv<'_> {
             _ => {}
         }
         Some(m)
+    }
+
+    pub(crate) fn ports(&mut self, n: &Node, path: &Seg<'_>) -> Vec<Port> {
+        let mut out = Vec::new();
+        for (i, item) in n.as_seq().unwrap_or_default().iter().enumerate() {
+            let p = path.index(i);
+            if item.as_map().is_none() {
+                let Some(s) = self.str(item, &p) else {
+                    continue;
+                };
+                match syntax::parse_port(&s) {
+                    Ok(ports) => out.extend(ports),
+                    Err(m) => self.invalid(&item.loc, format!("`{p}`: {m}")),
+                }
+                continue;
+            }
+            let mut port = Port {
+                mode: "ingress".into(),
+                protocol: "tcp".into(),
+                ..Port::default()
+            };
+            let fields = self.entries(item, &p);
+            let mut has_target = false;
+            for f in fields {
+                let (v, fp) = (&f.value, p.key(&f.key));
+                match f.key.as_str() {
+                    "name" => port.name = self.str(v, &fp),
+                    "mode" => port.mode = self.str(v, &fp).unwrap_or_default(),
+                    "host_ip" => port.host_ip = self.str(v, &fp),
+                    "app_protocol" => port.app_protocol = self.str(v, &fp),
+                    "protocol" => {
+                        let proto = self.str(v, &fp).unwrap_or_default().to_ascii_lowercase();
+                        if let Err(m) = syntax::check_protocol(&proto) {
+                            self.invalid(&v.loc, format!("`{fp}`: {m}"));
+                        }
+                        port.protocol = proto;
+                    }
+                    "target" => {
+                        has_target = true;
+                        match text(v).map(str::parse::<u16>) {
+                            Some(Ok(t)) if t > 0 => port.target = t,
+                            _ => self.invalid(
+                                &v.loc,
+                                format!("`{fp}`: invalid container port `{}`", v.to_json()),
+                            ),
+                        }
+                    }
+                    "published" => {
+                        if let Some(s) = self.str(v, &fp) {
+                            if let Err(m) = syntax::check_published(&s) {
+                                self.invalid(&v.loc, format!("`{fp}`: {m}"));
+                            }
+                            port.published = Some(s);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !matches!(port.mode.as_str(), "ingress" | "host") {
+                self.invalid(
+                    &item.loc,
+                    format!(
+                        "`{p}.mode`: expected `ingress` or `host`, found `{}`",
+                        port.mode
+                    ),
+                );
+            }
+            if !has_target {
+                self.invalid(&item.loc, format!("`{p}` needs a `target` port"));
+            }
+            port.extensions = extensions(fields);
+            out.push(port);
+        }
+        out
     }
 }
