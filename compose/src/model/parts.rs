@@ -68,7 +68,18 @@ impl Conv<'_> {
                 "cache_from" => b.cache_from = self.strings(v, &p),
                 "cache_to" => b.cache_to = self.strings(v, &p),
                 "no_cache" => b.no_cache = self.bool(v, &p).unwrap_or_default(),
-                "additional_contexts" => b.additional_contexts = self.mapping(v, &p),
+                "additional_contexts" => {
+                    let contexts = self.mapping(v, &p);
+                    b.additional_contexts = contexts
+                        .into_iter()
+                        .map(|(k, c)| {
+                            // images, stages and URLs are kept; local directories are paths
+                            let keep = c.contains(':') && !c.starts_with(['.', '/', '~']);
+                            let c = if keep { c } else { self.path(&c) };
+                            (k, c)
+                        })
+                        .collect();
+                }
                 "pull" => b.pull = self.bool(v, &p).unwrap_or_default(),
                 "extra_hosts" => b.extra_hosts = self.extra_hosts(v, &p),
                 "isolation" => b.isolation = self.str(v, &p),

@@ -244,6 +244,13 @@ fn build_string_and_map() {
         json(&s.build),
         serde_json::json!({"context": "/proj", "dockerfile_inline": "FROM busybox", "args": {"A": "1", "FOO": "from-env"}, "network": "host", "target": "prod", "tags": ["x:1"]})
     );
+    let s = svc(
+        "    build:\n      context: .\n      additional_contexts:\n        src: ../src\n        base: docker-image://alpine:3\n        stage: target:builder\n",
+    );
+    let ctx = s.build.unwrap().additional_contexts;
+    assert_eq!(ctx["src"], "/src");
+    assert_eq!(ctx["base"], "docker-image://alpine:3");
+    assert_eq!(ctx["stage"], "target:builder");
     let s = svc("    build: https://github.com/a/b.git#main\n");
     assert_eq!(s.build.unwrap().context, "https://github.com/a/b.git#main");
 }
