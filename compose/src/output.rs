@@ -39,6 +39,13 @@ pub fn render(project: &Project, format: Format) -> String {
                 Value::Object(m) => {
                     let mut entries: Vec<(String, Value)> = m.into_iter().collect();
                     entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    for (k, services) in &mut entries {
+                        if k == "services"
+                            && let Value::Object(services) = services
+                        {
+                            services.values_mut().for_each(json_null_commands);
+                        }
+                    }
                     Value::Object(entries.into_iter().collect())
                 }
                 other => other,
@@ -47,6 +54,66 @@ pub fn render(project: &Project, format: Format) -> String {
             s.push('\n');
             s
         }
+    }
+}
+
+/// Service keys that come before `command` in docker compose's output.
+const BEFORE_COMMAND: &[&str] = &[
+    "profiles",
+    "annotations",
+    "attach",
+    "build",
+    "develop",
+    "blkio_config",
+    "cap_add",
+    "cap_drop",
+    "cgroup_parent",
+    "cgroup",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpus",
+    "cpuset",
+    "cpu_shares",
+];
+
+/// Service keys between `command` and `entrypoint` in docker compose's output.
+const BEFORE_ENTRYPOINT: &[&str] = &[
+    "command",
+    "configs",
+    "container_name",
+    "credential_spec",
+    "depends_on",
+    "deploy",
+    "device_cgroup_rules",
+    "devices",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+];
+
+/// docker compose's JSON always has `command` and `entrypoint` (null when unset).
+fn json_null_commands(service: &mut Value) {
+    let Value::Object(m) = service else { return };
+    if !m.contains_key("command") {
+        let at = m
+            .keys()
+            .filter(|k| BEFORE_COMMAND.contains(&k.as_str()))
+            .count();
+        m.shift_insert(at, "command".into(), Value::Null);
+    }
+    if !m.contains_key("entrypoint") {
+        let at = m
+            .keys()
+            .filter(|k| {
+                BEFORE_COMMAND.contains(&k.as_str()) || BEFORE_ENTRYPOINT.contains(&k.as_str())
+            })
+            .count();
+        m.shift_insert(at, "entrypoint".into(), Value::Null);
     }
 }
 
@@ -290,8 +357,17 @@ mod tests {
             .remove(0)
             .to_json();
         let json: Value = serde_json::from_str(&render(&p, Format::Json)).unwrap();
-        assert_eq!(back, json);
+        let mut yaml_shape = json.clone();
+        for svc in yaml_shape["services"].as_object_mut().unwrap().values_mut() {
+            let m = svc.as_object_mut().unwrap();
+            m.remove("command");
+            m.remove("entrypoint");
+        }
+        assert_eq!(back, yaml_shape);
         assert_eq!(json["services"]["b"]["ports"][0]["published"], "8080");
+        assert_eq!(json["services"]["a"]["command"], Value::Null);
+        let keys: Vec<&String> = json["services"]["a"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["command", "entrypoint", "image", "networks"]);
     }
 
     #[test]
