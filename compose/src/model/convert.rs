@@ -112,6 +112,11 @@ impl Conv<'_> {
             if let Some(tracked) = TRACKED_KEYS.iter().find(|t| **t == k) {
                 svc.meta.locs.push((tracked, v.loc.clone()));
             }
+            if v.is_null() {
+                // an explicit null means "not set" (the schema check reports keys that
+                // do not allow it)
+                continue;
+            }
             if let Some(f) = opt_string(&mut svc, k) {
                 *f = self.str(v, &p);
             } else if let Some(f) = flag(&mut svc, k) {

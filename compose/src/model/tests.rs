@@ -531,3 +531,14 @@ fn compose_go_normalizations() {
     );
     assert!(e.contains("cannot both be set"), "{e}");
 }
+
+#[test]
+fn explicit_nulls_mean_unset() {
+    let s = svc("    deploy:\n    develop:\n    command:\n    pid:\n");
+    assert!(s.deploy.is_none() && s.develop.is_none() && s.command.is_none() && s.pid.is_none());
+    let e = err("services:\n  s:\n    image:\n");
+    assert!(
+        e.contains("`services.s.image` must be a string, found null"),
+        "{e}"
+    );
+}
