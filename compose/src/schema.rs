@@ -59,24 +59,23 @@ fn bit_names(mask: u8) -> Vec<&'static str> {
     .collect()
 }
 
-/// The types a node satisfies, typed by its text (see the module doc).
-fn node_mask(node: &Node) -> u8 {
+/// Whether `node` is an instance of one of the `types` (0: any), typing scalars by their
+/// text (see the module doc). Numbers are parsed only when no cheaper type matches.
+fn fits(node: &Node, types: u8) -> bool {
+    if types == 0 {
+        return true;
+    }
     match &node.value {
-        Value::Map(_) => OBJ,
-        Value::Seq(_) => ARR,
-        Value::Scalar(_) if node.is_null() => NULL,
+        Value::Map(_) => types & OBJ != 0,
+        Value::Seq(_) => types & ARR != 0,
+        Value::Scalar(_) if node.is_null() => types & NULL != 0,
         Value::Scalar(s) => {
             let t = s.text.as_str();
-            let mut m = STR;
-            if matches!(t, "true" | "True" | "TRUE" | "false" | "False" | "FALSE") {
-                m |= BOOL;
-            }
-            if t.parse::<i64>().is_ok() {
-                m |= INT | NUM;
-            } else if t.parse::<f64>().is_ok() {
-                m |= NUM;
-            }
-            m
+            types & STR != 0
+                || (types & BOOL != 0
+                    && matches!(t, "true" | "True" | "TRUE" | "false" | "False" | "FALSE"))
+                || (types & INT != 0 && t.parse::<i64>().is_ok())
+                || (types & NUM != 0 && t.parse::<f64>().is_ok())
         }
     }
 }
@@ -256,30 +255,15 @@ fn join_alternatives(names: &[&str]) -> String {
 
 impl Schema {
     fn check(&self, node: &Node, rule: usize, path: &Seg<'_>, errors: &mut Vec<Error>) {
-        self.check_mask(node, node_mask(node), rule, path, errors);
-    }
-
-    fn check_mask(
-        &self,
-        node: &Node,
-        mask: u8,
-        rule: usize,
-        path: &Seg<'_>,
-        errors: &mut Vec<Error>,
-    ) {
         let r = &self.rules[rule];
         if !r.one_of.is_empty() {
-            let fits = |i: &&usize| {
-                let f = self.rules[**i].fit;
-                f == 0 || f & mask != 0
-            };
-            match r.one_of.iter().find(fits) {
-                Some(&b) => self.check_mask(node, mask, b, path, errors),
+            match r.one_of.iter().find(|&&b| fits(node, self.rules[b].fit)) {
+                Some(&b) => self.check(node, b, path, errors),
                 None => errors.push(type_error(node, path, &bit_names(r.fit))),
             }
             return;
         }
-        if r.types != 0 && r.types & mask == 0 {
+        if !fits(node, r.types) {
             errors.push(type_error(node, path, &bit_names(r.types)));
             return;
         }

@@ -30,9 +30,10 @@ pub use service::*;
 /// What normalization needs besides the document.
 #[derive(Debug, Clone, Copy)]
 pub struct NormalizeContext<'a> {
-    /// The project name.
+    /// The project name, as the loader decided it (`-p`, `COMPOSE_PROJECT_NAME`, the
+    /// top-level `name:`, the directory). When empty, the document's `name:` is used.
     pub name: &'a str,
-    /// The project directory: relative paths are resolved against it.
+    /// The project directory (absolute): relative paths are resolved against it.
     pub working_dir: &'a Path,
     /// The project environment (process environment and `.env`), for `environment: [KEY]`.
     pub environment: &'a IndexMap<String, String>,
@@ -106,9 +107,14 @@ impl Project {
             ));
         };
         let mut errors = crate::schema::check_document(doc);
+        let name = match ctx.name {
+            "" => doc.get("name").and_then(Node::as_str).unwrap_or_default(),
+            n => n,
+        };
+        let ctx = &NormalizeContext { name, ..*ctx };
         let mut conv = conv::Conv::new(ctx);
         let mut project = Project {
-            name: ctx.name.to_string(),
+            name: name.to_string(),
             working_dir: ctx.working_dir.to_path_buf(),
             ..Project::default()
         };
@@ -177,23 +183,34 @@ impl Project {
             svc.depends_on
                 .retain(|dep, d| d.required || names.contains(dep));
         }
-        let mut nets = HashSet::new();
-        let mut vols = HashSet::new();
-        let mut secrets = HashSet::new();
-        let mut configs = HashSet::new();
-        let mut models = HashSet::new();
+        let mut nets: HashSet<&str> = HashSet::new();
+        let mut vols: HashSet<&str> = HashSet::new();
+        let mut secrets: HashSet<&str> = HashSet::new();
+        let mut configs: HashSet<&str> = HashSet::new();
+        let mut models: HashSet<&str> = HashSet::new();
         for svc in self.services.values() {
-            nets.extend(svc.networks.keys().cloned());
+            nets.extend(svc.networks.keys().map(String::as_str));
             for r in &svc.meta.refs {
-                match r.kind {
-                    RefKind::Volume => vols.insert(r.name.clone()),
-                    RefKind::Secret => secrets.insert(r.name.clone()),
-                    RefKind::Config => configs.insert(r.name.clone()),
-                    RefKind::Model => models.insert(r.name.clone()),
-                    RefKind::Service | RefKind::Network => false,
+                let set = match r.kind {
+                    RefKind::Volume => &mut vols,
+                    RefKind::Secret => &mut secrets,
+                    RefKind::Config => &mut configs,
+                    RefKind::Model => &mut models,
+                    RefKind::Service | RefKind::Network => continue,
                 };
+                set.insert(r.name.as_str());
             }
         }
+        let owned = |set: HashSet<&str>| -> HashSet<String> {
+            set.into_iter().map(str::to_string).collect()
+        };
+        let (nets, vols, secrets, configs, models) = (
+            owned(nets),
+            owned(vols),
+            owned(secrets),
+            owned(configs),
+            owned(models),
+        );
         if nets.contains("default") && !self.networks.contains_key("default") {
             let net = Network {
                 name: format!("{}_default", self.name),

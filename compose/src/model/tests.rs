@@ -542,3 +542,23 @@ fn explicit_nulls_mean_unset() {
         "{e}"
     );
 }
+
+#[test]
+fn document_name_is_used_when_the_context_has_none() {
+    let doc = crate::yaml::parse(
+        "name: fromdoc\nservices:\n  s: {image: x, volumes: [v:/v]}\nvolumes: {v: {}}\n",
+        Path::new("c.yaml"),
+    )
+    .unwrap()
+    .remove(0);
+    let env = env();
+    let ctx = NormalizeContext {
+        name: "",
+        working_dir: Path::new("/p"),
+        environment: &env,
+        profiles: &[],
+    };
+    let p = Project::from_node(&doc, &ctx).unwrap();
+    assert_eq!(p.name, "fromdoc");
+    assert_eq!(p.volumes["v"].name, "fromdoc_v");
+}
