@@ -23,11 +23,17 @@ fn environment() -> IndexMap<String, String> {
 fn load(text: &str, file: &Path, dir: &Path) -> berth_compose::Result<Project> {
     let doc = berth_compose::yaml::parse(text, file)?.remove(0);
     let env = environment();
+    // a fixture may list the profiles to activate, one a line, in `profiles`
+    let profiles: Vec<String> = std::fs::read_to_string(dir.join("profiles"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
     let ctx = NormalizeContext {
         name: "myapp",
         working_dir: dir,
         environment: &env,
-        profiles: &[],
+        profiles: &profiles,
     };
     Project::from_node(&doc, &ctx)
 }
@@ -90,6 +96,8 @@ cases!(check_valid:
     valid_quoting => "quoting",
     valid_json_format => "json-format",
     valid_wordpress => "wordpress",
+    valid_profiles => "profiles",
+    valid_newer_attributes => "newer-attributes",
 );
 
 cases!(check_invalid:
