@@ -112,8 +112,11 @@ impl<'a> Conv<'a> {
     }
 
     pub fn duration(&mut self, n: &Node, path: &Seg<'_>) -> Option<Duration> {
-        let t = self.str(n, path)?;
-        match Duration::parse(&t) {
+        let Some(t) = text(n) else {
+            self.shape(n, path, "a string");
+            return None;
+        };
+        match Duration::parse(t) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.invalid(&n.loc, format!("`{path}`: {e}"));
@@ -123,8 +126,11 @@ impl<'a> Conv<'a> {
     }
 
     pub fn size(&mut self, n: &Node, path: &Seg<'_>) -> Option<ByteSize> {
-        let t = self.str(n, path)?;
-        match ByteSize::parse(&t) {
+        let Some(t) = text(n) else {
+            self.shape(n, path, "a string");
+            return None;
+        };
+        match ByteSize::parse(t) {
             Ok(s) => Some(s),
             Err(e) => {
                 self.invalid(&n.loc, format!("`{path}`: {e}"));
