@@ -562,3 +562,39 @@ fn document_name_is_used_when_the_context_has_none() {
     assert_eq!(p.name, "fromdoc");
     assert_eq!(p.volumes["v"].name, "fromdoc_v");
 }
+
+#[test]
+fn every_key_with_every_shape_never_panics() {
+    let shapes = [
+        "{x: 1}",
+        "[1, a]",
+        "5",
+        "'text'",
+        "null",
+        "[{a: b}]",
+        "{a: {b: c}}",
+    ];
+    for key in crate::schema::service_keys() {
+        for shape in shapes {
+            let text = format!("services:\n  s:\n    {key}: {shape}\n");
+            // only the absence of a panic matters here; most shapes are errors
+            let _ = load_with(&text, Path::new("/p"), &[]);
+        }
+    }
+    for doc in [
+        "services: [a]",
+        "services: 5",
+        "name: x",
+        "services:",
+        "x-a: 1",
+        "services: {s: [1]}",
+    ] {
+        let _ = load_with(doc, Path::new("/p"), &[]);
+    }
+    for section in ["networks", "volumes", "secrets", "configs", "models"] {
+        for shape in shapes {
+            let text = format!("services:\n  s: {{image: x}}\n{section}:\n  k: {shape}\n");
+            let _ = load_with(&text, Path::new("/p"), &[]);
+        }
+    }
+}
