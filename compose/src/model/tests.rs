@@ -598,3 +598,16 @@ fn every_key_with_every_shape_never_panics() {
         }
     }
 }
+
+#[test]
+fn common_mistakes_read_well() {
+    let e = err(
+        "services:\n  s:\n    image: x\n    environment:\n      - FOO: bar\n    depends_on: db\n    volumes: ./data:/data\n",
+    );
+    assert_eq!(
+        e,
+        "compose.yaml:5:9: `services.s.environment[0]` must be a string, found a mapping\n\
+         compose.yaml:6:17: `services.s.depends_on` must be a mapping or a sequence, found a string\n\
+         compose.yaml:7:14: `services.s.volumes` must be a sequence, found a string"
+    );
+}
