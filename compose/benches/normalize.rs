@@ -66,11 +66,19 @@ fn main() {
     };
     let rounds = 40;
     if std::env::var_os("BERTH_BENCH_MODEL_ONLY").is_some() {
-        let doc = berth_compose::yaml::parse(&text, Path::new("bench.yaml"))
-            .unwrap()
-            .remove(0);
-        let (fast, median, _) = time(200, || Project::from_node(&doc, &ctx).unwrap());
-        println!("normalize+validate: {fast:.2} ms / {median:.2} ms");
+        // normalize+validate alone, at several sizes, to show the cost grows linearly
+        for size in [250, 1000, 4000] {
+            let text = project_text(size);
+            let doc = berth_compose::yaml::parse(&text, Path::new("bench.yaml"))
+                .unwrap()
+                .remove(0);
+            let rounds = 200_000 / size;
+            let (fast, median, _) = time(rounds, || Project::from_node(&doc, &ctx).unwrap());
+            println!(
+                "normalize+validate {size:5} services: {fast:7.2} ms / {median:7.2} ms ({:.1} µs per service)",
+                fast * 1000.0 / size as f64
+            );
+        }
         return;
     }
     let (pw, pc, doc) = time(rounds, || {
