@@ -139,6 +139,16 @@ impl<'a> Conv<'a> {
         }
     }
 
+    /// Microseconds: an integer, or a duration (`400ms`) converted to microseconds.
+    pub fn micros(&mut self, n: &Node, path: &Seg<'_>) -> Option<i64> {
+        match text(n).map(|t| t.parse::<i64>()) {
+            Some(Ok(v)) => Some(v),
+            _ => self
+                .duration(n, path)
+                .map(|d| i64::try_from(d.0 / 1_000).unwrap_or(i64::MAX)),
+        }
+    }
+
     /// A size that may be `-1` (unlimited).
     pub fn size_or_unlimited(&mut self, n: &Node, path: &Seg<'_>) -> Option<i64> {
         if text(n) == Some("-1") {

@@ -64,8 +64,6 @@ fn integer<'s>(svc: &'s mut Service, key: &str) -> Option<&'s mut i64> {
         "cpu_count" => &mut svc.cpu_count,
         "cpu_period" => &mut svc.cpu_period,
         "cpu_quota" => &mut svc.cpu_quota,
-        "cpu_rt_period" => &mut svc.cpu_rt_period,
-        "cpu_rt_runtime" => &mut svc.cpu_rt_runtime,
         "cpu_shares" => &mut svc.cpu_shares,
         "oom_score_adj" => &mut svc.oom_score_adj,
         "pids_limit" => &mut svc.pids_limit,
@@ -127,6 +125,8 @@ impl Conv<'_> {
                 *f = self.strings(v, &p);
             } else {
                 match k {
+                    "cpu_rt_period" => svc.cpu_rt_period = self.micros(v, &p).unwrap_or_default(),
+                    "cpu_rt_runtime" => svc.cpu_rt_runtime = self.micros(v, &p).unwrap_or_default(),
                     "attach" => svc.attach = self.bool(v, &p),
                     "init" => svc.init = self.bool(v, &p),
                     "cpus" => svc.cpus = self.float(v, &p).unwrap_or_default(),

@@ -611,3 +611,9 @@ fn common_mistakes_read_well() {
          compose.yaml:7:14: `services.s.volumes` must be a sequence, found a string"
     );
 }
+
+#[test]
+fn realtime_cpu_accepts_microseconds_and_durations() {
+    let s = svc("    cpu_rt_runtime: 400ms\n    cpu_rt_period: 1400\n");
+    assert_eq!((s.cpu_rt_runtime, s.cpu_rt_period), (400_000, 1400));
+}
