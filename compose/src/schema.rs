@@ -334,16 +334,28 @@ impl Schema {
     }
 }
 
+/// Lists of `KEY=VALUE` strings that people often write as lists of one-entry mappings.
+const KEY_VALUE_LISTS: &[&str] = &["environment", "labels", "args", "sysctls", "annotations"];
+
 fn type_error(node: &Node, path: &Seg<'_>, expected: &[&str]) -> Error {
-    Error::at(
-        ErrorKind::InvalidValue,
-        &node.loc,
-        format!(
-            "`{path}` must be {}, found {}",
-            join_alternatives(expected),
-            node.kind_name()
-        ),
-    )
+    let message = format!(
+        "`{path}` must be {}, found {}",
+        join_alternatives(expected),
+        node.kind_name()
+    );
+    // `environment: [- FOO: bar]`: suggest the string form
+    if let (Seg::Index(Seg::Key(_, list), _), Some([entry])) = (path, node.as_map())
+        && KEY_VALUE_LISTS.contains(list)
+        && let Some(v) = entry.value.as_str()
+    {
+        return Error::at_hint(
+            ErrorKind::InvalidValue,
+            &node.loc,
+            message,
+            format!("write `{}={v}`, or make `{list}` a mapping", entry.key),
+        );
+    }
+    Error::at(ErrorKind::InvalidValue, &node.loc, message)
 }
 
 fn unknown_key(e: &Entry, r: &Rule, path: &Seg<'_>) -> Error {

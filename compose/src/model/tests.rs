@@ -606,7 +606,7 @@ fn common_mistakes_read_well() {
     );
     assert_eq!(
         e,
-        "compose.yaml:5:9: `services.s.environment[0]` must be a string, found a mapping\n\
+        "compose.yaml:5:9: `services.s.environment[0]` must be a string, found a mapping\n  hint: write `FOO=bar`, or make `environment` a mapping\n\
          compose.yaml:6:17: `services.s.depends_on` must be a mapping or a sequence, found a string\n\
          compose.yaml:7:14: `services.s.volumes` must be a sequence, found a string"
     );
