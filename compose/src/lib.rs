@@ -12,11 +12,18 @@ pub mod discover;
 pub mod env;
 pub mod error;
 pub mod extends;
+pub mod graph;
 pub mod include;
 pub mod interpolate;
 pub mod load;
 pub mod merge;
+pub mod model;
+pub mod output;
+pub mod path;
 pub mod rebase;
+pub mod schema;
+pub mod units;
+pub mod validate;
 pub mod yaml;
 
 pub use error::{Error, ErrorKind, Loc, Result};
