@@ -279,10 +279,10 @@ fn suggestion(word: &str) -> Option<String> {
     let upper = word.to_ascii_uppercase();
     KEYWORDS
         .iter()
-        .map(|k| (distance(&upper, k), *k))
-        .filter(|(d, k)| *d <= (upper.len() / 2).max(2) || upper.starts_with(k))
+        .map(|k| (!upper.starts_with(k), distance(&upper, k), *k))
+        .filter(|(not_prefix, d, _)| !not_prefix || *d <= (upper.len() / 2).max(2))
         .min()
-        .map(|(_, k)| k.to_string())
+        .map(|(_, _, k)| k.to_string())
 }
 
 fn distance(a: &str, b: &str) -> usize {
