@@ -1,1 +1,638 @@
-//! placeholder
+//! Docker's word expansion (BuildKit `frontend/dockerfile/shell/lex.go`) and the scoping of
+//! build args: which instructions expand `$VAR`s, global ARGs visible to `FROM`, ARGs
+//! re-declared inside a stage, ENV overriding ARG, predefined proxy args and the automatic
+//! platform args (`TARGETPLATFORM`, `BUILDARCH`, …).
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+
+use crate::dockerfile::{CopyArgs, Dockerfile, Instruction, KeyValue, Located, Source, Stage};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    #[error("unexpected end of statement while looking for matching single-quote")]
+    UnterminatedSingleQuote,
+    #[error("unexpected end of statement while looking for matching double-quote")]
+    UnterminatedDoubleQuote,
+    #[error("missing '}}' in substitution")]
+    MissingBrace,
+    #[error("bad substitution: {0}")]
+    BadSubstitution(String),
+    #[error("{name}: {message}")]
+    Required { name: String, message: String },
+    #[error("invalid platform {0:?}: want os/arch[/variant]")]
+    Platform(String),
+    #[error("Dockerfile:{line}: {instruction}: {source}")]
+    At {
+        line: usize,
+        instruction: &'static str,
+        source: Box<ExpandError>,
+    },
+}
+
+/// Build args that exist without an `ARG` line and go to `RUN` only when given.
+pub const PROXY_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// The shell-like lexer for instruction words, with the Dockerfile's escape char.
+#[derive(Debug, Clone, Copy)]
+pub struct Lexer {
+    pub escape: char,
+    /// Keep quote characters (heredoc bodies: only `$` and escapes are special).
+    pub raw_quotes: bool,
+}
+
+impl Lexer {
+    pub fn new(escape: char) -> Self {
+        Lexer {
+            escape,
+            raw_quotes: false,
+        }
+    }
+
+    /// Expands one word, keeping whitespace (ENV values, WORKDIR, paths).
+    pub fn process_word(
+        &self,
+        word: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String, ExpandError> {
+        let mut words = Words::new(false);
+        Scan::new(self, word, env).run(None, &mut words)?;
+        Ok(words.finish().pop().unwrap_or_default())
+    }
+
+    /// Expands and splits into words on unquoted whitespace (EXPOSE).
+    pub fn process_words(
+        &self,
+        word: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<String>, ExpandError> {
+        let mut words = Words::new(true);
+        Scan::new(self, word, env).run(None, &mut words)?;
+        Ok(words.finish())
+    }
+}
+
+struct Words {
+    list: Vec<String>,
+    cur: String,
+    in_word: bool,
+    split: bool,
+}
+
+impl Words {
+    fn new(split: bool) -> Self {
+        Words {
+            list: Vec::new(),
+            cur: String::new(),
+            in_word: !split,
+            split,
+        }
+    }
+    fn raw(&mut self, c: char) {
+        self.cur.push(c);
+        self.in_word = true;
+    }
+    fn char(&mut self, c: char) {
+        if self.split && c.is_whitespace() {
+            if self.in_word {
+                self.list.push(std::mem::take(&mut self.cur));
+                self.in_word = false;
+            }
+        } else {
+            self.raw(c);
+        }
+    }
+    fn finish(mut self) -> Vec<String> {
+        if self.in_word {
+            self.list.push(self.cur);
+        }
+        self.list
+    }
+}
+
+struct Scan<'a> {
+    chars: Vec<char>,
+    pos: usize,
+    lexer: &'a Lexer,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(lexer: &'a Lexer, src: &str, env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Scan {
+            chars: src.chars().collect(),
+            pos: 0,
+            lexer,
+            env,
+        }
+    }
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek();
+        self.pos += usize::from(c.is_some());
+        c
+    }
+
+    /// Processes until `stop` (consumed) or the end of input.
+    fn run(&mut self, stop: Option<char>, words: &mut Words) -> Result<(), ExpandError> {
+        let escape = self.lexer.escape;
+        while let Some(c) = self.next() {
+            if Some(c) == stop {
+                return Ok(());
+            }
+            match c {
+                '\'' if !self.lexer.raw_quotes => {
+                    words.in_word = true;
+                    loop {
+                        match self.next() {
+                            None => return Err(ExpandError::UnterminatedSingleQuote),
+                            Some('\'') => break,
+                            Some(ch) => words.raw(ch),
+                        }
+                    }
+                }
+                '"' if !self.lexer.raw_quotes => {
+                    words.in_word = true;
+                    loop {
+                        match self.next() {
+                            None => return Err(ExpandError::UnterminatedDoubleQuote),
+                            Some('"') => break,
+                            Some(ch) if ch == escape => match self.peek() {
+                                Some(n) if n == '"' || n == '$' || n == escape => {
+                                    self.pos += 1;
+                                    words.raw(n);
+                                }
+                                _ => words.raw(ch),
+                            },
+                            Some('$') => {
+                                let v = self.dollar()?;
+                                v.chars().for_each(|ch| words.raw(ch));
+                            }
+                            Some(ch) => words.raw(ch),
+                        }
+                    }
+                }
+                '$' => {
+                    let v = self.dollar()?;
+                    v.chars().for_each(|ch| words.char(ch));
+                }
+                c if c == escape => {
+                    if let Some(n) = self.next() {
+                        if self.lexer.raw_quotes && !matches!(n, '$') && n != escape {
+                            words.raw(c);
+                        }
+                        words.raw(n);
+                    }
+                }
+                c => words.char(c),
+            }
+        }
+        match stop {
+            Some(_) => Err(ExpandError::MissingBrace),
+            None => Ok(()),
+        }
+    }
+
+    fn name(&mut self) -> String {
+        let mut name = String::new();
+        while let Some(c) = self.peek().filter(|c| c.is_ascii_alphanumeric() || *c == '_') {
+            name.push(c);
+            self.pos += 1;
+        }
+        name
+    }
+
+    fn lookup(&self, name: &str) -> Option<String> {
+        (self.env)(name)
+    }
+
+    /// After a `$`: a name, `${…}` with modifiers, or a literal `$`.
+    fn dollar(&mut self) -> Result<String, ExpandError> {
+        match self.peek() {
+            Some('{') => {
+                self.pos += 1;
+                self.braced()
+            }
+            Some(c) if c.is_ascii_digit() => {
+                self.pos += 1;
+                Ok(self.lookup(&c.to_string()).unwrap_or_default())
+            }
+            Some(c) if c.is_ascii_alphabetic() || c == '_' => {
+                let name = self.name();
+                Ok(self.lookup(&name).unwrap_or_default())
+            }
+            _ => Ok("$".to_string()),
+        }
+    }
+
+    fn word_until_brace(&mut self) -> Result<String, ExpandError> {
+        let mut w = Words::new(false);
+        self.run(Some('}'), &mut w)?;
+        Ok(w.finish().pop().unwrap_or_default())
+    }
+
+    fn braced(&mut self) -> Result<String, ExpandError> {
+        let name = self.name();
+        if name.is_empty() {
+            return Err(ExpandError::BadSubstitution(
+                "expected a variable name after '${'".into(),
+            ));
+        }
+        let value = self.lookup(&name);
+        let Some(c) = self.next() else {
+            return Err(ExpandError::MissingBrace);
+        };
+        let (colon, modifier) = match c {
+            '}' => return Ok(value.unwrap_or_default()),
+            ':' => (true, self.next().ok_or(ExpandError::MissingBrace)?),
+            c => (false, c),
+        };
+        let set = match (&value, colon) {
+            (Some(v), true) => !v.is_empty(),
+            (Some(_), false) => true,
+            (None, _) => false,
+        };
+        match modifier {
+            '-' => {
+                let word = self.word_until_brace()?;
+                Ok(if set { value.unwrap_or_default() } else { word })
+            }
+            '+' => {
+                let word = self.word_until_brace()?;
+                Ok(if set { word } else { String::new() })
+            }
+            '?' => {
+                let word = self.word_until_brace()?;
+                if set {
+                    return Ok(value.unwrap_or_default());
+                }
+                let message = if word.is_empty() {
+                    "is not allowed to be unset".to_string()
+                } else {
+                    word
+                };
+                Err(ExpandError::Required { name, message })
+            }
+            '#' | '%' if !colon => {
+                let longest = self.peek() == Some(modifier);
+                self.pos += usize::from(longest);
+                let pattern = self.word_until_brace()?;
+                let v = value.unwrap_or_default();
+                Ok(trim_pattern(&v, &pattern, modifier == '#', longest))
+            }
+            other => Err(ExpandError::BadSubstitution(format!(
+                "unsupported modifier ({}{other}) in substitution",
+                if colon { ":" } else { "" }
+            ))),
+        }
+    }
+}
+
+/// `${v#p}`, `${v##p}`, `${v%p}`, `${v%%p}` with `*` and `?` globs.
+fn trim_pattern(value: &str, pattern: &str, prefix: bool, longest: bool) -> String {
+    let cuts: Vec<usize> = value
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([value.len()])
+        .collect();
+    let candidates: Box<dyn Iterator<Item = &usize>> = match (prefix, longest) {
+        (true, false) | (false, true) => Box::new(cuts.iter()),
+        _ => Box::new(cuts.iter().rev()),
+    };
+    for &cut in candidates {
+        let (part, keep) = if prefix {
+            (&value[..cut], &value[cut..])
+        } else {
+            (&value[cut..], &value[..cut])
+        };
+        if glob(pattern, part) {
+            return keep.to_string();
+        }
+    }
+    value.to_string()
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            Some(('?', rest)) => !t.is_empty() && go(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    go(&p, &t)
+}
+
+/// An `os/arch[/variant]` platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    pub fn parse(s: &str) -> Result<Self, ExpandError> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+                os: os.to_string(),
+                arch: arch.to_string(),
+                variant: None,
+            }),
+            [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => Ok(Platform {
+                os: os.to_string(),
+                arch: arch.to_string(),
+                variant: Some(v.to_string()),
+            }),
+            _ => Err(ExpandError::Platform(s.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.arch)?;
+        match &self.variant {
+            Some(v) => write!(f, "/{v}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// BuildKit's automatic platform args, in the global scope of every Dockerfile.
+pub fn platform_args(build: &Platform, target: &Platform) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (prefix, p) in [("BUILD", build), ("TARGET", target)] {
+        out.push((format!("{prefix}PLATFORM"), p.to_string()));
+        out.push((format!("{prefix}OS"), p.os.clone()));
+        out.push((format!("{prefix}ARCH"), p.arch.clone()));
+        out.push((
+            format!("{prefix}VARIANT"),
+            p.variant.clone().unwrap_or_default(),
+        ));
+    }
+    out
+}
+
+/// What the caller of a build supplies.
+#[derive(Debug, Clone)]
+pub struct BuildInputs {
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    pub build_platform: Platform,
+    pub target_platform: Platform,
+}
+
+/// The global scope: automatic platform args and the ARGs before the first `FROM`.
+#[derive(Debug, Clone)]
+pub struct GlobalScope {
+    values: IndexMap<String, Option<String>>,
+    lexer: Lexer,
+}
+
+impl GlobalScope {
+    pub fn new(df: &Dockerfile, inputs: &BuildInputs) -> Result<Self, ExpandError> {
+        let mut values: IndexMap<String, Option<String>> =
+            platform_args(&inputs.build_platform, &inputs.target_platform)
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect();
+        let lexer = Lexer::new(df.directives.escape);
+        for Located { line, value: d, .. } in &df.args_before_from {
+            let value = match (inputs.build_args.get(&d.name), &d.default) {
+                (Some(v), _) => Some(v.clone()),
+                (None, Some(default)) => {
+                    let env = |n: &str| values.get(n).cloned().flatten();
+                    Some(lexer.process_word(default, &env).map_err(|e| at(*line, "ARG", e))?)
+                }
+                (None, None) => None,
+            };
+            values.insert(d.name.clone(), value);
+        }
+        Ok(GlobalScope { values, lexer })
+    }
+
+    /// Value of a global arg (None when undeclared or declared without value).
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.values.get(name).cloned().flatten()
+    }
+
+    /// Whether `name` is declared globally (with or without a value).
+    pub fn declares(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
+    /// The stage's base and platform with global args expanded.
+    pub fn expand_from(&self, stage: &Stage) -> Result<(String, Option<String>), ExpandError> {
+        let env = |n: &str| self.get(n);
+        let base = self
+            .lexer
+            .process_word(&stage.base, &env)
+            .map_err(|e| at(stage.line, "FROM", e))?;
+        let platform = match &stage.platform {
+            Some(p) => Some(
+                self.lexer
+                    .process_word(p, &env)
+                    .map_err(|e| at(stage.line, "FROM", e))?,
+            ),
+            None => None,
+        };
+        Ok((base, platform))
+    }
+}
+
+fn at(line: usize, instruction: &'static str, e: ExpandError) -> ExpandError {
+    ExpandError::At {
+        line,
+        instruction,
+        source: Box::new(e),
+    }
+}
+
+/// Variables visible inside one stage while its instructions are applied in order.
+#[derive(Debug, Clone)]
+pub struct StageScope<'g> {
+    global: &'g GlobalScope,
+    build_args: &'g BTreeMap<String, String>,
+    env: IndexMap<String, String>,
+    args: IndexMap<String, Option<String>>,
+    lexer: Lexer,
+}
+
+impl<'g> StageScope<'g> {
+    /// `base_env` is the base image's (or parent stage's) `KEY=value` env.
+    pub fn new(global: &'g GlobalScope, inputs: &'g BuildInputs, base_env: &[String]) -> Self {
+        StageScope {
+            global,
+            build_args: &inputs.build_args,
+            env: base_env
+                .iter()
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (kv.clone(), String::new()),
+                })
+                .collect(),
+            args: IndexMap::new(),
+            lexer: global.lexer,
+        }
+    }
+
+    /// ENV first, then declared ARGs with a value.
+    pub fn lookup(&self, name: &str) -> Option<String> {
+        self.env
+            .get(name)
+            .cloned()
+            .or_else(|| self.args.get(name).cloned().flatten())
+    }
+
+    fn word(&self, w: &str) -> Result<String, ExpandError> {
+        self.lexer.process_word(w, &|n| self.lookup(n))
+    }
+
+    fn opt(&self, w: &Option<String>) -> Result<Option<String>, ExpandError> {
+        w.as_deref().map(|w| self.word(w)).transpose()
+    }
+
+    fn pairs(&self, kvs: &[KeyValue]) -> Result<Vec<KeyValue>, ExpandError> {
+        kvs.iter()
+            .map(|kv| {
+                Ok(KeyValue {
+                    key: self.word(&kv.key)?,
+                    value: self.word(&kv.value)?,
+                })
+            })
+            .collect()
+    }
+
+    fn copy_args(&self, c: &CopyArgs) -> Result<CopyArgs, ExpandError> {
+        let raw = Lexer {
+            raw_quotes: true,
+            ..self.lexer
+        };
+        let sources = c
+            .sources
+            .iter()
+            .map(|s| match s {
+                Source::Path(p) => Ok(Source::Path(self.word(p)?)),
+                Source::Heredoc(h) if h.expand => {
+                    let mut h = h.clone();
+                    h.content = raw.process_word(&h.content, &|n| self.lookup(n))?;
+                    Ok(Source::Heredoc(h))
+                }
+                other => Ok(other.clone()),
+            })
+            .collect::<Result<_, ExpandError>>()?;
+        Ok(CopyArgs {
+            sources,
+            dest: self.word(&c.dest)?,
+            from: self.opt(&c.from)?,
+            chown: self.opt(&c.chown)?,
+            chmod: self.opt(&c.chmod)?,
+            exclude: c.exclude.iter().map(|e| self.word(e)).collect::<Result<_, _>>()?,
+            checksum: self.opt(&c.checksum)?,
+            ..c.clone()
+        })
+    }
+
+    /// Expands an instruction as Docker does and records its ENV/ARG effects.
+    /// RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD and MAINTAINER come back unchanged.
+    pub fn apply(&mut self, located: &Located<Instruction>) -> Result<Instruction, ExpandError> {
+        let instr = &located.value;
+        self.apply_inner(instr)
+            .map_err(|e| at(located.line, instr.keyword(), e))
+    }
+
+    fn apply_inner(&mut self, instr: &Instruction) -> Result<Instruction, ExpandError> {
+        Ok(match instr {
+            Instruction::Env(kvs) => {
+                let kvs = self.pairs(kvs)?;
+                for kv in &kvs {
+                    self.env.insert(kv.key.clone(), kv.value.clone());
+                }
+                Instruction::Env(kvs)
+            }
+            Instruction::Label(kvs) => Instruction::Label(self.pairs(kvs)?),
+            Instruction::Arg(decls) => {
+                let mut out = Vec::new();
+                for d in decls {
+                    let value = match (self.build_args.get(&d.name), &d.default) {
+                        (Some(v), _) => Some(v.clone()),
+                        (None, Some(default)) => Some(self.word(default)?),
+                        (None, None) => self.global.get(&d.name),
+                    };
+                    self.args.insert(d.name.clone(), value.clone());
+                    out.push(crate::dockerfile::ArgDecl {
+                        name: d.name.clone(),
+                        default: value,
+                    });
+                }
+                Instruction::Arg(out)
+            }
+            Instruction::Expose(ports) => {
+                let mut out = Vec::new();
+                for p in ports {
+                    out.extend(self.lexer.process_words(p, &|n| self.lookup(n))?);
+                }
+                Instruction::Expose(out)
+            }
+            Instruction::Copy(c) => Instruction::Copy(self.copy_args(c)?),
+            Instruction::Add(c) => Instruction::Add(self.copy_args(c)?),
+            Instruction::Workdir(w) => Instruction::Workdir(self.word(w)?),
+            Instruction::User(u) => Instruction::User(self.word(u)?),
+            Instruction::StopSignal(s) => Instruction::StopSignal(self.word(s)?),
+            Instruction::Volume(v) => {
+                Instruction::Volume(v.iter().map(|w| self.word(w)).collect::<Result<_, _>>()?)
+            }
+            other => other.clone(),
+        })
+    }
+
+    /// The image env so far, `KEY=value`.
+    pub fn env(&self) -> Vec<String> {
+        self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    /// Declared ARGs that have a value, in declaration order (BuildKit's `|N k=v` prefix).
+    pub fn arg_values(&self) -> Vec<(String, String)> {
+        self.args
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .collect()
+    }
+
+    /// Environment of a `RUN`: ARG values, proxy build args, then ENV (which wins).
+    pub fn run_env(&self) -> Vec<String> {
+        let mut all: IndexMap<String, String> = self.arg_values().into_iter().collect();
+        for p in PROXY_ARGS {
+            if let Some(v) = self.build_args.get(p) {
+                all.entry(p.to_string()).or_insert_with(|| v.clone());
+            }
+        }
+        for (k, v) in &self.env {
+            all.insert(k.clone(), v.clone());
+        }
+        all.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "expand_tests.rs"]
+mod tests;
