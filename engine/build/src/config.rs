@@ -251,9 +251,9 @@ impl ImageState {
                     },
                     Healthcheck::Cmd(c) => HealthConfig {
                         test: match &c.command {
-                            CommandForm::Exec(v) => {
-                                std::iter::once("CMD".to_string()).chain(v.clone()).collect()
-                            }
+                            CommandForm::Exec(v) => std::iter::once("CMD".to_string())
+                                .chain(v.clone())
+                                .collect(),
                             CommandForm::Shell(s) => vec!["CMD-SHELL".into(), s.clone()],
                         },
                         interval: c.interval.unwrap_or(0),
@@ -294,10 +294,7 @@ impl ImageState {
     }
 }
 
-fn pairs_message<'a>(
-    keyword: &str,
-    kvs: impl Iterator<Item = (&'a String, &'a String)>,
-) -> String {
+fn pairs_message<'a>(keyword: &str, kvs: impl Iterator<Item = (&'a String, &'a String)>) -> String {
     let mut msg = keyword.to_string();
     for (k, v) in kvs {
         msg.push_str(&format!(" {k}={v}"));

@@ -45,7 +45,9 @@ fn history(state: &ImageState) -> Vec<String> {
 
 #[test]
 fn env_label_user_stopsignal() {
-    let s = build("FROM x\nENV A=1 B=\"two words\"\nENV A=3\nLABEL a=b \"c.d\"=e\nUSER app\nSTOPSIGNAL SIGQUIT\n");
+    let s = build(
+        "FROM x\nENV A=1 B=\"two words\"\nENV A=3\nLABEL a=b \"c.d\"=e\nUSER app\nSTOPSIGNAL SIGQUIT\n",
+    );
     assert_eq!(s.config.env().clone().unwrap(), ["A=3", "B=two words"]);
     let labels = s.config.labels().clone().unwrap();
     assert_eq!(labels.get("c.d").map(String::as_str), Some("e"));
@@ -67,7 +69,15 @@ fn env_label_user_stopsignal() {
 fn workdir_relative_to_previous() {
     let s = build("FROM x\nWORKDIR a\nWORKDIR b/../c\nWORKDIR /abs/\nWORKDIR d\n");
     assert_eq!(s.config.working_dir().as_deref(), Some("/abs/d"));
-    assert_eq!(history(&s), ["WORKDIR /a", "WORKDIR /a/c", "WORKDIR /abs", "WORKDIR /abs/d"]);
+    assert_eq!(
+        history(&s),
+        [
+            "WORKDIR /a",
+            "WORKDIR /a/c",
+            "WORKDIR /abs",
+            "WORKDIR /abs/d"
+        ]
+    );
     assert_eq!(normalize_workdir(Some("/app"), "../x"), "/x");
 }
 
@@ -95,16 +105,30 @@ fn entrypoint_resets_inherited_cmd() {
     let s = build_on("FROM x\nENTRYPOINT [\"/e\"]\n", base.clone(), &[]).unwrap();
     assert_eq!(s.config.entrypoint().clone().unwrap(), ["/e"]);
     assert_eq!(s.config.cmd(), &None);
-    let s = build_on("FROM x\nCMD [\"c\"]\nENTRYPOINT [\"/e\"]\n", base.clone(), &[]).unwrap();
+    let s = build_on(
+        "FROM x\nCMD [\"c\"]\nENTRYPOINT [\"/e\"]\n",
+        base.clone(),
+        &[],
+    )
+    .unwrap();
     assert_eq!(s.config.cmd().clone().unwrap(), ["c"]);
     let s = build_on("FROM x\nUSER u\n", base, &[]).unwrap();
-    assert_eq!(s.config.cmd().clone().unwrap(), ["bash"], "kept without ENTRYPOINT");
+    assert_eq!(
+        s.config.cmd().clone().unwrap(),
+        ["bash"],
+        "kept without ENTRYPOINT"
+    );
 }
 
 #[test]
 fn shell_form_wraps_with_shell() {
-    let s = build("FROM x\nCMD echo $HOME\nSHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\nENTRYPOINT exec app\nRUN make | tee log\n");
-    assert_eq!(s.config.cmd().clone().unwrap(), ["/bin/sh", "-c", "echo $HOME"]);
+    let s = build(
+        "FROM x\nCMD echo $HOME\nSHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\nENTRYPOINT exec app\nRUN make | tee log\n",
+    );
+    assert_eq!(
+        s.config.cmd().clone().unwrap(),
+        ["/bin/sh", "-c", "echo $HOME"]
+    );
     assert_eq!(
         s.config.entrypoint().clone().unwrap(),
         ["/bin/bash", "-o", "pipefail", "-c", "exec app"]
@@ -146,7 +170,8 @@ fn run_history_with_build_args_prefix() {
 
 #[test]
 fn copy_add_history() {
-    let s = build("FROM x\nCOPY --chown=1:1 --from=b a b /dst/\nADD --chmod=644 <<EOF /f\nx\nEOF\n");
+    let s =
+        build("FROM x\nCOPY --chown=1:1 --from=b a b /dst/\nADD --chmod=644 <<EOF /f\nx\nEOF\n");
     assert_eq!(
         history(&s),
         [
@@ -158,7 +183,8 @@ fn copy_add_history() {
 
 #[test]
 fn volumes_onbuild_maintainer() {
-    let s = build("FROM x\nVOLUME /a /b\nVOLUME [\"/a\", \"/c\"]\nONBUILD RUN make\nMAINTAINER me\n");
+    let s =
+        build("FROM x\nVOLUME /a /b\nVOLUME [\"/a\", \"/c\"]\nONBUILD RUN make\nMAINTAINER me\n");
     assert_eq!(s.config.volumes().clone().unwrap(), ["/a", "/b", "/c"]);
     assert_eq!(s.on_build, ["RUN make"]);
     assert_eq!(s.author.as_deref(), Some("me"));
@@ -168,7 +194,9 @@ fn volumes_onbuild_maintainer() {
 
 #[test]
 fn healthcheck_shape_and_history() {
-    let s = build("FROM x\nHEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD curl -f http://localhost/\n");
+    let s = build(
+        "FROM x\nHEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD curl -f http://localhost/\n",
+    );
     let h = s.healthcheck.clone().unwrap();
     assert_eq!(h.test, ["CMD-SHELL", "curl -f http://localhost/"]);
     assert_eq!(h.interval, 30_000_000_000);
@@ -196,7 +224,10 @@ fn stop_signals() {
         assert!(!valid_signal(bad), "{bad}");
     }
     let e = build_on("FROM x\nSTOPSIGNAL NOPE\n", Config::default(), &[]).unwrap_err();
-    assert_eq!(e.to_string(), "Dockerfile:2: STOPSIGNAL: invalid signal: NOPE");
+    assert_eq!(
+        e.to_string(),
+        "Dockerfile:2: STOPSIGNAL: invalid signal: NOPE"
+    );
 }
 
 #[test]

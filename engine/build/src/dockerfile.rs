@@ -244,7 +244,9 @@ pub enum ParseErrorKind {
     NoDestination(&'static str),
     #[error("{0} must have two arguments")]
     TwoArguments(&'static str),
-    #[error("{instruction}: Syntax error - can't find = in {word:?}. Must be of the form: name=value")]
+    #[error(
+        "{instruction}: Syntax error - can't find = in {word:?}. Must be of the form: name=value"
+    )]
     MissingEquals {
         instruction: &'static str,
         word: String,
@@ -257,7 +259,9 @@ pub enum ParseErrorKind {
     InvalidStageName(String),
     #[error("duplicate stage name {0:?}")]
     DuplicateStageName(String),
-    #[error("{instruction}: unterminated heredoc {name:?} (no line equal to {name:?} before end of file)")]
+    #[error(
+        "{instruction}: unterminated heredoc {name:?} (no line equal to {name:?} before end of file)"
+    )]
     UnterminatedHeredoc {
         instruction: &'static str,
         name: String,
@@ -326,13 +330,14 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
             instr::Parsed::Instruction(instruction) => match df.stages.last_mut() {
                 Some(stage) => stage.instructions.push(located(instruction)),
                 None => match instruction {
-                    Instruction::Arg(decls) => df
-                        .args_before_from
-                        .extend(decls.into_iter().map(|d| Located {
-                            line: line.start,
-                            end_line: line.end,
-                            value: d,
-                        })),
+                    Instruction::Arg(decls) => {
+                        df.args_before_from
+                            .extend(decls.into_iter().map(|d| Located {
+                                line: line.start,
+                                end_line: line.end,
+                                value: d,
+                            }))
+                    }
                     other => {
                         return Err(ParseErrorKind::NoBuildStage(other.keyword()).at(line.start));
                     }

@@ -187,6 +187,14 @@ impl Matcher {
         Matcher::new(&read_patterns(text))
     }
 
+    /// The cleaned patterns, exceptions prefixed with `!`.
+    pub fn patterns(&self) -> Vec<String> {
+        self.patterns
+            .iter()
+            .map(|p| format!("{}{}", if p.exclusion { "!" } else { "" }, p.text))
+            .collect()
+    }
+
     /// Whether a context-relative `/`-separated path is excluded (`MatchesOrParentMatches`):
     /// each pattern is tried on the path and on each of its parent directories; the last
     /// pattern that matches decides.

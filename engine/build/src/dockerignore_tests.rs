@@ -24,6 +24,11 @@ fn reading_cleans_and_skips_comments() {
 }
 
 #[test]
+fn matcher_keeps_cleaned_patterns() {
+    assert_eq!(m("/a/\n!./b\n\n").patterns(), ["a", "!b"]);
+}
+
+#[test]
 fn docs_examples() {
     let mt = m("*/temp*\n*/*/temp*\ntemp?\n");
     assert!(mt.excluded("somedir/temporary.txt"));
@@ -69,7 +74,10 @@ fn dir_with_and_without_slash_exclude_contents() {
         assert!(mt.excluded("dir/file"), "{text}");
         assert!(mt.excluded("dir/sub/deep"), "{text}");
         assert!(!mt.excluded("dirx"), "{text}");
-        assert!(!mt.excluded("other/dir/file"), "{text}: anchored at the root");
+        assert!(
+            !mt.excluded("other/dir/file"),
+            "{text}: anchored at the root"
+        );
     }
     let mt = m("dir/*\n");
     assert!(!mt.excluded("dir"));
@@ -161,7 +169,9 @@ fn walk_lists_included_files_sorted() {
     }
     fs::create_dir_all(root.join("emptydir")).expect("mkdir");
     std::os::unix::fs::symlink("README.md", root.join("link")).expect("symlink");
-    let mt = m("*.md\n!important.md\nnode_modules/\nvendor\n!vendor/keep\n/build\n**/*.go\n!src/main.go\n");
+    let mt = m(
+        "*.md\n!important.md\nnode_modules/\nvendor\n!vendor/keep\n/build\n**/*.go\n!src/main.go\n",
+    );
     let files = walk_context(root, &mt).expect("walk");
     let files: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     assert_eq!(

@@ -209,7 +209,10 @@ impl<'a> Scan<'a> {
 
     fn name(&mut self) -> String {
         let mut name = String::new();
-        while let Some(c) = self.peek().filter(|c| c.is_ascii_alphanumeric() || *c == '_') {
+        while let Some(c) = self
+            .peek()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        {
             name.push(c);
             self.pos += 1;
         }
@@ -421,7 +424,11 @@ impl GlobalScope {
                 (Some(v), _) => Some(v.clone()),
                 (None, Some(default)) => {
                     let env = |n: &str| values.get(n).cloned().flatten();
-                    Some(lexer.process_word(default, &env).map_err(|e| at(*line, "ARG", e))?)
+                    Some(
+                        lexer
+                            .process_word(default, &env)
+                            .map_err(|e| at(*line, "ARG", e))?,
+                    )
                 }
                 (None, None) => None,
             };
@@ -546,7 +553,11 @@ impl<'g> StageScope<'g> {
             from: self.opt(&c.from)?,
             chown: self.opt(&c.chown)?,
             chmod: self.opt(&c.chmod)?,
-            exclude: c.exclude.iter().map(|e| self.word(e)).collect::<Result<_, _>>()?,
+            exclude: c
+                .exclude
+                .iter()
+                .map(|e| self.word(e))
+                .collect::<Result<_, _>>()?,
             checksum: self.opt(&c.checksum)?,
             ..c.clone()
         })

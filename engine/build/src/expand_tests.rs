@@ -46,13 +46,12 @@ fn required_modifier_errors() {
     let lx = Lexer::new('\\');
     let env = env_of(&[("EMPTY", "")]);
     assert_eq!(
-        lx.process_word("${X:?must be set}", &env).unwrap_err().to_string(),
+        lx.process_word("${X:?must be set}", &env)
+            .unwrap_err()
+            .to_string(),
         "X: must be set"
     );
-    assert_eq!(
-        lx.process_word("${EMPTY?}", &env).unwrap(),
-        ""
-    );
+    assert_eq!(lx.process_word("${EMPTY?}", &env).unwrap(), "");
     assert!(lx.process_word("${EMPTY:?}", &env).is_err());
 }
 
@@ -113,7 +112,10 @@ fn backtick_escape() {
 fn words_split_on_unquoted_whitespace_and_variables() {
     let env = env_of(&[("SP", "80 443")]);
     let lx = Lexer::new('\\');
-    assert_eq!(lx.process_words("$SP 22", &env).unwrap(), ["80", "443", "22"]);
+    assert_eq!(
+        lx.process_words("$SP 22", &env).unwrap(),
+        ["80", "443", "22"]
+    );
     assert_eq!(lx.process_words("\"$SP\"", &env).unwrap(), ["80 443"]);
     assert_eq!(lx.process_words("'' x", &env).unwrap(), ["", "x"]);
 }
@@ -140,7 +142,10 @@ fn global_args_reach_from_but_not_stage_until_redeclared() {
     let stage = &df.stages[0];
     assert_eq!(
         global.expand_from(stage).unwrap(),
-        ("alpine:3.19".to_string(), Some("linux/arm64/v8".to_string()))
+        (
+            "alpine:3.19".to_string(),
+            Some("linux/arm64/v8".to_string())
+        )
     );
     let mut scope = StageScope::new(&global, &inp, &[]);
     let got: Vec<Instruction> = stage
@@ -154,8 +159,8 @@ fn global_args_reach_from_but_not_stage_until_redeclared() {
 
 #[test]
 fn build_arg_overrides_defaults_and_env_overrides_arg() {
-    let df = parse("ARG G=global\nFROM x\nARG G=stage\nARG B=b\nENV B=fromenv\nUSER $G:$B\n")
-        .unwrap();
+    let df =
+        parse("ARG G=global\nFROM x\nARG G=stage\nARG B=b\nENV B=fromenv\nUSER $G:$B\n").unwrap();
     let inp = inputs(&[("G", "cli")]);
     let global = GlobalScope::new(&df, &inp).unwrap();
     assert_eq!(global.get("G").as_deref(), Some("cli"));
@@ -182,7 +187,10 @@ fn env_on_one_line_sees_previous_values() {
     for i in &df.stages[0].instructions {
         scope.apply(i).unwrap();
     }
-    assert_eq!(scope.env(), ["PATH=/bin", "abc=bye", "def=hello", "ghi=bye"]);
+    assert_eq!(
+        scope.env(),
+        ["PATH=/bin", "abc=bye", "def=hello", "ghi=bye"]
+    );
 }
 
 #[test]

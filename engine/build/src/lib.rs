@@ -4,10 +4,10 @@
 //! instructions to an OCI image config. It runs nothing and needs no root; the engine's
 //! builder executes what this crate decides.
 
+pub mod config;
 pub mod dockerfile;
+pub mod dockerignore;
 pub mod expand;
 pub mod stages;
-pub mod dockerignore;
-pub mod config;
 
 pub use dockerfile::{Dockerfile, Instruction, ParseError, Stage, parse};

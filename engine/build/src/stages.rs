@@ -216,7 +216,9 @@ fn build_order(
     }
     let mut marks = vec![Mark::New; deps.len()];
     visit(target, deps, &mut marks, df)?;
-    let needed: Vec<usize> = (0..deps.len()).filter(|&i| marks[i] == Mark::Done).collect();
+    let needed: Vec<usize> = (0..deps.len())
+        .filter(|&i| marks[i] == Mark::Done)
+        .collect();
     let mut order = Vec::with_capacity(needed.len());
     while order.len() < needed.len() {
         let next = needed
@@ -306,7 +308,10 @@ mod tests {
         assert_eq!(p.order, [0, 1]);
         assert_eq!(
             p.dependencies[1],
-            [Dependency::Stage(0), Dependency::Image("nginx:latest".into())]
+            [
+                Dependency::Stage(0),
+                Dependency::Image("nginx:latest".into())
+            ]
         );
         assert_eq!(p.images(), ["alpine", "busybox", "nginx:latest"]);
     }

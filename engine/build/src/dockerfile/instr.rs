@@ -459,9 +459,9 @@ fn parse_text(
             Some(v) => Instruction::Shell(v),
             None => return err(ParseErrorKind::NotJson(keyword)),
         },
-        "HEALTHCHECK" => Instruction::Healthcheck(
-            parse_healthcheck(args, &mut flags).map_err(|k| k.at(line))?,
-        ),
+        "HEALTHCHECK" => {
+            Instruction::Healthcheck(parse_healthcheck(args, &mut flags).map_err(|k| k.at(line))?)
+        }
         _ => {
             let inner_keyword = keyword_of(args);
             match inner_keyword {
@@ -507,13 +507,11 @@ fn parse_mount(spec: &str) -> Result<Mount, ParseErrorKind> {
         match key.to_ascii_lowercase().as_str() {
             "type" => kind = value.to_ascii_lowercase(),
             "target" | "dst" | "destination" => target = Some(value.to_string()),
-            "source" | "src" | "from" | "id" | "sharing" | "mode" | "uid" | "gid"
-            | "readonly" | "ro" | "rw" | "readwrite" | "required" | "size" | "env" => {
-                options.push(KeyValue {
-                    key: key.to_ascii_lowercase(),
-                    value: value.to_string(),
-                })
-            }
+            "source" | "src" | "from" | "id" | "sharing" | "mode" | "uid" | "gid" | "readonly"
+            | "ro" | "rw" | "readwrite" | "required" | "size" | "env" => options.push(KeyValue {
+                key: key.to_ascii_lowercase(),
+                value: value.to_string(),
+            }),
             other => return Err(bad(format!("unexpected key '{other}'"))),
         }
     }
@@ -571,7 +569,9 @@ fn parse_healthcheck(args: &str, flags: &mut Flags) -> Result<Healthcheck, Parse
             let retries = match flags.string("retries") {
                 None => None,
                 Some(v) => {
-                    let n: i64 = v.parse().map_err(|_| ParseErrorKind::BadRetries(v.clone()))?;
+                    let n: i64 = v
+                        .parse()
+                        .map_err(|_| ParseErrorKind::BadRetries(v.clone()))?;
                     if n < 0 {
                         return Err(ParseErrorKind::NegativeRetries(n));
                     }

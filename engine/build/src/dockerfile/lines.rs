@@ -324,7 +324,10 @@ mod tests {
     #[test]
     fn directive_regex() {
         assert_eq!(directive_of("# escape = `"), Some(("escape", "`")));
-        assert_eq!(directive_of("#syntax=docker/dockerfile:1"), Some(("syntax", "docker/dockerfile:1")));
+        assert_eq!(
+            directive_of("#syntax=docker/dockerfile:1"),
+            Some(("syntax", "docker/dockerfile:1"))
+        );
         assert_eq!(directive_of("# just a comment"), None);
     }
 }
