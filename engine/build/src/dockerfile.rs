@@ -19,6 +19,14 @@ pub struct Dockerfile {
     /// `ARG`s before the first `FROM` (the global scope, usable in `FROM` lines).
     pub args_before_from: Vec<Located<ArgDecl>>,
     pub stages: Vec<Stage>,
+    /// Non-fatal findings BuildKit also reports (empty continuation lines, MAINTAINER).
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub line: usize,
+    pub message: String,
 }
 
 /// A value with the 1-based lines it spans in the Dockerfile.
@@ -284,6 +292,8 @@ pub enum ParseErrorKind {
     NegativeRetries(i64),
     #[error("RUN: invalid --mount {spec:?}: {reason}")]
     BadMount { spec: String, reason: String },
+    #[error("{0} names can not be blank")]
+    BlankName(&'static str),
     #[error("VOLUME specified can not be an empty string")]
     EmptyVolume,
 }
@@ -304,8 +314,15 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         directives,
         args_before_from: Vec::new(),
         stages: Vec::new(),
+        warnings: Vec::new(),
     };
     for line in &logical {
+        if line.empty_continuation {
+            df.warnings.push(Warning {
+                line: line.start,
+                message: format!("Empty continuation line found in: {}", line.text.trim()),
+            });
+        }
         let parsed = instr::parse_line(line, df.directives.escape)?;
         let located = |value| Located {
             line: line.start,
@@ -327,22 +344,33 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
                     instructions: Vec::new(),
                 });
             }
-            instr::Parsed::Instruction(instruction) => match df.stages.last_mut() {
-                Some(stage) => stage.instructions.push(located(instruction)),
-                None => match instruction {
-                    Instruction::Arg(decls) => {
-                        df.args_before_from
-                            .extend(decls.into_iter().map(|d| Located {
-                                line: line.start,
-                                end_line: line.end,
-                                value: d,
-                            }))
-                    }
-                    other => {
-                        return Err(ParseErrorKind::NoBuildStage(other.keyword()).at(line.start));
-                    }
-                },
-            },
+            instr::Parsed::Instruction(instruction) => {
+                if let Instruction::Maintainer(_) = instruction {
+                    df.warnings.push(Warning {
+                        line: line.start,
+                        message: "MAINTAINER instruction is deprecated in favor of using label"
+                            .to_string(),
+                    });
+                }
+                match df.stages.last_mut() {
+                    Some(stage) => stage.instructions.push(located(instruction)),
+                    None => match instruction {
+                        Instruction::Arg(decls) => {
+                            df.args_before_from
+                                .extend(decls.into_iter().map(|d| Located {
+                                    line: line.start,
+                                    end_line: line.end,
+                                    value: d,
+                                }))
+                        }
+                        other => {
+                            return Err(
+                                ParseErrorKind::NoBuildStage(other.keyword()).at(line.start)
+                            );
+                        }
+                    },
+                }
+            }
         }
     }
     if df.stages.is_empty() {

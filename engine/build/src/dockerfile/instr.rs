@@ -262,6 +262,7 @@ fn name_values(
     words
         .into_iter()
         .map(|w| match w.split_once('=') {
+            Some(("", _)) => Err(ParseErrorKind::BlankName(keyword).at(line)),
             Some((k, v)) => Ok(KeyValue {
                 key: k.to_string(),
                 value: v.to_string(),

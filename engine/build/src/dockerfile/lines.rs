@@ -31,6 +31,8 @@ pub(super) struct LogicalLine {
     pub end: usize,
     pub text: String,
     pub heredocs: Vec<Heredoc>,
+    /// A blank line sat inside the continuation (BuildKit warns about it).
+    pub empty_continuation: bool,
 }
 
 struct DirectiveParser {
@@ -128,11 +130,16 @@ pub(super) fn split(text: &str) -> Result<(Directives, Vec<LogicalLine>), ParseE
         if !continues && line.trim().is_empty() {
             continue;
         }
+        let mut empty_continuation = false;
         while continues && i < physical.len() {
             let next = physical[i];
             dp.feed(next, i + 1)?;
             i += 1;
-            if is_comment(next) || next.trim().is_empty() {
+            if is_comment(next) {
+                continue;
+            }
+            if next.trim().is_empty() {
+                empty_continuation = true;
                 continue;
             }
             (line, continues) = trim_continuation(next, escape);
@@ -143,6 +150,7 @@ pub(super) fn split(text: &str) -> Result<(Directives, Vec<LogicalLine>), ParseE
             end: i,
             text: line_owned,
             heredocs: Vec::new(),
+            empty_continuation,
         };
         if super::instr::heredoc_capable(&logical.text, escape) {
             for mut doc in heredocs_of(&logical.text) {
