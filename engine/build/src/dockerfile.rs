@@ -379,3 +379,24 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     }
     Ok(df)
 }
+
+/// Parses an ONBUILD trigger stored in a base image (`"RUN make"`), as run after `FROM`.
+pub fn parse_trigger(expression: &str, escape: char) -> Result<Instruction, ParseError> {
+    let line = lines::LogicalLine {
+        start: 1,
+        end: 1,
+        text: expression.to_string(),
+        heredocs: Vec::new(),
+        empty_continuation: false,
+    };
+    match instr::parse_line(&line, escape)? {
+        instr::Parsed::From(_) => Err(ParseErrorKind::OnbuildForbidden("FROM").at(1)),
+        instr::Parsed::Instruction(Instruction::Onbuild(_)) => {
+            Err(ParseErrorKind::OnbuildChain.at(1))
+        }
+        instr::Parsed::Instruction(Instruction::Maintainer(_)) => {
+            Err(ParseErrorKind::OnbuildForbidden("MAINTAINER").at(1))
+        }
+        instr::Parsed::Instruction(i) => Ok(i),
+    }
+}

@@ -8,6 +8,8 @@ pub mod config;
 pub mod dockerfile;
 pub mod dockerignore;
 pub mod expand;
+pub mod prepare;
 pub mod stages;
 
 pub use dockerfile::{Dockerfile, Instruction, ParseError, Stage, parse};
+pub use prepare::{PrepareError, Prepared, Step, prepare};
