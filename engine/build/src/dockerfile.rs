@@ -278,13 +278,17 @@ pub enum ParseErrorKind {
     OnbuildChain,
     #[error("{0} isn't allowed as an ONBUILD trigger")]
     OnbuildForbidden(&'static str),
+    #[error("HEALTHCHECK: Missing command after HEALTHCHECK CMD")]
+    HealthcheckNoCommand,
+    #[error("{0}: when using JSON array syntax, arrays must be comprised of strings only")]
+    NotStringArray(&'static str),
     #[error("HEALTHCHECK NONE takes no arguments")]
     HealthcheckNoneArgs,
     #[error("HEALTHCHECK: Unknown type {0:?} in HEALTHCHECK (try CMD)")]
     HealthcheckType(String),
     #[error("HEALTHCHECK: invalid duration {value:?} for --{flag}")]
     BadDuration { flag: String, value: String },
-    #[error("HEALTHCHECK: --{flag} cannot be less than 1ms")]
+    #[error("HEALTHCHECK: Interval {flag:?} cannot be less than 1ms")]
     DurationTooShort { flag: String },
     #[error("HEALTHCHECK: invalid value {0:?} for --retries")]
     BadRetries(String),

@@ -563,8 +563,9 @@ impl<'g> StageScope<'g> {
         })
     }
 
-    /// Expands an instruction as Docker does and records its ENV/ARG effects.
-    /// RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD and MAINTAINER come back unchanged.
+    /// Expands an instruction as Docker does and records its ENV/ARG effects. A RUN's
+    /// `--mount` options expand but its command does not (the shell does that); CMD,
+    /// ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD and MAINTAINER come back unchanged.
     pub fn apply(&mut self, located: &Located<Instruction>) -> Result<Instruction, ExpandError> {
         let instr = &located.value;
         self.apply_inner(instr)
@@ -603,6 +604,16 @@ impl<'g> StageScope<'g> {
                     out.extend(self.lexer.process_words(p, &|n| self.lookup(n))?);
                 }
                 Instruction::Expose(out)
+            }
+            Instruction::Run(run) => {
+                let mut run = run.clone();
+                for m in &mut run.mounts {
+                    m.target = self.opt(&m.target)?;
+                    for o in &mut m.options {
+                        o.value = self.word(&o.value)?;
+                    }
+                }
+                Instruction::Run(run)
             }
             Instruction::Copy(c) => Instruction::Copy(self.copy_args(c)?),
             Instruction::Add(c) => Instruction::Add(self.copy_args(c)?),

@@ -226,7 +226,10 @@ fn proxy_args_go_to_run_env_without_declaration_but_not_expansion() {
 
 #[test]
 fn run_cmd_and_onbuild_are_not_expanded() {
-    let df = parse("FROM x\nENV A=1\nRUN echo $A\nCMD echo $A\nONBUILD WORKDIR $A\n").unwrap();
+    let df = parse(
+        "FROM x\nENV A=1\nRUN echo $A\nCMD echo $A\nONBUILD WORKDIR $A\nHEALTHCHECK CMD echo $A\nSHELL [\"$A\"]\n",
+    )
+    .unwrap();
     let inp = inputs(&[]);
     let global = GlobalScope::new(&df, &inp).unwrap();
     let mut scope = StageScope::new(&global, &inp, &[]);
@@ -297,5 +300,24 @@ fn expose_expands_to_several_words() {
     assert_eq!(
         got[1],
         Instruction::Expose(vec!["80".into(), "443".into(), "22/udp".into()])
+    );
+}
+
+#[test]
+fn run_mount_options_expand_but_command_does_not() {
+    let df = parse("FROM x\nARG C=/cache\nRUN --mount=type=cache,target=$C,id=${C}-id echo $C\n")
+        .unwrap();
+    let inp = inputs(&[]);
+    let global = GlobalScope::new(&df, &inp).unwrap();
+    let mut scope = StageScope::new(&global, &inp, &[]);
+    scope.apply(&df.stages[0].instructions[0]).unwrap();
+    let Instruction::Run(run) = scope.apply(&df.stages[0].instructions[1]).unwrap() else {
+        panic!("not a run")
+    };
+    assert_eq!(run.mounts[0].target.as_deref(), Some("/cache"));
+    assert_eq!(run.mounts[0].options[0].value, "/cache-id");
+    assert_eq!(
+        run.command,
+        crate::dockerfile::CommandForm::Shell("echo $C".into())
     );
 }

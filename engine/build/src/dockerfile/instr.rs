@@ -119,7 +119,7 @@ pub(super) fn heredoc_capable(text: &str, escape: char) -> bool {
     }
     let rest = text.trim_start()[keyword.len()..].to_string();
     let (_, args) = split_flags(&rest, escape);
-    json_array(args).is_none()
+    matches!(json_array(keyword, args), Ok(None))
 }
 
 /// Splits leading `--name[=value]` words off; quotes in values are removed.
@@ -212,23 +212,36 @@ fn check_flags(keyword: &'static str, raw: Vec<String>, line: usize) -> Result<F
     Ok(flags)
 }
 
-fn json_array(args: &str) -> Option<Vec<String>> {
+/// BuildKit's `parseJSON`: `Ok(None)` when not a JSON array, an error when an array holds
+/// something other than strings.
+fn json_array(keyword: &'static str, args: &str) -> Result<Option<Vec<String>>, ParseErrorKind> {
     let t = args.trim();
     if !t.starts_with('[') {
-        return None;
+        return Ok(None);
     }
-    serde_json::from_str(t).ok()
+    match serde_json::from_str::<Vec<serde_json::Value>>(t) {
+        Err(_) => Ok(None),
+        Ok(values) => values
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => Ok(s),
+                _ => Err(ParseErrorKind::NotStringArray(keyword)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+    }
 }
 
-fn maybe_json(args: &str) -> CommandForm {
-    match json_array(args) {
+fn maybe_json(keyword: &'static str, args: &str) -> Result<CommandForm, ParseErrorKind> {
+    Ok(match json_array(keyword, args)? {
         Some(v) => CommandForm::Exec(v),
         None => CommandForm::Shell(args.trim().to_string()),
-    }
+    })
 }
 
-fn maybe_json_list(args: &str) -> Vec<String> {
-    json_array(args).unwrap_or_else(|| args.split_whitespace().map(str::to_string).collect())
+fn maybe_json_list(keyword: &'static str, args: &str) -> Result<Vec<String>, ParseErrorKind> {
+    Ok(json_array(keyword, args)?
+        .unwrap_or_else(|| args.split_whitespace().map(str::to_string).collect()))
 }
 
 fn one_string(keyword: &'static str, args: &str, line: usize) -> Result<String, ParseError> {
@@ -358,7 +371,7 @@ fn parse_text(
                 .map(|m| parse_mount(m).map_err(|k| k.at(line)))
                 .collect::<Result<_, _>>()?;
             Instruction::Run(Run {
-                command: maybe_json(args),
+                command: maybe_json(keyword, args).map_err(|k| k.at(line))?,
                 heredocs: heredocs.to_vec(),
                 mounts,
                 network: flags.string("network"),
@@ -369,7 +382,7 @@ fn parse_text(
             if args.trim().is_empty() {
                 return err(ParseErrorKind::AtLeastOneArgument(keyword));
             }
-            let form = maybe_json(args);
+            let form = maybe_json(keyword, args).map_err(|k| k.at(line))?;
             if keyword == "CMD" {
                 Instruction::Cmd(form)
             } else {
@@ -387,16 +400,17 @@ fn parse_text(
                 words
                     .into_iter()
                     .map(|w| match w.split_once('=') {
-                        Some((n, d)) => ArgDecl {
+                        Some(("", _)) => Err(ParseErrorKind::BlankName(keyword).at(line)),
+                        Some((n, d)) => Ok(ArgDecl {
                             name: n.to_string(),
                             default: Some(d.to_string()),
-                        },
-                        None => ArgDecl {
+                        }),
+                        None => Ok(ArgDecl {
                             name: w,
                             default: None,
-                        },
+                        }),
                     })
-                    .collect(),
+                    .collect::<Result<_, _>>()?,
             )
         }
         "EXPOSE" => {
@@ -407,7 +421,7 @@ fn parse_text(
             Instruction::Expose(ports)
         }
         "COPY" | "ADD" => {
-            let mut words = maybe_json_list(args);
+            let mut words = maybe_json_list(keyword, args).map_err(|k| k.at(line))?;
             if words.len() < 2 {
                 return err(ParseErrorKind::NoDestination(keyword));
             }
@@ -446,7 +460,7 @@ fn parse_text(
         "STOPSIGNAL" => Instruction::StopSignal(one_string(keyword, args, line)?),
         "MAINTAINER" => Instruction::Maintainer(one_string(keyword, args, line)?),
         "VOLUME" => {
-            let vols = maybe_json_list(args);
+            let vols = maybe_json_list(keyword, args).map_err(|k| k.at(line))?;
             if vols.is_empty() {
                 return err(ParseErrorKind::AtLeastOneArgument(keyword));
             }
@@ -455,7 +469,7 @@ fn parse_text(
             }
             Instruction::Volume(vols)
         }
-        "SHELL" => match json_array(args) {
+        "SHELL" => match json_array(keyword, args).map_err(|k| k.at(line))? {
             Some(v) if v.is_empty() => return err(ParseErrorKind::AtLeastOneArgument(keyword)),
             Some(v) => Instruction::Shell(v),
             None => return err(ParseErrorKind::NotJson(keyword)),
@@ -546,17 +560,23 @@ fn parse_healthcheck(args: &str, flags: &mut Flags) -> Result<Healthcheck, Parse
         }
         "CMD" => {
             if rest.trim().is_empty() {
-                return Err(ParseErrorKind::AtLeastOneArgument("HEALTHCHECK CMD"));
+                return Err(ParseErrorKind::HealthcheckNoCommand);
             }
             let mut duration = |name: &str| -> Result<Option<u64>, ParseErrorKind> {
                 let Some(v) = flags.string(name) else {
                     return Ok(None);
                 };
-                let ns = parse_go_duration(&v).ok_or_else(|| ParseErrorKind::BadDuration {
-                    flag: name.to_string(),
-                    value: v.clone(),
+                if v.is_empty() {
+                    return Ok(None);
+                }
+                let negative = v.starts_with('-');
+                let ns = parse_go_duration(v.strip_prefix('-').unwrap_or(&v)).ok_or_else(|| {
+                    ParseErrorKind::BadDuration {
+                        flag: name.to_string(),
+                        value: v.clone(),
+                    }
                 })?;
-                if ns != 0 && ns < 1_000_000 {
+                if ns != 0 && (negative || ns < 1_000_000) {
                     return Err(ParseErrorKind::DurationTooShort {
                         flag: name.to_string(),
                     });
@@ -580,7 +600,7 @@ fn parse_healthcheck(args: &str, flags: &mut Flags) -> Result<Healthcheck, Parse
                 }
             };
             Ok(Healthcheck::Cmd(HealthcheckCmd {
-                command: maybe_json(rest),
+                command: maybe_json("HEALTHCHECK", rest)?,
                 interval,
                 timeout,
                 start_period,
