@@ -21,6 +21,8 @@ pub enum StageError {
         index: usize,
         current: usize,
     },
+    #[error("dockerfile contains no stages to build")]
+    NoStages,
     #[error("{given} base names given for {stages} stages")]
     BaseCount { given: usize, stages: usize },
 }
@@ -115,6 +117,9 @@ pub fn plan(
     target: Option<&str>,
 ) -> Result<StagePlan, StageError> {
     let n = df.stages.len();
+    if n == 0 {
+        return Err(StageError::NoStages);
+    }
     if bases.len() != n {
         return Err(StageError::BaseCount {
             given: bases.len(),
