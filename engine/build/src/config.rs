@@ -6,7 +6,54 @@
 use oci_spec::image::{Config, History};
 use serde::{Deserialize, Serialize};
 
-use crate::dockerfile::{CommandForm, CopyArgs, Healthcheck, Instruction, Located, Source};
+use crate::dockerfile::{
+    CommandForm, CopyArgs, Healthcheck, Heredoc, Instruction, Located, Run, Source, heredoc_of_word,
+};
+
+/// The `comment` BuildKit puts on every history entry of a Dockerfile build.
+pub const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
+
+/// What a `RUN` executes: its argv, and for a lone `RUN <<EOF` whose body starts with `#!`,
+/// the heredoc to mount read-only at `/dev/pipes/<name>` (mode 0755) and run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCommand {
+    pub args: Vec<String>,
+    pub script: Option<Heredoc>,
+}
+
+/// BuildKit's `dispatchRun` argv: exec form as is; shell form through `shell`, where a
+/// lone heredoc's body becomes the script and other heredocs are appended for the shell.
+pub fn run_command(run: &Run, shell: &[String]) -> RunCommand {
+    let text = match &run.command {
+        CommandForm::Exec(v) => {
+            return RunCommand {
+                args: v.clone(),
+                script: None,
+            };
+        }
+        CommandForm::Shell(s) => s,
+    };
+    let mut script = None;
+    let body = match (run.heredocs.first(), heredoc_of_word(text)) {
+        (Some(doc), Some(_)) if doc.content.starts_with("#!") => {
+            script = Some(doc.clone());
+            format!("/dev/pipes/{}", doc.name)
+        }
+        (Some(doc), Some(_)) => doc.content.clone(),
+        _ => {
+            let mut full = text.clone();
+            for doc in &run.heredocs {
+                full.push('\n');
+                full.push_str(&doc.content);
+                full.push_str(&doc.name);
+            }
+            full
+        }
+    };
+    let mut args = shell.to_vec();
+    args.push(body);
+    RunCommand { args, script }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -57,6 +104,8 @@ pub struct ImageState {
     pub on_build: Vec<String>,
     pub shell: Vec<String>,
     pub author: Option<String>,
+    /// Docker's `ArgsEscaped`, set by CMD.
+    pub args_escaped: bool,
     pub history: Vec<History>,
     /// CMD set by this Dockerfile (an ENTRYPOINT then keeps it).
     cmd_set: bool,
@@ -77,6 +126,7 @@ impl ImageState {
             on_build: Vec::new(),
             shell: default_shell(),
             author: None,
+            args_escaped: false,
             history: Vec::new(),
             cmd_set: false,
         }
@@ -94,6 +144,9 @@ impl ImageState {
             }
             if !self.on_build.is_empty() {
                 obj.insert("OnBuild".into(), self.on_build.clone().into());
+            }
+            if self.args_escaped {
+                obj.insert("ArgsEscaped".into(), true.into());
             }
             if self.shell != default_shell() {
                 obj.insert("Shell".into(), self.shell.clone().into());
@@ -130,13 +183,14 @@ impl ImageState {
                     words.push(format!("|{}", run_args.len()));
                     words.extend(run_args.iter().map(|(k, v)| format!("{k}={v}")));
                 }
-                words.extend(self.command(&run.command));
+                words.extend(run_command(run, &self.shell).args);
                 format!("RUN {} # buildkit", words.join(" "))
             }
             Instruction::Cmd(form) => {
                 let cmd = self.command(form);
                 self.config.set_cmd(Some(cmd.clone()));
                 self.cmd_set = true;
+                self.args_escaped = true;
                 format!("CMD {}", go_quote_list(&cmd))
             }
             Instruction::Entrypoint(form) => {
@@ -196,10 +250,7 @@ impl ImageState {
                     }
                 }
                 self.config.set_exposed_ports(Some(ports));
-                added.sort();
-                added.dedup();
-                let inner: Vec<String> = added.iter().map(|p| format!("{p}:{{}}")).collect();
-                format!("EXPOSE map[{}]", inner.join(" "))
+                format!("EXPOSE [{}]", added.join(" "))
             }
             Instruction::Copy(c) => {
                 layer = true;
@@ -210,8 +261,8 @@ impl ImageState {
                 copy_message("ADD", c)
             }
             Instruction::Workdir(w) => {
-                layer = true;
                 let wd = normalize_workdir(self.config.working_dir().as_deref(), w);
+                layer = wd != "/";
                 self.config.set_working_dir(Some(wd.clone()));
                 format!("WORKDIR {wd}")
             }
@@ -277,7 +328,7 @@ impl ImageState {
             }
             Instruction::Onbuild(o) => {
                 self.on_build.push(o.expression.clone());
-                format!("ONBUILD {}", o.expression)
+                return Ok(());
             }
             Instruction::Maintainer(m) => {
                 self.author = Some(m.clone());
@@ -286,6 +337,7 @@ impl ImageState {
         };
         let mut h = History::default();
         h.set_created_by(Some(created_by));
+        h.set_comment(Some(HISTORY_COMMENT.to_string()));
         if !layer {
             h.set_empty_layer(Some(true));
         }
@@ -304,6 +356,9 @@ fn pairs_message<'a>(keyword: &str, kvs: impl Iterator<Item = (&'a String, &'a S
 
 fn copy_message(keyword: &str, c: &CopyArgs) -> String {
     let mut msg = keyword.to_string();
+    if c.parents {
+        msg.push_str(" --parents");
+    }
     if let Some(chown) = &c.chown {
         msg.push_str(&format!(" --chown={chown}"));
     }

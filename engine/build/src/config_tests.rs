@@ -88,7 +88,8 @@ fn expose_ports_and_ranges() {
         s.config.exposed_ports().clone().unwrap(),
         ["80/tcp", "53/udp", "8000/tcp", "8001/tcp", "8002/tcp"]
     );
-    assert_eq!(history(&s)[0], "EXPOSE map[53/udp:{} 80/tcp:{}]");
+    assert_eq!(history(&s)[0], "EXPOSE [80/tcp 53/udp]");
+    assert_eq!(history(&s)[1], "EXPOSE [8000/tcp 8001/tcp 8002/tcp 80/tcp]");
     let e = build_on("FROM x\nEXPOSE 70000\n", Config::default(), &[]).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -160,8 +161,8 @@ fn run_history_with_build_args_prefix() {
             "ARG V=1",
             "ARG W=2",
             "ARG U",
-            "RUN |2 V=1 W=2 /bin/sh -c apt-get update # buildkit",
-            "RUN |2 V=1 W=2 echo hi # buildkit",
+            "RUN |3 V=1 W=2 U= /bin/sh -c apt-get update # buildkit",
+            "RUN |3 V=1 W=2 U= echo hi # buildkit",
         ]
     );
     assert_eq!(s.history[3].empty_layer(), None);
@@ -187,6 +188,7 @@ fn volumes_onbuild_maintainer() {
         build("FROM x\nVOLUME /a /b\nVOLUME [\"/a\", \"/c\"]\nONBUILD RUN make\nMAINTAINER me\n");
     assert_eq!(s.config.volumes().clone().unwrap(), ["/a", "/b", "/c"]);
     assert_eq!(s.on_build, ["RUN make"]);
+    assert_eq!(s.history.len(), 3, "ONBUILD writes no history entry");
     assert_eq!(s.author.as_deref(), Some("me"));
     assert_eq!(history(&s)[0], "VOLUME [/a /b]");
     assert_eq!(s.docker_config_json()["OnBuild"][0], "RUN make");
@@ -238,4 +240,47 @@ fn go_durations_print_like_go() {
     assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
     assert_eq!(go_duration(2_500_000_000), "2.5s");
     assert_eq!(go_duration(999), "999ns");
+}
+
+#[test]
+fn cmd_sets_args_escaped() {
+    let s = build("FROM x\nCMD [\"a\"]\n");
+    assert_eq!(s.docker_config_json()["ArgsEscaped"], true);
+    assert!(
+        build("FROM x\nUSER u\n")
+            .docker_config_json()
+            .get("ArgsEscaped")
+            .is_none()
+    );
+}
+
+#[test]
+fn run_heredocs_become_shell_scripts_as_buildkit() {
+    let s = build("FROM x\nRUN <<EOF\napk add curl\necho done\nEOF\n");
+    assert_eq!(
+        history(&s),
+        ["RUN /bin/sh -c apk add curl\necho done\n # buildkit"]
+    );
+    let df = parse("FROM x\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\nRUN python3 <<A && cat <<-B\nprint(2)\nA\n\tb\n\tB\nRUN [\"echo\", \"<<X\"]\n").unwrap();
+    let run = |i: usize| match &df.stages[0].instructions[i].value {
+        Instruction::Run(r) => run_command(r, &default_shell()),
+        other => panic!("not a run: {other:?}"),
+    };
+    let script = run(0);
+    assert_eq!(script.args, ["/bin/sh", "-c", "/dev/pipes/EOF"]);
+    assert_eq!(
+        script.script.map(|h| h.content),
+        Some("#!/usr/bin/env python3\nprint(1)\n".to_string())
+    );
+    let inline = run(1);
+    assert_eq!(
+        inline.args,
+        [
+            "/bin/sh",
+            "-c",
+            "python3 <<A && cat <<-B\nprint(2)\nA\nb\nB"
+        ]
+    );
+    assert!(inline.script.is_none());
+    assert_eq!(run(2).args, ["echo", "<<X"]);
 }

@@ -10,7 +10,7 @@ mod lines;
 
 use serde::Serialize;
 
-pub use lines::{Directives, parse_words};
+pub use lines::{Directives, heredoc_of_word, parse_words};
 
 /// A parsed Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -475,11 +475,19 @@ fn at(line: usize, instruction: &'static str, e: ExpandError) -> ExpandError {
 }
 
 /// Variables visible inside one stage while its instructions are applied in order.
+///
+/// As in BuildKit, ENV and ARG values share one ordered environment where the later
+/// assignment wins (so `ENV V=1` after `ARG V` overrides it, and an `ARG V=2` after the ENV
+/// overrides it again for expansion and RUN, but never enters the image's env).
 #[derive(Debug, Clone)]
 pub struct StageScope<'g> {
     global: &'g GlobalScope,
     build_args: &'g BTreeMap<String, String>,
-    env: IndexMap<String, String>,
+    /// BuildKit's state env: base image env, ENV and ARG values.
+    vars: IndexMap<String, String>,
+    /// The image env: base image env and ENV only.
+    image_env: IndexMap<String, String>,
+    /// Declared ARGs in order, with their resolved values.
     args: IndexMap<String, Option<String>>,
     lexer: Lexer,
 }
@@ -487,27 +495,26 @@ pub struct StageScope<'g> {
 impl<'g> StageScope<'g> {
     /// `base_env` is the base image's (or parent stage's) `KEY=value` env.
     pub fn new(global: &'g GlobalScope, inputs: &'g BuildInputs, base_env: &[String]) -> Self {
+        let image_env: IndexMap<String, String> = base_env
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (kv.clone(), String::new()),
+            })
+            .collect();
         StageScope {
             global,
             build_args: &inputs.build_args,
-            env: base_env
-                .iter()
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, v)) => (k.to_string(), v.to_string()),
-                    None => (kv.clone(), String::new()),
-                })
-                .collect(),
+            vars: image_env.clone(),
+            image_env,
             args: IndexMap::new(),
             lexer: global.lexer,
         }
     }
 
-    /// ENV first, then declared ARGs with a value.
+    /// The value `$name` expands to at this point of the stage.
     pub fn lookup(&self, name: &str) -> Option<String> {
-        self.env
-            .get(name)
-            .cloned()
-            .or_else(|| self.args.get(name).cloned().flatten())
+        self.vars.get(name).cloned()
     }
 
     fn word(&self, w: &str) -> Result<String, ExpandError> {
@@ -577,7 +584,8 @@ impl<'g> StageScope<'g> {
             Instruction::Env(kvs) => {
                 let kvs = self.pairs(kvs)?;
                 for kv in &kvs {
-                    self.env.insert(kv.key.clone(), kv.value.clone());
+                    self.vars.insert(kv.key.clone(), kv.value.clone());
+                    self.image_env.insert(kv.key.clone(), kv.value.clone());
                 }
                 Instruction::Env(kvs)
             }
@@ -591,6 +599,9 @@ impl<'g> StageScope<'g> {
                         (None, None) => self.global.get(&d.name),
                     };
                     self.args.insert(d.name.clone(), value.clone());
+                    if let Some(v) = &value {
+                        self.vars.insert(d.name.clone(), v.clone());
+                    }
                     out.push(crate::dockerfile::ArgDecl {
                         name: d.name.clone(),
                         default: value,
@@ -627,29 +638,38 @@ impl<'g> StageScope<'g> {
         })
     }
 
-    /// The image env so far, `KEY=value`.
+    /// The image env so far (base env and ENV), `KEY=value`.
     pub fn env(&self) -> Vec<String> {
-        self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
-    }
-
-    /// Declared ARGs that have a value, in declaration order (BuildKit's `|N k=v` prefix).
-    pub fn arg_values(&self) -> Vec<(String, String)> {
-        self.args
+        self.image_env
             .iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .map(|(k, v)| format!("{k}={v}"))
             .collect()
     }
 
-    /// Environment of a `RUN`: ARG values, proxy build args, then ENV (which wins).
+    /// Every declared ARG in order with its current value (empty when unset): BuildKit's
+    /// `RUN |N k=v …` history prefix.
+    pub fn arg_values(&self) -> Vec<(String, String)> {
+        self.args
+            .iter()
+            .map(|(k, v)| {
+                let value = self
+                    .vars
+                    .get(k)
+                    .cloned()
+                    .or_else(|| v.clone())
+                    .unwrap_or_default();
+                (k.clone(), value)
+            })
+            .collect()
+    }
+
+    /// Environment of a `RUN`: the stage's variables, plus proxy build args not set there.
     pub fn run_env(&self) -> Vec<String> {
-        let mut all: IndexMap<String, String> = self.arg_values().into_iter().collect();
+        let mut all = self.vars.clone();
         for p in PROXY_ARGS {
             if let Some(v) = self.build_args.get(p) {
                 all.entry(p.to_string()).or_insert_with(|| v.clone());
             }
-        }
-        for (k, v) in &self.env {
-            all.insert(k.clone(), v.clone());
         }
         all.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
     }

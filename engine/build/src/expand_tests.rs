@@ -174,7 +174,32 @@ fn build_arg_overrides_defaults_and_env_overrides_arg() {
     assert_eq!(last, Instruction::User("cli:fromenv".into()));
     assert_eq!(
         scope.arg_values(),
-        vec![("G".into(), "cli".into()), ("B".into(), "b".into())]
+        vec![("G".into(), "cli".into()), ("B".into(), "fromenv".into())]
+    );
+    assert_eq!(
+        scope.env(),
+        ["B=fromenv"],
+        "ARG values stay out of the image env"
+    );
+}
+
+#[test]
+fn later_arg_overrides_env_for_expansion_only() {
+    let df = parse("FROM x\nENV V=env\nARG V=arg\nWORKDIR /$V\nARG NOVAL\n").unwrap();
+    let inp = inputs(&[]);
+    let global = GlobalScope::new(&df, &inp).unwrap();
+    let mut scope = StageScope::new(&global, &inp, &[]);
+    let got: Vec<_> = df.stages[0]
+        .instructions
+        .iter()
+        .map(|i| scope.apply(i).unwrap())
+        .collect();
+    assert_eq!(got[2], Instruction::Workdir("/arg".into()));
+    assert_eq!(scope.env(), ["V=env"]);
+    assert_eq!(scope.run_env(), ["V=arg"]);
+    assert_eq!(
+        scope.arg_values(),
+        vec![("V".into(), "arg".into()), ("NOVAL".into(), String::new())]
     );
 }
 
@@ -221,7 +246,7 @@ fn proxy_args_go_to_run_env_without_declaration_but_not_expansion() {
         .map(|i| scope.apply(i).unwrap())
         .collect();
     assert_eq!(got[0], Instruction::Workdir("/a".into()));
-    assert_eq!(scope.run_env(), ["HTTP_PROXY=http://proxy:3128", "X=1"]);
+    assert_eq!(scope.run_env(), ["X=1", "HTTP_PROXY=http://proxy:3128"]);
 }
 
 #[test]

@@ -195,8 +195,9 @@ fn heredocs_of(line: &str) -> Vec<Heredoc> {
         .collect()
 }
 
-/// Parses one word as a heredoc opener: `^(\d*)<<(-?)([^<]*)$` with a non-empty name.
-pub(super) fn heredoc_of_word(word: &str) -> Option<Heredoc> {
+/// Parses one word as a heredoc opener (`^(\d*)<<(-?)([^<]*)$` with a non-empty name);
+/// the returned heredoc has no content yet.
+pub fn heredoc_of_word(word: &str) -> Option<Heredoc> {
     let digits = word.chars().take_while(char::is_ascii_digit).count();
     let rest = word[digits..].strip_prefix("<<")?;
     let (chomp, rest) = match rest.strip_prefix('-') {
