@@ -65,6 +65,69 @@ pub enum ConfigError {
     },
     #[error("Dockerfile:{line}: STOPSIGNAL: invalid signal: {signal}")]
     Signal { line: usize, signal: String },
+    #[error(
+        "Dockerfile:{line}: {instruction}: invalid chmod parameter: '{value}'. it should be octal string and between 0 and 07777"
+    )]
+    Chmod {
+        line: usize,
+        instruction: &'static str,
+        value: String,
+    },
+    #[error("Dockerfile:{line}: COPY: source can't be a URL for COPY")]
+    UrlForCopy { line: usize },
+    #[error("Dockerfile:{line}: {instruction}: {reason}")]
+    Checksum {
+        line: usize,
+        instruction: &'static str,
+        reason: &'static str,
+    },
+}
+
+fn is_http(src: &str) -> bool {
+    src.starts_with("http://") || src.starts_with("https://")
+}
+
+/// BuildKit's dispatch-time checks of COPY/ADD flags and sources.
+fn check_copy(line: usize, instruction: &'static str, c: &CopyArgs) -> Result<(), ConfigError> {
+    if let Some(mode) = &c.chmod
+        && !u32::from_str_radix(mode, 8).is_ok_and(|m| m <= 0o7777)
+    {
+        return Err(ConfigError::Chmod {
+            line,
+            instruction,
+            value: mode.clone(),
+        });
+    }
+    let paths: Vec<&str> = c
+        .sources
+        .iter()
+        .filter_map(|s| match s {
+            Source::Path(p) => Some(p.as_str()),
+            Source::Heredoc(_) => None,
+        })
+        .collect();
+    if instruction == "COPY" && paths.iter().any(|p| is_http(p)) {
+        return Err(ConfigError::UrlForCopy { line });
+    }
+    if c.checksum.is_some() {
+        let reason = if instruction == "COPY" {
+            Some("checksum can't be specified for COPY")
+        } else if c.sources.len() != 1 {
+            Some("checksum can't be specified for multiple sources")
+        } else if !paths.first().is_some_and(|p| is_http(p)) {
+            Some("checksum can't be specified for non-HTTP(S) sources")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(ConfigError::Checksum {
+                line,
+                instruction,
+                reason,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Docker's `HealthConfig` (durations in nanoseconds, zero meaning "inherit the default").
@@ -253,10 +316,12 @@ impl ImageState {
                 format!("EXPOSE [{}]", added.join(" "))
             }
             Instruction::Copy(c) => {
+                check_copy(line, "COPY", c)?;
                 layer = true;
                 copy_message("COPY", c)
             }
             Instruction::Add(c) => {
+                check_copy(line, "ADD", c)?;
                 layer = true;
                 copy_message("ADD", c)
             }

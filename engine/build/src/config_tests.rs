@@ -284,3 +284,32 @@ fn run_heredocs_become_shell_scripts_as_buildkit() {
     assert!(inline.script.is_none());
     assert_eq!(run(2).args, ["echo", "<<X"]);
 }
+
+#[test]
+fn copy_and_add_dispatch_checks() {
+    let err = |text: &str| {
+        build_on(text, Config::default(), &[])
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        err("FROM x\nCOPY --chmod=u+x a /b\n"),
+        "Dockerfile:2: COPY: invalid chmod parameter: 'u+x'. it should be octal string and between 0 and 07777"
+    );
+    assert!(err("FROM x\nADD --chmod=17777 a /b\n").contains("invalid chmod"));
+    assert_eq!(
+        err("FROM x\nCOPY https://example.invalid/f /f\n"),
+        "Dockerfile:2: COPY: source can't be a URL for COPY"
+    );
+    assert_eq!(
+        err("FROM x\nADD --checksum=sha256:00 a b /d/\n"),
+        "Dockerfile:2: ADD: checksum can't be specified for multiple sources"
+    );
+    assert_eq!(
+        err("FROM x\nADD --checksum=sha256:00 local.tar /d/\n"),
+        "Dockerfile:2: ADD: checksum can't be specified for non-HTTP(S) sources"
+    );
+    build(
+        "FROM x\nADD --checksum=sha256:00 --chmod=0755 https://example.invalid/f /f\nCOPY --chmod=644 a /b\n",
+    );
+}

@@ -312,7 +312,7 @@ impl ParseErrorKind {
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     let (directives, logical) = lines::split(text)?;
     if logical.is_empty() {
-        return Err(ParseErrorKind::Empty.at(1));
+        return Err(ParseErrorKind::Empty.at(text.lines().count().max(1)));
     }
     let mut df = Dockerfile {
         directives,
