@@ -15,10 +15,12 @@ pub enum ExpandError {
     UnterminatedSingleQuote,
     #[error("unexpected end of statement while looking for matching double-quote")]
     UnterminatedDoubleQuote,
-    #[error("missing '}}' in substitution")]
+    #[error("syntax error: missing '}}'")]
     MissingBrace,
-    #[error("bad substitution: {0}")]
-    BadSubstitution(String),
+    #[error("syntax error: bad substitution")]
+    BadSubstitution,
+    #[error("unsupported modifier ({0}) in substitution")]
+    UnsupportedModifier(String),
     #[error("{name}: {message}")]
     Required { name: String, message: String },
     #[error("invalid platform {0:?}: want os/arch[/variant]")]
@@ -127,6 +129,7 @@ struct Scan<'a> {
     pos: usize,
     lexer: &'a Lexer,
     env: &'a dyn Fn(&str) -> Option<String>,
+    raw_escapes: bool,
 }
 
 impl<'a> Scan<'a> {
@@ -136,6 +139,7 @@ impl<'a> Scan<'a> {
             pos: 0,
             lexer,
             env,
+            raw_escapes: false,
         }
     }
     fn peek(&self) -> Option<char> {
@@ -192,7 +196,9 @@ impl<'a> Scan<'a> {
                 }
                 c if c == escape => {
                     if let Some(n) = self.next() {
-                        if self.lexer.raw_quotes && !matches!(n, '$') && n != escape {
+                        let keep =
+                            self.raw_escapes || (self.lexer.raw_quotes && n != '$' && n != escape);
+                        if keep {
                             words.raw(c);
                         }
                         words.raw(n);
@@ -207,12 +213,25 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// BuildKit's `processName`: a run of digits, one special parameter (`@*#?-$!0`), or
+    /// letters, digits and `_`.
     fn name(&mut self) -> String {
         let mut name = String::new();
-        while let Some(c) = self
-            .peek()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        {
+        match self.peek() {
+            Some(c) if c.is_ascii_digit() => {
+                while let Some(d) = self.peek().filter(char::is_ascii_digit) {
+                    name.push(d);
+                    self.pos += 1;
+                }
+                return name;
+            }
+            Some(c @ ('@' | '*' | '#' | '?' | '-' | '$' | '!')) => {
+                self.pos += 1;
+                return c.to_string();
+            }
+            _ => {}
+        }
+        while let Some(c) = self.peek().filter(|c| c.is_alphanumeric() || *c == '_') {
             name.push(c);
             self.pos += 1;
         }
@@ -225,122 +244,146 @@ impl<'a> Scan<'a> {
 
     /// After a `$`: a name, `${…}` with modifiers, or a literal `$`.
     fn dollar(&mut self) -> Result<String, ExpandError> {
-        match self.peek() {
-            Some('{') => {
-                self.pos += 1;
-                self.braced()
-            }
-            Some(c) if c.is_ascii_digit() => {
-                self.pos += 1;
-                Ok(self.lookup(&c.to_string()).unwrap_or_default())
-            }
-            Some(c) if c.is_ascii_alphabetic() || c == '_' => {
-                let name = self.name();
-                Ok(self.lookup(&name).unwrap_or_default())
-            }
-            _ => Ok("$".to_string()),
+        if self.peek() == Some('{') {
+            self.pos += 1;
+            return self.braced();
         }
+        let name = self.name();
+        if name.is_empty() {
+            return Ok("$".to_string());
+        }
+        Ok(self.lookup(&name).unwrap_or_default())
     }
 
-    fn word_until_brace(&mut self) -> Result<String, ExpandError> {
+    /// The word of a `${name<op>word}` up to `stop`; `raw_escapes` keeps escape chars for
+    /// patterns, where `\*` means a literal `*`.
+    fn word_until(&mut self, stop: char, raw_escapes: bool) -> Result<String, ExpandError> {
+        let saved = self.raw_escapes;
+        self.raw_escapes = raw_escapes;
         let mut w = Words::new(false);
-        self.run(Some('}'), &mut w)?;
+        let result = self.run(Some(stop), &mut w);
+        self.raw_escapes = saved;
+        result?;
         Ok(w.finish().pop().unwrap_or_default())
     }
 
     fn braced(&mut self) -> Result<String, ExpandError> {
-        let name = self.name();
-        if name.is_empty() {
-            return Err(ExpandError::BadSubstitution(
-                "expected a variable name after '${'".into(),
-            ));
+        match self.peek() {
+            None => return Err(ExpandError::MissingBrace),
+            Some('{' | '}' | ':') => return Err(ExpandError::BadSubstitution),
+            _ => {}
         }
+        let name = self.name();
         let value = self.lookup(&name);
         let Some(c) = self.next() else {
             return Err(ExpandError::MissingBrace);
         };
-        let (colon, modifier) = match c {
+        let (colon, op) = match c {
             '}' => return Ok(value.unwrap_or_default()),
+            '/' => return self.substitute(value),
             ':' => (true, self.next().ok_or(ExpandError::MissingBrace)?),
             c => (false, c),
         };
-        let set = match (&value, colon) {
-            (Some(v), true) => !v.is_empty(),
-            (Some(_), false) => true,
-            (None, _) => false,
-        };
-        match modifier {
-            '-' => {
-                let word = self.word_until_brace()?;
-                Ok(if set { value.unwrap_or_default() } else { word })
-            }
-            '+' => {
-                let word = self.word_until_brace()?;
-                Ok(if set { word } else { String::new() })
-            }
-            '?' => {
-                let word = self.word_until_brace()?;
-                if set {
-                    return Ok(value.unwrap_or_default());
-                }
-                let message = if word.is_empty() {
-                    "is not allowed to be unset".to_string()
-                } else {
-                    word
-                };
-                Err(ExpandError::Required { name, message })
-            }
-            '#' | '%' if !colon => {
-                let longest = self.peek() == Some(modifier);
-                self.pos += usize::from(longest);
-                let pattern = self.word_until_brace()?;
-                let v = value.unwrap_or_default();
-                Ok(trim_pattern(&v, &pattern, modifier == '#', longest))
-            }
-            other => Err(ExpandError::BadSubstitution(format!(
-                "unsupported modifier ({}{other}) in substitution",
-                if colon { ":" } else { "" }
-            ))),
+        let modifier = format!("{}{op}", if colon { ":" } else { "" });
+        let pattern = matches!(op, '#' | '%');
+        if !matches!(op, '-' | '+' | '?') && !(pattern && !colon) {
+            return Err(ExpandError::UnsupportedModifier(modifier));
         }
+        let word = self.word_until('}', pattern)?;
+        let set = value.is_some();
+        let null = colon && value.as_deref() == Some("");
+        let value = value.unwrap_or_default();
+        Ok(match op {
+            '-' if !set || null => word,
+            '-' => value,
+            '+' if !set || null => String::new(),
+            '+' => word,
+            '?' if !set || null => {
+                let message = match (word.is_empty(), set) {
+                    (false, _) => word,
+                    (true, false) => "is not allowed to be unset".to_string(),
+                    (true, true) => "is not allowed to be empty".to_string(),
+                };
+                return Err(ExpandError::Required { name, message });
+            }
+            '?' => value,
+            _ => {
+                let (longest, pattern) = match word.strip_prefix(op) {
+                    Some(rest) => (true, rest.to_string()),
+                    None => (false, word),
+                };
+                trim_pattern(&value, &pattern, op == '#', longest)
+            }
+        })
+    }
+
+    /// `${name/pattern/replacement}` and `${name//pattern/replacement}`.
+    fn substitute(&mut self, value: Option<String>) -> Result<String, ExpandError> {
+        let all = self.peek() == Some('/');
+        self.pos += usize::from(all);
+        let pattern = self.word_until('/', true)?;
+        let replacement = self.word_until('}', true)?;
+        let value = value.unwrap_or_default();
+        let re = pattern_regex(&pattern, true)
+            .map_err(|_| ExpandError::UnsupportedModifier(format!("/{pattern}/")))?;
+        Ok(if all {
+            re.replace_all(&value, regex::NoExpand(&replacement))
+                .into_owned()
+        } else {
+            re.replace(&value, regex::NoExpand(&replacement))
+                .into_owned()
+        })
     }
 }
 
-/// `${v#p}`, `${v##p}`, `${v%p}`, `${v%%p}` with `*` and `?` globs.
+/// A shell pattern (`*`, `?`, `\x` literal) as a regex; `greedy` picks `.*` over `.*?`.
+fn pattern_regex(pattern: &str, greedy: bool) -> Result<regex::Regex, regex::Error> {
+    let mut re = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => re.push_str(if greedy { ".*" } else { ".*?" }),
+            '?' => re.push('.'),
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    re.push_str(&regex::escape(&n.to_string()));
+                }
+            }
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    regex::Regex::new(&re)
+}
+
+/// `${v#p}`, `${v##p}`, `${v%p}`, `${v%%p}`: remove the shortest or longest match of a
+/// shell pattern from the start or end.
 fn trim_pattern(value: &str, pattern: &str, prefix: bool, longest: bool) -> String {
+    let Ok(re) = pattern_regex(pattern, true) else {
+        return value.to_string();
+    };
+    let Ok(re) = regex::Regex::new(&format!("^(?:{})$", re.as_str())) else {
+        return value.to_string();
+    };
     let cuts: Vec<usize> = value
         .char_indices()
         .map(|(i, _)| i)
         .chain([value.len()])
         .collect();
-    let candidates: Box<dyn Iterator<Item = &usize>> = match (prefix, longest) {
+    let ordered: Box<dyn Iterator<Item = &usize>> = match (prefix, longest) {
         (true, false) | (false, true) => Box::new(cuts.iter()),
         _ => Box::new(cuts.iter().rev()),
     };
-    for &cut in candidates {
+    for &cut in ordered {
         let (part, keep) = if prefix {
             (&value[..cut], &value[cut..])
         } else {
             (&value[cut..], &value[..cut])
         };
-        if glob(pattern, part) {
+        if re.is_match(part) {
             return keep.to_string();
         }
     }
     value.to_string()
-}
-
-fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    fn go(p: &[char], t: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            Some(('?', rest)) => !t.is_empty() && go(rest, &t[1..]),
-            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
-        }
-    }
-    go(&p, &t)
 }
 
 /// An `os/arch[/variant]` platform.

@@ -63,6 +63,31 @@ fn prefix_and_suffix_removal() {
     assert_eq!(lx.process_word("${F%%.*}", &env).unwrap(), "archive");
     assert_eq!(lx.process_word("${F#*.}", &env).unwrap(), "tar.gz");
     assert_eq!(lx.process_word("${F##*.}", &env).unwrap(), "gz");
+    assert_eq!(
+        lx.process_word("${F#nomatch}", &env).unwrap(),
+        "archive.tar.gz"
+    );
+    let env = env_of(&[("S", "a*b*c")]);
+    assert_eq!(lx.process_word(r"${S#*\*}", &env).unwrap(), "b*c");
+    assert_eq!(lx.process_word(r"${S%\**}", &env).unwrap(), "a*b");
+}
+
+#[test]
+fn pattern_substitution() {
+    let env = env_of(&[("P", "a-b-c")]);
+    let lx = Lexer::new('\\');
+    assert_eq!(lx.process_word("${P/-/_}", &env).unwrap(), "a_b-c");
+    assert_eq!(lx.process_word("${P//-/_}", &env).unwrap(), "a_b_c");
+    assert_eq!(lx.process_word("${P/?-/}", &env).unwrap(), "b-c");
+    assert_eq!(lx.process_word("${P//x/y}", &env).unwrap(), "a-b-c");
+}
+
+#[test]
+fn special_and_positional_parameters_expand_empty() {
+    assert_eq!(word("a$-b"), "ab");
+    assert_eq!(word("$12x"), "x");
+    assert_eq!(word("$@"), "");
+    assert_eq!(word("${#}"), "");
 }
 
 #[test]
@@ -90,14 +115,26 @@ fn lexer_errors() {
         Err(ExpandError::UnterminatedDoubleQuote)
     );
     assert_eq!(lx.process_word("${A", &env), Err(ExpandError::MissingBrace));
-    assert!(matches!(
-        lx.process_word("${}", &env),
-        Err(ExpandError::BadSubstitution(_))
-    ));
-    assert!(matches!(
-        lx.process_word("${A:=x}", &env),
-        Err(ExpandError::BadSubstitution(_))
-    ));
+    assert_eq!(
+        lx.process_word("${A:-x", &env),
+        Err(ExpandError::MissingBrace)
+    );
+    assert_eq!(lx.process_word("${", &env), Err(ExpandError::MissingBrace));
+    for bad in ["${}", "${:x}", "${{x}"] {
+        assert_eq!(
+            lx.process_word(bad, &env),
+            Err(ExpandError::BadSubstitution),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        lx.process_word("${A:=x}", &env).unwrap_err().to_string(),
+        "unsupported modifier (:=) in substitution"
+    );
+    assert_eq!(
+        lx.process_word("${A:#x}", &env),
+        Err(ExpandError::UnsupportedModifier(":#".into()))
+    );
 }
 
 #[test]
