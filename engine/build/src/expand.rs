@@ -286,7 +286,8 @@ impl<'a> Scan<'a> {
         };
         let modifier = format!("{}{op}", if colon { ":" } else { "" });
         let pattern = matches!(op, '#' | '%');
-        if !matches!(op, '-' | '+' | '?') && !(pattern && !colon) {
+        let allowed = matches!(op, '-' | '+' | '?') || (pattern && !colon);
+        if !allowed {
             return Err(ExpandError::UnsupportedModifier(modifier));
         }
         let word = self.word_until('}', pattern)?;
