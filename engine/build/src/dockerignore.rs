@@ -116,7 +116,7 @@ fn compile(pattern: &str) -> Result<Regex, IgnoreError> {
             },
             '[' => {
                 re.push('[');
-                if matches!(chars.get(i), Some('!' | '^')) {
+                if chars.get(i) == Some(&'^') {
                     re.push_str("^/");
                     i += 1;
                 }

@@ -98,10 +98,14 @@ fn question_mark_and_classes() {
     assert!(!mt.excluded("dx"));
     assert!(mt.excluded("log7"));
     assert!(!mt.excluded("logx"));
-    let mt = m("x[!a]y\n");
+    let mt = m("x[^a]y\n");
     assert!(mt.excluded("xby"));
     assert!(!mt.excluded("xay"));
-    assert!(!mt.excluded("x/y"));
+    assert!(!mt.excluded("x/y"), "a class never matches the separator");
+    let mt = m("x[!a]y\n");
+    assert!(mt.excluded("x!y"), "as Go's filepath.Match, only ^ negates");
+    assert!(mt.excluded("xay"));
+    assert!(!mt.excluded("xby"));
 }
 
 #[test]
