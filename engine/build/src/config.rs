@@ -258,7 +258,8 @@ impl ImageState {
             }
             Instruction::Entrypoint(form) => {
                 let ep = self.command(form);
-                self.config.set_entrypoint(Some(ep.clone()));
+                self.config
+                    .set_entrypoint((!ep.is_empty()).then(|| ep.clone()));
                 if !self.cmd_set {
                     self.config.set_cmd(None);
                 }

@@ -86,10 +86,11 @@ fn expose_ports_and_ranges() {
     let s = build("FROM x\nEXPOSE 80 53/UDP\nEXPOSE 8000-8002/tcp 80/tcp\n");
     assert_eq!(
         s.config.exposed_ports().clone().unwrap(),
-        ["80/tcp", "53/udp", "8000/tcp", "8001/tcp", "8002/tcp"]
+        ["53/udp", "80/tcp", "8000/tcp", "8001/tcp", "8002/tcp"],
+        "BuildKit sorts EXPOSE arguments"
     );
-    assert_eq!(history(&s)[0], "EXPOSE [80/tcp 53/udp]");
-    assert_eq!(history(&s)[1], "EXPOSE [8000/tcp 8001/tcp 8002/tcp 80/tcp]");
+    assert_eq!(history(&s)[0], "EXPOSE [53/udp 80/tcp]");
+    assert_eq!(history(&s)[1], "EXPOSE [80/tcp 8000/tcp 8001/tcp 8002/tcp]");
     let e = build_on("FROM x\nEXPOSE 70000\n", Config::default(), &[]).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -312,4 +313,13 @@ fn copy_and_add_dispatch_checks() {
     build(
         "FROM x\nADD --checksum=sha256:00 --chmod=0755 https://example.invalid/f /f\nCOPY --chmod=644 a /b\n",
     );
+}
+
+#[test]
+fn empty_entrypoint_clears_it() {
+    let mut base = Config::default();
+    base.set_entrypoint(Some(vec!["/old".into()]));
+    let s = build_on("FROM x\nENTRYPOINT []\n", base, &[]).unwrap();
+    assert_eq!(s.config.entrypoint(), &None);
+    assert_eq!(history(&s), ["ENTRYPOINT []"]);
 }

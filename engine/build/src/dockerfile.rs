@@ -298,6 +298,10 @@ pub enum ParseErrorKind {
     BadMount { spec: String, reason: String },
     #[error("{0} names can not be blank")]
     BlankName(&'static str),
+    #[error("onbuild trigger should be a single expression")]
+    TriggerNotSingle,
+    #[error("{0} cannot accept a heredoc as a destination")]
+    HeredocDestination(&'static str),
     #[error("VOLUME specified can not be an empty string")]
     EmptyVolume,
 }
@@ -384,16 +388,14 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     Ok(df)
 }
 
-/// Parses an ONBUILD trigger stored in a base image (`"RUN make"`), as run after `FROM`.
+/// Parses an ONBUILD trigger stored in a base image (`"RUN make"`, possibly followed by
+/// heredoc bodies), as run after `FROM`.
 pub fn parse_trigger(expression: &str, escape: char) -> Result<Instruction, ParseError> {
-    let line = lines::LogicalLine {
-        start: 1,
-        end: 1,
-        text: expression.to_string(),
-        heredocs: Vec::new(),
-        empty_continuation: false,
+    let (_, logical) = lines::split(expression)?;
+    let [line] = logical.as_slice() else {
+        return Err(ParseErrorKind::TriggerNotSingle.at(1));
     };
-    match instr::parse_line(&line, escape)? {
+    match instr::parse_line(line, escape)? {
         instr::Parsed::From(_) => Err(ParseErrorKind::OnbuildForbidden("FROM").at(1)),
         instr::Parsed::Instruction(Instruction::Onbuild(_)) => {
             Err(ParseErrorKind::OnbuildChain.at(1))

@@ -209,6 +209,19 @@ ENTRYPOINT [\"app\"]
         assert_eq!(s.steps[1].workdir.as_deref(), Some("/app"));
         let bad = p.stage_steps(0, &inp, Config::default(), &["FROM x".to_string()]);
         assert!(matches!(bad, Err(PrepareError::Trigger { .. })));
+        let two = p.stage_steps(0, &inp, Config::default(), &["RUN a\nRUN b".to_string()]);
+        assert!(matches!(two, Err(PrepareError::Trigger { .. })));
+        let df = crate::parse("FROM a\nONBUILD RUN <<EOF\necho hi\nEOF\n").unwrap();
+        let Instruction::Onbuild(o) = &df.stages[0].instructions[0].value else {
+            panic!("not onbuild")
+        };
+        let s = p
+            .stage_steps(0, &inp, Config::default(), &[o.expression.clone()])
+            .unwrap();
+        let Instruction::Run(run) = &s.steps[0].instruction.value else {
+            panic!("trigger is not a run")
+        };
+        assert_eq!(run.heredocs[0].content, "echo hi\n");
     }
 
     #[test]

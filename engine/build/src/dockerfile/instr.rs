@@ -112,12 +112,18 @@ pub(super) fn keyword_of(text: &str) -> &'static str {
 }
 
 /// Whether BuildKit reads heredocs for this line: RUN, COPY or ADD not in JSON form.
+/// `ONBUILD` looks at its inner instruction, as BuildKit's `canContainHeredoc`.
 pub(super) fn heredoc_capable(text: &str, escape: char) -> bool {
-    let keyword = keyword_of(text);
+    let mut text = text.trim_start();
+    let mut keyword = keyword_of(text);
+    if keyword == "ONBUILD" {
+        text = text[keyword.len()..].trim_start();
+        keyword = keyword_of(text);
+    }
     if !matches!(keyword, "RUN" | "COPY" | "ADD") || !text.contains("<<") {
         return false;
     }
-    let rest = text.trim_start()[keyword.len()..].to_string();
+    let rest = text[keyword.len()..].to_string();
     let (_, args) = split_flags(&rest, escape);
     matches!(json_array(keyword, args), Ok(None))
 }
@@ -414,7 +420,8 @@ fn parse_text(
             )
         }
         "EXPOSE" => {
-            let ports: Vec<String> = args.split_whitespace().map(str::to_string).collect();
+            let mut ports: Vec<String> = args.split_whitespace().map(str::to_string).collect();
+            ports.sort();
             if ports.is_empty() {
                 return err(ParseErrorKind::AtLeastOneArgument(keyword));
             }
@@ -426,6 +433,9 @@ fn parse_text(
                 return err(ParseErrorKind::NoDestination(keyword));
             }
             let dest = words.pop().unwrap_or_default();
+            if super::lines::heredoc_of_word(&dest).is_some() {
+                return err(ParseErrorKind::HeredocDestination(keyword));
+            }
             let sources = words
                 .into_iter()
                 .map(|w| {
@@ -460,7 +470,11 @@ fn parse_text(
         "STOPSIGNAL" => Instruction::StopSignal(one_string(keyword, args, line)?),
         "MAINTAINER" => Instruction::Maintainer(one_string(keyword, args, line)?),
         "VOLUME" => {
-            let vols = maybe_json_list(keyword, args).map_err(|k| k.at(line))?;
+            let vols: Vec<String> = maybe_json_list(keyword, args)
+                .map_err(|k| k.at(line))?
+                .iter()
+                .map(|v| v.trim().to_string())
+                .collect();
             if vols.is_empty() {
                 return err(ParseErrorKind::AtLeastOneArgument(keyword));
             }
@@ -489,11 +503,17 @@ fn parse_text(
             if args.is_empty() {
                 return err(ParseErrorKind::AtLeastOneArgument(keyword));
             }
-            let Parsed::Instruction(inner) = parse_text(args, &[], escape, line)? else {
+            let Parsed::Instruction(inner) = parse_text(args, heredocs, escape, line)? else {
                 return err(ParseErrorKind::OnbuildForbidden("FROM"));
             };
+            let mut expression = args.to_string();
+            for doc in heredocs {
+                expression.push('\n');
+                expression.push_str(&doc.content);
+                expression.push_str(&doc.name);
+            }
             Instruction::Onbuild(OnBuild {
-                expression: args.to_string(),
+                expression,
                 instruction: Box::new(inner),
             })
         }
