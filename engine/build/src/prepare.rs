@@ -216,7 +216,12 @@ ENTRYPOINT [\"app\"]
             panic!("not onbuild")
         };
         let s = p
-            .stage_steps(0, &inp, Config::default(), &[o.expression.clone()])
+            .stage_steps(
+                0,
+                &inp,
+                Config::default(),
+                std::slice::from_ref(&o.expression),
+            )
             .unwrap();
         let Instruction::Run(run) = &s.steps[0].instruction.value else {
             panic!("trigger is not a run")
