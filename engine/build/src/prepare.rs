@@ -53,13 +53,36 @@ pub fn prepare(
         .map(|s| global.expand_from(s))
         .collect::<Result<Vec<_>, _>>()?;
     let names: Vec<String> = bases.iter().map(|(b, _)| b.clone()).collect();
-    let plan = stages::plan(&dockerfile, &names, target)?;
+    let plan = stages::plan(
+        &with_expanded_froms(&dockerfile, &global, inputs),
+        &names,
+        target,
+    )?;
     Ok(Prepared {
         dockerfile,
         global,
         bases,
         plan,
     })
+}
+
+/// A copy of the Dockerfile whose `COPY --from` and `RUN --mount=from=` values are
+/// expanded with each stage's args, so `--from=$BUILDER` names the right stage. Expansion
+/// errors leave the raw value; `stage_steps` reports them with their line.
+fn with_expanded_froms(df: &Dockerfile, global: &GlobalScope, inputs: &BuildInputs) -> Dockerfile {
+    let mut out = df.clone();
+    for stage in &mut out.stages {
+        let mut scope = StageScope::new(global, inputs, &[]);
+        for located in &mut stage.instructions {
+            let expanded = scope.apply(located);
+            match (&mut located.value, expanded) {
+                (Instruction::Copy(c), Ok(Instruction::Copy(e))) => c.from = e.from,
+                (Instruction::Run(r), Ok(Instruction::Run(e))) => r.mounts = e.mounts,
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 /// One instruction ready to execute, with the context it runs in.
@@ -196,6 +219,17 @@ ENTRYPOINT [\"app\"]
         let fin = p.stage_steps(1, &inp, Config::default(), &[]).unwrap();
         assert_eq!(fin.image.config.user().as_deref(), Some("nobody"));
         assert_eq!(fin.image.config.entrypoint().clone().unwrap(), ["app"]);
+    }
+
+    #[test]
+    fn copy_from_with_args_resolves_the_stage() {
+        let inp = inputs(&[("SRC", "build")]);
+        let text =
+            "FROM a AS build\nFROM b AS other\nFROM c\nARG SRC=other\nCOPY --from=$SRC /x /x\n";
+        let p = prepare(text, &inp, None).unwrap();
+        assert_eq!(p.plan.order, [0, 2]);
+        let p = prepare(text, &inputs(&[]), None).unwrap();
+        assert_eq!(p.plan.order, [1, 2]);
     }
 
     #[test]
