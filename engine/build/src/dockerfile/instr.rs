@@ -225,9 +225,13 @@ fn json_array(keyword: &'static str, args: &str) -> Result<Option<Vec<String>>, 
     if !t.starts_with('[') {
         return Ok(None);
     }
-    match serde_json::from_str::<Vec<serde_json::Value>>(t) {
-        Err(_) => Ok(None),
-        Ok(values) => values
+    // Like Go's json.Decoder, read the first value and ignore what follows it.
+    let first = serde_json::Deserializer::from_str(t)
+        .into_iter::<Vec<serde_json::Value>>()
+        .next();
+    match first {
+        None | Some(Err(_)) => Ok(None),
+        Some(Ok(values)) => values
             .into_iter()
             .map(|v| match v {
                 serde_json::Value::String(s) => Ok(s),

@@ -1,4 +1,4 @@
 FROM alpine
 RUN <<EOF
 EOF
-RUN ["a"] <<EOF
+RUN cat <<EOF
