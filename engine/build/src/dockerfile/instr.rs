@@ -113,7 +113,7 @@ pub(super) fn keyword_of(text: &str) -> &'static str {
 
 /// Whether BuildKit reads heredocs for this line: RUN, COPY or ADD not in JSON form.
 /// `ONBUILD` looks at its inner instruction, as BuildKit's `canContainHeredoc`.
-pub(super) fn heredoc_capable(text: &str, escape: char) -> bool {
+pub(super) fn heredoc_capable(text: &str) -> bool {
     let mut text = text.trim_start();
     let mut keyword = keyword_of(text);
     if keyword == "ONBUILD" {
@@ -124,12 +124,14 @@ pub(super) fn heredoc_capable(text: &str, escape: char) -> bool {
         return false;
     }
     let rest = text[keyword.len()..].to_string();
-    let (_, args) = split_flags(&rest, escape);
+    let (_, args) = split_flags(&rest);
     matches!(json_array(keyword, args), Ok(None))
 }
 
-/// Splits leading `--name[=value]` words off; quotes in values are removed.
-fn split_flags(rest: &str, escape: char) -> (Vec<String>, &str) {
+/// Splits leading `--name[=value]` words off; quotes in values are removed and `\\`
+/// escapes whatever the escape directive says, as BuildKit's `extractBuilderFlags`.
+fn split_flags(rest: &str) -> (Vec<String>, &str) {
+    let escape = '\\';
     let mut flags = Vec::new();
     let mut rest = rest;
     loop {
@@ -348,7 +350,7 @@ fn parse_text(
     let (raw_flags, args) = if keyword == "ONBUILD" {
         (Vec::new(), rest.trim_start())
     } else {
-        split_flags(rest, escape)
+        split_flags(rest)
     };
     let mut flags = check_flags(keyword, raw_flags, line)?;
     let err = |kind: ParseErrorKind| Err(kind.at(line));
@@ -693,7 +695,7 @@ mod tests {
 
     #[test]
     fn flags_split_quotes() {
-        let (f, rest) = split_flags(r#" --chown="a b" --link -- --x y"#, '\\');
+        let (f, rest) = split_flags(r#" --chown="a b" --link -- --x y"#);
         assert_eq!(f, vec!["chown=a b", "link"]);
         assert_eq!(rest, "--x y");
     }

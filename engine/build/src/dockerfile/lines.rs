@@ -152,7 +152,7 @@ pub(super) fn split(text: &str) -> Result<(Directives, Vec<LogicalLine>), ParseE
             heredocs: Vec::new(),
             empty_continuation,
         };
-        if super::instr::heredoc_capable(&logical.text, escape) {
+        if super::instr::heredoc_capable(&logical.text) {
             for mut doc in heredocs_of(&logical.text) {
                 let mut terminated = false;
                 while i < physical.len() {
