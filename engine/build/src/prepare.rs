@@ -7,7 +7,7 @@ use oci_spec::image::Config;
 
 use crate::config::{ConfigError, ImageState};
 use crate::dockerfile::{self, Dockerfile, Instruction, Located, ParseError};
-use crate::expand::{BuildInputs, ExpandError, GlobalScope, StageScope};
+use crate::expand::{BuildInputs, ExpandError, GlobalScope, PROXY_ARGS, StageScope};
 use crate::stages::{self, StageError, StagePlan};
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +106,29 @@ pub struct StageSteps {
 }
 
 impl Prepared {
+    /// Build args declared by no ARG in the file (and not a predefined proxy arg): Docker
+    /// warns "One or more build-args [..] were not consumed".
+    pub fn unused_build_args(&self, inputs: &BuildInputs) -> Vec<String> {
+        let declared = |name: &str| {
+            self.dockerfile
+                .args_before_from
+                .iter()
+                .any(|a| a.value.name == name)
+                || self.dockerfile.stages.iter().any(|s| {
+                    s.instructions.iter().any(|i| match &i.value {
+                        Instruction::Arg(decls) => decls.iter().any(|d| d.name == name),
+                        _ => false,
+                    })
+                })
+        };
+        inputs
+            .build_args
+            .keys()
+            .filter(|k| !PROXY_ARGS.contains(&k.as_str()) && !declared(k))
+            .cloned()
+            .collect()
+    }
+
     /// Expands stage `index` on top of `base` (the base image's config, or the config a
     /// parent stage produced) and `base_on_build` (its ONBUILD triggers).
     pub fn stage_steps(
@@ -230,6 +253,18 @@ ENTRYPOINT [\"app\"]
         assert_eq!(p.plan.order, [0, 2]);
         let p = prepare(text, &inputs(&[]), None).unwrap();
         assert_eq!(p.plan.order, [1, 2]);
+    }
+
+    #[test]
+    fn unused_build_args_are_reported() {
+        let inp = inputs(&[
+            ("GO", "1"),
+            ("TARGETARCH", "x"),
+            ("NOPE", "1"),
+            ("http_proxy", "p"),
+        ]);
+        let p = prepare(APP, &inp, None).unwrap();
+        assert_eq!(p.unused_build_args(&inp), ["NOPE"]);
     }
 
     #[test]
