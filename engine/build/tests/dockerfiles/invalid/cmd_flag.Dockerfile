@@ -1,0 +1,2 @@
+FROM alpine
+CMD --interval=3s echo

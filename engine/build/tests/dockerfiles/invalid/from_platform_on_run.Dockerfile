@@ -1,0 +1,2 @@
+FROM alpine
+RUN --platform=linux/amd64 true

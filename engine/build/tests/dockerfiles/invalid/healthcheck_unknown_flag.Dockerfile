@@ -1,0 +1,2 @@
+FROM alpine
+HEALTHCHECK --foo=1 CMD true

@@ -1,0 +1,6 @@
+FROM alpine
+COPY <<EOF <<DST
+hi
+EOF
+there
+DST

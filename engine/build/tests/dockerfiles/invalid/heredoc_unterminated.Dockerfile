@@ -1,0 +1,4 @@
+FROM alpine
+RUN <<EOF
+echo hi
+EOF2

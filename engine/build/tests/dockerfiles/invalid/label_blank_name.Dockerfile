@@ -1,0 +1,2 @@
+FROM alpine
+LABEL a=1 ="x"

@@ -1,0 +1,3 @@
+FROM alpine
+
+RUNCMD echo hi

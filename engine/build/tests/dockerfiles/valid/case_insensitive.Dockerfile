@@ -1,0 +1,5 @@
+from alpine as Base
+run echo lower
+CoPy a b
+Env K=V
+workdir /w

@@ -1,0 +1,4 @@
+FROM alpine
+CMD ["nginx", "-g", "daemon off;"]
+CMD echo $HOME
+CMD []

@@ -1,0 +1,7 @@
+# top comment
+
+   # indented comment
+FROM alpine
+
+# between
+RUN true # not a comment

@@ -1,0 +1,6 @@
+FROM alpine
+RUN echo a \
+# a comment inside
+    && echo b \
+
+    && echo c

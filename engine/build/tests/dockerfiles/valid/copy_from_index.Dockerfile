@@ -1,0 +1,3 @@
+FROM alpine AS a
+FROM busybox
+COPY --from=0 /etc/os-release /a-release

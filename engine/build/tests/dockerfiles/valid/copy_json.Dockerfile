@@ -1,0 +1,2 @@
+FROM alpine
+COPY ["file with space.txt", "/dst dir/"]

@@ -1,0 +1,3 @@
+# syntax=docker/dockerfile:1.7
+# check=skip=JSONArgsRecommended
+FROM alpine

@@ -1,0 +1,3 @@
+FROM alpine
+ENV MY_NAME John Doe
+ENV   PATH   /usr/local/bin:$PATH

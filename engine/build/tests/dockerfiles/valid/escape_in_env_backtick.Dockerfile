@@ -1,0 +1,3 @@
+# escape=`
+FROM alpine
+ENV P=C:\Windows A=b` c

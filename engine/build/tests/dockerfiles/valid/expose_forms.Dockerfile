@@ -1,0 +1,3 @@
+FROM alpine
+EXPOSE 80 443/tcp 53/udp
+EXPOSE 8000-8010/tcp $PORT

@@ -1,0 +1,2 @@
+FROM alpine
+EXPOSE 7000-7002/udp

@@ -1,0 +1,3 @@
+FROM alpine
+HEALTHCHECK CMD ["/bin/check", "--quick"]
+HEALTHCHECK NONE

@@ -1,0 +1,4 @@
+FROM alpine
+ADD <<EOF /hello
+hello
+EOF

@@ -1,0 +1,3 @@
+FROM alpine
+CMD cat <<EOF
+RUN echo still an instruction

@@ -1,0 +1,3 @@
+FROM golang
+RUN --mount=type=cache,target=/root/.cache/go-build,sharing=locked go build ./...
+RUN --mount=type=secret,id=npmrc,target=/root/.npmrc --mount=type=bind,source=.,target=/src,ro npm ci

@@ -1,0 +1,3 @@
+FROM alpine
+RUN apk add --no-cache curl
+RUN ["echo", "hello world"]

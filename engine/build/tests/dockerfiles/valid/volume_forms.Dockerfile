@@ -1,0 +1,3 @@
+FROM alpine
+VOLUME /data /logs
+VOLUME ["/var/lib/db", "/cache"]

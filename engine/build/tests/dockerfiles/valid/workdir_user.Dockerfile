@@ -1,0 +1,5 @@
+FROM alpine
+WORKDIR /app
+WORKDIR sub dir
+USER nobody:nogroup
+USER 1000
