@@ -20,6 +20,7 @@ pub mod merge;
 pub mod model;
 pub mod output;
 pub mod path;
+pub mod project;
 pub mod rebase;
 pub mod schema;
 pub mod units;
@@ -28,3 +29,4 @@ pub mod yaml;
 
 pub use error::{Error, ErrorKind, Loc, Result};
 pub use load::{LoadOptions, RawProject, load_raw};
+pub use project::{Loaded, load_project};

@@ -177,7 +177,7 @@ impl Project {
 
     /// Drops optional dependencies on absent services, adds the default network and keeps
     /// only the resources active services use.
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         let names: HashSet<String> = self.services.keys().cloned().collect();
         for svc in self.services.values_mut() {
             svc.depends_on

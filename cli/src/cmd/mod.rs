@@ -1,0 +1,28 @@
+//! The verbs of the `berth` CLI, one module each.
+
+mod config;
+mod graph;
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::global::GlobalArgs;
+
+/// Every verb berth understands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse, resolve and render the compose file in canonical form (like `docker compose config`).
+    #[command(visible_alias = "convert")]
+    Config(config::ConfigArgs),
+    /// Print the service dependency graph as DOT or Mermaid.
+    Graph(graph::GraphArgs),
+}
+
+/// Runs one verb.
+pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Config(args) => config::run(args, global),
+        Command::Graph(args) => graph::run(args, global),
+    }
+}

@@ -1,0 +1,7 @@
+//! berth's end-to-end suite: runs the built `berth` binary on temporary projects.
+//!
+//! One test binary with a shared harness (`util`), one module per area. Tests that need root say
+//! so and fail without it; nothing here returns early as a pass.
+
+mod config;
+mod util;
