@@ -4,6 +4,10 @@
 //! The parts live in their own crates (`berth-image`, `berth-runtime`, `berth-network`); this
 //! crate re-exports them so the CLI depends on one engine.
 
+pub mod api;
+pub mod backend;
+pub mod fake;
+
 pub use berth_image as image;
 pub use berth_network as network;
 pub use berth_runtime as runtime;

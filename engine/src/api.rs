@@ -1,0 +1,3 @@
+//! The Docker Engine API: JSON models and the HTTP server that exposes a [`crate::backend::Backend`].
+
+pub mod models;
