@@ -8,6 +8,9 @@ pub mod api;
 pub mod backend;
 pub mod fake;
 
+#[cfg(test)]
+mod tests;
+
 pub use berth_image as image;
 pub use berth_network as network;
 pub use berth_runtime as runtime;

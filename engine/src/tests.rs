@@ -1,0 +1,5 @@
+//! Crate-level tests: the API router in-process over the fake backend, and end-to-end over a
+//! real unix socket with the typed client (and the docker CLI when installed).
+
+mod router;
+mod router_objects;
