@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod client;
 pub mod fake;
 
 #[cfg(test)]
