@@ -7,7 +7,10 @@
 pub mod api;
 pub mod backend;
 pub mod client;
+pub mod config;
+pub mod daemon;
 pub mod fake;
+pub mod state;
 
 #[cfg(test)]
 mod tests;
