@@ -1,0 +1,111 @@
+//! The real docker CLI (Debian package `docker.io`, installed by `.ci/run`) against the
+//! fake-backed server: `docker version`, `docker ps` and friends must understand berth's answers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::api::models::{ContainerConfig, ContainerCreateBody, VolumeCreateRequest};
+use crate::client::Client;
+use crate::daemon::{bind_socket, serve};
+use crate::fake::FakeBackend;
+
+/// Every distinct `docker` executable on PATH; fails loudly when there is none.
+fn docker_binaries() -> Vec<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut found: Vec<PathBuf> = Vec::new();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join("docker");
+        let Ok(real) = candidate.canonicalize() else { continue };
+        if real.is_file() && !found.contains(&real) {
+            found.push(real);
+        }
+    }
+    assert!(
+        !found.is_empty(),
+        "docker CLI not found on PATH: install the Debian package docker.io (.ci/run does)"
+    );
+    found
+}
+
+async fn docker(bin: &PathBuf, config_dir: &std::path::Path, socket: &std::path::Path, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(bin)
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .args(args)
+        .env("DOCKER_CONFIG", config_dir)
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_API_VERSION")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed ({}): {stdout}{}",
+        bin.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn docker_cli_version_ps_network_and_volume_ls_work_against_berth() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker-cli.sock");
+    let config_dir = dir.path().join("docker-config");
+    std::fs::create_dir(&config_dir).unwrap();
+    let fake = FakeBackend::new("/data");
+    let listener = bind_socket(&socket).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, Arc::new(fake), async move {
+        // A dropped sender also means stop.
+        let _ = stopped.await;
+    }));
+    let client = Client::new(&format!("unix://{}", socket.display())).unwrap();
+    client.pull_image("busybox", None).await.unwrap();
+    let body = ContainerCreateBody {
+        config: ContainerConfig { image: "busybox".to_owned(), cmd: Some(vec!["top".to_owned()]), ..Default::default() },
+        ..Default::default()
+    };
+    client.create_container(Some("cli-created"), &body).await.unwrap();
+    let running = client.create_container(Some("cli-running"), &body).await.unwrap();
+    client.start_container(&running.id).await.unwrap();
+    client.create_volume(&VolumeCreateRequest { name: "cli-vol".to_owned(), ..Default::default() }).await.unwrap();
+
+    for bin in docker_binaries() {
+        let version = docker(&bin, &config_dir, &socket, &["version"]).await;
+        assert!(version.contains("Server: berth"), "{version}");
+        assert!(version.contains("1.45 (minimum version 1.24)"), "{version}");
+        let fmt = "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}";
+        assert_eq!(docker(&bin, &config_dir, &socket, &["version", "--format", fmt]).await.trim(), "1.45 1.24 linux");
+
+        let ps = docker(&bin, &config_dir, &socket, &["ps"]).await;
+        let lines: Vec<&str> = ps.lines().collect();
+        assert!(lines[0].starts_with("CONTAINER ID"), "{ps}");
+        assert_eq!(lines.len(), 2, "only the running container: {ps}");
+        assert!(lines[1].starts_with(&running.id[..12]) && lines[1].ends_with("cli-running"), "{ps}");
+        assert!(lines[1].contains("busybox:latest") && lines[1].contains("\"top\"") && lines[1].contains("Up "), "{ps}");
+
+        let fmt = "{{.Names}}|{{.Image}}|{{.State}}";
+        let all = docker(&bin, &config_dir, &socket, &["ps", "-a", "--format", fmt]).await;
+        let mut rows: Vec<&str> = all.lines().collect();
+        rows.sort();
+        assert_eq!(rows, ["cli-created|busybox:latest|created", "cli-running|busybox:latest|running"]);
+
+        let nets = docker(&bin, &config_dir, &socket, &["network", "ls", "--format", "{{.Name}} {{.Driver}}"]).await;
+        let mut nets: Vec<&str> = nets.lines().collect();
+        nets.sort();
+        assert_eq!(nets, ["bridge bridge", "host host", "none null"]);
+        let vols = docker(&bin, &config_dir, &socket, &["volume", "ls", "--format", "{{.Name}}"]).await;
+        assert_eq!(vols.trim(), "cli-vol");
+        let images = docker(&bin, &config_dir, &socket, &["images", "--format", "{{.Repository}}:{{.Tag}}"]).await;
+        assert_eq!(images.trim(), "busybox:latest");
+    }
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
