@@ -55,7 +55,11 @@ pub struct BackendError {
 impl BackendError {
     /// An error of `kind` with a client-facing `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), source: None }
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attaches the underlying cause.
@@ -163,7 +167,10 @@ pub trait Backend: Send + Sync + 'static {
         body: ContainerCreateBody,
     ) -> impl Future<Output = BackendResult<ContainerCreateResponse>> + Send;
     /// `GET /containers/{id}/json`.
-    fn inspect_container(&self, id: &str) -> impl Future<Output = BackendResult<ContainerInspect>> + Send;
+    fn inspect_container(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = BackendResult<ContainerInspect>> + Send;
     /// `POST /containers/{id}/start`; [`ErrorKind::NotModified`] when already running.
     fn start_container(&self, id: &str) -> impl Future<Output = BackendResult<()>> + Send;
     /// `POST /containers/{id}/stop`; [`ErrorKind::NotModified`] when not running.
@@ -174,9 +181,17 @@ pub trait Backend: Send + Sync + 'static {
         signal: Option<String>,
     ) -> impl Future<Output = BackendResult<()>> + Send;
     /// `POST /containers/{id}/restart`.
-    fn restart_container(&self, id: &str, timeout: Option<i64>) -> impl Future<Output = BackendResult<()>> + Send;
+    fn restart_container(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
     /// `POST /containers/{id}/kill`.
-    fn kill_container(&self, id: &str, signal: Option<String>) -> impl Future<Output = BackendResult<()>> + Send;
+    fn kill_container(
+        &self,
+        id: &str,
+        signal: Option<String>,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
     /// `POST /containers/{id}/wait`.
     fn wait_container(
         &self,
@@ -201,10 +216,17 @@ pub trait Backend: Send + Sync + 'static {
         opts: LogsOptions,
     ) -> impl Future<Output = BackendResult<BoxStream<BackendResult<LogChunk>>>> + Send;
     /// `GET /containers/{id}/top`.
-    fn top_container(&self, id: &str) -> impl Future<Output = BackendResult<ContainerTopResponse>> + Send;
+    fn top_container(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = BackendResult<ContainerTopResponse>> + Send;
 
     /// `GET /images/json`.
-    fn list_images(&self, all: bool, filters: Filters) -> impl Future<Output = BackendResult<Vec<ImageSummary>>> + Send;
+    fn list_images(
+        &self,
+        all: bool,
+        filters: Filters,
+    ) -> impl Future<Output = BackendResult<Vec<ImageSummary>>> + Send;
     /// `POST /images/create?fromImage=&tag=`: the progress messages of the pull.
     fn pull_image(
         &self,
@@ -212,14 +234,27 @@ pub trait Backend: Send + Sync + 'static {
         tag: Option<&str>,
     ) -> impl Future<Output = BackendResult<BoxStream<ProgressMessage>>> + Send;
     /// `GET /images/{name}/json`.
-    fn inspect_image(&self, name: &str) -> impl Future<Output = BackendResult<ImageInspect>> + Send;
+    fn inspect_image(&self, name: &str)
+    -> impl Future<Output = BackendResult<ImageInspect>> + Send;
     /// `POST /images/{name}/tag`.
-    fn tag_image(&self, name: &str, repo: &str, tag: Option<&str>) -> impl Future<Output = BackendResult<()>> + Send;
+    fn tag_image(
+        &self,
+        name: &str,
+        repo: &str,
+        tag: Option<&str>,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
     /// `DELETE /images/{name}`.
-    fn remove_image(&self, name: &str, force: bool) -> impl Future<Output = BackendResult<Vec<ImageDeleteItem>>> + Send;
+    fn remove_image(
+        &self,
+        name: &str,
+        force: bool,
+    ) -> impl Future<Output = BackendResult<Vec<ImageDeleteItem>>> + Send;
 
     /// `GET /networks`.
-    fn list_networks(&self, filters: Filters) -> impl Future<Output = BackendResult<Vec<Network>>> + Send;
+    fn list_networks(
+        &self,
+        filters: Filters,
+    ) -> impl Future<Output = BackendResult<Vec<Network>>> + Send;
     /// `GET /networks/{id}`.
     fn inspect_network(&self, id: &str) -> impl Future<Output = BackendResult<Network>> + Send;
     /// `POST /networks/create`.
@@ -230,7 +265,11 @@ pub trait Backend: Send + Sync + 'static {
     /// `DELETE /networks/{id}`.
     fn remove_network(&self, id: &str) -> impl Future<Output = BackendResult<()>> + Send;
     /// `POST /networks/{id}/connect`.
-    fn connect_network(&self, id: &str, req: NetworkConnectRequest) -> impl Future<Output = BackendResult<()>> + Send;
+    fn connect_network(
+        &self,
+        id: &str,
+        req: NetworkConnectRequest,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
     /// `POST /networks/{id}/disconnect`.
     fn disconnect_network(
         &self,
@@ -239,13 +278,23 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<()>> + Send;
 
     /// `GET /volumes`.
-    fn list_volumes(&self, filters: Filters) -> impl Future<Output = BackendResult<VolumeListResponse>> + Send;
+    fn list_volumes(
+        &self,
+        filters: Filters,
+    ) -> impl Future<Output = BackendResult<VolumeListResponse>> + Send;
     /// `POST /volumes/create`.
-    fn create_volume(&self, req: VolumeCreateRequest) -> impl Future<Output = BackendResult<Volume>> + Send;
+    fn create_volume(
+        &self,
+        req: VolumeCreateRequest,
+    ) -> impl Future<Output = BackendResult<Volume>> + Send;
     /// `GET /volumes/{name}`.
     fn inspect_volume(&self, name: &str) -> impl Future<Output = BackendResult<Volume>> + Send;
     /// `DELETE /volumes/{name}`.
-    fn remove_volume(&self, name: &str, force: bool) -> impl Future<Output = BackendResult<()>> + Send;
+    fn remove_volume(
+        &self,
+        name: &str,
+        force: bool,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
 }
 
 /// Docker's human-readable duration (`units.HumanDuration`), used in container `Status` text.
@@ -276,7 +325,10 @@ mod tests {
 
     #[test]
     fn human_duration_matches_docker_wording() {
-        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(Duration::from_secs(1)), "1 second");
         assert_eq!(human_duration(Duration::from_secs(59)), "59 seconds");
         assert_eq!(human_duration(Duration::from_secs(61)), "About a minute");

@@ -34,10 +34,18 @@ impl std::fmt::Display for Cidr {
 impl std::str::FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (addr, prefix) = s.split_once('/').ok_or_else(|| format!("{s:?} is not in CIDR form addr/prefix"))?;
-        let addr: IpAddr = addr.parse().map_err(|_| format!("{addr:?} is not an IP address"))?;
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not in CIDR form addr/prefix"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{addr:?} is not an IP address"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= max).ok_or_else(|| format!("invalid prefix length in {s:?}"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("invalid prefix length in {s:?}"))?;
         Ok(Cidr { addr, prefix })
     }
 }
@@ -125,30 +133,42 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::InvalidValue { key: key.to_owned(), reason: reason.into() }
+    ConfigError::InvalidValue {
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
 }
 
 fn string(key: &str, v: &Value) -> Result<String, ConfigError> {
-    v.as_str().map(str::to_owned).ok_or_else(|| invalid(key, "expected a string"))
+    v.as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| invalid(key, "expected a string"))
 }
 
 fn strings(key: &str, v: &Value) -> Result<Vec<String>, ConfigError> {
-    let list = v.as_array().ok_or_else(|| invalid(key, "expected a list of strings"))?;
+    let list = v
+        .as_array()
+        .ok_or_else(|| invalid(key, "expected a list of strings"))?;
     list.iter().map(|s| string(key, s)).collect()
 }
 
 fn boolean(key: &str, v: &Value) -> Result<bool, ConfigError> {
-    v.as_bool().ok_or_else(|| invalid(key, "expected true or false"))
+    v.as_bool()
+        .ok_or_else(|| invalid(key, "expected true or false"))
 }
 
 fn cidr(key: &str, v: &Value) -> Result<Cidr, ConfigError> {
-    string(key, v)?.parse().map_err(|reason: String| invalid(key, reason))
+    string(key, v)?
+        .parse()
+        .map_err(|reason: String| invalid(key, reason))
 }
 
 /// Parses the text of `daemon.json`; absent keys keep their defaults.
 pub fn parse_config(text: &str) -> Result<DaemonConfig, ConfigError> {
     let value: Value = serde_json::from_str(text).map_err(ConfigError::Syntax)?;
-    let Value::Object(map) = value else { return Err(ConfigError::NotAnObject) };
+    let Value::Object(map) = value else {
+        return Err(ConfigError::NotAnObject);
+    };
     from_map(&map)
 }
 
@@ -169,29 +189,53 @@ fn from_map(map: &Map<String, Value>) -> Result<DaemonConfig, ConfigError> {
                 let unix = hosts.iter().find_map(|h| h.strip_prefix("unix://"));
                 match unix {
                     Some(p) if p.starts_with('/') => cfg.socket = PathBuf::from(p),
-                    _ => return Err(invalid(k, "berth serves only on a unix:///absolute/path socket")),
+                    _ => {
+                        return Err(invalid(
+                            k,
+                            "berth serves only on a unix:///absolute/path socket",
+                        ));
+                    }
                 }
             }
             "registry-mirrors" => {
                 cfg.registry_mirrors = strings(k, v)?;
-                if let Some(bad) = cfg.registry_mirrors.iter().find(|m| !m.starts_with("https://") && !m.starts_with("http://")) {
+                if let Some(bad) = cfg
+                    .registry_mirrors
+                    .iter()
+                    .find(|m| !m.starts_with("https://") && !m.starts_with("http://"))
+                {
                     return Err(invalid(k, format!("{bad:?} is not an http(s) URL")));
                 }
             }
             "insecure-registries" => {
                 cfg.insecure_registries = strings(k, v)?;
-                if cfg.insecure_registries.iter().any(|r| r.is_empty() || r.contains("://")) {
-                    return Err(invalid(k, "entries are host[:port] or CIDR, without a scheme"));
+                if cfg
+                    .insecure_registries
+                    .iter()
+                    .any(|r| r.is_empty() || r.contains("://"))
+                {
+                    return Err(invalid(
+                        k,
+                        "entries are host[:port] or CIDR, without a scheme",
+                    ));
                 }
             }
             "bip" => cfg.bip = Some(cidr(k, v)?),
             "default-address-pools" => {
-                let list = v.as_array().ok_or_else(|| invalid(k, "expected a list of {base, size}"))?;
-                cfg.default_address_pools = list.iter().map(|p| pool(k, p)).collect::<Result<_, _>>()?;
+                let list = v
+                    .as_array()
+                    .ok_or_else(|| invalid(k, "expected a list of {base, size}"))?;
+                cfg.default_address_pools =
+                    list.iter().map(|p| pool(k, p)).collect::<Result<_, _>>()?;
             }
             "log-opts" => {
-                let obj = v.as_object().ok_or_else(|| invalid(k, "expected an object of strings"))?;
-                cfg.log_opts = obj.iter().map(|(ok, ov)| Ok((ok.clone(), string(k, ov)?))).collect::<Result<_, ConfigError>>()?;
+                let obj = v
+                    .as_object()
+                    .ok_or_else(|| invalid(k, "expected an object of strings"))?;
+                cfg.log_opts = obj
+                    .iter()
+                    .map(|(ok, ov)| Ok((ok.clone(), string(k, ov)?)))
+                    .collect::<Result<_, ConfigError>>()?;
             }
             "live-restore" => cfg.live_restore = boolean(k, v)?,
             "debug" => cfg.debug = boolean(k, v)?,
@@ -202,17 +246,35 @@ fn from_map(map: &Map<String, Value>) -> Result<DaemonConfig, ConfigError> {
 }
 
 fn pool(key: &str, v: &Value) -> Result<AddressPool, ConfigError> {
-    let obj = v.as_object().ok_or_else(|| invalid(key, "each pool is an object {base, size}"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| invalid(key, "each pool is an object {base, size}"))?;
     if let Some(other) = obj.keys().find(|k| *k != "base" && *k != "size") {
         return Err(invalid(key, format!("unknown pool field {other:?}")));
     }
-    let base = cidr(key, obj.get("base").ok_or_else(|| invalid(key, "pool without base"))?)?;
-    let size = obj.get("size").and_then(Value::as_u64).ok_or_else(|| invalid(key, "pool size must be a number"))?;
+    let base = cidr(
+        key,
+        obj.get("base")
+            .ok_or_else(|| invalid(key, "pool without base"))?,
+    )?;
+    let size = obj
+        .get("size")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| invalid(key, "pool size must be a number"))?;
     let max = if base.addr.is_ipv4() { 32 } else { 128 };
     if size < u64::from(base.prefix) || size > max {
-        return Err(invalid(key, format!("size {size} must be between the base prefix {} and {max}", base.prefix)));
+        return Err(invalid(
+            key,
+            format!(
+                "size {size} must be between the base prefix {} and {max}",
+                base.prefix
+            ),
+        ));
     }
-    Ok(AddressPool { base, size: size as u8 })
+    Ok(AddressPool {
+        base,
+        size: size as u8,
+    })
 }
 
 /// Reads and parses `path`; a missing file means the defaults.
@@ -220,7 +282,10 @@ pub fn load_config(path: &Path) -> Result<DaemonConfig, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse_config(&text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DaemonConfig::default()),
-        Err(source) => Err(ConfigError::Read { path: path.to_owned(), source }),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -258,7 +323,9 @@ mod tests {
     fn errors_are_typed() {
         assert!(matches!(parse_config("{"), Err(ConfigError::Syntax(_))));
         assert!(matches!(parse_config("[]"), Err(ConfigError::NotAnObject)));
-        assert!(matches!(parse_config(r#"{"data_root": "/x"}"#), Err(ConfigError::UnknownKey { key }) if key == "data_root"));
+        assert!(
+            matches!(parse_config(r#"{"data_root": "/x"}"#), Err(ConfigError::UnknownKey { key }) if key == "data_root")
+        );
         let bad = [
             r#"{"data-root": "relative"}"#,
             r#"{"bip": "10.0.0.1"}"#,
@@ -271,14 +338,20 @@ mod tests {
             r#"{"hosts": ["tcp://0.0.0.0:2375"]}"#,
         ];
         for text in bad {
-            assert!(matches!(parse_config(text), Err(ConfigError::InvalidValue { .. })), "{text}");
+            assert!(
+                matches!(parse_config(text), Err(ConfigError::InvalidValue { .. })),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn missing_file_means_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(load_config(&dir.path().join("daemon.json")).unwrap(), DaemonConfig::default());
+        assert_eq!(
+            load_config(&dir.path().join("daemon.json")).unwrap(),
+            DaemonConfig::default()
+        );
         std::fs::write(dir.path().join("daemon.json"), r#"{"debug": true}"#).unwrap();
         assert!(load_config(&dir.path().join("daemon.json")).unwrap().debug);
     }

@@ -8,7 +8,9 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use nix::sys::socket::{AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket};
+use nix::sys::socket::{
+    AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket,
+};
 use std::os::fd::AsRawFd;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -70,8 +72,15 @@ pub enum DaemonError {
 
 /// Creates the data root if missing and restricts it to 0700.
 pub fn prepare_data_root(path: &Path) -> Result<(), DaemonError> {
-    let err = |source| DaemonError::Dir { path: path.to_owned(), source };
-    DirBuilder::new().recursive(true).mode(DATA_ROOT_MODE).create(path).map_err(err)?;
+    let err = |source| DaemonError::Dir {
+        path: path.to_owned(),
+        source,
+    };
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DATA_ROOT_MODE)
+        .create(path)
+        .map_err(err)?;
     fs::set_permissions(path, Permissions::from_mode(DATA_ROOT_MODE)).map_err(err)
 }
 
@@ -79,26 +88,53 @@ pub fn prepare_data_root(path: &Path) -> Result<(), DaemonError> {
 /// can connect while it is more open. A missing parent directory is created 0711; a stale
 /// socket from a dead daemon is replaced; a live one is an error.
 pub fn bind_socket(path: &Path) -> Result<UnixListener, DaemonError> {
-    let sock_err = |step| move |source| DaemonError::Socket { step, path: path.to_owned(), source };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
-        let err = |source| DaemonError::Dir { path: parent.to_owned(), source };
-        DirBuilder::new().recursive(true).mode(SOCKET_DIR_MODE).create(parent).map_err(err)?;
+    let sock_err = |step| {
+        move |source| DaemonError::Socket {
+            step,
+            path: path.to_owned(),
+            source,
+        }
+    };
+    if let Some(parent) = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+    {
+        let err = |source| DaemonError::Dir {
+            path: parent.to_owned(),
+            source,
+        };
+        DirBuilder::new()
+            .recursive(true)
+            .mode(SOCKET_DIR_MODE)
+            .create(parent)
+            .map_err(err)?;
         fs::set_permissions(parent, Permissions::from_mode(SOCKET_DIR_MODE)).map_err(err)?;
     }
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(DaemonError::SocketInUse { path: path.to_owned() });
+                return Err(DaemonError::SocketInUse {
+                    path: path.to_owned(),
+                });
             }
             fs::remove_file(path).map_err(sock_err("remove"))?;
         }
-        Ok(_) => return Err(DaemonError::NotASocket { path: path.to_owned() }),
+        Ok(_) => {
+            return Err(DaemonError::NotASocket {
+                path: path.to_owned(),
+            });
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(sock_err("inspect")(e)),
     }
     let errno = |step| move |e: nix::errno::Errno| sock_err(step)(io::Error::from(e));
-    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
-        .map_err(errno("create"))?;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(errno("create"))?;
     let addr = UnixAddr::new(path).map_err(errno("bind"))?;
     bind(fd.as_raw_fd(), &addr).map_err(errno("bind"))?;
     fs::set_permissions(path, Permissions::from_mode(SOCKET_MODE)).map_err(sock_err("chmod"))?;
@@ -166,7 +202,10 @@ mod tests {
         let listener = bind_socket(&path).unwrap();
         assert_eq!(mode(&path), 0o660);
         assert_eq!(mode(path.parent().unwrap()), 0o711);
-        assert!(matches!(bind_socket(&path), Err(DaemonError::SocketInUse { .. })));
+        assert!(matches!(
+            bind_socket(&path),
+            Err(DaemonError::SocketInUse { .. })
+        ));
         drop(listener);
         let again = bind_socket(&path).unwrap();
         assert_eq!(mode(&path), 0o660);
@@ -178,7 +217,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("file.sock");
         fs::write(&path, b"keep").unwrap();
-        assert!(matches!(bind_socket(&path), Err(DaemonError::NotASocket { .. })));
+        assert!(matches!(
+            bind_socket(&path),
+            Err(DaemonError::NotASocket { .. })
+        ));
         assert_eq!(fs::read(&path).unwrap(), b"keep");
     }
 

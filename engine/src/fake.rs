@@ -105,7 +105,11 @@ impl FakeBackend {
     /// only appears in answers (volume mountpoints, `Info.DockerRootDir`).
     pub fn new(data_root: &str) -> Self {
         let (events, _) = broadcast::channel(1024);
-        let fake = Self { state: Arc::default(), events, data_root: data_root.to_owned() };
+        let fake = Self {
+            state: Arc::default(),
+            events,
+            data_root: data_root.to_owned(),
+        };
         {
             let mut st = fake.lock();
             for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "null")] {
@@ -118,7 +122,9 @@ impl FakeBackend {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends output to a container's log, as its process would (used by tests).
@@ -126,7 +132,10 @@ impl FakeBackend {
         let mut st = self.lock();
         let id = resolve_container(&st, id)?;
         let c = st.containers.get_mut(&id).expect("resolved id exists");
-        let chunk = LogChunk { source, data: Bytes::copy_from_slice(data) };
+        let chunk = LogChunk {
+            source,
+            data: Bytes::copy_from_slice(data),
+        };
         c.logs.push(chunk.clone());
         // No live readers is not an error.
         let _ = c.live_logs.send(chunk);
@@ -141,19 +150,35 @@ impl FakeBackend {
         Ok(())
     }
 
-    fn emit(&self, st: &mut State, typ: &str, action: &str, id: &str, attrs: BTreeMap<String, String>) {
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    fn emit(
+        &self,
+        st: &mut State,
+        typ: &str,
+        action: &str,
+        id: &str,
+        attrs: BTreeMap<String, String>,
+    ) {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
         let legacy = typ == "container";
         let msg = EventMessage {
             typ: typ.to_owned(),
             action: action.to_owned(),
-            actor: crate::api::models::EventActor { id: id.to_owned(), attributes: attrs.clone() },
+            actor: crate::api::models::EventActor {
+                id: id.to_owned(),
+                attributes: attrs.clone(),
+            },
             scope: "local".to_owned(),
             time: now.as_secs() as i64,
             time_nano: now.as_nanos() as i64,
             status: legacy.then(|| action.to_owned()),
             id: legacy.then(|| id.to_owned()),
-            from: if legacy { attrs.get("image").cloned() } else { None },
+            from: if legacy {
+                attrs.get("image").cloned()
+            } else {
+                None
+            },
         };
         st.events.push(msg.clone());
         // No subscribers is not an error.
@@ -161,9 +186,16 @@ impl FakeBackend {
     }
 
     fn container_event(&self, st: &mut State, id: &str, action: &str) {
-        let Some(c) = st.containers.get(id) else { return };
-        let mut attrs: BTreeMap<String, String> =
-            c.body.config.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let Some(c) = st.containers.get(id) else {
+            return;
+        };
+        let mut attrs: BTreeMap<String, String> = c
+            .body
+            .config
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         attrs.insert("name".to_owned(), c.name.clone());
         attrs.insert("image".to_owned(), c.image_ref.clone());
         if action == "die" {
@@ -174,7 +206,9 @@ impl FakeBackend {
 
     fn exit_locked(&self, st: &mut State, id: &str, code: i64, action: &str) {
         let auto_remove = {
-            let Some(c) = st.containers.get_mut(id) else { return };
+            let Some(c) = st.containers.get_mut(id) else {
+                return;
+            };
             if !matches!(c.status, Status::Running | Status::Paused) {
                 return;
             }
@@ -204,17 +238,25 @@ impl FakeBackend {
 
     fn summary(&self, st: &State, c: &FakeContainer) -> ContainerSummary {
         let now = SystemTime::now();
-        let since = |t: Option<SystemTime>| now.duration_since(t.unwrap_or(now)).unwrap_or_default();
+        let since =
+            |t: Option<SystemTime>| now.duration_since(t.unwrap_or(now)).unwrap_or_default();
         let status = match c.status {
             Status::Created => "Created".to_owned(),
             Status::Running => format!("Up {}", human_duration(since(c.started_at))),
             Status::Paused => format!("Up {} (Paused)", human_duration(since(c.started_at))),
             Status::Exited => {
-                format!("Exited ({}) {} ago", c.exit_code, human_duration(since(c.finished_at)))
+                format!(
+                    "Exited ({}) {} ago",
+                    c.exit_code,
+                    human_duration(since(c.finished_at))
+                )
             }
         };
         let (path, args) = command_of(st, c);
-        let command = std::iter::once(path).chain(args).collect::<Vec<_>>().join(" ");
+        let command = std::iter::once(path)
+            .chain(args)
+            .collect::<Vec<_>>()
+            .join(" ");
         ContainerSummary {
             id: c.id.clone(),
             names: vec![format!("/{}", c.name)],
@@ -226,8 +268,12 @@ impl FakeBackend {
             labels: c.body.config.labels.clone(),
             state: c.status.as_str().to_owned(),
             status,
-            host_config: SummaryHostConfig { network_mode: network_mode(&c.body) },
-            network_settings: SummaryNetworkSettings { networks: c.networks.clone() },
+            host_config: SummaryHostConfig {
+                network_mode: network_mode(&c.body),
+            },
+            network_settings: SummaryNetworkSettings {
+                networks: c.networks.clone(),
+            },
             mounts: util::mount_points(&c.body, &self.data_root),
         }
     }
@@ -240,7 +286,9 @@ impl FakeBackend {
 }
 
 fn unix(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64
 }
 
 fn network_mode(body: &ContainerCreateBody) -> String {
@@ -251,7 +299,11 @@ fn network_mode(body: &ContainerCreateBody) -> String {
 }
 
 fn command_of(st: &State, c: &FakeContainer) -> (String, Vec<String>) {
-    let image_cmd = st.images.get(&c.image_id).map(|i| i.cmd.clone()).unwrap_or_default();
+    let image_cmd = st
+        .images
+        .get(&c.image_id)
+        .map(|i| i.cmd.clone())
+        .unwrap_or_default();
     let mut argv = c.body.config.entrypoint.clone().unwrap_or_default();
     argv.extend(c.body.config.cmd.clone().unwrap_or(image_cmd));
     let mut it = argv.into_iter();
@@ -270,12 +322,17 @@ fn resolve_container(st: &State, key: &str) -> BackendResult<String> {
     let matches: Vec<&String> = if key.is_empty() {
         Vec::new()
     } else {
-        st.containers.keys().filter(|id| id.starts_with(key)).collect()
+        st.containers
+            .keys()
+            .filter(|id| id.starts_with(key))
+            .collect()
     };
     match matches.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(BackendError::not_found(format!("No such container: {key}"))),
-        _ => Err(BackendError::invalid(format!("multiple IDs found with provided prefix: {key}"))),
+        _ => Err(BackendError::invalid(format!(
+            "multiple IDs found with provided prefix: {key}"
+        ))),
     }
 }
 
@@ -319,7 +376,10 @@ impl Backend for FakeBackend {
         (history, rx)
     }
 
-    async fn list_containers(&self, opts: ListContainersOptions) -> BackendResult<Vec<ContainerSummary>> {
+    async fn list_containers(
+        &self,
+        opts: ListContainersOptions,
+    ) -> BackendResult<Vec<ContainerSummary>> {
         let st = self.lock();
         let f = &opts.filters;
         let mut list: Vec<&FakeContainer> = st
@@ -330,7 +390,11 @@ impl Backend for FakeBackend {
             .filter(|c| f.any("id", |v| c.id.starts_with(v)))
             .filter(|c| f.any("name", |v| c.name.contains(v.trim_start_matches('/'))))
             .filter(|c| f.any("status", |v| v == c.status.as_str()))
-            .filter(|c| f.any("ancestor", |v| c.image_ref == util::normalize_ref(v) || c.image_id == v))
+            .filter(|c| {
+                f.any("ancestor", |v| {
+                    c.image_ref == util::normalize_ref(v) || c.image_id == v
+                })
+            })
             .filter(|c| f.any("network", |v| c.networks.contains_key(v)))
             .collect();
         list.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
@@ -366,7 +430,9 @@ impl Backend for FakeBackend {
             )));
         }
         if body.config.image.is_empty() {
-            return Err(BackendError::invalid("config cannot be empty in order to create a container"));
+            return Err(BackendError::invalid(
+                "config cannot be empty in order to create a container",
+            ));
         }
         let image_id = objects::resolve_image(&st, &body.config.image)?;
         let networks = objects::endpoints_for(&st, &body)?;
@@ -402,7 +468,10 @@ impl Backend for FakeBackend {
         };
         st.containers.insert(id.clone(), c);
         self.container_event(&mut st, &id, "create");
-        Ok(ContainerCreateResponse { id, warnings: Vec::new() })
+        Ok(ContainerCreateResponse {
+            id,
+            warnings: Vec::new(),
+        })
     }
 
     async fn inspect_container(&self, id: &str) -> BackendResult<ContainerInspect> {
@@ -410,7 +479,10 @@ impl Backend for FakeBackend {
         let id = resolve_container(&st, id)?;
         let c = &st.containers[&id];
         let (path, args) = command_of(&st, c);
-        let time = |t: Option<SystemTime>| t.map(rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned());
+        let time = |t: Option<SystemTime>| {
+            t.map(rfc3339)
+                .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned())
+        };
         let ports = util::ports(&c.body, true)
             .into_iter()
             .map(|p| (format!("{}/{}", p.private_port, p.typ), None))
@@ -459,7 +531,10 @@ impl Backend for FakeBackend {
         let c = st.containers.get_mut(&id).expect("resolved id exists");
         match c.status {
             Status::Running | Status::Paused => {
-                return Err(BackendError::new(ErrorKind::NotModified, "container already started"));
+                return Err(BackendError::new(
+                    ErrorKind::NotModified,
+                    "container already started",
+                ));
             }
             Status::Created | Status::Exited => {}
         }
@@ -472,14 +547,24 @@ impl Backend for FakeBackend {
         Ok(())
     }
 
-    async fn stop_container(&self, id: &str, _timeout: Option<i64>, signal: Option<String>) -> BackendResult<()> {
+    async fn stop_container(
+        &self,
+        id: &str,
+        _timeout: Option<i64>,
+        signal: Option<String>,
+    ) -> BackendResult<()> {
         let mut st = self.lock();
         let id = resolve_container(&st, id)?;
         let c = &st.containers[&id];
         if !matches!(c.status, Status::Running | Status::Paused) {
-            return Err(BackendError::new(ErrorKind::NotModified, "container already stopped"));
+            return Err(BackendError::new(
+                ErrorKind::NotModified,
+                "container already stopped",
+            ));
         }
-        let sig = signal.or_else(|| c.body.config.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".to_owned());
+        let sig = signal
+            .or_else(|| c.body.config.stop_signal.clone())
+            .unwrap_or_else(|| "SIGTERM".to_owned());
         let code = 128 + signal_number(&sig)?;
         self.container_event(&mut st, &id, "kill");
         self.exit_locked(&mut st, &id, code, "die");
@@ -503,7 +588,9 @@ impl Backend for FakeBackend {
     async fn kill_container(&self, id: &str, signal: Option<String>) -> BackendResult<()> {
         let mut st = self.lock();
         let id = resolve_container(&st, id)?;
-        let sig = signal.filter(|s| !s.is_empty()).unwrap_or_else(|| "SIGKILL".to_owned());
+        let sig = signal
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "SIGKILL".to_owned());
         let num = signal_number(&sig)?;
         if !matches!(st.containers[&id].status, Status::Running | Status::Paused) {
             return Err(BackendError::conflict(format!(
@@ -515,7 +602,11 @@ impl Backend for FakeBackend {
         Ok(())
     }
 
-    async fn wait_container(&self, id: &str, condition: WaitCondition) -> BackendResult<ContainerWaitResponse> {
+    async fn wait_container(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+    ) -> BackendResult<ContainerWaitResponse> {
         let mut rx = self.wait_for(id)?;
         let start = *rx.borrow_and_update();
         let done = |l: &Lifecycle| match condition {
@@ -526,11 +617,17 @@ impl Backend for FakeBackend {
         loop {
             let now = *rx.borrow_and_update();
             if done(&now) {
-                return Ok(ContainerWaitResponse { status_code: now.exit_code, error: None });
+                return Ok(ContainerWaitResponse {
+                    status_code: now.exit_code,
+                    error: None,
+                });
             }
             if rx.changed().await.is_err() {
                 let last = *rx.borrow();
-                return Ok(ContainerWaitResponse { status_code: last.exit_code, error: None });
+                return Ok(ContainerWaitResponse {
+                    status_code: last.exit_code,
+                    error: None,
+                });
             }
         }
     }
@@ -541,7 +638,11 @@ impl Backend for FakeBackend {
         let c = st.containers.get_mut(&id).expect("resolved id exists");
         match c.status {
             Status::Running => c.status = Status::Paused,
-            Status::Paused => return Err(BackendError::conflict(format!("Container {id} is already paused"))),
+            Status::Paused => {
+                return Err(BackendError::conflict(format!(
+                    "Container {id} is already paused"
+                )));
+            }
             _ => return Err(not_running(&id)),
         }
         self.container_event(&mut st, &id, "pause");
@@ -553,7 +654,9 @@ impl Backend for FakeBackend {
         let id = resolve_container(&st, id)?;
         let c = st.containers.get_mut(&id).expect("resolved id exists");
         if c.status != Status::Paused {
-            return Err(BackendError::conflict(format!("Container {id} is not paused")));
+            return Err(BackendError::conflict(format!(
+                "Container {id} is not paused"
+            )));
         }
         c.status = Status::Running;
         self.container_event(&mut st, &id, "unpause");
@@ -576,7 +679,11 @@ impl Backend for FakeBackend {
         Ok(())
     }
 
-    async fn container_logs(&self, id: &str, opts: LogsOptions) -> BackendResult<BoxStream<BackendResult<LogChunk>>> {
+    async fn container_logs(
+        &self,
+        id: &str,
+        opts: LogsOptions,
+    ) -> BackendResult<BoxStream<BackendResult<LogChunk>>> {
         let st = self.lock();
         let id = resolve_container(&st, id)?;
         let c = &st.containers[&id];
@@ -604,7 +711,10 @@ impl Backend for FakeBackend {
             return Err(not_running(&id));
         }
         let (path, args) = command_of(&st, c);
-        let cmd = std::iter::once(path).chain(args).collect::<Vec<_>>().join(" ");
+        let cmd = std::iter::once(path)
+            .chain(args)
+            .collect::<Vec<_>>()
+            .join(" ");
         Ok(ContainerTopResponse {
             titles: vec!["PID".to_owned(), "CMD".to_owned()],
             processes: vec![vec![c.pid.to_string(), cmd]],
@@ -615,7 +725,11 @@ impl Backend for FakeBackend {
         self.list_images_impl(all, &filters)
     }
 
-    async fn pull_image(&self, image: &str, tag: Option<&str>) -> BackendResult<BoxStream<ProgressMessage>> {
+    async fn pull_image(
+        &self,
+        image: &str,
+        tag: Option<&str>,
+    ) -> BackendResult<BoxStream<ProgressMessage>> {
         let messages = self.pull_image_impl(image, tag)?;
         Ok(Box::pin(stream::iter(messages)))
     }
@@ -640,7 +754,10 @@ impl Backend for FakeBackend {
         self.inspect_network_impl(id)
     }
 
-    async fn create_network(&self, req: NetworkCreateRequest) -> BackendResult<NetworkCreateResponse> {
+    async fn create_network(
+        &self,
+        req: NetworkCreateRequest,
+    ) -> BackendResult<NetworkCreateResponse> {
         self.create_network_impl(req)
     }
 
@@ -652,7 +769,11 @@ impl Backend for FakeBackend {
         self.connect_network_impl(id, req)
     }
 
-    async fn disconnect_network(&self, id: &str, req: NetworkDisconnectRequest) -> BackendResult<()> {
+    async fn disconnect_network(
+        &self,
+        id: &str,
+        req: NetworkDisconnectRequest,
+    ) -> BackendResult<()> {
         self.disconnect_network_impl(id, req)
     }
 

@@ -43,11 +43,21 @@ pub enum StateError {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(StateError::NotAFile { path: path.to_owned() });
+        return Err(StateError::NotAFile {
+            path: path.to_owned(),
+        });
     };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{}.tmp.{}.{n}", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}.{n}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     fn io(step: &'static str, p: &Path) -> impl FnOnce(std::io::Error) -> StateError {
         let path = p.to_owned();
         move |source| StateError::Io { step, path, source }
@@ -62,7 +72,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         file.write_all(bytes).map_err(io("write", &tmp))?;
         file.sync_all().map_err(io("sync", &tmp))?;
         fs::rename(&tmp, path).map_err(io("rename", path))?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("sync", dir))
     })();
     if result.is_err() {
         // The temp file may not exist (creation failed); nothing else to undo.
@@ -73,8 +85,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 
 /// Serializes `value` as pretty JSON and writes it with [`write_atomic`].
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), StateError> {
-    let bytes = serde_json::to_vec_pretty(value)
-        .map_err(|source| StateError::Serialize { path: path.to_owned(), source })?;
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| StateError::Serialize {
+        path: path.to_owned(),
+        source,
+    })?;
     write_atomic(path, &bytes)
 }
 
@@ -91,8 +105,14 @@ mod tests {
         write_atomic(&path, b"one").unwrap();
         write_atomic(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["state.json"]);
     }
 
@@ -101,7 +121,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing/state.json");
         let err = write_atomic(&path, b"x").unwrap_err();
-        assert!(matches!(err, StateError::Io { step: "create", .. }), "{err:?}");
+        assert!(
+            matches!(err, StateError::Io { step: "create", .. }),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("missing"));
     }
 

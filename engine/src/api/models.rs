@@ -180,7 +180,11 @@ impl<'de> Deserialize<'de> for Filters {
             .map(|(k, v)| {
                 let values = match v {
                     Values::List(l) => l,
-                    Values::Set(s) => s.into_iter().filter(|(_, on)| *on).map(|(k, _)| k).collect(),
+                    Values::Set(s) => s
+                        .into_iter()
+                        .filter(|(_, on)| *on)
+                        .map(|(k, _)| k)
+                        .collect(),
                 };
                 (k, values)
             })
@@ -200,7 +204,10 @@ impl Filters {
 
     /// Adds one value for `key` (builder used by clients).
     pub fn with(mut self, key: &str, value: &str) -> Self {
-        self.0.entry(key.to_owned()).or_default().push(value.to_owned());
+        self.0
+            .entry(key.to_owned())
+            .or_default()
+            .push(value.to_owned());
         self
     }
 

@@ -85,7 +85,13 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "API request failed");
         }
-        (status, axum::Json(ErrorResponse { message: self.to_string() })).into_response()
+        (
+            status,
+            axum::Json(ErrorResponse {
+                message: self.to_string(),
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -101,7 +107,10 @@ pub(crate) struct AppState<B> {
 
 impl<B> Clone for AppState<B> {
     fn clone(&self) -> Self {
-        Self { backend: Arc::clone(&self.backend), shutdown: self.shutdown.clone() }
+        Self {
+            backend: Arc::clone(&self.backend),
+            shutdown: self.shutdown.clone(),
+        }
     }
 }
 
@@ -136,20 +145,36 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         .route("/images/create", post(objects::pull_image::<B>))
         .route(
             "/images/{*rest}",
-            get(objects::image_get::<B>).post(objects::image_post::<B>).delete(objects::image_delete::<B>),
+            get(objects::image_get::<B>)
+                .post(objects::image_post::<B>)
+                .delete(objects::image_delete::<B>),
         )
         .route("/networks", get(objects::list_networks::<B>))
         .route("/networks/create", post(objects::create_network::<B>))
-        .route("/networks/{id}", get(objects::inspect_network::<B>).delete(objects::remove_network::<B>))
-        .route("/networks/{id}/connect", post(objects::connect_network::<B>))
-        .route("/networks/{id}/disconnect", post(objects::disconnect_network::<B>))
+        .route(
+            "/networks/{id}",
+            get(objects::inspect_network::<B>).delete(objects::remove_network::<B>),
+        )
+        .route(
+            "/networks/{id}/connect",
+            post(objects::connect_network::<B>),
+        )
+        .route(
+            "/networks/{id}/disconnect",
+            post(objects::disconnect_network::<B>),
+        )
         .route("/volumes", get(objects::list_volumes::<B>))
         .route("/volumes/create", post(objects::create_volume::<B>))
-        .route("/volumes/{name}", get(objects::inspect_volume::<B>).delete(objects::remove_volume::<B>))
+        .route(
+            "/volumes/{name}",
+            get(objects::inspect_volume::<B>).delete(objects::remove_volume::<B>),
+        )
         .fallback(|| async { ApiError::PageNotFound })
         .method_not_allowed_fallback(|| async { ApiError::PageNotFound })
         .with_state(state);
-    Router::new().fallback_service(routes).layer(middleware::from_fn(negotiate_version))
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::from_fn(negotiate_version))
 }
 
 /// Splits `/v1.41/containers/json` into the version and the rest of the path.
@@ -204,7 +229,8 @@ async fn negotiate_version(mut req: Request, next: Next) -> Response {
 
 /// Parses the query string into `T` (400 with the reason when it does not fit).
 pub(crate) fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> ApiResult<T> {
-    serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))
+    serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))
 }
 
 /// Parses a JSON body into `T`; an empty body means `T::default()`.
@@ -212,18 +238,25 @@ pub(crate) fn parse_body<T: DeserializeOwned + Default>(body: &[u8]) -> ApiResul
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 /// Parses the `filters` query parameter.
 pub(crate) fn parse_filters(raw: Option<&str>) -> ApiResult<Filters> {
-    Filters::parse(raw.unwrap_or("")).map_err(|e| ApiError::BadRequest(format!("invalid filter: {e}")))
+    Filters::parse(raw.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("invalid filter: {e}")))
 }
 
 /// Docker's boolean query values: empty, `0`, `no`, `false`, `none` are false; anything else true.
 pub(crate) fn qbool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     let v = Option::<String>::deserialize(d)?;
-    Ok(v.is_some_and(|s| !matches!(s.to_ascii_lowercase().as_str(), "" | "0" | "no" | "false" | "none")))
+    Ok(v.is_some_and(|s| {
+        !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "" | "0" | "no" | "false" | "none"
+        )
+    }))
 }
 
 /// A streaming answer of `content_type` made of byte chunks.
@@ -231,7 +264,10 @@ pub(crate) fn stream_response<S>(content_type: &'static str, stream: S) -> Respo
 where
     S: futures_util::Stream<Item = bytes::Bytes> + Send + 'static,
 {
-    let body = Body::from_stream(futures_util::StreamExt::map(stream, Ok::<_, std::convert::Infallible>));
+    let body = Body::from_stream(futures_util::StreamExt::map(
+        stream,
+        Ok::<_, std::convert::Infallible>,
+    ));
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
@@ -248,7 +284,10 @@ mod tests {
 
     #[test]
     fn version_prefix_is_split_from_path() {
-        assert_eq!(split_version("/v1.41/containers/json"), Some(("1.41", "/containers/json")));
+        assert_eq!(
+            split_version("/v1.41/containers/json"),
+            Some(("1.41", "/containers/json"))
+        );
         assert_eq!(split_version("/v1.24"), Some(("1.24", "")));
         assert_eq!(split_version("/volumes"), None);
         assert_eq!(split_version("/version"), None);

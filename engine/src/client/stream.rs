@@ -107,7 +107,13 @@ mod tests {
                 got.push(f);
             }
         }
-        assert_eq!(got, [LogOutput::StdOut(Bytes::from_static(b"out")), LogOutput::StdErr(Bytes::from_static(b"err!"))]);
+        assert_eq!(
+            got,
+            [
+                LogOutput::StdOut(Bytes::from_static(b"out")),
+                LogOutput::StdErr(Bytes::from_static(b"err!"))
+            ]
+        );
         assert_eq!(d.leftover(), 0);
         assert!(looks_multiplexed(wire));
         assert!(!looks_multiplexed(b"plain text output"));
@@ -117,7 +123,10 @@ mod tests {
     fn json_lines_wait_for_full_lines() {
         let mut j = JsonLines::default();
         j.push(b"{\"a\":1}\n\n{\"a\"");
-        assert_eq!(j.next_value::<serde_json::Value>().unwrap().unwrap()["a"], 1);
+        assert_eq!(
+            j.next_value::<serde_json::Value>().unwrap().unwrap()["a"],
+            1
+        );
         assert!(j.next_value::<serde_json::Value>().is_none());
         j.push(b":2}");
         assert_eq!(j.finish::<serde_json::Value>().unwrap().unwrap()["a"], 2);

@@ -27,16 +27,24 @@ pub enum Host {
 impl Host {
     /// Parses a `DOCKER_HOST` value.
     pub fn parse(text: &str) -> Result<Self, ClientError> {
-        let invalid = |reason: &str| ClientError::InvalidHost { host: text.to_owned(), reason: reason.to_owned() };
+        let invalid = |reason: &str| ClientError::InvalidHost {
+            host: text.to_owned(),
+            reason: reason.to_owned(),
+        };
         if let Some(path) = text.strip_prefix("unix://") {
             if !path.starts_with('/') {
                 return Err(invalid("unix socket path must be absolute"));
             }
             return Ok(Host::Unix(PathBuf::from(path)));
         }
-        let addr = text.strip_prefix("tcp://").or_else(|| text.strip_prefix("http://"));
+        let addr = text
+            .strip_prefix("tcp://")
+            .or_else(|| text.strip_prefix("http://"));
         match addr.map(|a| a.trim_end_matches('/')) {
-            Some(a) if a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) => {
+            Some(a)
+                if a.rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) =>
+            {
                 Ok(Host::Tcp(a.to_owned()))
             }
             Some(_) => Err(invalid("expected tcp://host:port")),
@@ -63,15 +71,28 @@ impl std::fmt::Display for Host {
 }
 
 /// Sends `req` on a fresh connection to `host` and returns the answer (body still streaming).
-pub(super) async fn send(host: &Host, req: Request<Full<Bytes>>) -> Result<Response<Incoming>, ClientError> {
-    let connect_err = |source| ClientError::Connect { host: host.to_string(), source };
+pub(super) async fn send(
+    host: &Host,
+    req: Request<Full<Bytes>>,
+) -> Result<Response<Incoming>, ClientError> {
+    let connect_err = |source| ClientError::Connect {
+        host: host.to_string(),
+        source,
+    };
     match host {
-        Host::Unix(path) => exchange(UnixStream::connect(path).await.map_err(connect_err)?, req).await,
-        Host::Tcp(addr) => exchange(TcpStream::connect(addr).await.map_err(connect_err)?, req).await,
+        Host::Unix(path) => {
+            exchange(UnixStream::connect(path).await.map_err(connect_err)?, req).await
+        }
+        Host::Tcp(addr) => {
+            exchange(TcpStream::connect(addr).await.map_err(connect_err)?, req).await
+        }
     }
 }
 
-async fn exchange<S>(stream: S, req: Request<Full<Bytes>>) -> Result<Response<Incoming>, ClientError>
+async fn exchange<S>(
+    stream: S,
+    req: Request<Full<Bytes>>,
+) -> Result<Response<Incoming>, ClientError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -90,9 +111,18 @@ mod tests {
 
     #[test]
     fn hosts_parse_like_docker_host() {
-        assert_eq!(Host::parse("unix:///run/berth/berth.sock").unwrap(), Host::Unix("/run/berth/berth.sock".into()));
-        assert_eq!(Host::parse("tcp://127.0.0.1:2375").unwrap(), Host::Tcp("127.0.0.1:2375".into()));
-        assert_eq!(Host::parse("http://localhost:2375/").unwrap(), Host::Tcp("localhost:2375".into()));
+        assert_eq!(
+            Host::parse("unix:///run/berth/berth.sock").unwrap(),
+            Host::Unix("/run/berth/berth.sock".into())
+        );
+        assert_eq!(
+            Host::parse("tcp://127.0.0.1:2375").unwrap(),
+            Host::Tcp("127.0.0.1:2375".into())
+        );
+        assert_eq!(
+            Host::parse("http://localhost:2375/").unwrap(),
+            Host::Tcp("localhost:2375".into())
+        );
         assert!(Host::parse("unix://relative.sock").is_err());
         assert!(Host::parse("tcp://nohost").is_err());
         assert!(Host::parse("ssh://me@box").is_err());

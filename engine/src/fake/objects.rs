@@ -36,7 +36,12 @@ impl FakeNetwork {
             driver: driver.to_owned(),
             ..NetworkCreateRequest::default()
         };
-        Self { id: digest_of(&format!("network/{name}")), created: SystemTime::now(), predefined: true, req }
+        Self {
+            id: digest_of(&format!("network/{name}")),
+            created: SystemTime::now(),
+            predefined: true,
+            req,
+        }
     }
 }
 
@@ -51,7 +56,11 @@ impl FakeVolume {
         let created = SystemTime::now();
         let volume = Volume {
             name: name.to_owned(),
-            driver: if req.driver.is_empty() { "local".to_owned() } else { req.driver },
+            driver: if req.driver.is_empty() {
+                "local".to_owned()
+            } else {
+                req.driver
+            },
             mountpoint: format!("{data_root}/volumes/{name}/_data"),
             created_at: rfc3339(created),
             labels: req.labels,
@@ -70,8 +79,11 @@ pub(super) fn resolve_image(st: &State, name: &str) -> BackendResult<String> {
     }
     let hex = name.strip_prefix("sha256:").unwrap_or(name);
     if hex.len() >= 4 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        let matches: Vec<&String> =
-            st.images.keys().filter(|id| id.trim_start_matches("sha256:").starts_with(hex)).collect();
+        let matches: Vec<&String> = st
+            .images
+            .keys()
+            .filter(|id| id.trim_start_matches("sha256:").starts_with(hex))
+            .collect();
         if let [one] = matches.as_slice() {
             return Ok((*one).clone());
         }
@@ -86,7 +98,11 @@ fn resolve_network(st: &State, key: &str) -> BackendResult<String> {
     if let Some(n) = st.networks.values().find(|n| n.req.name == key) {
         return Ok(n.id.clone());
     }
-    let matches: Vec<&String> = st.networks.keys().filter(|id| !key.is_empty() && id.starts_with(key)).collect();
+    let matches: Vec<&String> = st
+        .networks
+        .keys()
+        .filter(|id| !key.is_empty() && id.starts_with(key))
+        .collect();
     match matches.as_slice() {
         [one] => Ok((*one).clone()),
         _ => Err(BackendError::not_found(format!("network {key} not found"))),
@@ -94,9 +110,13 @@ fn resolve_network(st: &State, key: &str) -> BackendResult<String> {
 }
 
 /// The endpoints a new container gets: its network mode plus `EndpointsConfig`.
-pub(super) fn endpoints_for(st: &State, body: &ContainerCreateBody) -> BackendResult<BTreeMap<String, EndpointSettings>> {
+pub(super) fn endpoints_for(
+    st: &State,
+    body: &ContainerCreateBody,
+) -> BackendResult<BTreeMap<String, EndpointSettings>> {
     let mode = super::network_mode(body);
-    let mut wanted: BTreeMap<String, EndpointSettings> = body.networking_config.endpoints_config.clone();
+    let mut wanted: BTreeMap<String, EndpointSettings> =
+        body.networking_config.endpoints_config.clone();
     if !mode.starts_with("container:") && !wanted.contains_key(&mode) {
         wanted.insert(mode, EndpointSettings::default());
     }
@@ -111,7 +131,11 @@ pub(super) fn endpoints_for(st: &State, body: &ContainerCreateBody) -> BackendRe
 }
 
 impl FakeBackend {
-    pub(super) fn list_images_impl(&self, _all: bool, f: &Filters) -> BackendResult<Vec<ImageSummary>> {
+    pub(super) fn list_images_impl(
+        &self,
+        _all: bool,
+        f: &Filters,
+    ) -> BackendResult<Vec<ImageSummary>> {
         let st = self.lock();
         let dangling = f.get("dangling").first().map(|v| v == "true" || v == "1");
         let mut out: Vec<ImageSummary> = st
@@ -121,7 +145,9 @@ impl FakeBackend {
             .filter(|i| {
                 f.any("reference", |r| {
                     let norm = normalize_ref(r);
-                    i.tags.iter().any(|t| *t == norm || t.split(':').next() == Some(r))
+                    i.tags
+                        .iter()
+                        .any(|t| *t == norm || t.split(':').next() == Some(r))
                 })
             })
             .map(|i| ImageSummary {
@@ -130,7 +156,11 @@ impl FakeBackend {
                 created: unix(i.created),
                 size: 1024,
                 shared_size: -1,
-                containers: st.containers.values().filter(|c| c.image_id == i.id).count() as i64,
+                containers: st
+                    .containers
+                    .values()
+                    .filter(|c| c.image_id == i.id)
+                    .count() as i64,
                 ..ImageSummary::default()
             })
             .collect();
@@ -138,7 +168,11 @@ impl FakeBackend {
         Ok(out)
     }
 
-    pub(super) fn pull_image_impl(&self, image: &str, tag: Option<&str>) -> BackendResult<Vec<ProgressMessage>> {
+    pub(super) fn pull_image_impl(
+        &self,
+        image: &str,
+        tag: Option<&str>,
+    ) -> BackendResult<Vec<ProgressMessage>> {
         let full = match tag.filter(|t| !t.is_empty()) {
             Some(t) if t.starts_with("sha256:") => format!("{image}@{t}"),
             Some(t) => format!("{image}:{t}"),
@@ -184,16 +218,27 @@ impl FakeBackend {
             id: i.id.clone(),
             repo_tags: i.tags.clone(),
             created: rfc3339(i.created),
-            config: ContainerConfig { cmd: Some(i.cmd.clone()), ..ContainerConfig::default() },
+            config: ContainerConfig {
+                cmd: Some(i.cmd.clone()),
+                ..ContainerConfig::default()
+            },
             architecture: "amd64".to_owned(),
             os: "linux".to_owned(),
             size: 1024,
-            root_fs: RootFs { typ: "layers".to_owned(), layers: vec![i.id.clone()] },
+            root_fs: RootFs {
+                typ: "layers".to_owned(),
+                layers: vec![i.id.clone()],
+            },
             ..ImageInspect::default()
         })
     }
 
-    pub(super) fn tag_image_impl(&self, name: &str, repo: &str, tag: Option<&str>) -> BackendResult<()> {
+    pub(super) fn tag_image_impl(
+        &self,
+        name: &str,
+        repo: &str,
+        tag: Option<&str>,
+    ) -> BackendResult<()> {
         let mut st = self.lock();
         let id = resolve_image(&st, name)?;
         let target = match tag.filter(|t| !t.is_empty()) {
@@ -207,14 +252,22 @@ impl FakeBackend {
         for img in st.images.values_mut() {
             img.tags.retain(|t| *t != norm);
         }
-        st.images.get_mut(&id).expect("resolved id exists").tags.push(norm.clone());
+        st.images
+            .get_mut(&id)
+            .expect("resolved id exists")
+            .tags
+            .push(norm.clone());
         let mut attrs = BTreeMap::new();
         attrs.insert("name".to_owned(), norm);
         self.emit(&mut st, "image", "tag", &id, attrs);
         Ok(())
     }
 
-    pub(super) fn remove_image_impl(&self, name: &str, force: bool) -> BackendResult<Vec<ImageDeleteItem>> {
+    pub(super) fn remove_image_impl(
+        &self,
+        name: &str,
+        force: bool,
+    ) -> BackendResult<Vec<ImageDeleteItem>> {
         let mut st = self.lock();
         let id = resolve_image(&st, name)?;
         let norm = normalize_ref(name);
@@ -239,13 +292,23 @@ impl FakeBackend {
         }
         let mut out = Vec::new();
         let img = st.images.get_mut(&id).expect("resolved id exists");
-        let untag: Vec<String> = if by_tag && !last_ref { vec![norm] } else { img.tags.clone() };
+        let untag: Vec<String> = if by_tag && !last_ref {
+            vec![norm]
+        } else {
+            img.tags.clone()
+        };
         img.tags.retain(|t| !untag.contains(t));
-        out.extend(untag.into_iter().map(|t| ImageDeleteItem { untagged: Some(t), deleted: None }));
+        out.extend(untag.into_iter().map(|t| ImageDeleteItem {
+            untagged: Some(t),
+            deleted: None,
+        }));
         if img.tags.is_empty() {
             st.images.remove(&id);
             self.emit(&mut st, "image", "delete", &id, BTreeMap::new());
-            out.push(ImageDeleteItem { untagged: None, deleted: Some(id) });
+            out.push(ImageDeleteItem {
+                untagged: None,
+                deleted: Some(id),
+            });
         } else {
             self.emit(&mut st, "image", "untag", &id, BTreeMap::new());
         }
@@ -259,7 +322,11 @@ impl FakeBackend {
             .filter(|c| matches!(c.status, Status::Running | Status::Paused))
             .filter_map(|c| {
                 let ep = c.networks.get(&n.req.name)?;
-                let ip = ep.ipam_config.as_ref().map(|i| i.ipv4_address.clone()).unwrap_or_default();
+                let ip = ep
+                    .ipam_config
+                    .as_ref()
+                    .map(|i| i.ipv4_address.clone())
+                    .unwrap_or_default();
                 Some((
                     c.id.clone(),
                     NetworkContainer {
@@ -279,7 +346,14 @@ impl FakeBackend {
             scope: "local".to_owned(),
             driver: n.req.driver.clone(),
             enable_ipv6: n.req.enable_ipv6,
-            ipam: Ipam { driver: if ipam.driver.is_empty() { "default".to_owned() } else { ipam.driver }, ..ipam },
+            ipam: Ipam {
+                driver: if ipam.driver.is_empty() {
+                    "default".to_owned()
+                } else {
+                    ipam.driver
+                },
+                ..ipam
+            },
             internal: n.req.internal,
             attachable: n.req.attachable,
             ingress: false,
@@ -308,13 +382,19 @@ impl FakeBackend {
         Ok(self.network_view(&st, &st.networks[&id]))
     }
 
-    pub(super) fn create_network_impl(&self, mut req: NetworkCreateRequest) -> BackendResult<NetworkCreateResponse> {
+    pub(super) fn create_network_impl(
+        &self,
+        mut req: NetworkCreateRequest,
+    ) -> BackendResult<NetworkCreateResponse> {
         if req.name.is_empty() {
             return Err(BackendError::invalid("network name must not be empty"));
         }
         let mut st = self.lock();
         if st.networks.values().any(|n| n.req.name == req.name) {
-            return Err(BackendError::conflict(format!("network with name {} already exists", req.name)));
+            return Err(BackendError::conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
         }
         if req.driver.is_empty() {
             req.driver = "bridge".to_owned();
@@ -323,9 +403,20 @@ impl FakeBackend {
         let mut attrs = BTreeMap::new();
         attrs.insert("name".to_owned(), req.name.clone());
         attrs.insert("type".to_owned(), req.driver.clone());
-        st.networks.insert(id.clone(), FakeNetwork { id: id.clone(), created: SystemTime::now(), predefined: false, req });
+        st.networks.insert(
+            id.clone(),
+            FakeNetwork {
+                id: id.clone(),
+                created: SystemTime::now(),
+                predefined: false,
+                req,
+            },
+        );
         self.emit(&mut st, "network", "create", &id, attrs);
-        Ok(NetworkCreateResponse { id, warning: String::new() })
+        Ok(NetworkCreateResponse {
+            id,
+            warning: String::new(),
+        })
     }
 
     pub(super) fn remove_network_impl(&self, key: &str) -> BackendResult<()> {
@@ -335,13 +426,19 @@ impl FakeBackend {
         if n.predefined {
             return Err(BackendError::new(
                 ErrorKind::Forbidden,
-                format!("{} is a pre-defined network and cannot be removed", n.req.name),
+                format!(
+                    "{} is a pre-defined network and cannot be removed",
+                    n.req.name
+                ),
             ));
         }
         if !self.network_view(&st, n).containers.is_empty() {
             return Err(BackendError::new(
                 ErrorKind::Forbidden,
-                format!("error while removing network: network {} id {id} has active endpoints", n.req.name),
+                format!(
+                    "error while removing network: network {} id {id} has active endpoints",
+                    n.req.name
+                ),
             ));
         }
         let mut attrs = BTreeMap::new();
@@ -351,7 +448,11 @@ impl FakeBackend {
         Ok(())
     }
 
-    pub(super) fn connect_network_impl(&self, key: &str, req: NetworkConnectRequest) -> BackendResult<()> {
+    pub(super) fn connect_network_impl(
+        &self,
+        key: &str,
+        req: NetworkConnectRequest,
+    ) -> BackendResult<()> {
         let mut st = self.lock();
         let net_id = resolve_network(&st, key)?;
         let cid = super::resolve_container(&st, &req.container)?;
@@ -360,7 +461,10 @@ impl FakeBackend {
         if c.networks.contains_key(&name) {
             return Err(BackendError::new(
                 ErrorKind::Forbidden,
-                format!("endpoint with name {} already exists in network {name}", c.name),
+                format!(
+                    "endpoint with name {} already exists in network {name}",
+                    c.name
+                ),
             ));
         }
         let mut settings = req.endpoint_config.unwrap_or_default();
@@ -373,7 +477,11 @@ impl FakeBackend {
         Ok(())
     }
 
-    pub(super) fn disconnect_network_impl(&self, key: &str, req: NetworkDisconnectRequest) -> BackendResult<()> {
+    pub(super) fn disconnect_network_impl(
+        &self,
+        key: &str,
+        req: NetworkDisconnectRequest,
+    ) -> BackendResult<()> {
         let mut st = self.lock();
         let net_id = resolve_network(&st, key)?;
         let cid = super::resolve_container(&st, &req.container)?;
@@ -394,7 +502,11 @@ impl FakeBackend {
     fn volume_users(st: &State, name: &str) -> Vec<String> {
         st.containers
             .values()
-            .filter(|c| super::util::named_volumes(&c.body).iter().any(|v| v == name))
+            .filter(|c| {
+                super::util::named_volumes(&c.body)
+                    .iter()
+                    .any(|v| v == name)
+            })
             .map(|c| c.id.clone())
             .collect()
     }
@@ -408,17 +520,31 @@ impl FakeBackend {
             .filter(|v| f.match_labels(&v.volume.labels))
             .filter(|v| f.any("name", |n| v.volume.name.contains(n)))
             .filter(|v| f.any("driver", |d| v.volume.driver == d))
-            .filter(|v| dangling.is_none_or(|d| d == Self::volume_users(&st, &v.volume.name).is_empty()))
+            .filter(|v| {
+                dangling.is_none_or(|d| d == Self::volume_users(&st, &v.volume.name).is_empty())
+            })
             .collect();
         volumes.sort_by_key(|v| v.created);
-        VolumeListResponse { volumes: volumes.into_iter().map(|v| v.volume.clone()).collect(), warnings: Vec::new() }
+        VolumeListResponse {
+            volumes: volumes.into_iter().map(|v| v.volume.clone()).collect(),
+            warnings: Vec::new(),
+        }
     }
 
     pub(super) fn create_volume_impl(&self, req: VolumeCreateRequest) -> BackendResult<Volume> {
-        let name = if req.name.is_empty() { new_id() } else { req.name.clone() };
+        let name = if req.name.is_empty() {
+            new_id()
+        } else {
+            req.name.clone()
+        };
         let valid = name.len() >= 2
-            && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if !valid {
             return Err(BackendError::invalid(format!(
                 "create {name}: \"{name}\" includes invalid characters for a local volume name, \
@@ -452,7 +578,9 @@ impl FakeBackend {
             if force {
                 return Ok(());
             }
-            return Err(BackendError::not_found(format!("get {name}: no such volume")));
+            return Err(BackendError::not_found(format!(
+                "get {name}: no such volume"
+            )));
         }
         let users = Self::volume_users(&st, name);
         if !users.is_empty() {

@@ -15,7 +15,9 @@ use crate::backend::{BackendError, BackendResult, LogChunk};
 pub(super) fn new_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     let seed = format!("{n}-{}-{}", now.as_nanos(), std::process::id());
     hex::encode(Sha256::digest(seed.as_bytes()))
 }
@@ -47,7 +49,11 @@ pub(super) fn signal_number(sig: &str) -> BackendResult<i64> {
         }
     }
     let upper = sig.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     full.parse::<nix::sys::signal::Signal>()
         .map(|s| s as i64)
         .map_err(|_| BackendError::invalid(format!("Invalid signal: {sig}")))
@@ -61,7 +67,11 @@ pub(super) fn normalize_ref(reference: &str) -> String {
         .or_else(|| reference.strip_prefix("index.docker.io/library/"))
         .unwrap_or(reference);
     let last = r.rsplit('/').next().unwrap_or(r);
-    if r.contains('@') || last.contains(':') { r.to_owned() } else { format!("{r}:latest") }
+    if r.contains('@') || last.contains(':') {
+        r.to_owned()
+    } else {
+        format!("{r}:latest")
+    }
 }
 
 /// Whether `reference` is a syntactically valid image reference (lower-case repository).
@@ -75,7 +85,10 @@ pub(super) fn valid_reference(reference: &str) -> bool {
     !reference.is_empty()
         && !name.is_empty()
         && !reference.contains(char::is_whitespace)
-        && repo.chars().chain(name.chars()).all(|c| !c.is_ascii_uppercase())
+        && repo
+            .chars()
+            .chain(name.chars())
+            .all(|c| !c.is_ascii_uppercase())
 }
 
 /// Ports of the list summary: exposed ports, plus published ones when running.
@@ -87,20 +100,31 @@ pub(super) fn ports(body: &ContainerCreateBody, running: bool) -> Vec<Port> {
     let mut out = Vec::new();
     for key in keys {
         let (num, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
-        let Ok(private_port) = num.parse::<u16>() else { continue };
+        let Ok(private_port) = num.parse::<u16>() else {
+            continue;
+        };
         let bindings = body.host_config.port_bindings.get(key).filter(|_| running);
         match bindings {
             Some(list) if !list.is_empty() => {
                 for b in list {
                     out.push(Port {
-                        ip: Some(if b.host_ip.is_empty() { "0.0.0.0".to_owned() } else { b.host_ip.clone() }),
+                        ip: Some(if b.host_ip.is_empty() {
+                            "0.0.0.0".to_owned()
+                        } else {
+                            b.host_ip.clone()
+                        }),
                         private_port,
                         public_port: b.host_port.parse().ok(),
                         typ: proto.to_owned(),
                     });
                 }
             }
-            _ => out.push(Port { ip: None, private_port, public_port: None, typ: proto.to_owned() }),
+            _ => out.push(Port {
+                ip: None,
+                private_port,
+                public_port: None,
+                typ: proto.to_owned(),
+            }),
         }
     }
     out
@@ -138,12 +162,20 @@ pub(super) fn mount_points(body: &ContainerCreateBody, data_root: &str) -> Vec<M
             Some(MountPoint {
                 typ: if named { "volume" } else { "bind" }.to_owned(),
                 name: named.then(|| src.to_owned()),
-                source: if named { volume_path(src) } else { src.to_owned() },
+                source: if named {
+                    volume_path(src)
+                } else {
+                    src.to_owned()
+                },
                 destination: dst.to_owned(),
                 driver: named.then(|| "local".to_owned()),
                 mode,
                 rw,
-                propagation: if named { String::new() } else { "rprivate".to_owned() },
+                propagation: if named {
+                    String::new()
+                } else {
+                    "rprivate".to_owned()
+                },
             })
         })
         .collect();
@@ -152,7 +184,11 @@ pub(super) fn mount_points(body: &ContainerCreateBody, data_root: &str) -> Vec<M
         MountPoint {
             typ: m.typ.clone(),
             name: named.then(|| m.source.clone()),
-            source: if named { volume_path(&m.source) } else { m.source.clone() },
+            source: if named {
+                volume_path(&m.source)
+            } else {
+                m.source.clone()
+            },
             destination: m.target.clone(),
             driver: named.then(|| "local".to_owned()),
             mode: String::new(),
@@ -169,24 +205,27 @@ pub(super) fn follow_logs(
     lifecycle: watch::Receiver<Lifecycle>,
     wanted: impl Fn(&LogChunk) -> bool + Send + 'static,
 ) -> impl Stream<Item = BackendResult<LogChunk>> + Send {
-    futures_util::stream::unfold((logs, lifecycle, wanted), |(mut logs, mut life, wanted)| async move {
-        loop {
-            tokio::select! {
-                biased;
-                chunk = logs.recv() => match chunk {
-                    Ok(c) if wanted(&c) => return Some((Ok(c), (logs, life, wanted))),
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-                changed = life.changed() => {
-                    let stopped = { let l = life.borrow_and_update(); !l.running || l.removed };
-                    if changed.is_err() || stopped {
-                        return None;
+    futures_util::stream::unfold(
+        (logs, lifecycle, wanted),
+        |(mut logs, mut life, wanted)| async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    chunk = logs.recv() => match chunk {
+                        Ok(c) if wanted(&c) => return Some((Ok(c), (logs, life, wanted))),
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                    changed = life.changed() => {
+                        let stopped = { let l = life.borrow_and_update(); !l.running || l.removed };
+                        if changed.is_err() || stopped {
+                            return None;
+                        }
                     }
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 #[cfg(test)]
@@ -205,8 +244,14 @@ mod tests {
     #[test]
     fn references_are_normalized_like_docker() {
         assert_eq!(normalize_ref("busybox"), "busybox:latest");
-        assert_eq!(normalize_ref("docker.io/library/alpine:3.19"), "alpine:3.19");
-        assert_eq!(normalize_ref("localhost:5000/app"), "localhost:5000/app:latest");
+        assert_eq!(
+            normalize_ref("docker.io/library/alpine:3.19"),
+            "alpine:3.19"
+        );
+        assert_eq!(
+            normalize_ref("localhost:5000/app"),
+            "localhost:5000/app:latest"
+        );
         assert!(valid_reference("localhost:5000/app:v1"));
         assert!(!valid_reference("Busybox"));
         assert!(!valid_reference(""));

@@ -17,7 +17,9 @@ fn docker_binaries() -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = Vec::new();
     for dir in std::env::split_paths(&path) {
         let candidate = dir.join("docker");
-        let Ok(real) = candidate.canonicalize() else { continue };
+        let Ok(real) = candidate.canonicalize() else {
+            continue;
+        };
         if real.is_file() && !found.contains(&real) {
             found.push(real);
         }
@@ -29,7 +31,12 @@ fn docker_binaries() -> Vec<PathBuf> {
     found
 }
 
-async fn docker(bin: &PathBuf, config_dir: &std::path::Path, socket: &std::path::Path, args: &[&str]) -> String {
+async fn docker(
+    bin: &PathBuf,
+    config_dir: &std::path::Path,
+    socket: &std::path::Path,
+    args: &[&str],
+) -> String {
     let out = tokio::process::Command::new(bin)
         .arg("-H")
         .arg(format!("unix://{}", socket.display()))
@@ -69,41 +76,94 @@ async fn docker_cli_version_ps_network_and_volume_ls_work_against_berth() {
     let client = Client::new(&format!("unix://{}", socket.display())).unwrap();
     client.pull_image("busybox", None).await.unwrap();
     let body = ContainerCreateBody {
-        config: ContainerConfig { image: "busybox".to_owned(), cmd: Some(vec!["top".to_owned()]), ..Default::default() },
+        config: ContainerConfig {
+            image: "busybox".to_owned(),
+            cmd: Some(vec!["top".to_owned()]),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    client.create_container(Some("cli-created"), &body).await.unwrap();
-    let running = client.create_container(Some("cli-running"), &body).await.unwrap();
+    client
+        .create_container(Some("cli-created"), &body)
+        .await
+        .unwrap();
+    let running = client
+        .create_container(Some("cli-running"), &body)
+        .await
+        .unwrap();
     client.start_container(&running.id).await.unwrap();
-    client.create_volume(&VolumeCreateRequest { name: "cli-vol".to_owned(), ..Default::default() }).await.unwrap();
+    client
+        .create_volume(&VolumeCreateRequest {
+            name: "cli-vol".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 
     for bin in docker_binaries() {
         let version = docker(&bin, &config_dir, &socket, &["version"]).await;
         assert!(version.contains("Server: berth"), "{version}");
         assert!(version.contains("1.45 (minimum version 1.24)"), "{version}");
         let fmt = "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}";
-        assert_eq!(docker(&bin, &config_dir, &socket, &["version", "--format", fmt]).await.trim(), "1.45 1.24 linux");
+        assert_eq!(
+            docker(&bin, &config_dir, &socket, &["version", "--format", fmt])
+                .await
+                .trim(),
+            "1.45 1.24 linux"
+        );
 
         let ps = docker(&bin, &config_dir, &socket, &["ps"]).await;
         let lines: Vec<&str> = ps.lines().collect();
         assert!(lines[0].starts_with("CONTAINER ID"), "{ps}");
         assert_eq!(lines.len(), 2, "only the running container: {ps}");
-        assert!(lines[1].starts_with(&running.id[..12]) && lines[1].ends_with("cli-running"), "{ps}");
-        assert!(lines[1].contains("busybox:latest") && lines[1].contains("\"top\"") && lines[1].contains("Up "), "{ps}");
+        assert!(
+            lines[1].starts_with(&running.id[..12]) && lines[1].ends_with("cli-running"),
+            "{ps}"
+        );
+        assert!(
+            lines[1].contains("busybox:latest")
+                && lines[1].contains("\"top\"")
+                && lines[1].contains("Up "),
+            "{ps}"
+        );
 
         let fmt = "{{.Names}}|{{.Image}}|{{.State}}";
         let all = docker(&bin, &config_dir, &socket, &["ps", "-a", "--format", fmt]).await;
         let mut rows: Vec<&str> = all.lines().collect();
         rows.sort();
-        assert_eq!(rows, ["cli-created|busybox:latest|created", "cli-running|busybox:latest|running"]);
+        assert_eq!(
+            rows,
+            [
+                "cli-created|busybox:latest|created",
+                "cli-running|busybox:latest|running"
+            ]
+        );
 
-        let nets = docker(&bin, &config_dir, &socket, &["network", "ls", "--format", "{{.Name}} {{.Driver}}"]).await;
+        let nets = docker(
+            &bin,
+            &config_dir,
+            &socket,
+            &["network", "ls", "--format", "{{.Name}} {{.Driver}}"],
+        )
+        .await;
         let mut nets: Vec<&str> = nets.lines().collect();
         nets.sort();
         assert_eq!(nets, ["bridge bridge", "host host", "none null"]);
-        let vols = docker(&bin, &config_dir, &socket, &["volume", "ls", "--format", "{{.Name}}"]).await;
+        let vols = docker(
+            &bin,
+            &config_dir,
+            &socket,
+            &["volume", "ls", "--format", "{{.Name}}"],
+        )
+        .await;
         assert_eq!(vols.trim(), "cli-vol");
-        let images = docker(&bin, &config_dir, &socket, &["images", "--format", "{{.Repository}}:{{.Tag}}"]).await;
+        let images = docker(
+            &bin,
+            &config_dir,
+            &socket,
+            &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+        )
+        .await;
         assert_eq!(images.trim(), "busybox:latest");
     }
     let _ = stop.send(());

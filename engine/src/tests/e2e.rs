@@ -37,7 +37,13 @@ impl TestDaemon {
             // A dropped sender also means stop.
             let _ = stopped.await;
         }));
-        Self { dir, socket, fake, stop: Some(stop), task: Some(task) }
+        Self {
+            dir,
+            socket,
+            fake,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     fn client(&self) -> Client {
@@ -71,7 +77,10 @@ fn body(image: &str, labels: &[(&str, &str)]) -> ContainerCreateBody {
         config: ContainerConfig {
             image: image.to_owned(),
             cmd: Some(vec!["sleep".to_owned(), "1".to_owned()]),
-            labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             ..ContainerConfig::default()
         },
         ..ContainerCreateBody::default()
@@ -86,22 +95,48 @@ async fn client_drives_containers_networks_and_volumes_over_the_socket() {
     let mut c = d.client();
     c.ping().await.unwrap();
     c.negotiate_version().await.unwrap();
-    assert_eq!(c.api_version(), "1.41", "the client keeps its own version when the engine is newer");
+    assert_eq!(
+        c.api_version(),
+        "1.41",
+        "the client keeps its own version when the engine is newer"
+    );
     let v = c.version().await.unwrap();
-    assert_eq!((v.api_version.as_str(), v.min_api_version.as_str()), ("1.45", "1.24"));
+    assert_eq!(
+        (v.api_version.as_str(), v.min_api_version.as_str()),
+        ("1.45", "1.24")
+    );
     assert_eq!(c.info().await.unwrap().os_type, "linux");
 
     let progress = c.pull_image("busybox", Some("latest")).await.unwrap();
     assert!(progress.last().unwrap().status.contains("busybox:latest"));
-    assert_eq!(c.inspect_image("busybox").await.unwrap().repo_tags, ["busybox:latest"]);
-    assert_eq!(c.list_images(false, &Filters::default()).await.unwrap().len(), 1);
+    assert_eq!(
+        c.inspect_image("busybox").await.unwrap().repo_tags,
+        ["busybox:latest"]
+    );
+    assert_eq!(
+        c.list_images(false, &Filters::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
-    let created = c.create_container(Some("e2e-web"), &body("busybox", &[("proj", "e2e")])).await.unwrap();
-    let err = c.create_container(Some("e2e-web"), &body("busybox", &[])).await.unwrap_err();
+    let created = c
+        .create_container(Some("e2e-web"), &body("busybox", &[("proj", "e2e")]))
+        .await
+        .unwrap();
+    let err = c
+        .create_container(Some("e2e-web"), &body("busybox", &[]))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(409), "{err}");
     c.start_container(&created.id).await.unwrap();
     c.start_container("e2e-web").await.unwrap();
-    let opts = ListContainersOptions { all: true, filters: Filters::default().with("label", "proj=e2e"), ..Default::default() };
+    let opts = ListContainersOptions {
+        all: true,
+        filters: Filters::default().with("label", "proj=e2e"),
+        ..Default::default()
+    };
     let list = c.list_containers(&opts).await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].names, ["/e2e-web"]);
@@ -110,47 +145,111 @@ async fn client_drives_containers_networks_and_volumes_over_the_socket() {
     assert_eq!(inspect.id, created.id);
     assert!(inspect.state.running);
 
-    d.fake.append_log(&created.id, LogSource::Stdout, b"hello\n").unwrap();
-    d.fake.append_log(&created.id, LogSource::Stderr, b"oops\n").unwrap();
+    d.fake
+        .append_log(&created.id, LogSource::Stdout, b"hello\n")
+        .unwrap();
+    d.fake
+        .append_log(&created.id, LogSource::Stderr, b"oops\n")
+        .unwrap();
     let logs: Vec<LogOutput> = c
-        .logs("e2e-web", &LogsOptions { stdout: true, stderr: true, ..Default::default() })
+        .logs(
+            "e2e-web",
+            &LogsOptions {
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap()
         .map(Result::unwrap)
         .collect()
         .await;
-    assert_eq!(logs, [LogOutput::StdOut("hello\n".into()), LogOutput::StdErr("oops\n".into())]);
+    assert_eq!(
+        logs,
+        [
+            LogOutput::StdOut("hello\n".into()),
+            LogOutput::StdErr("oops\n".into())
+        ]
+    );
 
     c.kill_container("e2e-web", Some("SIGTERM")).await.unwrap();
-    assert_eq!(c.wait_container("e2e-web", WaitCondition::NotRunning).await.unwrap().status_code, 143);
+    assert_eq!(
+        c.wait_container("e2e-web", WaitCondition::NotRunning)
+            .await
+            .unwrap()
+            .status_code,
+        143
+    );
     c.restart_container("e2e-web", Some(1)).await.unwrap();
     c.stop_container("e2e-web", Some(1)).await.unwrap();
     c.remove_container("e2e-web", false, false).await.unwrap();
     let err = c.inspect_container("e2e-web").await.unwrap_err();
     assert!(err.is_not_found(), "{err}");
-    assert!(matches!(&err, ClientError::Api { message, .. } if message == "No such container: e2e-web"));
+    assert!(
+        matches!(&err, ClientError::Api { message, .. } if message == "No such container: e2e-web")
+    );
 
     let net = c
-        .create_network(&NetworkCreateRequest { name: "e2e_net".to_owned(), ..Default::default() })
+        .create_network(&NetworkCreateRequest {
+            name: "e2e_net".to_owned(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(c.inspect_network("e2e_net").await.unwrap().id, net.id);
-    let nets = c.list_networks(&Filters::default().with("name", "e2e_net")).await.unwrap();
+    let nets = c
+        .list_networks(&Filters::default().with("name", "e2e_net"))
+        .await
+        .unwrap();
     assert_eq!(nets.len(), 1);
     c.remove_network(&net.id).await.unwrap();
-    assert!(c.inspect_network("e2e_net").await.unwrap_err().is_not_found());
+    assert!(
+        c.inspect_network("e2e_net")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 
-    let vol = c.create_volume(&VolumeCreateRequest { name: "e2e_vol".to_owned(), ..Default::default() }).await.unwrap();
+    let vol = c
+        .create_volume(&VolumeCreateRequest {
+            name: "e2e_vol".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let data_root = d.path().join("data");
-    assert_eq!(PathBuf::from(&vol.mountpoint), data_root.join("volumes/e2e_vol/_data"));
+    assert_eq!(
+        PathBuf::from(&vol.mountpoint),
+        data_root.join("volumes/e2e_vol/_data")
+    );
     assert_eq!(c.inspect_volume("e2e_vol").await.unwrap().name, "e2e_vol");
-    assert_eq!(c.list_volumes(&Filters::default()).await.unwrap().volumes.len(), 1);
+    assert_eq!(
+        c.list_volumes(&Filters::default())
+            .await
+            .unwrap()
+            .volumes
+            .len(),
+        1
+    );
     c.remove_volume("e2e_vol", false).await.unwrap();
-    assert!(c.inspect_volume("e2e_vol").await.unwrap_err().is_not_found());
+    assert!(
+        c.inspect_volume("e2e_vol")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let events: Vec<_> = c
-        .events(&Filters::default().with("type", "volume"), Some(0), Some(now))
+        .events(
+            &Filters::default().with("type", "volume"),
+            Some(0),
+            Some(now),
+        )
         .await
         .unwrap()
         .map(Result::unwrap)
@@ -166,11 +265,19 @@ async fn shutdown_ends_open_event_streams() {
     let d = TestDaemon::start();
     let c = d.client();
     let mut events = c.events(&Filters::default(), None, None).await.unwrap();
-    c.create_volume(&VolumeCreateRequest { name: "seen".to_owned(), ..Default::default() }).await.unwrap();
+    c.create_volume(&VolumeCreateRequest {
+        name: "seen".to_owned(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let first = events.next().await.unwrap().unwrap();
     assert_eq!(first.actor.id, "seen");
     d.shutdown().await;
-    assert!(events.next().await.is_none(), "the stream ends when the daemon stops");
+    assert!(
+        events.next().await.is_none(),
+        "the stream ends when the daemon stops"
+    );
 }
 
 #[tokio::test]

@@ -22,8 +22,12 @@ pub(super) struct Reply {
 
 impl Reply {
     pub(super) fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 }
 
@@ -44,18 +48,50 @@ pub(super) async fn call(app: &Router, method: &str, uri: &str, body: Option<Val
     let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Reply { status, headers, body }
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub(super) async fn pull(app: &Router, image: &str) {
-    let r = call(app, "POST", &format!("/v1.41/images/create?fromImage={image}&tag=latest"), None).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    let r = call(
+        app,
+        "POST",
+        &format!("/v1.41/images/create?fromImage={image}&tag=latest"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
 }
 
 pub(super) async fn create(app: &Router, name: &str, body: Value) -> String {
-    let r = call(app, "POST", &format!("/containers/create?name={name}"), Some(body)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let r = call(
+        app,
+        "POST",
+        &format!("/containers/create?name={name}"),
+        Some(body),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     r.json()["Id"].as_str().unwrap().to_owned()
 }
 
@@ -99,7 +135,10 @@ async fn versions_outside_the_supported_range_are_rejected_with_docker_messages(
     );
     let r = call(&app, "GET", "/v1.99/containers/json", None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.json()["message"], "client version 1.99 is too new. Maximum supported API version is 1.45");
+    assert_eq!(
+        r.json()["message"],
+        "client version 1.99 is too new. Maximum supported API version is 1.45"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +153,11 @@ async fn unknown_endpoints_and_methods_are_404_page_not_found() {
     ] {
         let r = call(&app, method, uri, None).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {uri}");
-        assert_eq!(r.json(), json!({"message": "page not found"}), "{method} {uri}");
+        assert_eq!(
+            r.json(),
+            json!({"message": "page not found"}),
+            "{method} {uri}"
+        );
     }
 }
 
@@ -146,8 +189,14 @@ async fn container_lifecycle_create_list_inspect_start_stop_remove() {
     assert_eq!(id.len(), 64);
 
     let list = call(&app, "GET", "/containers/json", None).await.json();
-    assert_eq!(list, json!([]), "stopped containers are hidden without all=1");
-    let list = call(&app, "GET", "/v1.41/containers/json?all=1", None).await.json();
+    assert_eq!(
+        list,
+        json!([]),
+        "stopped containers are hidden without all=1"
+    );
+    let list = call(&app, "GET", "/v1.41/containers/json?all=1", None)
+        .await
+        .json();
     assert_eq!(list[0]["Id"], id.as_str());
     assert_eq!(list[0]["Names"], json!(["/web-1"]));
     assert_eq!(list[0]["Image"], "busybox:latest");
@@ -157,36 +206,80 @@ async fn container_lifecycle_create_list_inspect_start_stop_remove() {
     assert_eq!(list[0]["Labels"]["com.docker.compose.project"], "p1");
     assert!(list[0]["ImageID"].as_str().unwrap().starts_with("sha256:"));
 
-    assert_eq!(call(&app, "POST", "/containers/web-1/start", None).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(call(&app, "POST", "/containers/web-1/start", None).await.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        call(&app, "POST", "/containers/web-1/start", None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, "POST", "/containers/web-1/start", None)
+            .await
+            .status,
+        StatusCode::NOT_MODIFIED
+    );
     let list = call(&app, "GET", "/containers/json", None).await.json();
     assert_eq!(list[0]["State"], "running");
     assert!(list[0]["Status"].as_str().unwrap().starts_with("Up "));
-    assert_eq!(list[0]["Ports"], json!([{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}]));
-    assert_eq!(list[0]["NetworkSettings"]["Networks"]["bridge"]["NetworkID"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        list[0]["Ports"],
+        json!([{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}])
+    );
+    assert_eq!(
+        list[0]["NetworkSettings"]["Networks"]["bridge"]["NetworkID"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
 
     let short = &id[..12];
-    let inspect = call(&app, "GET", &format!("/containers/{short}/json"), None).await.json();
+    let inspect = call(&app, "GET", &format!("/containers/{short}/json"), None)
+        .await
+        .json();
     assert_eq!(inspect["Id"], id.as_str());
     assert_eq!(inspect["Name"], "/web-1");
     assert_eq!(inspect["State"]["Status"], "running");
     assert_eq!(inspect["State"]["Running"], true);
     assert_eq!(inspect["Path"], "sleep");
     assert_eq!(inspect["Args"], json!(["60"]));
-    assert_eq!(inspect["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped");
+    assert_eq!(
+        inspect["HostConfig"]["RestartPolicy"]["Name"],
+        "unless-stopped"
+    );
     assert_eq!(inspect["HostConfig"]["Memory"], 1048576);
     assert_eq!(inspect["Config"]["ExposedPorts"], json!({"80/tcp": {}}));
 
     let r = call(&app, "DELETE", "/containers/web-1", None).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    assert!(r.json()["message"].as_str().unwrap().starts_with("You cannot remove a running container"));
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("You cannot remove a running container")
+    );
 
-    assert_eq!(call(&app, "POST", "/containers/web-1/stop?t=1", None).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(call(&app, "POST", "/containers/web-1/stop", None).await.status, StatusCode::NOT_MODIFIED);
-    let inspect = call(&app, "GET", "/containers/web-1/json", None).await.json();
+    assert_eq!(
+        call(&app, "POST", "/containers/web-1/stop?t=1", None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, "POST", "/containers/web-1/stop", None)
+            .await
+            .status,
+        StatusCode::NOT_MODIFIED
+    );
+    let inspect = call(&app, "GET", "/containers/web-1/json", None)
+        .await
+        .json();
     assert_eq!(inspect["State"]["Status"], "exited");
     assert_eq!(inspect["State"]["ExitCode"], 143);
-    assert_eq!(call(&app, "DELETE", "/containers/web-1", None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(&app, "DELETE", "/containers/web-1", None).await.status,
+        StatusCode::NO_CONTENT
+    );
     let r = call(&app, "GET", "/containers/web-1/json", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json(), json!({"message": "No such container: web-1"}));
@@ -195,20 +288,60 @@ async fn container_lifecycle_create_list_inspect_start_stop_remove() {
 #[tokio::test]
 async fn container_create_errors_map_to_docker_statuses() {
     let (app, _) = new_app();
-    let r = call(&app, "POST", "/containers/create?name=c1", Some(json!({"Image": "missing"}))).await;
+    let r = call(
+        &app,
+        "POST",
+        "/containers/create?name=c1",
+        Some(json!({"Image": "missing"})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["message"], "No such image: missing");
     pull(&app, "busybox").await;
     create(&app, "dup", json!({"Image": "busybox"})).await;
-    let r = call(&app, "POST", "/containers/create?name=dup", Some(json!({"Image": "busybox"}))).await;
+    let r = call(
+        &app,
+        "POST",
+        "/containers/create?name=dup",
+        Some(json!({"Image": "busybox"})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    assert!(r.json()["message"].as_str().unwrap().contains("is already in use by container"));
-    let r = call(&app, "POST", "/containers/create?name=bad%20name", Some(json!({"Image": "busybox"}))).await;
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("is already in use by container")
+    );
+    let r = call(
+        &app,
+        "POST",
+        "/containers/create?name=bad%20name",
+        Some(json!({"Image": "busybox"})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = call(&app, "POST", "/containers/create", Some(json!({"Image": "busybox", "HostConfig": 7}))).await;
+    let r = call(
+        &app,
+        "POST",
+        "/containers/create",
+        Some(json!({"Image": "busybox", "HostConfig": 7})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.json()["message"].as_str().unwrap().starts_with("invalid JSON body"));
-    let r = call(&app, "POST", "/containers/create?name=n1", Some(json!({"Image": "busybox", "HostConfig": {"NetworkMode": "nonet"}}))).await;
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON body")
+    );
+    let r = call(
+        &app,
+        "POST",
+        "/containers/create?name=n1",
+        Some(json!({"Image": "busybox", "HostConfig": {"NetworkMode": "nonet"}})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["message"], "network nonet not found");
 }
@@ -217,15 +350,56 @@ async fn container_create_errors_map_to_docker_statuses() {
 async fn list_filters_by_label_name_and_status() {
     let (app, _) = new_app();
     pull(&app, "busybox").await;
-    let a = create(&app, "fa", json!({"Image": "busybox", "Labels": {"proj": "x", "svc": "web"}})).await;
-    let b = create(&app, "fb", json!({"Image": "busybox", "Labels": {"proj": "y"}})).await;
+    let a = create(
+        &app,
+        "fa",
+        json!({"Image": "busybox", "Labels": {"proj": "x", "svc": "web"}}),
+    )
+    .await;
+    let b = create(
+        &app,
+        "fb",
+        json!({"Image": "busybox", "Labels": {"proj": "y"}}),
+    )
+    .await;
     call(&app, "POST", &format!("/containers/{b}/start"), None).await;
-    let q = |f: Value| format!("/containers/json?all=true&filters={}", urlencode(&f.to_string()));
-    let ids = |v: Value| v.as_array().unwrap().iter().map(|c| c["Id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
-    assert_eq!(ids(call(&app, "GET", &q(json!({"label": ["proj=x"]})), None).await.json()), vec![a.clone()]);
-    assert_eq!(ids(call(&app, "GET", &q(json!({"label": {"svc": true}})), None).await.json()), vec![a.clone()]);
-    assert_eq!(ids(call(&app, "GET", &q(json!({"status": ["running"]})), None).await.json()), vec![b.clone()]);
-    assert_eq!(ids(call(&app, "GET", &q(json!({"name": ["fa"]})), None).await.json()), vec![a]);
+    let q = |f: Value| {
+        format!(
+            "/containers/json?all=true&filters={}",
+            urlencode(&f.to_string())
+        )
+    };
+    let ids = |v: Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["Id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(call(&app, "GET", &q(json!({"label": ["proj=x"]})), None)
+            .await
+            .json()),
+        vec![a.clone()]
+    );
+    assert_eq!(
+        ids(call(&app, "GET", &q(json!({"label": {"svc": true}})), None)
+            .await
+            .json()),
+        vec![a.clone()]
+    );
+    assert_eq!(
+        ids(call(&app, "GET", &q(json!({"status": ["running"]})), None)
+            .await
+            .json()),
+        vec![b.clone()]
+    );
+    assert_eq!(
+        ids(call(&app, "GET", &q(json!({"name": ["fa"]})), None)
+            .await
+            .json()),
+        vec![a]
+    );
     let r = call(&app, "GET", "/containers/json?filters=notjson", None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
@@ -237,18 +411,47 @@ async fn kill_wait_pause_top_and_restart() {
     let id = create(&app, "kw", json!({"Image": "busybox"})).await;
     let r = call(&app, "POST", &format!("/containers/{id}/kill"), None).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    assert_eq!(call(&app, "GET", "/containers/kw/top", None).await.status, StatusCode::CONFLICT);
+    assert_eq!(
+        call(&app, "GET", "/containers/kw/top", None).await.status,
+        StatusCode::CONFLICT
+    );
     call(&app, "POST", "/containers/kw/start", None).await;
     let top = call(&app, "GET", "/containers/kw/top", None).await.json();
     assert_eq!(top["Titles"], json!(["PID", "CMD"]));
-    assert_eq!(call(&app, "POST", "/containers/kw/pause", None).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(call(&app, "GET", "/containers/kw/json", None).await.json()["State"]["Paused"], true);
-    assert_eq!(call(&app, "POST", "/containers/kw/unpause", None).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(call(&app, "POST", "/containers/kw/kill?signal=SIGINT", None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(&app, "POST", "/containers/kw/pause", None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, "GET", "/containers/kw/json", None).await.json()["State"]["Paused"],
+        true
+    );
+    assert_eq!(
+        call(&app, "POST", "/containers/kw/unpause", None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, "POST", "/containers/kw/kill?signal=SIGINT", None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
     let wait = call(&app, "POST", "/containers/kw/wait", None).await;
     assert_eq!(wait.json(), json!({"StatusCode": 130}));
-    assert_eq!(call(&app, "POST", "/containers/kw/restart", None).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(call(&app, "GET", "/containers/kw/json", None).await.json()["State"]["Running"], true);
+    assert_eq!(
+        call(&app, "POST", "/containers/kw/restart", None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, "GET", "/containers/kw/json", None).await.json()["State"]["Running"],
+        true
+    );
     let r = call(&app, "POST", "/containers/kw/kill?signal=NOPE", None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = call(&app, "POST", "/containers/kw/wait?condition=sometime", None).await;
@@ -264,7 +467,15 @@ async fn wait_returns_when_the_container_exits() {
     let waiter = tokio::spawn({
         let app = app.clone();
         let id = id.clone();
-        async move { call(&app, "POST", &format!("/containers/{id}/wait?condition=not-running"), None).await }
+        async move {
+            call(
+                &app,
+                "POST",
+                &format!("/containers/{id}/wait?condition=not-running"),
+                None,
+            )
+            .await
+        }
     });
     tokio::task::yield_now().await;
     fake.exit_container(&id, 3).unwrap();
@@ -280,24 +491,54 @@ async fn logs_are_multiplexed_with_docker_headers_unless_tty() {
     let id = create(&app, "logger", json!({"Image": "busybox"})).await;
     fake.append_log(&id, LogSource::Stdout, b"out\n").unwrap();
     fake.append_log(&id, LogSource::Stderr, b"err\n").unwrap();
-    let r = call(&app, "GET", "/v1.45/containers/logger/logs?stdout=1&stderr=1", None).await;
+    let r = call(
+        &app,
+        "GET",
+        "/v1.45/containers/logger/logs?stdout=1&stderr=1",
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.headers["content-type"], "application/vnd.docker.multiplexed-stream");
-    assert_eq!(r.body, b"\x01\x00\x00\x00\x00\x00\x00\x04out\n\x02\x00\x00\x00\x00\x00\x00\x04err\n");
+    assert_eq!(
+        r.headers["content-type"],
+        "application/vnd.docker.multiplexed-stream"
+    );
+    assert_eq!(
+        r.body,
+        b"\x01\x00\x00\x00\x00\x00\x00\x04out\n\x02\x00\x00\x00\x00\x00\x00\x04err\n"
+    );
     let r = call(&app, "GET", "/containers/logger/logs?stderr=1", None).await;
     assert_eq!(r.body, b"\x02\x00\x00\x00\x00\x00\x00\x04err\n");
-    let r = call(&app, "GET", "/containers/logger/logs?stdout=1&stderr=1&tail=1", None).await;
+    let r = call(
+        &app,
+        "GET",
+        "/containers/logger/logs?stdout=1&stderr=1&tail=1",
+        None,
+    )
+    .await;
     assert_eq!(r.body, b"\x02\x00\x00\x00\x00\x00\x00\x04err\n");
     let r = call(&app, "GET", "/containers/logger/logs", None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
     let tty = create(&app, "ttylogger", json!({"Image": "busybox", "Tty": true})).await;
     fake.append_log(&tty, LogSource::Stdout, b"raw\n").unwrap();
-    let r = call(&app, "GET", "/v1.45/containers/ttylogger/logs?stdout=1", None).await;
-    assert_eq!(r.headers["content-type"], "application/vnd.docker.raw-stream");
+    let r = call(
+        &app,
+        "GET",
+        "/v1.45/containers/ttylogger/logs?stdout=1",
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.headers["content-type"],
+        "application/vnd.docker.raw-stream"
+    );
     assert_eq!(r.body, b"raw\n");
 }
 
 pub(super) fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("x", s)]).unwrap().trim_start_matches("x=").to_owned()
+    serde_urlencoded::to_string([("x", s)])
+        .unwrap()
+        .trim_start_matches("x=")
+        .to_owned()
 }

@@ -24,7 +24,10 @@ pub struct ContainerConfig {
     pub attach_stdout: bool,
     #[serde(deserialize_with = "null_default")]
     pub attach_stderr: bool,
-    #[serde(deserialize_with = "null_default", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub exposed_ports: BTreeMap<String, EmptyObject>,
     #[serde(deserialize_with = "null_default")]
     pub tty: bool,
@@ -40,7 +43,10 @@ pub struct ContainerConfig {
     pub healthcheck: Option<HealthConfig>,
     #[serde(deserialize_with = "null_default")]
     pub image: String,
-    #[serde(deserialize_with = "null_default", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub volumes: BTreeMap<String, EmptyObject>,
     #[serde(deserialize_with = "null_default")]
     pub working_dir: String,

@@ -8,12 +8,16 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult, ApiVersion, AppState, parse_body, parse_filters, parse_query, qbool};
+use super::{
+    ApiError, ApiResult, ApiVersion, AppState, parse_body, parse_filters, parse_query, qbool,
+};
 use crate::api::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary,
     ContainerTopResponse, ContainerWaitResponse,
 };
-use crate::backend::{Backend, ListContainersOptions, LogChunk, LogSource, LogsOptions, WaitCondition};
+use crate::backend::{
+    Backend, ListContainersOptions, LogChunk, LogSource, LogsOptions, WaitCondition,
+};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -61,7 +65,10 @@ pub(super) async fn inspect<B: Backend>(
     Ok(Json(st.backend.inspect_container(&id).await?))
 }
 
-pub(super) async fn start<B: Backend>(State(st): State<AppState<B>>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub(super) async fn start<B: Backend>(
+    State(st): State<AppState<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     st.backend.start_container(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -79,7 +86,9 @@ pub(super) async fn stop<B: Backend>(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
     let q: StopQuery = parse_query(raw.as_deref())?;
-    st.backend.stop_container(&id, q.t, q.signal.filter(|s| !s.is_empty())).await?;
+    st.backend
+        .stop_container(&id, q.t, q.signal.filter(|s| !s.is_empty()))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -125,17 +134,27 @@ pub(super) async fn wait<B: Backend>(
         "" | "not-running" => WaitCondition::NotRunning,
         "next-exit" => WaitCondition::NextExit,
         "removed" => WaitCondition::Removed,
-        other => return Err(ApiError::BadRequest(format!("invalid condition: \"{other}\""))),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "invalid condition: \"{other}\""
+            )));
+        }
     };
     Ok(Json(st.backend.wait_container(&id, condition).await?))
 }
 
-pub(super) async fn pause<B: Backend>(State(st): State<AppState<B>>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub(super) async fn pause<B: Backend>(
+    State(st): State<AppState<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     st.backend.pause_container(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(super) async fn unpause<B: Backend>(State(st): State<AppState<B>>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub(super) async fn unpause<B: Backend>(
+    State(st): State<AppState<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     st.backend.unpause_container(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -194,20 +213,33 @@ pub(super) async fn logs<B: Backend>(
 ) -> ApiResult<Response> {
     let q: LogsQuery = parse_query(raw.as_deref())?;
     if !q.stdout && !q.stderr {
-        return Err(ApiError::BadRequest("Bad parameters: you must choose at least one stream".to_owned()));
+        return Err(ApiError::BadRequest(
+            "Bad parameters: you must choose at least one stream".to_owned(),
+        ));
     }
     let tail = match q.tail.as_deref() {
         None | Some("") | Some("all") => None,
-        Some(n) => Some(n.parse().map_err(|_| ApiError::BadRequest(format!("invalid tail: {n}")))?),
+        Some(n) => Some(
+            n.parse()
+                .map_err(|_| ApiError::BadRequest(format!("invalid tail: {n}")))?,
+        ),
     };
     let tty = st.backend.inspect_container(&id).await?.config.tty;
-    let opts = LogsOptions { stdout: q.stdout, stderr: q.stderr, follow: q.follow, timestamps: q.timestamps, tail };
+    let opts = LogsOptions {
+        stdout: q.stdout,
+        stderr: q.stderr,
+        follow: q.follow,
+        timestamps: q.timestamps,
+        tail,
+    };
     let chunks = st.backend.container_logs(&id, opts).await?;
     let shutdown = super::shutdown_requested(st.shutdown.clone());
     let bytes = chunks
         .take_until(Box::pin(shutdown))
         .take_while(|c| std::future::ready(c.is_ok()))
-        .filter_map(move |c| std::future::ready(c.ok().map(|c| if tty { c.data } else { frame(&c) })));
+        .filter_map(move |c| {
+            std::future::ready(c.ok().map(|c| if tty { c.data } else { frame(&c) }))
+        });
     let content_type = if tty || version < ApiVersion(1, 42) {
         "application/vnd.docker.raw-stream"
     } else {

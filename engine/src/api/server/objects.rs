@@ -40,10 +40,15 @@ struct PullQuery {
     tag: Option<String>,
 }
 
-pub(super) async fn pull_image<B: Backend>(State(st): State<AppState<B>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+pub(super) async fn pull_image<B: Backend>(
+    State(st): State<AppState<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
     let q: PullQuery = parse_query(raw.as_deref())?;
     if q.from_src.is_some() {
-        return Err(ApiError::BadRequest("importing images (fromSrc) is not supported".to_owned()));
+        return Err(ApiError::BadRequest(
+            "importing images (fromSrc) is not supported".to_owned(),
+        ));
     }
     let Some(image) = q.from_image.filter(|i| !i.is_empty()) else {
         return Err(ApiError::BadRequest("fromImage is required".to_owned()));
@@ -58,7 +63,10 @@ pub(super) async fn pull_image<B: Backend>(State(st): State<AppState<B>>, RawQue
 }
 
 /// `GET /images/{name}/json`, where the name may contain slashes.
-pub(super) async fn image_get<B: Backend>(State(st): State<AppState<B>>, Path(rest): Path<String>) -> ApiResult<Response> {
+pub(super) async fn image_get<B: Backend>(
+    State(st): State<AppState<B>>,
+    Path(rest): Path<String>,
+) -> ApiResult<Response> {
     let Some(name) = rest.strip_suffix("/json") else {
         return Err(ApiError::PageNotFound);
     };
@@ -82,7 +90,9 @@ pub(super) async fn image_post<B: Backend>(
         return Err(ApiError::PageNotFound);
     };
     let q: TagQuery = parse_query(raw.as_deref())?;
-    st.backend.tag_image(name, &q.repo, q.tag.as_deref()).await?;
+    st.backend
+        .tag_image(name, &q.repo, q.tag.as_deref())
+        .await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -114,7 +124,11 @@ pub(super) async fn list_networks<B: Backend>(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Vec<Network>>> {
     let q: FiltersQuery = parse_query(raw.as_deref())?;
-    Ok(Json(st.backend.list_networks(parse_filters(q.filters.as_deref())?).await?))
+    Ok(Json(
+        st.backend
+            .list_networks(parse_filters(q.filters.as_deref())?)
+            .await?,
+    ))
 }
 
 pub(super) async fn inspect_network<B: Backend>(
@@ -129,10 +143,16 @@ pub(super) async fn create_network<B: Backend>(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<NetworkCreateResponse>)> {
     let req: NetworkCreateRequest = parse_body(&body)?;
-    Ok((StatusCode::CREATED, Json(st.backend.create_network(req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(st.backend.create_network(req).await?),
+    ))
 }
 
-pub(super) async fn remove_network<B: Backend>(State(st): State<AppState<B>>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub(super) async fn remove_network<B: Backend>(
+    State(st): State<AppState<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     st.backend.remove_network(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -162,7 +182,11 @@ pub(super) async fn list_volumes<B: Backend>(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<VolumeListResponse>> {
     let q: FiltersQuery = parse_query(raw.as_deref())?;
-    Ok(Json(st.backend.list_volumes(parse_filters(q.filters.as_deref())?).await?))
+    Ok(Json(
+        st.backend
+            .list_volumes(parse_filters(q.filters.as_deref())?)
+            .await?,
+    ))
 }
 
 pub(super) async fn create_volume<B: Backend>(
@@ -170,7 +194,10 @@ pub(super) async fn create_volume<B: Backend>(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Volume>)> {
     let req: VolumeCreateRequest = parse_body(&body)?;
-    Ok((StatusCode::CREATED, Json(st.backend.create_volume(req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(st.backend.create_volume(req).await?),
+    ))
 }
 
 pub(super) async fn inspect_volume<B: Backend>(

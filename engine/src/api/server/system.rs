@@ -3,15 +3,17 @@
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
-use super::{API_VERSION, ApiError, ApiResult, AppState, MIN_API_VERSION, parse_filters, parse_query};
+use super::{
+    API_VERSION, ApiError, ApiResult, AppState, MIN_API_VERSION, parse_filters, parse_query,
+};
 use crate::api::models::{ComponentVersion, EventMessage, Filters, Info, Platform, Version};
 use crate::backend::Backend;
 
@@ -31,7 +33,9 @@ pub(super) async fn version<B: Backend>(State(st): State<AppState<B>>) -> ApiRes
     let info = st.backend.info().await?;
     let engine = env!("CARGO_PKG_VERSION").to_owned();
     Ok(Json(Version {
-        platform: Platform { name: "berth".to_owned() },
+        platform: Platform {
+            name: "berth".to_owned(),
+        },
         components: vec![ComponentVersion {
             name: "Engine".to_owned(),
             version: engine.clone(),
@@ -82,13 +86,15 @@ struct EventsQuery {
 /// Unix seconds from Docker's `since`/`until` (`1700000000` or `1700000000.000000001`).
 fn parse_time(text: &str) -> ApiResult<i64> {
     let secs = text.split('.').next().unwrap_or(text);
-    secs.parse().map_err(|_| ApiError::BadRequest(format!("invalid timestamp: {text}")))
+    secs.parse()
+        .map_err(|_| ApiError::BadRequest(format!("invalid timestamp: {text}")))
 }
 
 /// Docker's event filters: `type`, `event`, `container`, `image`, `network`, `volume`, `label`.
 pub(crate) fn event_matches(f: &Filters, e: &EventMessage) -> bool {
     let attr = |k: &str| e.actor.attributes.get(k).map(String::as_str).unwrap_or("");
-    let object = |typ: &str, v: &str| e.typ == typ && (e.actor.id.starts_with(v) || attr("name") == v);
+    let object =
+        |typ: &str, v: &str| e.typ == typ && (e.actor.id.starts_with(v) || attr("name") == v);
     f.any("type", |v| e.typ == v)
         && f.any("event", |v| e.action == v)
         && f.any("container", |v| object("container", v))
@@ -107,16 +113,24 @@ fn encode(e: &EventMessage) -> Bytes {
     Bytes::from(line)
 }
 
-pub(super) async fn events<B: Backend>(State(st): State<AppState<B>>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+pub(super) async fn events<B: Backend>(
+    State(st): State<AppState<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
     let q: EventsQuery = parse_query(raw.as_deref())?;
     let filters = parse_filters(q.filters.as_deref())?;
     let since = q.since.as_deref().map(parse_time).transpose()?;
     let until = q.until.as_deref().map(parse_time).transpose()?;
     let (history, rx) = st.backend.events(since);
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
     let in_window = move |e: &EventMessage| until.is_none_or(|u| e.time <= u);
-    let history: VecDeque<EventMessage> =
-        history.into_iter().filter(|e| in_window(e) && event_matches(&filters, e)).collect();
+    let history: VecDeque<EventMessage> = history
+        .into_iter()
+        .filter(|e| in_window(e) && event_matches(&filters, e))
+        .collect();
     // Live events are only wanted when the window reaches into the future.
     let live_for = match until {
         Some(u) if u <= now => None,
