@@ -4,6 +4,7 @@
 
 mod objects;
 mod util;
+mod views;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,19 +15,18 @@ use futures_util::stream;
 use tokio::sync::{broadcast, watch};
 
 use crate::api::models::{
-    ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerState,
-    ContainerSummary, ContainerTopResponse, ContainerWaitResponse, EndpointSettings, EventMessage,
-    Filters, ImageDeleteItem, ImageInspect, ImageSummary, Info, Network, NetworkConnectRequest,
-    NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest, NetworkSettings,
-    ProgressMessage, SummaryHostConfig, SummaryNetworkSettings, Volume, VolumeCreateRequest,
-    VolumeListResponse,
+    ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary,
+    ContainerTopResponse, ContainerWaitResponse, EndpointSettings, EventMessage, Filters,
+    ImageDeleteItem, ImageInspect, ImageSummary, Info, Network, NetworkConnectRequest,
+    NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest, ProgressMessage, Volume,
+    VolumeCreateRequest, VolumeListResponse,
 };
 use crate::backend::{
     Backend, BackendError, BackendResult, BoxStream, ErrorKind, ListContainersOptions, LogChunk,
-    LogSource, LogsOptions, WaitCondition, human_duration,
+    LogSource, LogsOptions, WaitCondition,
 };
 use objects::{FakeImage, FakeNetwork, FakeVolume};
-use util::{new_id, rfc3339, signal_number, valid_container_name};
+use util::{new_id, signal_number, valid_container_name};
 
 /// Lifecycle state of a fake container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,48 +236,6 @@ impl FakeBackend {
         }
     }
 
-    fn summary(&self, st: &State, c: &FakeContainer) -> ContainerSummary {
-        let now = SystemTime::now();
-        let since =
-            |t: Option<SystemTime>| now.duration_since(t.unwrap_or(now)).unwrap_or_default();
-        let status = match c.status {
-            Status::Created => "Created".to_owned(),
-            Status::Running => format!("Up {}", human_duration(since(c.started_at))),
-            Status::Paused => format!("Up {} (Paused)", human_duration(since(c.started_at))),
-            Status::Exited => {
-                format!(
-                    "Exited ({}) {} ago",
-                    c.exit_code,
-                    human_duration(since(c.finished_at))
-                )
-            }
-        };
-        let (path, args) = command_of(st, c);
-        let command = std::iter::once(path)
-            .chain(args)
-            .collect::<Vec<_>>()
-            .join(" ");
-        ContainerSummary {
-            id: c.id.clone(),
-            names: vec![format!("/{}", c.name)],
-            image: c.image_ref.clone(),
-            image_id: c.image_id.clone(),
-            command,
-            created: unix(c.created),
-            ports: util::ports(&c.body, c.status == Status::Running),
-            labels: c.body.config.labels.clone(),
-            state: c.status.as_str().to_owned(),
-            status,
-            host_config: SummaryHostConfig {
-                network_mode: network_mode(&c.body),
-            },
-            network_settings: SummaryNetworkSettings {
-                networks: c.networks.clone(),
-            },
-            mounts: util::mount_points(&c.body, &self.data_root),
-        }
-    }
-
     fn wait_for(&self, id: &str) -> BackendResult<watch::Receiver<Lifecycle>> {
         let st = self.lock();
         let id = resolve_container(&st, id)?;
@@ -477,50 +435,7 @@ impl Backend for FakeBackend {
     async fn inspect_container(&self, id: &str) -> BackendResult<ContainerInspect> {
         let st = self.lock();
         let id = resolve_container(&st, id)?;
-        let c = &st.containers[&id];
-        let (path, args) = command_of(&st, c);
-        let time = |t: Option<SystemTime>| {
-            t.map(rfc3339)
-                .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned())
-        };
-        let ports = util::ports(&c.body, true)
-            .into_iter()
-            .map(|p| (format!("{}/{}", p.private_port, p.typ), None))
-            .collect();
-        let dir = format!("{}/containers/{}", self.data_root, c.id);
-        Ok(ContainerInspect {
-            id: c.id.clone(),
-            created: rfc3339(c.created),
-            path,
-            args,
-            state: ContainerState {
-                status: c.status.as_str().to_owned(),
-                running: matches!(c.status, Status::Running | Status::Paused),
-                paused: c.status == Status::Paused,
-                pid: c.pid,
-                exit_code: c.exit_code,
-                started_at: time(c.started_at),
-                finished_at: time(c.finished_at),
-                ..ContainerState::default()
-            },
-            image: c.image_id.clone(),
-            resolv_conf_path: format!("{dir}/resolv.conf"),
-            hostname_path: format!("{dir}/hostname"),
-            hosts_path: format!("{dir}/hosts"),
-            log_path: format!("{dir}/{}-json.log", c.id),
-            name: format!("/{}", c.name),
-            driver: "overlay2".to_owned(),
-            platform: "linux".to_owned(),
-            host_config: c.body.host_config.clone(),
-            mounts: util::mount_points(&c.body, &self.data_root),
-            config: c.body.config.clone(),
-            network_settings: NetworkSettings {
-                ports,
-                networks: c.networks.clone(),
-                ..NetworkSettings::default()
-            },
-            ..ContainerInspect::default()
-        })
+        Ok(self.inspect_view(&st, &st.containers[&id]))
     }
 
     async fn start_container(&self, id: &str) -> BackendResult<()> {

@@ -165,7 +165,59 @@ async fn docker_cli_version_ps_network_and_volume_ls_work_against_berth() {
         )
         .await;
         assert_eq!(images.trim(), "busybox:latest");
+        cli_lifecycle(&bin, &config_dir, &socket).await;
     }
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+/// Objects created by the CLI itself: its create bodies must parse and come back in inspect.
+async fn cli_lifecycle(bin: &PathBuf, config_dir: &std::path::Path, socket: &std::path::Path) {
+    let run = async |args: &[&str]| docker(bin, config_dir, socket, args).await;
+    run(&["network", "create", "--label", "k=v", "cli-net"]).await;
+    run(&["volume", "create", "cli-vol2"]).await;
+    let create = [
+        "create",
+        "--name",
+        "cli-made",
+        "-l",
+        "team=a",
+        "-e",
+        "A=1",
+        "-p",
+        "8080:80",
+        "--network",
+        "cli-net",
+        "-v",
+        "cli-vol2:/data",
+        "--memory",
+        "64m",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "5",
+    ];
+    let id = run(&create).await.trim().to_owned();
+    assert_eq!(id.len(), 64, "{id}");
+    run(&["start", "cli-made"]).await;
+    let fmt = "{{.State.Status}} {{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}} {{index .Config.Labels \"team\"}}";
+    let inspect = run(&["inspect", "--format", fmt, "cli-made"]).await;
+    assert_eq!(inspect.trim(), "running 67108864 unless-stopped a");
+    let ports = run(&["port", "cli-made"]).await;
+    assert!(ports.contains("80/tcp -> 0.0.0.0:8080"), "{ports}");
+    run(&["stop", "-t", "1", "cli-made"]).await;
+    run(&["rm", "cli-made"]).await;
+    run(&["network", "rm", "cli-net"]).await;
+    run(&["volume", "rm", "cli-vol2"]).await;
+    let left = run(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=cli-made",
+        "--format",
+        "{{.Names}}",
+    ])
+    .await;
+    assert_eq!(left.trim(), "");
 }
