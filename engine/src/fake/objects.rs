@@ -115,8 +115,22 @@ pub(super) fn endpoints_for(
     body: &ContainerCreateBody,
 ) -> BackendResult<BTreeMap<String, EndpointSettings>> {
     let mode = super::network_mode(body);
-    let mut wanted: BTreeMap<String, EndpointSettings> =
-        body.networking_config.endpoints_config.clone();
+    // Recent docker CLIs key the endpoint of the default network as "default".
+    let mut wanted: BTreeMap<String, EndpointSettings> = body
+        .networking_config
+        .endpoints_config
+        .iter()
+        .map(|(k, v)| {
+            (
+                if k == "default" {
+                    "bridge".to_owned()
+                } else {
+                    k.clone()
+                },
+                v.clone(),
+            )
+        })
+        .collect();
     if !mode.starts_with("container:") && !wanted.contains_key(&mode) {
         wanted.insert(mode, EndpointSettings::default());
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use crate::api::models::{ContainerConfig, ContainerCreateBody, VolumeCreateRequest};
+use crate::backend::LogSource;
 use crate::client::Client;
 use crate::daemon::{bind_socket, serve};
 use crate::fake::FakeBackend;
@@ -69,7 +70,7 @@ async fn docker_cli_version_ps_network_and_volume_ls_work_against_berth() {
     let fake = FakeBackend::new("/data");
     let listener = bind_socket(&socket).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, Arc::new(fake), async move {
+    let server = tokio::spawn(serve(listener, Arc::new(fake.clone()), async move {
         // A dropped sender also means stop.
         let _ = stopped.await;
     }));
@@ -100,7 +101,12 @@ async fn docker_cli_version_ps_network_and_volume_ls_work_against_berth() {
         .await
         .unwrap();
 
-    for bin in docker_binaries() {
+    fake.append_log(&running.id, LogSource::Stdout, b"to stdout\n")
+        .unwrap();
+    fake.append_log(&running.id, LogSource::Stderr, b"to stderr\n")
+        .unwrap();
+
+    for (n, bin) in docker_binaries().into_iter().enumerate() {
         let version = docker(&bin, &config_dir, &socket, &["version"]).await;
         assert!(version.contains("Server: berth"), "{version}");
         assert!(version.contains("1.45 (minimum version 1.24)"), "{version}");
@@ -166,6 +172,7 @@ async fn docker_cli_version_ps_network_and_volume_ls_work_against_berth() {
         .await;
         assert_eq!(images.trim(), "busybox:latest");
         cli_lifecycle(&bin, &config_dir, &socket).await;
+        cli_logs_and_events(&bin, &config_dir, &socket, &format!("cli-kill-{n}")).await;
     }
     let _ = stop.send(());
     server.await.unwrap().unwrap();
@@ -220,4 +227,62 @@ async fn cli_lifecycle(bin: &PathBuf, config_dir: &std::path::Path, socket: &std
     ])
     .await;
     assert_eq!(left.trim(), "");
+}
+
+/// `docker logs` splits the framed stream back into stdout and stderr; `docker events` replays
+/// history; `docker kill`/`wait` report Docker's exit codes.
+async fn cli_logs_and_events(
+    bin: &PathBuf,
+    config_dir: &std::path::Path,
+    socket: &std::path::Path,
+    name: &str,
+) {
+    let out = tokio::process::Command::new(bin)
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .args(["logs", "cli-running"])
+        .env("DOCKER_CONFIG", config_dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"to stdout\n");
+    assert_eq!(out.stderr, b"to stderr\n");
+
+    let run = async |args: &[&str]| docker(bin, config_dir, socket, args).await;
+    run(&["create", "--name", name, "busybox", "sleep", "9"]).await;
+    run(&["start", name]).await;
+    run(&["pause", name]).await;
+    run(&["unpause", name]).await;
+    run(&["kill", name]).await;
+    assert_eq!(run(&["wait", name]).await.trim(), "137");
+    run(&["rm", name]).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let args = [
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &now,
+        "--filter",
+        &format!("container={name}"),
+        "--format",
+        "{{.Action}}",
+    ];
+    let events = run(&args).await;
+    let actions: Vec<&str> = events.lines().collect();
+    assert_eq!(
+        actions,
+        [
+            "create", "start", "pause", "unpause", "kill", "die", "destroy"
+        ]
+    );
 }

@@ -542,3 +542,20 @@ pub(super) fn urlencode(s: &str) -> String {
         .trim_start_matches("x=")
         .to_owned()
 }
+
+#[tokio::test]
+async fn endpoints_keyed_default_attach_to_the_bridge_as_recent_docker_clis_send() {
+    let (app, _) = new_app();
+    pull(&app, "busybox").await;
+    let body = json!({"Image": "busybox", "HostConfig": {"NetworkMode": "default"},
+                      "NetworkingConfig": {"EndpointsConfig": {"default": {"Aliases": null}}}});
+    create(&app, "defnet", body).await;
+    let nets = call(&app, "GET", "/containers/defnet/json", None)
+        .await
+        .json()["NetworkSettings"]["Networks"]
+        .clone();
+    assert_eq!(
+        nets.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["bridge"]
+    );
+}
