@@ -5,6 +5,8 @@
 //! the reference semantics). Errors carry one [`ErrorKind`] so the server maps them to HTTP status
 //! codes in a single place.
 
+pub mod contract;
+
 use std::future::Future;
 use std::pin::Pin;
 
