@@ -161,21 +161,34 @@ pub async fn serve<B: Backend>(
         .map_err(DaemonError::Serve)
 }
 
-/// Runs the daemon: data root, socket from `config`, serving `backend` until SIGTERM or SIGINT;
-/// removes the socket on the way out.
+/// Runs the daemon until SIGTERM or SIGINT: see [`run_until`].
 pub async fn run<B: Backend>(config: &DaemonConfig, backend: B) -> Result<(), DaemonError> {
-    prepare_data_root(&config.data_root)?;
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
-    let listener = bind_socket(&config.socket)?;
-    tracing::info!(socket = %config.socket.display(), data_root = %config.data_root.display(), "engine API listening");
-    let shutdown = async move {
+    let stop = async move {
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
     };
-    let served = serve(listener, Arc::new(backend), shutdown).await;
+    run_until(config, backend, stop).await
+}
+
+/// Prepares the data root, binds the socket from `config`, serves `backend` until `stop`
+/// completes, then removes the socket.
+pub async fn run_until<B: Backend>(
+    config: &DaemonConfig,
+    backend: B,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DaemonError> {
+    prepare_data_root(&config.data_root)?;
+    let listener = bind_socket(&config.socket)?;
+    tracing::info!(
+        socket = %config.socket.display(),
+        data_root = %config.data_root.display(),
+        "engine API listening"
+    );
+    let served = serve(listener, Arc::new(backend), stop).await;
     let removed = match fs::remove_file(&config.socket) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(DaemonError::Socket {
             step: "remove",
@@ -233,5 +246,45 @@ mod tests {
         fs::set_permissions(&root, Permissions::from_mode(0o755)).unwrap();
         prepare_data_root(&root).unwrap();
         assert_eq!(mode(&root), 0o700);
+    }
+
+    #[tokio::test]
+    async fn run_until_creates_the_data_root_serves_and_removes_the_socket_on_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DaemonConfig {
+            data_root: dir.path().join("lib/berth"),
+            socket: dir.path().join("run/berth/berth.sock"),
+            ..DaemonConfig::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let daemon = tokio::spawn({
+            let config = config.clone();
+            async move {
+                let backend = crate::fake::FakeBackend::new(&config.data_root.to_string_lossy());
+                run_until(&config, backend, async move {
+                    // A dropped sender also means stop.
+                    let _ = stopped.await;
+                })
+                .await
+            }
+        });
+        let client =
+            crate::client::Client::new(&format!("unix://{}", config.socket.display())).unwrap();
+        let mut answered = client.ping().await;
+        while matches!(answered, Err(crate::client::ClientError::Connect { .. })) {
+            assert!(
+                !daemon.is_finished(),
+                "daemon stopped early: {:?}",
+                daemon.await
+            );
+            tokio::task::yield_now().await;
+            answered = client.ping().await;
+        }
+        answered.unwrap();
+        assert_eq!(mode(&config.data_root), 0o700);
+        assert_eq!(mode(&config.socket), 0o660);
+        stop.send(()).unwrap();
+        daemon.await.unwrap().unwrap();
+        assert!(!config.socket.exists(), "socket removed on shutdown");
     }
 }

@@ -220,7 +220,9 @@ async fn negotiate_version(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(version);
     let mut resp = next.run(req).await;
     let headers = resp.headers_mut();
-    headers.insert("Api-Version", HeaderValue::from_static("1.45"));
+    if let Ok(v) = HeaderValue::from_str(&API_VERSION.to_string()) {
+        headers.insert("Api-Version", v);
+    }
     headers.insert("Ostype", HeaderValue::from_static("linux"));
     headers.insert("Docker-Experimental", HeaderValue::from_static("false"));
     headers.insert(header::SERVER, HeaderValue::from_static("berth (linux)"));
