@@ -240,3 +240,130 @@ impl Filters {
         serde_json::to_string(&self.0).unwrap_or_else(|_| "{}".to_owned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A create body as docker-compose v2 sends it (trimmed), with fields berth does not read.
+    const COMPOSE_CREATE: &str = r#"{
+        "Hostname": "", "User": "1000:1000", "AttachStdout": false, "Tty": false, "OpenStdin": false,
+        "Env": ["A=1"], "Cmd": ["nginx", "-g", "daemon off;"], "Entrypoint": null, "Image": "nginx:1.25",
+        "Healthcheck": {"Test": ["CMD", "true"], "Interval": 5000000000, "Retries": 3},
+        "Volumes": null, "WorkingDir": "/srv", "Labels": {"com.docker.compose.project": "demo"},
+        "ExposedPorts": {"80/tcp": {}}, "StopSignal": "SIGQUIT", "StopTimeout": 20, "MacAddress": "",
+        "HostConfig": {
+            "Binds": null, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}},
+            "NetworkMode": "demo_default", "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
+            "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3}, "AutoRemove": false,
+            "VolumeDriver": "", "VolumesFrom": null, "CapAdd": ["NET_ADMIN"], "CapDrop": null,
+            "CgroupnsMode": "", "Dns": ["10.0.0.53"], "DnsOptions": null, "DnsSearch": null,
+            "ExtraHosts": ["db:10.1.2.3"], "Privileged": false, "ReadonlyRootfs": true,
+            "SecurityOpt": ["no-new-privileges:true"], "Tmpfs": {"/run": "size=64m"}, "ShmSize": 67108864,
+            "Sysctls": {"net.core.somaxconn": "1024"}, "Memory": 268435456, "NanoCpus": 500000000,
+            "CpuShares": 512, "CpusetCpus": "0", "PidsLimit": 100, "Init": true,
+            "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048}],
+            "Devices": [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"}],
+            "Mounts": [{"Type": "volume", "Source": "demo_data", "Target": "/data", "VolumeOptions": {}}],
+            "BlkioWeight": 0, "OomKillDisable": null
+        },
+        "NetworkingConfig": {"EndpointsConfig": {"demo_default": {
+            "IPAMConfig": {"IPv4Address": "10.5.0.9"}, "Aliases": ["web", "demo-web-1"], "Links": null,
+            "DriverOpts": null
+        }}}
+    }"#;
+
+    #[test]
+    fn compose_create_body_parses_every_field_berth_reads() {
+        let b: ContainerCreateBody = serde_json::from_str(COMPOSE_CREATE).unwrap();
+        let (c, h) = (&b.config, &b.host_config);
+        assert_eq!(c.cmd.as_deref().unwrap(), ["nginx", "-g", "daemon off;"]);
+        assert_eq!(c.entrypoint, None);
+        assert_eq!(
+            (c.user.as_str(), c.working_dir.as_str()),
+            ("1000:1000", "/srv")
+        );
+        assert_eq!(c.healthcheck.as_ref().unwrap().interval, 5_000_000_000);
+        assert_eq!(
+            (c.stop_signal.as_deref(), c.stop_timeout),
+            (Some("SIGQUIT"), Some(20))
+        );
+        assert!(c.exposed_ports.contains_key("80/tcp"));
+        assert_eq!(h.port_bindings["80/tcp"][0].host_port, "8080");
+        assert_eq!(
+            (
+                h.restart_policy.name.as_str(),
+                h.restart_policy.maximum_retry_count
+            ),
+            ("on-failure", 3)
+        );
+        assert_eq!(
+            (h.memory, h.nano_cpus, h.cpu_shares, h.pids_limit),
+            (268435456, 500000000, 512, Some(100))
+        );
+        assert_eq!(
+            (h.init, h.readonly_rootfs, h.shm_size),
+            (Some(true), true, 67108864)
+        );
+        assert_eq!(h.ulimits[0].hard, 2048);
+        assert_eq!(h.devices[0].cgroup_permissions, "rwm");
+        assert_eq!(h.mounts[0].typ, "volume");
+        assert_eq!(h.tmpfs["/run"], "size=64m");
+        assert_eq!(h.log_config.config["max-size"], "1m");
+        assert!(h.binds.is_empty() && h.cap_drop.is_empty() && h.volumes_from.is_empty());
+        let ep = &b.networking_config.endpoints_config["demo_default"];
+        assert_eq!(ep.aliases, ["web", "demo-web-1"]);
+        assert_eq!(ep.ipam_config.as_ref().unwrap().ipv4_address, "10.5.0.9");
+    }
+
+    #[test]
+    fn cmd_accepts_a_single_string_and_output_keeps_docker_names() {
+        let b: ContainerCreateBody =
+            serde_json::from_str(r#"{"Image": "x", "Cmd": "echo hi"}"#).unwrap();
+        assert_eq!(b.config.cmd.as_deref().unwrap(), ["echo hi"]);
+        let out = serde_json::to_value(&b).unwrap();
+        assert_eq!(out["Image"], "x");
+        assert!(out["HostConfig"]["NanoCpus"].is_number());
+        let v = serde_json::to_value(Version {
+            min_api_version: "1.24".into(),
+            ..Version::default()
+        })
+        .unwrap();
+        assert_eq!(v["MinAPIVersion"], "1.24");
+        let s = serde_json::to_value(ContainerSummary::default()).unwrap();
+        for key in [
+            "Id",
+            "Names",
+            "Image",
+            "ImageID",
+            "Command",
+            "Created",
+            "Ports",
+            "Labels",
+            "State",
+            "Status",
+            "Mounts",
+            "NetworkSettings",
+        ] {
+            assert!(s.get(key).is_some(), "summary lacks {key}");
+        }
+    }
+
+    #[test]
+    fn filters_accept_list_and_legacy_map_forms() {
+        let f = Filters::parse(
+            r#"{"label": ["a=1", "b"], "status": {"running": true, "exited": false}}"#,
+        )
+        .unwrap();
+        assert_eq!(f.get("status"), ["running"]);
+        let labels: Labels = [
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), String::new()),
+        ]
+        .into();
+        assert!(f.match_labels(&labels));
+        assert!(!f.match_labels(&[("a".to_owned(), "2".to_owned())].into()));
+        assert!(Filters::parse("").unwrap().is_empty());
+        assert!(Filters::parse("[1]").is_err());
+    }
+}
