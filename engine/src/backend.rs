@@ -211,6 +211,12 @@ pub trait Backend: Send + Sync + 'static {
         force: bool,
         volumes: bool,
     ) -> impl Future<Output = BackendResult<()>> + Send;
+    /// `POST /containers/{id}/rename?name=`.
+    fn rename_container(
+        &self,
+        id: &str,
+        new_name: &str,
+    ) -> impl Future<Output = BackendResult<()>> + Send;
     /// `GET /containers/{id}/logs`.
     fn container_logs(
         &self,

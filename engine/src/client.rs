@@ -289,6 +289,13 @@ impl Client {
             .await
     }
 
+    /// `POST /containers/{id}/rename`.
+    pub async fn rename_container(&self, id: &str, new_name: &str) -> ClientResult<()> {
+        let q = query([("name", new_name)]);
+        self.call_empty(Method::POST, &format!("/containers/{id}/rename"), &q, None)
+            .await
+    }
+
     /// `POST /containers/{id}/wait`.
     pub async fn wait_container(
         &self,

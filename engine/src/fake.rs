@@ -578,6 +578,33 @@ impl Backend for FakeBackend {
         Ok(())
     }
 
+    async fn rename_container(&self, id: &str, new_name: &str) -> BackendResult<()> {
+        let mut st = self.lock();
+        let id = resolve_container(&st, id)?;
+        let new_name = new_name.trim_start_matches('/');
+        if !valid_container_name(new_name) {
+            return Err(BackendError::invalid(format!(
+                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let old = st.containers[&id].name.clone();
+        if old == new_name {
+            return Err(BackendError::invalid(
+                "Renaming a container with the same name as its current name",
+            ));
+        }
+        if let Some(other) = st.containers.values().find(|c| c.name == new_name) {
+            return Err(BackendError::conflict(format!(
+                "Conflict. The container name \"/{new_name}\" is already in use by container \"{}\". \
+                 You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            )));
+        }
+        st.containers.get_mut(&id).expect("resolved id exists").name = new_name.to_owned();
+        self.container_event(&mut st, &id, "rename");
+        Ok(())
+    }
+
     async fn remove_container(&self, id: &str, force: bool, _volumes: bool) -> BackendResult<()> {
         let mut st = self.lock();
         let id = resolve_container(&st, id)?;

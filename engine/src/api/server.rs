@@ -141,6 +141,7 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         .route("/containers/{id}/unpause", post(containers::unpause::<B>))
         .route("/containers/{id}/logs", get(containers::logs::<B>))
         .route("/containers/{id}/top", get(containers::top::<B>))
+        .route("/containers/{id}/rename", post(containers::rename::<B>))
         .route("/images/json", get(objects::list_images::<B>))
         .route("/images/create", post(objects::pull_image::<B>))
         .route(

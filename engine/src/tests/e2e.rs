@@ -173,6 +173,8 @@ async fn client_drives_containers_networks_and_volumes_over_the_socket() {
         ]
     );
 
+    c.rename_container("e2e-web", "e2e-renamed").await.unwrap();
+    c.rename_container("e2e-renamed", "e2e-web").await.unwrap();
     c.kill_container("e2e-web", Some("SIGTERM")).await.unwrap();
     assert_eq!(
         c.wait_container("e2e-web", WaitCondition::NotRunning)

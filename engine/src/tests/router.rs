@@ -544,6 +544,44 @@ pub(super) fn urlencode(s: &str) -> String {
 }
 
 #[tokio::test]
+async fn rename_checks_names_and_conflicts() {
+    let (app, _) = new_app();
+    pull(&app, "busybox").await;
+    let id = create(&app, "old-name", json!({"Image": "busybox"})).await;
+    create(&app, "taken", json!({"Image": "busybox"})).await;
+    let r = call(&app, "POST", "/containers/old-name/rename?name=taken", None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = call(
+        &app,
+        "POST",
+        "/containers/old-name/rename?name=old-name",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = call(
+        &app,
+        "POST",
+        "/containers/old-name/rename?name=new-name",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(&app, "GET", "/containers/new-name/json", None)
+            .await
+            .json()["Id"],
+        id.as_str()
+    );
+    assert_eq!(
+        call(&app, "GET", "/containers/old-name/json", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
 async fn endpoints_keyed_default_attach_to_the_bridge_as_recent_docker_clis_send() {
     let (app, _) = new_app();
     pull(&app, "busybox").await;

@@ -254,3 +254,19 @@ pub(super) async fn top<B: Backend>(
 ) -> ApiResult<Json<ContainerTopResponse>> {
     Ok(Json(st.backend.top_container(&id).await?))
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RenameQuery {
+    name: String,
+}
+
+pub(super) async fn rename<B: Backend>(
+    State(st): State<AppState<B>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<StatusCode> {
+    let q: RenameQuery = parse_query(raw.as_deref())?;
+    st.backend.rename_container(&id, &q.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
