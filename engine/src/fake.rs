@@ -28,6 +28,9 @@ use crate::backend::{
 use objects::{FakeImage, FakeNetwork, FakeVolume};
 use util::{new_id, signal_number, valid_container_name};
 
+/// Output with the time it was written (for `timestamps`).
+type TimedChunk = (SystemTime, LogChunk);
+
 /// Lifecycle state of a fake container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -71,8 +74,8 @@ struct FakeContainer {
     started_at: Option<SystemTime>,
     finished_at: Option<SystemTime>,
     networks: BTreeMap<String, EndpointSettings>,
-    logs: Vec<LogChunk>,
-    live_logs: broadcast::Sender<LogChunk>,
+    logs: Vec<TimedChunk>,
+    live_logs: broadcast::Sender<TimedChunk>,
     lifecycle: watch::Sender<Lifecycle>,
 }
 
@@ -136,9 +139,10 @@ impl FakeBackend {
             source,
             data: Bytes::copy_from_slice(data),
         };
-        c.logs.push(chunk.clone());
+        let timed = (SystemTime::now(), chunk);
+        c.logs.push(timed.clone());
         // No live readers is not an error.
-        let _ = c.live_logs.send(chunk);
+        let _ = c.live_logs.send(timed);
         Ok(())
     }
 
@@ -629,19 +633,32 @@ impl Backend for FakeBackend {
         let st = self.lock();
         let id = resolve_container(&st, id)?;
         let c = &st.containers[&id];
-        let wanted = move |chunk: &LogChunk| match chunk.source {
+        let wanted = move |(_, chunk): &TimedChunk| match chunk.source {
             LogSource::Stdout => opts.stdout,
             LogSource::Stderr => opts.stderr,
         };
-        let mut history: Vec<LogChunk> = c.logs.iter().filter(|c| wanted(c)).cloned().collect();
+        let render = move |(time, chunk): TimedChunk| match opts.timestamps {
+            true => {
+                let mut data = format!("{} ", util::rfc3339(time)).into_bytes();
+                data.extend_from_slice(&chunk.data);
+                Ok(LogChunk {
+                    source: chunk.source,
+                    data: data.into(),
+                })
+            }
+            false => Ok(chunk),
+        };
+        // The fake's tail counts writes; tests write one line at a time.
+        let mut history: Vec<TimedChunk> = c.logs.iter().filter(|c| wanted(c)).cloned().collect();
         if let Some(n) = opts.tail {
             history.drain(..history.len().saturating_sub(n));
         }
-        let history = stream::iter(history.into_iter().map(Ok));
+        let history = stream::iter(history.into_iter().map(render));
         if !opts.follow || !matches!(c.status, Status::Running | Status::Paused) {
             return Ok(Box::pin(history));
         }
         let live = util::follow_logs(c.live_logs.subscribe(), c.lifecycle.subscribe(), wanted);
+        let live = futures_util::StreamExt::map(live, render);
         Ok(Box::pin(futures_util::StreamExt::chain(history, live)))
     }
 

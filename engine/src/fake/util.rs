@@ -7,9 +7,9 @@ use futures_util::Stream;
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, watch};
 
-use super::Lifecycle;
+use super::{Lifecycle, TimedChunk};
 use crate::api::models::{ContainerCreateBody, MountPoint, Port};
-use crate::backend::{BackendError, BackendResult, LogChunk};
+use crate::backend::{BackendError, BackendResult};
 
 /// A fresh 64-hex-digit id, unique within the process.
 pub(super) fn new_id() -> String {
@@ -201,10 +201,10 @@ pub(super) fn mount_points(body: &ContainerCreateBody, data_root: &str) -> Vec<M
 
 /// Live log chunks until the container stops running.
 pub(super) fn follow_logs(
-    logs: broadcast::Receiver<LogChunk>,
+    logs: broadcast::Receiver<TimedChunk>,
     lifecycle: watch::Receiver<Lifecycle>,
-    wanted: impl Fn(&LogChunk) -> bool + Send + 'static,
-) -> impl Stream<Item = BackendResult<LogChunk>> + Send {
+    wanted: impl Fn(&TimedChunk) -> bool + Send + 'static,
+) -> impl Stream<Item = TimedChunk> + Send {
     futures_util::stream::unfold(
         (logs, lifecycle, wanted),
         |(mut logs, mut life, wanted)| async move {
@@ -212,7 +212,7 @@ pub(super) fn follow_logs(
                 tokio::select! {
                     biased;
                     chunk = logs.recv() => match chunk {
-                        Ok(c) if wanted(&c) => return Some((Ok(c), (logs, life, wanted))),
+                        Ok(c) if wanted(&c) => return Some((c, (logs, life, wanted))),
                         Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                         Err(broadcast::error::RecvError::Closed) => return None,
                     },

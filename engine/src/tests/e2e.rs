@@ -290,3 +290,63 @@ async fn client_reports_connection_failures_with_the_host() {
     assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains("absent.sock"));
 }
+
+#[tokio::test]
+async fn followed_logs_stream_until_the_container_exits_and_timestamps_prefix_lines() {
+    let d = TestDaemon::start();
+    let c = d.client();
+    c.pull_image("busybox", None).await.unwrap();
+    let id = c
+        .create_container(Some("follow-me"), &body("busybox", &[]))
+        .await
+        .unwrap()
+        .id;
+    c.start_container(&id).await.unwrap();
+    d.fake
+        .append_log(&id, LogSource::Stdout, b"before\n")
+        .unwrap();
+    let opts = LogsOptions {
+        stdout: true,
+        stderr: true,
+        follow: true,
+        ..Default::default()
+    };
+    let mut stream = c.logs(&id, &opts).await.unwrap();
+    assert_eq!(
+        stream.next().await.unwrap().unwrap(),
+        LogOutput::StdOut("before\n".into())
+    );
+    d.fake
+        .append_log(&id, LogSource::Stderr, b"during\n")
+        .unwrap();
+    assert_eq!(
+        stream.next().await.unwrap().unwrap(),
+        LogOutput::StdErr("during\n".into())
+    );
+    d.fake.exit_container(&id, 0).unwrap();
+    assert!(
+        stream.next().await.is_none(),
+        "the follow stream ends when the container exits"
+    );
+
+    let opts = LogsOptions {
+        stdout: true,
+        timestamps: true,
+        ..Default::default()
+    };
+    let lines: Vec<LogOutput> = c
+        .logs(&id, &opts)
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let [LogOutput::StdOut(line)] = lines.as_slice() else {
+        panic!("{lines:?}")
+    };
+    let text = String::from_utf8(line.to_vec()).unwrap();
+    let (stamp, rest) = text.split_once(' ').unwrap();
+    assert!(humantime::parse_rfc3339(stamp).is_ok(), "{text}");
+    assert_eq!(rest, "before\n");
+    d.shutdown().await;
+}
