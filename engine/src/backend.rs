@@ -89,6 +89,9 @@ impl BackendError {
 /// Result of backend operations.
 pub type BackendResult<T> = Result<T, BackendError>;
 
+/// A boxed, sendable future (the second half of a wait).
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
 /// A boxed, sendable stream (logs, pull progress).
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
 
@@ -195,11 +198,15 @@ pub trait Backend: Send + Sync + 'static {
         signal: Option<String>,
     ) -> impl Future<Output = BackendResult<()>> + Send;
     /// `POST /containers/{id}/wait`.
+    ///
+    /// Resolves the container and starts watching it (errors such as "no such container" come
+    /// here); the returned future then completes when `condition` is met. The server sends the
+    /// answer's headers in between, as Docker does, so clients can start the container next.
     fn wait_container(
         &self,
         id: &str,
         condition: WaitCondition,
-    ) -> impl Future<Output = BackendResult<ContainerWaitResponse>> + Send;
+    ) -> impl Future<Output = BackendResult<BoxFuture<BackendResult<ContainerWaitResponse>>>> + Send;
     /// `POST /containers/{id}/pause`.
     fn pause_container(&self, id: &str) -> impl Future<Output = BackendResult<()>> + Send;
     /// `POST /containers/{id}/unpause`.

@@ -22,8 +22,8 @@ use crate::api::models::{
     VolumeCreateRequest, VolumeListResponse,
 };
 use crate::backend::{
-    Backend, BackendError, BackendResult, BoxStream, ErrorKind, ListContainersOptions, LogChunk,
-    LogSource, LogsOptions, WaitCondition,
+    Backend, BackendError, BackendResult, BoxFuture, BoxStream, ErrorKind, ListContainersOptions,
+    LogChunk, LogSource, LogsOptions, WaitCondition,
 };
 use objects::{FakeImage, FakeNetwork, FakeVolume};
 use util::{new_id, signal_number, valid_container_name};
@@ -525,30 +525,32 @@ impl Backend for FakeBackend {
         &self,
         id: &str,
         condition: WaitCondition,
-    ) -> BackendResult<ContainerWaitResponse> {
+    ) -> BackendResult<BoxFuture<BackendResult<ContainerWaitResponse>>> {
         let mut rx = self.wait_for(id)?;
         let start = *rx.borrow_and_update();
-        let done = |l: &Lifecycle| match condition {
+        let done = move |l: &Lifecycle| match condition {
             WaitCondition::NotRunning => !l.running || l.removed,
             WaitCondition::NextExit => l.exits > start.exits || l.removed,
             WaitCondition::Removed => l.removed,
         };
-        loop {
-            let now = *rx.borrow_and_update();
-            if done(&now) {
-                return Ok(ContainerWaitResponse {
-                    status_code: now.exit_code,
-                    error: None,
-                });
+        Ok(Box::pin(async move {
+            loop {
+                let now = *rx.borrow_and_update();
+                if done(&now) {
+                    return Ok(ContainerWaitResponse {
+                        status_code: now.exit_code,
+                        error: None,
+                    });
+                }
+                if rx.changed().await.is_err() {
+                    let last = *rx.borrow();
+                    return Ok(ContainerWaitResponse {
+                        status_code: last.exit_code,
+                        error: None,
+                    });
+                }
             }
-            if rx.changed().await.is_err() {
-                let last = *rx.borrow();
-                return Ok(ContainerWaitResponse {
-                    status_code: last.exit_code,
-                    error: None,
-                });
-            }
-        }
+        }))
     }
 
     async fn pause_container(&self, id: &str) -> BackendResult<()> {

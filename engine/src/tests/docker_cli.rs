@@ -217,6 +217,48 @@ async fn cli_lifecycle(bin: &PathBuf, config_dir: &std::path::Path, socket: &std
     run(&["rm", "cli-made"]).await;
     run(&["network", "rm", "cli-net"]).await;
     run(&["volume", "rm", "cli-vol2"]).await;
+
+    let id = run(&[
+        "run", "-d", "--name", "cli-run", "-l", "via=run", "busybox", "sleep", "5",
+    ])
+    .await;
+    assert_eq!(id.trim().len(), 64, "{id}");
+    run(&["network", "create", "cli-net2"]).await;
+    run(&[
+        "network", "connect", "--alias", "svc", "cli-net2", "cli-run",
+    ])
+    .await;
+    let fmt = "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}";
+    assert_eq!(
+        run(&["inspect", "--format", fmt, "cli-run"]).await.trim(),
+        "bridge cli-net2"
+    );
+    run(&["network", "disconnect", "cli-net2", "cli-run"]).await;
+    run(&["rm", "-f", "cli-run"]).await;
+    run(&["network", "rm", "cli-net2"]).await;
+
+    let pulled = run(&["pull", "alpine:3.19"]).await;
+    assert!(
+        pulled.contains("Downloaded newer image for alpine:3.19"),
+        "{pulled}"
+    );
+    run(&["tag", "alpine:3.19", "registry.test/alpine:mine"]).await;
+    let fmt = "{{.Repository}}:{{.Tag}}";
+    let mut tags: Vec<String> = run(&["images", "--format", fmt])
+        .await
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    tags.sort();
+    assert_eq!(
+        tags,
+        ["alpine:3.19", "busybox:latest", "registry.test/alpine:mine"]
+    );
+    run(&["rmi", "registry.test/alpine:mine", "alpine:3.19"]).await;
+    assert_eq!(
+        run(&["images", "--format", fmt]).await.trim(),
+        "busybox:latest"
+    );
     let left = run(&[
         "ps",
         "-a",

@@ -597,3 +597,30 @@ async fn endpoints_keyed_default_attach_to_the_bridge_as_recent_docker_clis_send
         ["bridge"]
     );
 }
+
+/// Regression: `docker run -d` hung because the CLI waits for the headers of its `wait` request
+/// before it starts the container.
+#[tokio::test]
+async fn wait_sends_headers_before_the_container_exits() {
+    let (app, fake) = new_app();
+    pull(&app, "busybox").await;
+    let id = create(&app, "early-headers", json!({"Image": "busybox"})).await;
+    let req = Request::post(format!("/containers/{id}/wait?condition=next-exit"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    call(&app, "POST", &format!("/containers/{id}/start"), None).await;
+    fake.exit_container(&id, 7).unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"StatusCode": 7})
+    );
+    let r = call(&app, "POST", "/containers/nobody/wait", None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "unknown containers fail before the headers"
+    );
+}

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::api::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary,
-    ContainerTopResponse, ContainerWaitResponse,
+    ContainerTopResponse, ContainerWaitResponse, WaitExitError,
 };
 use crate::backend::{
     Backend, ListContainersOptions, LogChunk, LogSource, LogsOptions, WaitCondition,
@@ -128,7 +128,7 @@ pub(super) async fn wait<B: Backend>(
     State(st): State<AppState<B>>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<ContainerWaitResponse>> {
+) -> ApiResult<Response> {
     let q: WaitQuery = parse_query(raw.as_deref())?;
     let condition = match q.condition.as_deref().unwrap_or("") {
         "" | "not-running" => WaitCondition::NotRunning,
@@ -140,7 +140,18 @@ pub(super) async fn wait<B: Backend>(
             )));
         }
     };
-    Ok(Json(st.backend.wait_container(&id, condition).await?))
+    let waiting = st.backend.wait_container(&id, condition).await?;
+    // Headers go out now (clients start the container after them); the body when it is done.
+    let body = futures_util::stream::once(async move {
+        let answer = waiting.await.unwrap_or_else(|e| ContainerWaitResponse {
+            status_code: -1,
+            error: Some(WaitExitError {
+                message: e.to_string(),
+            }),
+        });
+        Bytes::from(serde_json::to_vec(&answer).unwrap_or_default())
+    });
+    Ok(super::stream_response("application/json", body))
 }
 
 pub(super) async fn pause<B: Backend>(
