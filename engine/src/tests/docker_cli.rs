@@ -32,13 +32,15 @@ fn docker_binaries() -> Vec<PathBuf> {
     found
 }
 
-async fn docker(
+/// Runs the CLI against `socket` with an isolated config. A hung command fails the test with
+/// the command line instead of hanging CI (a guard, not a performance assertion).
+async fn docker_output(
     bin: &PathBuf,
     config_dir: &std::path::Path,
     socket: &std::path::Path,
     args: &[&str],
-) -> String {
-    let out = tokio::process::Command::new(bin)
+) -> std::process::Output {
+    let child = tokio::process::Command::new(bin)
         .arg("-H")
         .arg(format!("unix://{}", socket.display()))
         .args(args)
@@ -47,9 +49,21 @@ async fn docker(
         .env_remove("DOCKER_CONTEXT")
         .env_remove("DOCKER_API_VERSION")
         .env_remove("DOCKER_TLS_VERIFY")
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(std::time::Duration::from_secs(120), child).await {
+        Ok(out) => out.unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display())),
+        Err(_) => panic!("{} {args:?} hung for 120 s", bin.display()),
+    }
+}
+
+async fn docker(
+    bin: &PathBuf,
+    config_dir: &std::path::Path,
+    socket: &std::path::Path,
+    args: &[&str],
+) -> String {
+    let out = docker_output(bin, config_dir, socket, args).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -279,14 +293,7 @@ async fn cli_logs_and_events(
     socket: &std::path::Path,
     name: &str,
 ) {
-    let out = tokio::process::Command::new(bin)
-        .arg("-H")
-        .arg(format!("unix://{}", socket.display()))
-        .args(["logs", "cli-running"])
-        .env("DOCKER_CONFIG", config_dir)
-        .output()
-        .await
-        .unwrap();
+    let out = docker_output(bin, config_dir, socket, &["logs", "cli-running"]).await;
     assert!(
         out.status.success(),
         "{}",
