@@ -124,6 +124,38 @@ pub struct ListContainersOptions {
     pub filters: Filters,
 }
 
+/// Options of `POST /containers/{id}/attach`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttachOptions {
+    /// Forward the client's input to the container's standard input.
+    pub stdin: bool,
+    /// Include standard output.
+    pub stdout: bool,
+    /// Include standard error.
+    pub stderr: bool,
+    /// Replay output written before the attach.
+    pub logs: bool,
+}
+
+/// A live attachment: output until the container stops, and its standard input if asked for.
+pub struct Attachment {
+    /// Output chunks; the stream ends when the container stops.
+    pub output: BoxStream<BackendResult<LogChunk>>,
+    /// Where the client's input goes (`None` when stdin was not requested or is closed).
+    pub stdin: Option<Pin<Box<dyn tokio::io::AsyncWrite + Send>>>,
+    /// The container has a terminal: output is raw, not framed.
+    pub tty: bool,
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("stdin", &self.stdin.is_some())
+            .field("tty", &self.tty)
+            .finish()
+    }
+}
+
 /// Options of `GET /containers/{id}/logs`.
 #[derive(Debug, Clone, Default)]
 pub struct LogsOptions {
@@ -230,6 +262,12 @@ pub trait Backend: Send + Sync + 'static {
         id: &str,
         opts: LogsOptions,
     ) -> impl Future<Output = BackendResult<BoxStream<BackendResult<LogChunk>>>> + Send;
+    /// `POST /containers/{id}/attach` (the server upgrades the connection to a raw stream).
+    fn attach_container(
+        &self,
+        id: &str,
+        opts: AttachOptions,
+    ) -> impl Future<Output = BackendResult<Attachment>> + Send;
     /// `GET /containers/{id}/top`.
     fn top_container(
         &self,

@@ -22,8 +22,8 @@ use crate::api::models::{
     VolumeCreateRequest, VolumeListResponse,
 };
 use crate::backend::{
-    Backend, BackendError, BackendResult, BoxFuture, BoxStream, ErrorKind, ListContainersOptions,
-    LogChunk, LogSource, LogsOptions, WaitCondition,
+    AttachOptions, Attachment, Backend, BackendError, BackendResult, BoxFuture, BoxStream,
+    ErrorKind, ListContainersOptions, LogChunk, LogSource, LogsOptions, WaitCondition,
 };
 use objects::{FakeImage, FakeNetwork, FakeVolume};
 use util::{new_id, signal_number, valid_container_name};
@@ -662,6 +662,35 @@ impl Backend for FakeBackend {
         let live = util::follow_logs(c.live_logs.subscribe(), c.lifecycle.subscribe(), wanted);
         let live = futures_util::StreamExt::map(live, render);
         Ok(Box::pin(futures_util::StreamExt::chain(history, live)))
+    }
+
+    async fn attach_container(&self, id: &str, opts: AttachOptions) -> BackendResult<Attachment> {
+        let st = self.lock();
+        let id = resolve_container(&st, id)?;
+        let c = &st.containers[&id];
+        let wanted = move |(_, chunk): &TimedChunk| match chunk.source {
+            LogSource::Stdout => opts.stdout,
+            LogSource::Stderr => opts.stderr,
+        };
+        let history: Vec<BackendResult<LogChunk>> = match opts.logs {
+            true => c
+                .logs
+                .iter()
+                .filter(|c| wanted(c))
+                .map(|(_, chunk)| Ok(chunk.clone()))
+                .collect(),
+            false => Vec::new(),
+        };
+        let live = util::follow_logs(c.live_logs.subscribe(), c.lifecycle.subscribe(), wanted);
+        let live = futures_util::StreamExt::map(live, |(_, chunk)| Ok(chunk));
+        // The fake has no process: input is accepted and dropped.
+        let stdin: Option<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>> =
+            opts.stdin.then(|| Box::pin(tokio::io::sink()) as _);
+        Ok(Attachment {
+            output: Box::pin(futures_util::StreamExt::chain(stream::iter(history), live)),
+            stdin,
+            tty: c.body.config.tty,
+        })
     }
 
     async fn top_container(&self, id: &str) -> BackendResult<ContainerTopResponse> {

@@ -1,6 +1,7 @@
 //! The Docker-Engine-API HTTP server: routing, API version negotiation, error mapping and
 //! serving on a unix socket. Handlers parse the request, make one [`Backend`] call and render it.
 
+mod attach;
 mod containers;
 mod objects;
 mod system;
@@ -142,6 +143,7 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         .route("/containers/{id}/logs", get(containers::logs::<B>))
         .route("/containers/{id}/top", get(containers::top::<B>))
         .route("/containers/{id}/rename", post(containers::rename::<B>))
+        .route("/containers/{id}/attach", post(attach::attach::<B>))
         .route("/images/json", get(objects::list_images::<B>))
         .route("/images/create", post(objects::pull_image::<B>))
         .route(

@@ -186,6 +186,7 @@ async fn docker_cli_version_ps_network_and_volume_ls_work_against_berth() {
         .await;
         assert_eq!(images.trim(), "busybox:latest");
         cli_lifecycle(&bin, &config_dir, &socket).await;
+        cli_run_attached(&bin, &config_dir, &socket, &fake, &format!("cli-fg-{n}")).await;
         cli_logs_and_events(&bin, &config_dir, &socket, &format!("cli-kill-{n}")).await;
     }
     let _ = stop.send(());
@@ -334,4 +335,58 @@ async fn cli_logs_and_events(
             "create", "start", "pause", "unpause", "kill", "die", "destroy"
         ]
     );
+}
+
+/// `docker run` without `-d`: attach (connection upgrade), start, stream output, exit code.
+async fn cli_run_attached(
+    bin: &std::path::Path,
+    config_dir: &std::path::Path,
+    socket: &std::path::Path,
+    fake: &FakeBackend,
+    name: &str,
+) {
+    let run = tokio::spawn({
+        let (bin, config_dir, socket, name) = (
+            bin.to_path_buf(),
+            config_dir.to_owned(),
+            socket.to_owned(),
+            name.to_owned(),
+        );
+        async move {
+            docker_output(
+                &bin,
+                &config_dir,
+                &socket,
+                &["run", "--name", &name, "busybox", "echo"],
+            )
+            .await
+        }
+    });
+    let client = Client::new(&format!("unix://{}", socket.display())).unwrap();
+    let id = loop {
+        assert!(
+            !run.is_finished(),
+            "docker run ended early: {:?}",
+            run.await
+        );
+        match client.inspect_container(name).await {
+            Ok(c) if c.state.running => break c.id,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    };
+    fake.append_log(&id, LogSource::Stdout, b"hello from fg\n")
+        .unwrap();
+    fake.append_log(&id, LogSource::Stderr, b"warn from fg\n")
+        .unwrap();
+    fake.exit_container(&id, 3).unwrap();
+    let out = run.await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"hello from fg\n");
+    assert_eq!(out.stderr, b"warn from fg\n");
+    client.remove_container(name, true, false).await.unwrap();
 }

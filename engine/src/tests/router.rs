@@ -624,3 +624,27 @@ async fn wait_sends_headers_before_the_container_exits() {
         "unknown containers fail before the headers"
     );
 }
+
+#[tokio::test]
+async fn attach_requires_a_connection_upgrade_and_an_existing_container() {
+    let (app, _) = new_app();
+    pull(&app, "busybox").await;
+    create(&app, "attach-me", json!({"Image": "busybox"})).await;
+    let r = call(
+        &app,
+        "POST",
+        "/containers/attach-me/attach?stream=1&stdout=1",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let req = Request::post("/containers/nobody/attach?stream=1&stdout=1")
+        .header("connection", "Upgrade")
+        .header("upgrade", "tcp")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+}
