@@ -16,10 +16,10 @@ use tokio::sync::broadcast;
 
 use crate::api::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary,
-    ContainerTopResponse, ContainerWaitResponse, EventMessage, Filters, ImageDeleteItem,
-    ImageInspect, ImageSummary, Info, Network, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkCreateResponse, NetworkDisconnectRequest, ProgressMessage, Volume, VolumeCreateRequest,
-    VolumeListResponse,
+    ContainerTopResponse, ContainerWaitResponse, EventMessage, ExecConfig, ExecInspect, Filters,
+    IdResponse, ImageDeleteItem, ImageInspect, ImageSummary, Info, Network, NetworkConnectRequest,
+    NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest, ProgressMessage, Volume,
+    VolumeCreateRequest, VolumeListResponse,
 };
 
 /// Category of a backend failure; decides the HTTP status of the answer.
@@ -268,6 +268,19 @@ pub trait Backend: Send + Sync + 'static {
         id: &str,
         opts: AttachOptions,
     ) -> impl Future<Output = BackendResult<Attachment>> + Send;
+    /// `POST /containers/{id}/exec`: registers a command to run in the running container.
+    fn create_exec(
+        &self,
+        id: &str,
+        config: ExecConfig,
+    ) -> impl Future<Output = BackendResult<IdResponse>> + Send;
+    /// `POST /exec/{id}/start`: runs it; the output stream ends when the command exits.
+    fn start_exec(&self, exec_id: &str) -> impl Future<Output = BackendResult<Attachment>> + Send;
+    /// `GET /exec/{id}/json`.
+    fn inspect_exec(
+        &self,
+        exec_id: &str,
+    ) -> impl Future<Output = BackendResult<ExecInspect>> + Send;
     /// `GET /containers/{id}/top`.
     fn top_container(
         &self,

@@ -2,6 +2,7 @@
 //! state rules and messages, but no processes. The API tests run over it, and it is the reference
 //! of the semantics the real engine must show (compare its answers with the real backend's).
 
+mod exec;
 mod objects;
 mod util;
 mod views;
@@ -16,10 +17,10 @@ use tokio::sync::{broadcast, watch};
 
 use crate::api::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary,
-    ContainerTopResponse, ContainerWaitResponse, EndpointSettings, EventMessage, Filters,
-    ImageDeleteItem, ImageInspect, ImageSummary, Info, Network, NetworkConnectRequest,
-    NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest, ProgressMessage, Volume,
-    VolumeCreateRequest, VolumeListResponse,
+    ContainerTopResponse, ContainerWaitResponse, EndpointSettings, EventMessage, ExecConfig,
+    ExecInspect, Filters, IdResponse, ImageDeleteItem, ImageInspect, ImageSummary, Info, Network,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest,
+    ProgressMessage, Volume, VolumeCreateRequest, VolumeListResponse,
 };
 use crate::backend::{
     AttachOptions, Attachment, Backend, BackendError, BackendResult, BoxFuture, BoxStream,
@@ -87,6 +88,8 @@ struct State {
     volumes: BTreeMap<String, FakeVolume>,
     events: Vec<EventMessage>,
     next_pid: i64,
+    execs: BTreeMap<String, exec::FakeExec>,
+    exec_script: exec::ExecScript,
 }
 
 /// In-memory engine. Cheap to clone (shared state).
@@ -691,6 +694,18 @@ impl Backend for FakeBackend {
             stdin,
             tty: c.body.config.tty,
         })
+    }
+
+    async fn create_exec(&self, id: &str, config: ExecConfig) -> BackendResult<IdResponse> {
+        self.create_exec_impl(id, config)
+    }
+
+    async fn start_exec(&self, exec_id: &str) -> BackendResult<Attachment> {
+        self.start_exec_impl(exec_id)
+    }
+
+    async fn inspect_exec(&self, exec_id: &str) -> BackendResult<ExecInspect> {
+        self.inspect_exec_impl(exec_id)
     }
 
     async fn top_container(&self, id: &str) -> BackendResult<ContainerTopResponse> {

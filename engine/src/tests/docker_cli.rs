@@ -186,6 +186,7 @@ async fn docker_cli_version_ps_network_and_volume_ls_work_against_berth() {
         .await;
         assert_eq!(images.trim(), "busybox:latest");
         cli_lifecycle(&bin, &config_dir, &socket).await;
+        cli_exec(&bin, &config_dir, &socket, &fake).await;
         cli_run_attached(&bin, &config_dir, &socket, &fake, &format!("cli-fg-{n}")).await;
         cli_logs_and_events(&bin, &config_dir, &socket, &format!("cli-kill-{n}")).await;
     }
@@ -389,4 +390,36 @@ async fn cli_run_attached(
     assert_eq!(out.stdout, b"hello from fg\n");
     assert_eq!(out.stderr, b"warn from fg\n");
     client.remove_container(name, true, false).await.unwrap();
+}
+
+/// `docker exec`: exec create, upgraded start, output, and the exit code from exec inspect.
+async fn cli_exec(
+    bin: &PathBuf,
+    config_dir: &std::path::Path,
+    socket: &std::path::Path,
+    fake: &FakeBackend,
+) {
+    fake.set_exec_result(b"hi from exec\n", 0);
+    let out = docker_output(
+        bin,
+        config_dir,
+        socket,
+        &["exec", "cli-running", "echo", "hi"],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"hi from exec\n");
+    fake.set_exec_result(b"", 5);
+    let out = docker_output(bin, config_dir, socket, &["exec", "cli-running", "false"]).await;
+    assert_eq!(out.status.code(), Some(5));
+    let out = docker_output(bin, config_dir, socket, &["exec", "cli-created", "true"]).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not running"),
+        "{out:?}"
+    );
 }

@@ -648,3 +648,74 @@ async fn attach_requires_a_connection_upgrade_and_an_existing_container() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn exec_create_start_detached_and_inspect() {
+    let (app, fake) = new_app();
+    pull(&app, "busybox").await;
+    create(&app, "exec-me", json!({"Image": "busybox"})).await;
+    let cmd = json!({"Cmd": ["ls", "-l"], "AttachStdout": true});
+    let r = call(&app, "POST", "/containers/exec-me/exec", Some(cmd.clone())).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "exec needs a running container"
+    );
+    call(&app, "POST", "/containers/exec-me/start", None).await;
+    let r = call(
+        &app,
+        "POST",
+        "/containers/exec-me/exec",
+        Some(json!({"Cmd": []})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = call(&app, "POST", "/containers/exec-me/exec", Some(cmd)).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let exec_id = r.json()["Id"].as_str().unwrap().to_owned();
+    let before = call(&app, "GET", &format!("/exec/{exec_id}/json"), None)
+        .await
+        .json();
+    assert_eq!(before["ExitCode"], Value::Null);
+    assert_eq!(before["ProcessConfig"]["entrypoint"], "ls");
+    fake.set_exec_result(b"", 2);
+    let r = call(
+        &app,
+        "POST",
+        &format!("/exec/{exec_id}/start"),
+        Some(json!({"Detach": false})),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "attached start needs an upgrade"
+    );
+    let r = call(
+        &app,
+        "POST",
+        &format!("/exec/{exec_id}/start"),
+        Some(json!({"Detach": true})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let after = call(&app, "GET", &format!("/exec/{exec_id}/json"), None)
+        .await
+        .json();
+    assert_eq!(
+        (after["ExitCode"].clone(), after["Running"].clone()),
+        (json!(2), json!(false))
+    );
+    let r = call(
+        &app,
+        "POST",
+        &format!("/exec/{exec_id}/start"),
+        Some(json!({"Detach": true})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(
+        call(&app, "GET", "/exec/nope/json", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -423,3 +423,67 @@ pub struct ContainerTopResponse {
     #[serde(deserialize_with = "null_default")]
     pub processes: Vec<Vec<String>>,
 }
+
+/// Body of `POST /containers/{id}/exec`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecConfig {
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub tty: bool,
+    #[serde(deserialize_with = "null_default")]
+    pub env: Vec<String>,
+    #[serde(deserialize_with = "null_default")]
+    pub cmd: Vec<String>,
+    #[serde(deserialize_with = "null_default")]
+    pub working_dir: String,
+    #[serde(deserialize_with = "null_default")]
+    pub user: String,
+    pub privileged: bool,
+}
+
+/// Answer of `POST /containers/{id}/exec`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IdResponse {
+    pub id: String,
+}
+
+/// Body of `POST /exec/{id}/start`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecStartConfig {
+    pub detach: bool,
+    pub tty: bool,
+}
+
+/// `GET /exec/{id}/json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecInspect {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub running: bool,
+    /// `None` until the process has exited.
+    pub exit_code: Option<i64>,
+    pub open_stdin: bool,
+    pub open_stdout: bool,
+    pub open_stderr: bool,
+    #[serde(rename = "ContainerID")]
+    pub container_id: String,
+    pub pid: i64,
+    pub process_config: ExecProcessConfig,
+}
+
+/// `ExecInspect.ProcessConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecProcessConfig {
+    pub tty: bool,
+    pub entrypoint: String,
+    #[serde(deserialize_with = "null_default")]
+    pub arguments: Vec<String>,
+    pub privileged: bool,
+    pub user: String,
+}
