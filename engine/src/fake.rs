@@ -3,6 +3,7 @@
 //! of the semantics the real engine must show (compare its answers with the real backend's).
 
 mod exec;
+mod logs;
 mod objects;
 mod util;
 mod views;
@@ -11,7 +12,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use futures_util::stream;
 use tokio::sync::{broadcast, watch};
 
@@ -24,7 +24,7 @@ use crate::api::models::{
 };
 use crate::backend::{
     AttachOptions, Attachment, Backend, BackendError, BackendResult, BoxFuture, BoxStream,
-    ErrorKind, ListContainersOptions, LogChunk, LogSource, LogsOptions, WaitCondition,
+    ErrorKind, ListContainersOptions, LogChunk, LogsOptions, WaitCondition,
 };
 use objects::{FakeImage, FakeNetwork, FakeVolume};
 use util::{new_id, signal_number, valid_container_name};
@@ -131,22 +131,6 @@ impl FakeBackend {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Appends output to a container's log, as its process would (used by tests).
-    pub fn append_log(&self, id: &str, source: LogSource, data: &[u8]) -> BackendResult<()> {
-        let mut st = self.lock();
-        let id = resolve_container(&st, id)?;
-        let c = st.containers.get_mut(&id).expect("resolved id exists");
-        let chunk = LogChunk {
-            source,
-            data: Bytes::copy_from_slice(data),
-        };
-        let timed = (SystemTime::now(), chunk);
-        c.logs.push(timed.clone());
-        // No live readers is not an error.
-        let _ = c.live_logs.send(timed);
-        Ok(())
     }
 
     /// Marks a running container as exited with `code`, as if its process ended (used by tests).
@@ -635,65 +619,11 @@ impl Backend for FakeBackend {
         id: &str,
         opts: LogsOptions,
     ) -> BackendResult<BoxStream<BackendResult<LogChunk>>> {
-        let st = self.lock();
-        let id = resolve_container(&st, id)?;
-        let c = &st.containers[&id];
-        let wanted = move |(_, chunk): &TimedChunk| match chunk.source {
-            LogSource::Stdout => opts.stdout,
-            LogSource::Stderr => opts.stderr,
-        };
-        let render = move |(time, chunk): TimedChunk| match opts.timestamps {
-            true => {
-                let mut data = format!("{} ", util::rfc3339(time)).into_bytes();
-                data.extend_from_slice(&chunk.data);
-                Ok(LogChunk {
-                    source: chunk.source,
-                    data: data.into(),
-                })
-            }
-            false => Ok(chunk),
-        };
-        // The fake's tail counts writes; tests write one line at a time.
-        let mut history: Vec<TimedChunk> = c.logs.iter().filter(|c| wanted(c)).cloned().collect();
-        if let Some(n) = opts.tail {
-            history.drain(..history.len().saturating_sub(n));
-        }
-        let history = stream::iter(history.into_iter().map(render));
-        if !opts.follow || !matches!(c.status, Status::Running | Status::Paused) {
-            return Ok(Box::pin(history));
-        }
-        let live = util::follow_logs(c.live_logs.subscribe(), c.lifecycle.subscribe(), wanted);
-        let live = futures_util::StreamExt::map(live, render);
-        Ok(Box::pin(futures_util::StreamExt::chain(history, live)))
+        self.container_logs_impl(id, opts)
     }
 
     async fn attach_container(&self, id: &str, opts: AttachOptions) -> BackendResult<Attachment> {
-        let st = self.lock();
-        let id = resolve_container(&st, id)?;
-        let c = &st.containers[&id];
-        let wanted = move |(_, chunk): &TimedChunk| match chunk.source {
-            LogSource::Stdout => opts.stdout,
-            LogSource::Stderr => opts.stderr,
-        };
-        let history: Vec<BackendResult<LogChunk>> = match opts.logs {
-            true => c
-                .logs
-                .iter()
-                .filter(|c| wanted(c))
-                .map(|(_, chunk)| Ok(chunk.clone()))
-                .collect(),
-            false => Vec::new(),
-        };
-        let live = util::follow_logs(c.live_logs.subscribe(), c.lifecycle.subscribe(), wanted);
-        let live = futures_util::StreamExt::map(live, |(_, chunk)| Ok(chunk));
-        // The fake has no process: input is accepted and dropped.
-        let stdin: Option<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>> =
-            opts.stdin.then(|| Box::pin(tokio::io::sink()) as _);
-        Ok(Attachment {
-            output: Box::pin(futures_util::StreamExt::chain(stream::iter(history), live)),
-            stdin,
-            tty: c.body.config.tty,
-        })
+        self.attach_container_impl(id, opts)
     }
 
     async fn create_exec(&self, id: &str, config: ExecConfig) -> BackendResult<IdResponse> {
