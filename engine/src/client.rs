@@ -2,9 +2,11 @@
 //! executor. It talks to berth's engine, or to any Docker-compatible engine, over a unix socket or
 //! TCP, one HTTP/1.1 connection per request.
 
+mod hijack;
 mod stream;
 mod transport;
 
+pub use hijack::ExecOutput;
 pub use stream::{Demuxer, JsonLines, LogOutput, looks_multiplexed};
 pub use transport::{DEFAULT_HOST, Host};
 
@@ -164,18 +166,23 @@ impl Client {
         }
         let req = req.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         let resp = transport::send(&self.host, req).await?;
-        let status = resp.status();
-        if status.as_u16() < 400 {
+        if resp.status().as_u16() < 400 {
             return Ok(resp);
         }
-        let bytes = resp.into_body().collect().await?.to_bytes();
+        Err(self.error_from(resp).await)
+    }
+
+    /// The typed error of an error answer (`{"message": …}` or plain text).
+    async fn error_from(&self, resp: Response<Incoming>) -> ClientError {
+        let status = resp.status().as_u16();
+        let bytes = match resp.into_body().collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(e) => return ClientError::Http(e),
+        };
         let message = serde_json::from_slice::<ErrorResponse>(&bytes)
             .map(|e| e.message)
             .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_owned());
-        Err(ClientError::Api {
-            status: status.as_u16(),
-            message,
-        })
+        ClientError::Api { status, message }
     }
 
     async fn call<T: DeserializeOwned>(
@@ -350,34 +357,7 @@ impl Client {
             "application/vnd.docker.raw-stream" if self.version_at_least(1, 42) => Some(false),
             _ => None,
         };
-        let state = (
-            body_chunks(resp),
-            Demuxer::default(),
-            mode,
-            std::collections::VecDeque::new(),
-        );
-        let out = futures_util::stream::unfold(
-            state,
-            |(mut body, mut demux, mut mode, mut ready)| async move {
-                loop {
-                    if let Some(item) = ready.pop_front() {
-                        return Some((Ok(item), (body, demux, mode, ready)));
-                    }
-                    let chunk = match body.next().await? {
-                        Ok(c) => c,
-                        Err(e) => return Some((Err(e), (body, demux, mode, ready))),
-                    };
-                    let multiplexed = *mode.get_or_insert_with(|| looks_multiplexed(&chunk));
-                    if !multiplexed {
-                        return Some((Ok(LogOutput::Console(chunk)), (body, demux, mode, ready)));
-                    }
-                    demux.push(&chunk);
-                    while let Some(frame) = demux.next_frame() {
-                        ready.push_back(frame);
-                    }
-                }
-            },
-        );
+        let out = decode_output(body_chunks(resp), mode);
         Ok(Box::pin(out))
     }
 
@@ -570,6 +550,42 @@ fn body_chunks(resp: Response<Incoming>) -> BoxStream<ClientResult<Bytes>> {
             }
         }
     }))
+}
+
+/// Container output from byte chunks: framed (`Some(true)`), raw (`Some(false)`), or decided
+/// from the first bytes (`None`).
+fn decode_output(
+    chunks: BoxStream<ClientResult<Bytes>>,
+    mode: Option<bool>,
+) -> BoxStream<ClientResult<LogOutput>> {
+    let state = (
+        chunks,
+        Demuxer::default(),
+        mode,
+        std::collections::VecDeque::new(),
+    );
+    Box::pin(futures_util::stream::unfold(
+        state,
+        |(mut body, mut demux, mut mode, mut ready)| async move {
+            loop {
+                if let Some(item) = ready.pop_front() {
+                    return Some((Ok(item), (body, demux, mode, ready)));
+                }
+                let chunk = match body.next().await? {
+                    Ok(c) => c,
+                    Err(e) => return Some((Err(e), (body, demux, mode, ready))),
+                };
+                let multiplexed = *mode.get_or_insert_with(|| looks_multiplexed(&chunk));
+                if !multiplexed {
+                    return Some((Ok(LogOutput::Console(chunk)), (body, demux, mode, ready)));
+                }
+                demux.push(&chunk);
+                while let Some(frame) = demux.next_frame() {
+                    ready.push_back(frame);
+                }
+            }
+        },
+    ))
 }
 
 /// The body of `resp` as newline-delimited JSON values.

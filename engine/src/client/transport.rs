@@ -98,7 +98,8 @@ where
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {
-        if let Err(e) = conn.await {
+        // Upgrades are allowed so attach and exec can take the connection over.
+        if let Err(e) = conn.with_upgrades().await {
             tracing::debug!(error = %e, "engine connection ended with an error");
         }
     });

@@ -350,3 +350,43 @@ async fn followed_logs_stream_until_the_container_exits_and_timestamps_prefix_li
     assert_eq!(rest, "before\n");
     d.shutdown().await;
 }
+
+#[tokio::test]
+async fn client_runs_execs_and_attaches_over_hijacked_connections() {
+    let d = TestDaemon::start();
+    let c = d.client();
+    c.pull_image("busybox", None).await.unwrap();
+    let id = c
+        .create_container(Some("hijack"), &body("busybox", &[]))
+        .await
+        .unwrap()
+        .id;
+    let err = c.exec(&id, &["true"]).await.unwrap_err();
+    assert_eq!(err.status(), Some(409), "{err}");
+    let opts = crate::backend::AttachOptions {
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let mut attached = c.attach_container(&id, opts).await.unwrap();
+    c.start_container(&id).await.unwrap();
+
+    d.fake.set_exec_result(b"exec says hi\n", 4);
+    let out = c.exec(&id, &["echo", "hi"]).await.unwrap();
+    assert_eq!(out.exit_code, 4);
+    assert_eq!(out.output, [LogOutput::StdOut("exec says hi\n".into())]);
+
+    d.fake
+        .append_log(&id, LogSource::Stderr, b"attached\n")
+        .unwrap();
+    assert_eq!(
+        attached.next().await.unwrap().unwrap(),
+        LogOutput::StdErr("attached\n".into())
+    );
+    d.fake.exit_container(&id, 0).unwrap();
+    assert!(
+        attached.next().await.is_none(),
+        "attach ends when the container stops"
+    );
+    d.shutdown().await;
+}
