@@ -145,6 +145,10 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         .route("/containers/{id}/rename", post(containers::rename::<B>))
         .route("/containers/{id}/attach", post(attach::attach::<B>))
         .route("/containers/{id}/exec", post(attach::create_exec::<B>))
+        .route(
+            "/containers/{id}/resize",
+            post(attach::resize_container::<B>),
+        )
         .route("/exec/{id}/start", post(attach::start_exec::<B>))
         .route("/exec/{id}/resize", post(attach::resize_exec::<B>))
         .route("/exec/{id}/json", get(attach::inspect_exec::<B>))

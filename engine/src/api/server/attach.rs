@@ -81,6 +81,15 @@ pub(super) async fn inspect_exec<B: Backend>(
     Ok(Json(st.backend.inspect_exec(&id).await?))
 }
 
+/// `POST /containers/{id}/resize`: accepted for a known container (sizes are not tracked yet).
+pub(super) async fn resize_container<B: Backend>(
+    State(st): State<AppState<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    st.backend.inspect_container(&id).await?;
+    Ok(StatusCode::OK)
+}
+
 /// `POST /exec/{id}/resize`: accepted for a known exec (terminal sizes are not tracked yet).
 pub(super) async fn resize_exec<B: Backend>(
     State(st): State<AppState<B>>,
