@@ -719,3 +719,35 @@ async fn exec_create_start_detached_and_inspect() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn resize_is_accepted_for_known_containers_and_execs() {
+    let (app, _) = new_app();
+    pull(&app, "busybox").await;
+    create(&app, "resize-me", json!({"Image": "busybox"})).await;
+    call(&app, "POST", "/containers/resize-me/start", None).await;
+    let r = call(&app, "POST", "/containers/resize-me/resize?h=24&w=80", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = call(&app, "POST", "/containers/nobody/resize?h=24&w=80", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let exec = call(
+        &app,
+        "POST",
+        "/containers/resize-me/exec",
+        Some(json!({"Cmd": ["sh"], "Tty": true})),
+    )
+    .await;
+    let exec_id = exec.json()["Id"].as_str().unwrap().to_owned();
+    let r = call(
+        &app,
+        "POST",
+        &format!("/exec/{exec_id}/resize?h=24&w=80"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        call(&app, "POST", "/exec/nope/resize", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
