@@ -61,6 +61,9 @@ pub enum ClientError {
         /// The engine's `message`.
         message: String,
     },
+    /// Reading a taken-over (attach, exec) connection failed.
+    #[error("reading the engine's stream failed")]
+    Io(#[source] std::io::Error),
     /// A streamed operation reported an error half-way (e.g. a failed pull).
     #[error("engine stream error: {0}")]
     Stream(String),

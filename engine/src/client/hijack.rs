@@ -66,13 +66,7 @@ impl Client {
                     buf.truncate(n);
                     Some((Ok(Bytes::from(buf)), Some(io)))
                 }
-                Err(e) => Some((
-                    Err(ClientError::Connect {
-                        host: "hijacked connection".to_owned(),
-                        source: e,
-                    }),
-                    None,
-                )),
+                Err(e) => Some((Err(ClientError::Io(e)), None)),
             }
         });
         Ok(decode_output(Box::pin(chunks), mode))
