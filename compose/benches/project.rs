@@ -10,7 +10,9 @@ use berth_compose::load::LoadOptions;
 
 /// A realistic service mix: images, ports, volumes, environment, depends_on, healthchecks.
 fn generate(services: usize) -> String {
-    let mut s = String::from("name: bench\nx-common: &common\n  restart: unless-stopped\n  labels:\n    tier: bench\nservices:\n");
+    let mut s = String::from(
+        "name: bench\nx-common: &common\n  restart: unless-stopped\n  labels:\n    tier: bench\nservices:\n",
+    );
     for i in 0..services {
         let _ = write!(
             s,

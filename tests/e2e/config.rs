@@ -51,16 +51,25 @@ fn config_prints_the_normalized_multi_file_project() {
     assert!(out.contains("KEEP: yes-please"), "{out}");
     assert!(out.contains("restart: always"), "{out}");
     assert!(out.contains("cache_data"), "{out}");
-    assert!(!out.contains("debug:"), "profiled service must be off by default:\n{out}");
+    assert!(
+        !out.contains("debug:"),
+        "profiled service must be off by default:\n{out}"
+    );
 }
 
 #[test]
 fn config_json_is_keyed_by_name() {
     let p = multi_file_project();
-    let out = p.berth().arg_list(&["config", "--format", "json", "--profile", "debug"]).ok();
+    let out = p
+        .berth()
+        .arg_list(&["config", "--format", "json", "--profile", "debug"])
+        .ok();
     let v: serde_json::Value = serde_json::from_str(&out).expect("config --format json is JSON");
     for svc in ["web", "cache", "debug"] {
-        assert!(v["services"][svc].is_object(), "service {svc} missing:\n{out}");
+        assert!(
+            v["services"][svc].is_object(),
+            "service {svc} missing:\n{out}"
+        );
     }
     assert!(v["networks"]["default"].is_object(), "{out}");
     assert!(v["volumes"]["cache_data"].is_object(), "{out}");
@@ -74,10 +83,19 @@ fn config_listing_flags() {
     let mut names: Vec<&str> = services.lines().collect();
     names.sort();
     assert_eq!(names, ["cache", "web"]);
-    assert_eq!(p.berth().arg_list(&["config", "--volumes"]).ok(), "cache_data\n");
-    assert_eq!(p.berth().arg_list(&["config", "--profiles"]).ok(), "debug\n");
+    assert_eq!(
+        p.berth().arg_list(&["config", "--volumes"]).ok(),
+        "cache_data\n"
+    );
+    assert_eq!(
+        p.berth().arg_list(&["config", "--profiles"]).ok(),
+        "debug\n"
+    );
     let images = p.berth().arg_list(&["config", "--images"]).ok();
-    assert!(images.contains("nginx:1.25") && images.contains("redis:7"), "{images}");
+    assert!(
+        images.contains("nginx:1.25") && images.contains("redis:7"),
+        "{images}"
+    );
     let hashes = p.berth().arg_list(&["config", "--hash", "*"]).ok();
     assert_eq!(hashes.lines().count(), 2, "{hashes}");
     for line in hashes.lines() {
@@ -121,11 +139,17 @@ fn config_output_file_and_stdin() {
 #[test]
 fn invalid_file_names_file_line_and_column() {
     let p = Project::new();
-    p.file("compose.yaml", "services:\n  web:\n    image: nginx\n    prots:\n      - 80\n");
+    p.file(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    prots:\n      - 80\n",
+    );
     let err = p.berth().arg_list(&["config"]).fails();
     assert!(err.contains("compose.yaml:4:5"), "{err}");
     assert!(err.contains("prots"), "{err}");
-    assert!(err.contains("ports"), "expected a did-you-mean hint:\n{err}");
+    assert!(
+        err.contains("ports"),
+        "expected a did-you-mean hint:\n{err}"
+    );
 }
 
 #[test]
@@ -137,8 +161,15 @@ fn missing_required_variable_is_an_error_with_position() {
     );
     let err = p.berth().arg_list(&["config"]).fails();
     assert!(err.contains("compose.yaml:5:"), "{err}");
-    assert!(err.contains("DB_PASS") && err.contains("set DB_PASS"), "{err}");
-    let ok = p.berth().arg_list(&["config"]).env("DB_PASS", "s3cret").ok();
+    assert!(
+        err.contains("DB_PASS") && err.contains("set DB_PASS"),
+        "{err}"
+    );
+    let ok = p
+        .berth()
+        .arg_list(&["config"])
+        .env("DB_PASS", "s3cret")
+        .ok();
     assert!(ok.contains("PASS: s3cret"), "{ok}");
 }
 
@@ -151,7 +182,12 @@ fn dependency_cycle_is_reported_with_its_path() {
     );
     let err = p.berth().arg_list(&["config"]).fails();
     assert!(err.contains("cycle"), "{err}");
-    assert!(err.contains("a -> b -> c -> a") || err.contains("b -> c -> a -> b") || err.contains("c -> a -> b -> c"), "{err}");
+    assert!(
+        err.contains("a -> b -> c -> a")
+            || err.contains("b -> c -> a -> b")
+            || err.contains("c -> a -> b -> c"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -178,6 +214,12 @@ fn graph_dot_and_mermaid() {
     assert!(dot.starts_with("digraph"), "{dot}");
     assert!(dot.contains("\"web\" -> \"cache\""), "{dot}");
     let mermaid = p.berth().arg_list(&["graph", "--format", "mermaid"]).ok();
-    assert!(mermaid.starts_with("graph") || mermaid.starts_with("flowchart"), "{mermaid}");
-    assert!(mermaid.contains("web") && mermaid.contains("cache"), "{mermaid}");
+    assert!(
+        mermaid.starts_with("graph") || mermaid.starts_with("flowchart"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("web") && mermaid.contains("cache"),
+        "{mermaid}"
+    );
 }

@@ -51,7 +51,12 @@ impl Berth {
     fn new(cwd: &Path) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
         cmd.current_dir(cwd);
-        for var in ["COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "DOCKER_HOST"] {
+        for var in [
+            "COMPOSE_FILE",
+            "COMPOSE_PROJECT_NAME",
+            "COMPOSE_PROFILES",
+            "DOCKER_HOST",
+        ] {
             cmd.env_remove(var);
         }
         Berth { cmd, stdin: None }
@@ -88,7 +93,11 @@ impl Berth {
     pub fn output(mut self) -> Output {
         use std::io::Write;
         self.cmd
-            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = self.cmd.spawn().expect("spawn berth");
@@ -115,7 +124,11 @@ impl Berth {
     pub fn fails(self) -> String {
         let desc = format!("{:?}", self.cmd);
         let out = self.output();
-        assert!(!out.status.success(), "{desc} unexpectedly succeeded:\n{}", show(&out));
+        assert!(
+            !out.status.success(),
+            "{desc} unexpectedly succeeded:\n{}",
+            show(&out)
+        );
         String::from_utf8(out.stderr).expect("utf-8 stderr")
     }
 }

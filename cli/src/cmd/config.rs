@@ -74,7 +74,12 @@ pub fn run(args: ConfigArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let project = &loaded.project;
-    let lines = |items: Vec<&str>| items.into_iter().map(|s| format!("{s}\n")).collect::<String>();
+    let lines = |items: Vec<&str>| {
+        items
+            .into_iter()
+            .map(|s| format!("{s}\n"))
+            .collect::<String>()
+    };
     let text = if args.services {
         lines(project.service_names())
     } else if args.volumes {
@@ -82,7 +87,13 @@ pub fn run(args: ConfigArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     } else if args.networks {
         lines(project.network_names())
     } else if args.images {
-        lines(project.images().iter().map(|(_, image)| image.as_str()).collect())
+        lines(
+            project
+                .images()
+                .iter()
+                .map(|(_, image)| image.as_str())
+                .collect(),
+        )
     } else if args.profiles {
         lines(project.profiles())
     } else if args.environment {
@@ -96,7 +107,10 @@ pub fn run(args: ConfigArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         let mut out = String::new();
         for (name, service) in &project.services {
             if wanted.contains(&"*") || wanted.contains(&name.as_str()) {
-                out.push_str(&format!("{name} {}\n", berth_compose::output::config_hash(service)));
+                out.push_str(&format!(
+                    "{name} {}\n",
+                    berth_compose::output::config_hash(service)
+                ));
             }
         }
         out
@@ -108,7 +122,9 @@ pub fn run(args: ConfigArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         berth_compose::output::render(project, format)
     };
     match &args.output {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
