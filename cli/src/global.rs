@@ -24,7 +24,12 @@ pub struct GlobalArgs {
     #[arg(long = "env-file", global = true, value_name = "FILE")]
     pub env_files: Vec<PathBuf>,
     /// Profiles to enable (repeatable).
-    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    #[arg(
+        long = "profile",
+        id = "profile",
+        global = true,
+        value_name = "PROFILE"
+    )]
     pub profiles: Vec<String>,
     /// Log level of berth's own diagnostics (error, warn, info, debug, trace).
     #[arg(long, global = true, value_name = "LEVEL")]
