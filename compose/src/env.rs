@@ -403,18 +403,13 @@ mod tests {
     /// Random dotenv text (quotes, escapes, newlines, multi-byte characters) never panics.
     #[test]
     fn random_dotenv_never_panics() {
-        let alphabet: Vec<char> = "AB=#'\" \\\n$:{}é€x".chars().collect();
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        for _ in 0..20_000 {
-            let len = (seed % 16) as usize;
-            let text: String = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    alphabet[(seed % alphabet.len() as u64) as usize]
-                })
-                .collect();
+        let texts = crate::testutil::random_strings(
+            "AB=#'\" \\\n$:{}é€x",
+            0x2545_f491_4f6c_dd1d,
+            20_000,
+            16,
+        );
+        for text in texts {
             let _ = parse_dotenv(&text, Path::new(".env"));
         }
     }

@@ -225,11 +225,7 @@ fn parse_extends(ext: &Node) -> Result<(String, Option<Written>, Loc)> {
 mod tests {
     use super::*;
 
-    fn node(text: &str) -> Node {
-        crate::yaml::parse(text, Path::new("c.yaml"))
-            .unwrap()
-            .remove(0)
-    }
+    use crate::testutil::node;
 
     #[test]
     fn extends_forms() {

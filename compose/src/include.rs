@@ -263,11 +263,7 @@ fn same(a: &Node, b: &Node) -> bool {
 mod tests {
     use super::*;
 
-    fn node(text: &str) -> Node {
-        crate::yaml::parse(text, Path::new("c.yaml"))
-            .unwrap()
-            .remove(0)
-    }
+    use crate::testutil::node;
 
     #[test]
     fn entry_forms() {

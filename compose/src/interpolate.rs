@@ -357,18 +357,9 @@ mod tests {
     /// Random strings over the template alphabet (including multi-byte characters) never panic.
     #[test]
     fn random_templates_never_panic() {
-        let alphabet: Vec<char> = "${}:-?+AB_x é€\\".chars().collect();
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..20_000 {
-            let len = (seed % 12) as usize;
-            let text: String = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    alphabet[(seed % alphabet.len() as u64) as usize]
-                })
-                .collect();
+        let texts =
+            crate::testutil::random_strings("${}:-?+AB_x é€\\", 0x9e37_79b9_7f4a_7c15, 20_000, 12);
+        for text in texts {
             let _ = substitute(&text, &env, &mut Vec::new());
         }
     }

@@ -23,6 +23,8 @@ pub mod path;
 pub mod project;
 pub mod rebase;
 pub mod schema;
+#[cfg(test)]
+mod testutil;
 pub mod units;
 pub mod validate;
 pub mod yaml;

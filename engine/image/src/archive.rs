@@ -290,19 +290,7 @@ impl ImageStore {
                     "size": size,
                 }));
             }
-            let manifest = json!({
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {
-                    "mediaType": "application/vnd.oci.image.config.v1+json",
-                    "digest": config_digest.to_string(),
-                    "size": config_bytes.len(),
-                },
-                "layers": layers,
-            });
-            let manifest_digest = self
-                .content()
-                .put_bytes(&serde_json::to_vec(&manifest).expect("manifest serializes"))?;
+            let manifest_digest = self.put_manifest(&config_digest, config_bytes.len(), layers)?;
             let names = e
                 .repo_tags
                 .unwrap_or_default()

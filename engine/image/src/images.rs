@@ -187,6 +187,28 @@ impl ImageStore {
         Ok(out)
     }
 
+    /// Stores an OCI image manifest for a stored config blob and stored layer descriptors
+    /// (`{"mediaType", "digest", "size"}` objects) and returns the manifest's digest.
+    pub(crate) fn put_manifest(
+        &self,
+        config_digest: &Digest,
+        config_size: usize,
+        layers: Vec<serde_json::Value>,
+    ) -> Result<Digest> {
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest.to_string(),
+                "size": config_size,
+            },
+            "layers": layers,
+        });
+        let bytes = serde_json::to_vec(&manifest).expect("a JSON value serializes");
+        Ok(self.content().put_bytes(&bytes)?)
+    }
+
     /// Records an image whose manifest blob (and config and layer blobs) are already stored,
     /// and points `names` at it.
     pub(crate) fn commit_image(

@@ -280,22 +280,12 @@ impl ImageStore {
         });
         let config_bytes = serde_json::to_vec(&config).expect("config serializes");
         let config_digest = self.content().put_bytes(&config_bytes)?;
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config_digest.to_string(),
-                "size": config_bytes.len(),
-            },
-            "layers": [{
-                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                "digest": layer.to_string(),
-                "size": layer_size,
-            }],
+        let layer = json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": layer.to_string(),
+            "size": layer_size,
         });
-        let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
-        let manifest_digest = self.content().put_bytes(&manifest_bytes)?;
+        let manifest_digest = self.put_manifest(&config_digest, config_bytes.len(), vec![layer])?;
         let names: Vec<Reference> = name.into_iter().collect();
         self.commit_image(&manifest_digest, &names)
     }
