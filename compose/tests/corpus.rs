@@ -68,7 +68,8 @@ fn run_case(dir: &Path) -> Result<(), String> {
             Err(e) => placeholder(&e.to_string()),
         };
         if std::env::var_os("BLESS").is_some() {
-            std::fs::write(dir.join("expected.err"), format!("{err}\n")).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("expected.err"), format!("{err}\n"))
+                .map_err(|e| e.to_string())?;
             return Ok(());
         }
         for line in want.lines().filter(|l| !l.trim().is_empty()) {
@@ -88,7 +89,9 @@ fn run_case(dir: &Path) -> Result<(), String> {
     let expected = std::fs::read_to_string(&golden)
         .map_err(|e| format!("expected.yaml: {e} (run with BLESS=1 to create it)"))?;
     if actual != expected {
-        return Err(format!("output differs from expected.yaml\n--- actual ---\n{actual}"));
+        return Err(format!(
+            "output differs from expected.yaml\n--- actual ---\n{actual}"
+        ));
     }
     Ok(())
 }
