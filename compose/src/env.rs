@@ -256,18 +256,21 @@ pub fn project_env(
     Ok(env)
 }
 
-/// The active profiles: `COMPOSE_PROFILES` (comma list) from `env`, then `flags`, deduplicated.
+/// The active profiles: the `--profile` flags when any are given, otherwise `COMPOSE_PROFILES`
+/// (comma list) from `env`; trimmed and deduplicated. As with `docker compose`, flags replace
+/// the variable rather than add to it.
 pub fn active_profiles(env: &IndexMap<String, String>, flags: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
     let from_env = env
         .get("COMPOSE_PROFILES")
         .map(String::as_str)
         .unwrap_or("");
-    for p in from_env
-        .split(',')
-        .map(str::trim)
-        .chain(flags.iter().map(|s| s.trim()))
-    {
+    let chosen: Vec<&str> = if flags.is_empty() {
+        from_env.split(',').collect()
+    } else {
+        flags.iter().map(String::as_str).collect()
+    };
+    let mut out: Vec<String> = Vec::new();
+    for p in chosen.into_iter().map(str::trim) {
         if !p.is_empty() && !out.iter().any(|o| o == p) {
             out.push(p.to_string());
         }
@@ -418,9 +421,11 @@ mod tests {
     fn profiles_merge_env_and_flags() {
         let mut env = IndexMap::new();
         env.insert("COMPOSE_PROFILES".to_string(), "a, b,,".to_string());
+        assert_eq!(active_profiles(&env, &[]), ["a", "b"]);
         assert_eq!(
-            active_profiles(&env, &["b".into(), "c".into()]),
-            ["a", "b", "c"]
+            active_profiles(&env, &["c".into(), "c".into()]),
+            ["c"],
+            "--profile replaces COMPOSE_PROFILES"
         );
         assert!(active_profiles(&IndexMap::new(), &[]).is_empty());
     }

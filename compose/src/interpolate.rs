@@ -200,6 +200,11 @@ fn walk(
             if s.text.contains('$') {
                 s.text = substitute(&s.text, lookup, unset)
                     .map_err(|e| located(e, &node.loc, &s.text))?;
+                // the source text was a string (it held a `$`): an empty or `null`-looking
+                // result stays a string, as with `docker compose` (`A: ${UNSET}` is `A: ""`)
+                if matches!(s.text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
+                    s.quoted = true;
+                }
             }
         }
         Value::Seq(items) => {
@@ -376,5 +381,17 @@ mod tests {
             e.starts_with("c.yaml:2:6: invalid interpolation format"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn empty_result_is_a_string_not_null() {
+        let mut doc = crate::yaml::parse("a: ${UNSET}\nb: ${A}\n", Path::new("c.yaml"))
+            .unwrap()
+            .remove(0);
+        interpolate_node(&mut doc, &env, &mut Vec::new()).unwrap();
+        let a = doc.get("a").unwrap();
+        assert!(!a.is_null());
+        assert_eq!(a.as_str(), Some(""));
+        assert_eq!(doc.get("b").unwrap().as_str(), Some("a"));
     }
 }

@@ -145,10 +145,10 @@ pub fn load_raw(opts: &LoadOptions) -> Result<RawProject> {
         }
     }
     let doc = acc.unwrap_or_else(|| Node::map(crate::Loc::synthetic("-")));
+    // a `services` of the wrong type is not "empty": schema validation reports it, located
     let has_services = doc
         .get("services")
-        .and_then(Node::as_map)
-        .is_some_and(|s| !s.is_empty());
+        .is_some_and(|s| s.as_map().map_or(!s.is_null(), |m| !m.is_empty()));
     if !has_services && !had_include {
         let shown: Vec<String> = files.iter().map(|f| loader.display(f)).collect();
         return Err(Error::Project {
@@ -271,5 +271,29 @@ impl Loader<'_> {
         extends::apply(self, &mut tree, path, base_dir, env)?;
         let had_include = include::apply(self, &mut tree, base_dir, env, chain)?;
         Ok((tree, had_include))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_of_the_wrong_type_is_not_reported_as_empty() {
+        let opts = LoadOptions {
+            files: vec!["-".into()],
+            stdin: Some("services:\n  - a\n".into()),
+            project_name: Some("p".into()),
+            cwd: PathBuf::from("/"),
+            ..Default::default()
+        };
+        let raw = load_raw(&opts).unwrap();
+        assert!(raw.doc.get("services").unwrap().as_seq().is_some());
+        let empty = LoadOptions {
+            stdin: Some("services: {}\n".into()),
+            ..opts
+        };
+        let e = load_raw(&empty).unwrap_err().to_string();
+        assert!(e.contains("empty compose file"), "{e}");
     }
 }
