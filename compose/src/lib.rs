@@ -11,6 +11,7 @@
 
 pub mod discover;
 pub mod engine_api;
+pub mod engine_contract;
 pub mod env;
 pub mod error;
 pub mod execute;

@@ -388,3 +388,19 @@ fn observed_reads_labels_and_ignores_other_projects() {
     assert_eq!(o.containers[0].number, 1);
     assert_eq!(o.service_containers("api").len(), 0);
 }
+
+#[test]
+fn stop_uses_stop_grace_period_rounded_up() {
+    let p = project("services:\n  a: {image: x, stop_grace_period: 1500ms}\n");
+    let plan = plan_down(&p, &up_state(&p, &[]), &DownOptions::default());
+    assert!(
+        matches!(
+            plan.operations[0].action,
+            Action::StopContainer {
+                timeout_s: Some(2),
+                ..
+            }
+        ),
+        "{plan:?}"
+    );
+}

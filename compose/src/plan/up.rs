@@ -69,8 +69,16 @@ fn is_known(project: &Project, service: &str) -> bool {
     project.services.contains_key(service) || project.disabled_services.contains_key(service)
 }
 
+/// The service's `stop_grace_period` in whole seconds, rounded up (engine default when unset
+/// or when the service is not in the project).
+fn stop_timeout(project: &Project, service: &str) -> Option<u64> {
+    let grace = project.services.get(service)?.stop_grace_period?;
+    Some(grace.0.div_ceil(1_000_000_000))
+}
+
 /// Pushes stop (when running) and remove of `c`, after `deps`; returns the remove's index.
 fn stop_and_remove(
+    project: &Project,
     plan: &mut Plan,
     c: &ObservedContainer,
     cause: Cause,
@@ -80,7 +88,7 @@ fn stop_and_remove(
         let stop = Action::StopContainer {
             service: c.service.clone(),
             name: c.name.clone(),
-            timeout_s: None,
+            timeout_s: stop_timeout(project, &c.service),
         };
         vec![plan.push(stop, cause, deps)]
     } else {
@@ -212,7 +220,8 @@ impl Up<'_> {
         let (keep, excess) = existing.split_at(keep_n);
         let mut previous: Vec<usize> = Vec::new();
         for c in excess.iter().rev() {
-            let removed = stop_and_remove(&mut self.plan, c, Cause::ScaleDown, previous);
+            let removed =
+                stop_and_remove(self.project, &mut self.plan, c, Cause::ScaleDown, previous);
             previous = vec![removed];
         }
         let mut ready = Vec::new();
@@ -223,7 +232,7 @@ impl Up<'_> {
                 _ => None,
             };
             if let Some(cause) = cause {
-                let removed = stop_and_remove(&mut self.plan, c, cause, Vec::new());
+                let removed = stop_and_remove(self.project, &mut self.plan, c, cause, Vec::new());
                 ready.push(self.create_and_start(service, c.number, cause, vec![removed]));
             } else if !is_running(c) && !self.options.no_start {
                 let mut deps = self.start_deps(service);
@@ -308,7 +317,7 @@ pub fn plan(project: &Project, observed: &Observed, options: &PlanOptions) -> Pl
         .collect();
     if options.remove_orphans {
         for c in &orphans {
-            stop_and_remove(&mut up.plan, c, Cause::Orphan, Vec::new());
+            stop_and_remove(project, &mut up.plan, c, Cause::Orphan, Vec::new());
         }
     } else if !orphans.is_empty() {
         let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
@@ -354,7 +363,13 @@ pub fn plan_down(project: &Project, observed: &Observed, options: &DownOptions) 
         .collect();
     if options.remove_orphans {
         for c in &orphans {
-            removed.push(stop_and_remove(&mut plan, c, Cause::Orphan, Vec::new()));
+            removed.push(stop_and_remove(
+                project,
+                &mut plan,
+                c,
+                Cause::Orphan,
+                Vec::new(),
+            ));
         }
     } else if !orphans.is_empty() {
         let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
@@ -381,7 +396,7 @@ pub fn plan_down(project: &Project, observed: &Observed, options: &DownOptions) 
                 let stop = Action::StopContainer {
                     service: c.service.clone(),
                     name: c.name.clone(),
-                    timeout_s: None,
+                    timeout_s: stop_timeout(project, &c.service),
                 };
                 let stop = plan.push(stop, Cause::Down, deps);
                 mine.push(stop);
