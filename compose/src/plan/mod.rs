@@ -137,6 +137,8 @@ pub enum Cause {
     RecreateDependency,
     /// A container that exists but is not running.
     NotRunning,
+    /// `depends_on` with `restart: true` on a recreated service.
+    DependencyRecreated,
     ScaleDown,
     Orphan,
     /// `depends_on` with a condition.
@@ -152,6 +154,7 @@ impl fmt::Display for Cause {
             Cause::ForceRecreate => "--force-recreate",
             Cause::RecreateDependency => "--always-recreate-deps",
             Cause::NotRunning => "not running",
+            Cause::DependencyRecreated => "dependency recreated",
             Cause::ScaleDown => "scale down",
             Cause::Orphan => "orphan",
             Cause::DependsOn => "depends_on",

@@ -404,3 +404,24 @@ fn stop_uses_stop_grace_period_rounded_up() {
         "{plan:?}"
     );
 }
+
+#[test]
+fn dependents_with_restart_true_restart_after_a_recreated_dependency() {
+    let text = "services:\n  a:\n    image: x\n    depends_on:\n      b: {condition: service_started, restart: true}\n  c:\n    image: x\n    depends_on: [b]\n  b: {image: y}\n";
+    let before = project(text);
+    let after = project(&text.replace("image: y", "image: y:2"));
+    let plan = plan(&after, &up_state(&before, &[]), &PlanOptions::default());
+    assert_dag(&plan);
+    golden("restart_dependents", &plan);
+    let start_b = position(&plan, "start app-b-1");
+    let start_a = plan
+        .operations
+        .iter()
+        .position(|o| o.action.to_string() == "start app-a-1")
+        .expect("a restarts");
+    assert!(plan.operations[start_a].deps.contains(&start_b), "{plan}");
+    assert!(
+        !plan.to_string().contains("app-c-1"),
+        "c has no restart: true"
+    );
+}

@@ -118,6 +118,8 @@ struct Up<'a> {
     created: BTreeMap<String, Vec<usize>>,
     ready: BTreeMap<String, Vec<Ready>>,
     waits: BTreeMap<String, usize>,
+    /// Services with a recreated container in this plan.
+    recreated: BTreeSet<String>,
 }
 
 impl Up<'_> {
@@ -224,6 +226,11 @@ impl Up<'_> {
                 stop_and_remove(self.project, &mut self.plan, c, Cause::ScaleDown, previous);
             previous = vec![removed];
         }
+        // `depends_on: {x: {restart: true}}`: restart when x is recreated in this plan.
+        let restart_after_dep = service
+            .depends_on
+            .iter()
+            .any(|(dep, d)| d.restart && self.recreated.contains(dep));
         let mut ready = Vec::new();
         for c in keep {
             let cause = match policy {
@@ -232,16 +239,27 @@ impl Up<'_> {
                 _ => None,
             };
             if let Some(cause) = cause {
+                self.recreated.insert(service.name.clone());
                 let removed = stop_and_remove(self.project, &mut self.plan, c, cause, Vec::new());
                 ready.push(self.create_and_start(service, c.number, cause, vec![removed]));
-            } else if !is_running(c) && !self.options.no_start {
+            } else if !self.options.no_start && (!is_running(c) || restart_after_dep) {
                 let mut deps = self.start_deps(service);
-                deps.sort_unstable();
+                let cause = if is_running(c) {
+                    let stop = Action::StopContainer {
+                        service: service.name.clone(),
+                        name: c.name.clone(),
+                        timeout_s: stop_timeout(self.project, &service.name),
+                    };
+                    deps.push(self.plan.push(stop, Cause::DependencyRecreated, Vec::new()));
+                    Cause::DependencyRecreated
+                } else {
+                    Cause::NotRunning
+                };
                 let start = Action::StartContainer {
                     service: service.name.clone(),
                     name: c.name.clone(),
                 };
-                let start = self.plan.push(start, Cause::NotRunning, deps);
+                let start = self.plan.push(start, cause, deps);
                 ready.push(Ready {
                     name: c.name.clone(),
                     start: Some(start),
@@ -283,6 +301,7 @@ pub fn plan(project: &Project, observed: &Observed, options: &PlanOptions) -> Pl
         created: BTreeMap::new(),
         ready: BTreeMap::new(),
         waits: BTreeMap::new(),
+        recreated: BTreeSet::new(),
     };
     for key in project.network_names() {
         let net = &project.networks[key];
