@@ -54,6 +54,54 @@ pub struct PlanOptions {
     pub config_files: Vec<String>,
 }
 
+/// Options that contradict each other or the project.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("no such service: {0}")]
+    UnknownService(String),
+    #[error("--force-recreate and --no-recreate are incompatible")]
+    ForceAndNoRecreate,
+    #[error("--always-recreate-deps and --no-recreate are incompatible")]
+    AlwaysRecreateDepsAndNoRecreate,
+    #[error("service {service} has container_name {name}: it cannot be scaled to {replicas}")]
+    ScaledContainerName {
+        service: String,
+        name: String,
+        replicas: u64,
+    },
+}
+
+impl PlanOptions {
+    /// Checks the options against each other and the project, before planning.
+    pub fn validate(&self, project: &crate::model::Project) -> Result<(), PlanError> {
+        if self.force_recreate && self.no_recreate {
+            return Err(PlanError::ForceAndNoRecreate);
+        }
+        if self.always_recreate_deps && self.no_recreate {
+            return Err(PlanError::AlwaysRecreateDepsAndNoRecreate);
+        }
+        let names = self.services.iter().chain(self.scale.keys());
+        if let Some(s) = names
+            .into_iter()
+            .find(|s| !project.services.contains_key(*s))
+        {
+            return Err(PlanError::UnknownService(s.clone()));
+        }
+        for (service, &replicas) in &self.scale {
+            if let Some(name) = &project.services[service].container_name
+                && replicas > 1
+            {
+                return Err(PlanError::ScaledContainerName {
+                    service: service.clone(),
+                    name: name.clone(),
+                    replicas,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Options of `down`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DownOptions {

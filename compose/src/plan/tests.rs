@@ -446,3 +446,36 @@ fn specs_convert_environment_healthcheck_and_ipam() {
     assert_eq!(net.labels[labels::NETWORK], "front");
     assert_eq!(net.labels[labels::PROJECT], "app");
 }
+
+#[test]
+fn options_are_validated_against_the_project() {
+    let p = project("services:\n  a: {image: x, container_name: solo}\n  b: {image: x}\n");
+    let ok = PlanOptions {
+        services: vec!["b".into()],
+        scale: [("b".to_string(), 3)].into(),
+        ..PlanOptions::default()
+    };
+    assert_eq!(ok.validate(&p), Ok(()));
+    let unknown = PlanOptions {
+        services: vec!["nope".into()],
+        ..PlanOptions::default()
+    };
+    assert_eq!(
+        unknown.validate(&p),
+        Err(PlanError::UnknownService("nope".into()))
+    );
+    let both = PlanOptions {
+        force_recreate: true,
+        no_recreate: true,
+        ..PlanOptions::default()
+    };
+    assert_eq!(both.validate(&p), Err(PlanError::ForceAndNoRecreate));
+    let scaled = PlanOptions {
+        scale: [("a".to_string(), 2)].into(),
+        ..PlanOptions::default()
+    };
+    assert!(matches!(
+        scaled.validate(&p),
+        Err(PlanError::ScaledContainerName { replicas: 2, .. })
+    ));
+}
