@@ -6,11 +6,15 @@
 //! without an engine.
 //!
 //! Pipeline: [`yaml`] (located tree) → [`env`] and interpolation → include / extends / merge →
-//! model normalization and validation → graph.
+//! model normalization and validation → graph → [`plan`] (observed vs desired) →
+//! [`execute`] (through the [`engine_api::EngineApi`] port).
 
 pub mod discover;
+pub mod engine_api;
+pub mod engine_contract;
 pub mod env;
 pub mod error;
+pub mod execute;
 pub mod extends;
 pub mod graph;
 pub mod include;
@@ -20,6 +24,7 @@ pub mod merge;
 pub mod model;
 pub mod output;
 pub mod path;
+pub mod plan;
 pub mod project;
 pub mod rebase;
 pub mod schema;

@@ -30,3 +30,16 @@ pub(crate) fn random_strings(alphabet: &str, seed: u64, count: usize, max_len: u
         })
         .collect()
 }
+
+/// `text` normalized as project `name` in `/NAME`, with no environment or profiles.
+pub(crate) fn project(text: &str, name: &str) -> crate::model::Project {
+    let env = indexmap::IndexMap::new();
+    let dir = Path::new("/").join(name);
+    let ctx = crate::model::NormalizeContext {
+        name,
+        working_dir: &dir,
+        environment: &env,
+        profiles: &[],
+    };
+    crate::model::Project::from_node(&node(text), &ctx).expect("test project is valid")
+}

@@ -1,0 +1,182 @@
+//! Engine create requests built from the model: pure functions from a service, network or
+//! volume to the [`ContainerSpec`], [`NetworkSpec`] or [`VolumeSpec`] the engine receives.
+
+use super::{COMPOSE_VERSION, PlanOptions, labels};
+use crate::engine_api::{
+    ContainerSpec, HealthSpec, Labels, MountSpec, NetworkAttachment, NetworkSpec, PortSpec,
+    VolumeSpec,
+};
+use crate::model::{Network, Project, Service, Volume};
+use crate::output::config_hash;
+
+/// The container name of replica `number` of `service`: `container_name`, else
+/// `PROJECT-SERVICE-N`.
+pub fn container_name(project: &str, service: &Service, number: u64) -> String {
+    match &service.container_name {
+        Some(n) => n.clone(),
+        None => format!("{project}-{}-{number}", service.name),
+    }
+}
+
+fn depends_on_label(service: &Service) -> String {
+    let deps: Vec<String> = service
+        .depends_on
+        .iter()
+        .map(|(name, d)| format!("{name}:{}:{}", d.condition, d.restart))
+        .collect();
+    deps.join(",")
+}
+
+/// The create request of replica `number` of `service`, labels included.
+pub fn container_spec(
+    project: &Project,
+    service: &Service,
+    number: u64,
+    options: &PlanOptions,
+) -> ContainerSpec {
+    let mut labels: Labels = service.labels.clone();
+    let own = [
+        (labels::PROJECT, project.name.clone()),
+        (labels::SERVICE, service.name.clone()),
+        (labels::NUMBER, number.to_string()),
+        (labels::ONEOFF, "False".to_string()),
+        (labels::CONFIG_HASH, config_hash(service)),
+        (labels::CONFIG_FILES, options.config_files.join(",")),
+        (
+            labels::WORKING_DIR,
+            project.working_dir.display().to_string(),
+        ),
+        (labels::DEPENDS_ON, depends_on_label(service)),
+        (labels::VERSION, COMPOSE_VERSION.to_string()),
+    ];
+    labels.extend(own.into_iter().map(|(k, v)| (k.to_string(), v)));
+    let env = service
+        .environment
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
+    let ports = service
+        .ports
+        .iter()
+        .map(|p| PortSpec {
+            target: p.target,
+            protocol: p.protocol.clone(),
+            host_ip: p.host_ip.clone(),
+            published: p.published.clone(),
+        })
+        .collect();
+    let mounts = service
+        .volumes
+        .iter()
+        .map(|m| {
+            let source = match (m.kind.as_str(), &m.source) {
+                ("volume", Some(key)) => Some(
+                    project
+                        .volumes
+                        .get(key)
+                        .map_or_else(|| key.clone(), |v| v.name.clone()),
+                ),
+                (_, s) => s.clone(),
+            };
+            MountSpec {
+                kind: m.kind.clone(),
+                source,
+                target: m.target.clone(),
+                read_only: m.read_only,
+            }
+        })
+        .collect();
+    let networks = service
+        .networks
+        .iter()
+        .map(|(key, sn)| {
+            let mut aliases = vec![service.name.clone()];
+            if let Some(sn) = sn {
+                aliases.extend(sn.aliases.iter().cloned());
+            }
+            NetworkAttachment {
+                network: project
+                    .networks
+                    .get(key)
+                    .map_or_else(|| key.clone(), |n| n.name.clone()),
+                aliases,
+            }
+        })
+        .collect();
+    let healthcheck = service
+        .healthcheck
+        .as_ref()
+        .filter(|h| !h.disable && !h.test.is_empty())
+        .map(|h| HealthSpec {
+            test: h.test.clone(),
+            interval_ns: h.interval.map(|d| d.0),
+            timeout_ns: h.timeout.map(|d| d.0),
+            start_period_ns: h.start_period.map(|d| d.0),
+            retries: h.retries,
+        });
+    ContainerSpec {
+        name: container_name(&project.name, service, number),
+        image: service
+            .image
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", project.name, service.name)),
+        labels,
+        env,
+        command: service.command.clone(),
+        entrypoint: service.entrypoint.clone(),
+        working_dir: service.working_dir.clone(),
+        user: service.user.clone(),
+        hostname: service.hostname.clone(),
+        ports,
+        mounts,
+        networks,
+        network_mode: service.network_mode.clone(),
+        restart: service.restart.clone(),
+        healthcheck,
+        tty: service.tty,
+        stdin_open: service.stdin_open,
+        privileged: service.privileged,
+        read_only: service.read_only,
+        init: service.init,
+        cap_add: service.cap_add.clone(),
+        cap_drop: service.cap_drop.clone(),
+        stop_signal: service.stop_signal.clone(),
+    }
+}
+
+/// The create request of the project network with key `key`.
+pub fn network_spec(project: &str, key: &str, network: &Network) -> NetworkSpec {
+    let mut labels = network.labels.clone();
+    labels.insert(labels::PROJECT.into(), project.into());
+    labels.insert(labels::NETWORK.into(), key.into());
+    labels.insert(labels::VERSION.into(), COMPOSE_VERSION.into());
+    NetworkSpec {
+        name: network.name.clone(),
+        driver: network.driver.clone(),
+        driver_opts: network.driver_opts.clone(),
+        internal: network.internal,
+        attachable: network.attachable,
+        enable_ipv6: network.enable_ipv6,
+        subnets: network
+            .ipam
+            .iter()
+            .flat_map(|i| &i.config)
+            .filter_map(|p| p.subnet.clone().map(|s| (s, p.gateway.clone())))
+            .collect(),
+        labels,
+    }
+}
+
+/// The create request of the project volume with key `key`.
+pub fn volume_spec(project: &str, key: &str, volume: &Volume) -> VolumeSpec {
+    let mut labels = volume.labels.clone();
+    labels.insert(labels::PROJECT.into(), project.into());
+    labels.insert(labels::VOLUME.into(), key.into());
+    labels.insert(labels::VERSION.into(), COMPOSE_VERSION.into());
+    VolumeSpec {
+        name: volume.name.clone(),
+        driver: volume.driver.clone(),
+        driver_opts: volume.driver_opts.clone(),
+        labels,
+    }
+}
