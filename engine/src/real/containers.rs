@@ -59,7 +59,10 @@ fn no_such(id: &str) -> BackendError {
 }
 
 fn state_err(e: crate::state::StateError) -> BackendError {
-    BackendError::new(ErrorKind::Internal, "cannot persist container state").with_source(e)
+    BackendError::new(
+        ErrorKind::Internal,
+        format!("cannot persist container state: {e}"),
+    )
 }
 
 /// The runtime spec inputs from the image config and the create request.
@@ -170,7 +173,10 @@ impl RealBackend {
             .resolve(&image_ref)
             .map_err(|_| BackendError::not_found(format!("No such image: {image_ref}")))?;
         let image_cfg = images.image_config(&image_ref).map_err(|e| {
-            BackendError::new(ErrorKind::Internal, "cannot read image config").with_source(e)
+            BackendError::new(
+                ErrorKind::Internal,
+                format!("cannot read image config: {e}"),
+            )
         })?;
         let mut warnings = Vec::new();
         let mode = match body.host_config.network_mode.as_str() {
@@ -197,13 +203,19 @@ impl RealBackend {
         let result = (|| {
             let spec = spec::generate(&cfg).map_err(|e| BackendError::invalid(e.to_string()))?;
             spec.save(bundle.join("config.json")).map_err(|e| {
-                BackendError::new(ErrorKind::Internal, "cannot write config.json").with_source(e)
+                BackendError::new(
+                    ErrorKind::Internal,
+                    format!("cannot write config.json: {e}"),
+                )
             })?;
             let mounts = images.prepare_rootfs(&id, &image_ref).map_err(|e| {
-                BackendError::new(ErrorKind::Internal, "cannot prepare the rootfs").with_source(e)
+                BackendError::new(
+                    ErrorKind::Internal,
+                    format!("cannot prepare the rootfs: {e}"),
+                )
             })?;
             berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
-                BackendError::new(ErrorKind::Internal, "cannot mount the rootfs").with_source(e)
+                BackendError::new(ErrorKind::Internal, format!("cannot mount the rootfs: {e}"))
             })
         })();
         if let Err(e) = result {
@@ -489,10 +501,16 @@ impl RealBackend {
         let dir = self.inner.paths.container(id);
         let rootfs = dir.join("bundle/rootfs");
         berth_image::snapshot::unmount(&rootfs).map_err(|e| {
-            BackendError::new(ErrorKind::Internal, "cannot unmount the rootfs").with_source(e)
+            BackendError::new(
+                ErrorKind::Internal,
+                format!("cannot unmount the rootfs: {e}"),
+            )
         })?;
         self.inner.images.release(id).map_err(|e| {
-            BackendError::new(ErrorKind::Internal, "cannot release the rootfs").with_source(e)
+            BackendError::new(
+                ErrorKind::Internal,
+                format!("cannot release the rootfs: {e}"),
+            )
         })?;
         std::fs::remove_dir_all(&dir).map_err(internal("cannot remove the container directory"))?;
         entry.phase.send_replace(Phase::Removed);
