@@ -38,7 +38,7 @@ fn busybox_tar(dir: &Path) -> PathBuf {
     let applets = String::from_utf8(list.stdout).expect("utf-8 applet list");
     let tar_path = dir.join("busybox.tar");
     let mut tar = tar::Builder::new(std::fs::File::create(&tar_path).expect("create tar"));
-    let mut dir_header = |name: &str| {
+    let dir_header = |name: &str| {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(0o755);
