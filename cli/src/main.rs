@@ -5,7 +5,9 @@
 mod cmd;
 mod global;
 
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -20,8 +22,33 @@ struct Cli {
     command: cmd::Command,
 }
 
+/// Name under which the runtime's own command line runs (also after its sealed re-exec).
+const RUNTIME_ARGV0: &str = "berth-runtime";
+
+/// The hidden verbs `berth runtime …` and `berth shim …` hand over to the OCI runtime's command
+/// line before clap sees them. They run as `berth-runtime` in argv[0], so that the runtime's
+/// re-exec from a sealed copy of this binary lands here again and is recognised.
+fn runtime_args(args: &[OsString]) -> Option<Vec<OsString>> {
+    let argv0 = args.first().map(Path::new)?;
+    if argv0.file_name() == Some(OsStr::new(RUNTIME_ARGV0)) {
+        return Some(args.to_vec());
+    }
+    let rest = match args.get(1).and_then(|a| a.to_str()) {
+        Some("runtime") => &args[2..],
+        Some("shim") => &args[1..],
+        _ => return None,
+    };
+    let mut out = vec![OsString::from(RUNTIME_ARGV0)];
+    out.extend(rest.iter().cloned());
+    Some(out)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(rt_args) = runtime_args(&args) {
+        return berth_engine::runtime::cli::main(rt_args);
+    }
+    let cli = Cli::parse_from(args);
     global::init_tracing(cli.global.log_level.as_deref());
     match cmd::run(cli.command, &cli.global) {
         Ok(code) => code,
@@ -44,4 +71,37 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn runtime_and_shim_verbs_become_runtime_argv() {
+        assert_eq!(
+            runtime_args(&os(&[
+                "/usr/bin/berth",
+                "runtime",
+                "--root",
+                "/r",
+                "state",
+                "x"
+            ])),
+            Some(os(&["berth-runtime", "--root", "/r", "state", "x"]))
+        );
+        assert_eq!(
+            runtime_args(&os(&["berth", "shim", "c1", "--log", "l"])),
+            Some(os(&["berth-runtime", "shim", "c1", "--log", "l"]))
+        );
+        assert_eq!(
+            runtime_args(&os(&["berth-runtime", "create", "c1"])),
+            Some(os(&["berth-runtime", "create", "c1"]))
+        );
+        assert_eq!(runtime_args(&os(&["berth", "config"])), None);
+    }
 }

@@ -20,6 +20,7 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod fake;
+pub mod real;
 pub mod state;
 
 #[cfg(test)]

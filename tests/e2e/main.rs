@@ -4,4 +4,5 @@
 //! so and fail without it; nothing here returns early as a pass.
 
 mod config;
+mod engine;
 mod util;

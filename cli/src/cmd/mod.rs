@@ -1,6 +1,7 @@
 //! The verbs of the `berth` CLI, one module each.
 
 mod config;
+mod engine;
 mod graph;
 
 use std::process::ExitCode;
@@ -17,6 +18,8 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Print the service dependency graph as DOT or Mermaid.
     Graph(graph::GraphArgs),
+    /// Run the container engine in the foreground (Docker Engine API on a unix socket).
+    Engine(engine::EngineArgs),
 }
 
 /// Runs one verb.
@@ -24,5 +27,6 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     match command {
         Command::Config(args) => config::run(args, global),
         Command::Graph(args) => graph::run(args, global),
+        Command::Engine(args) => engine::run(args, global),
     }
 }

@@ -1,0 +1,65 @@
+//! `berth engine`: runs the embedded container engine in the foreground, serving the Docker
+//! Engine API over the real backend until SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use berth_engine::config::{DaemonConfig, load_config};
+use berth_engine::real::RealBackend;
+use clap::Args;
+
+use crate::global::GlobalArgs;
+
+/// Options of `berth engine`.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Where images, containers and state live (overrides `data-root` of the config file).
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// API socket as `unix:///path.sock` (overrides `hosts` of the config file).
+    #[arg(long, short = 'H')]
+    host: Option<String>,
+    /// daemon.json to read.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where cgroup hierarchies are mounted.
+    #[arg(long, default_value = "/sys/fs/cgroup", hide = true)]
+    cgroup_root: PathBuf,
+}
+
+/// Builds the daemon configuration from the file and the flags.
+fn daemon_config(args: &EngineArgs) -> anyhow::Result<DaemonConfig> {
+    let mut cfg = match &args.config {
+        Some(path) => load_config(path)?,
+        None => DaemonConfig::default(),
+    };
+    if let Some(root) = &args.data_root {
+        cfg.data_root = root.clone();
+    }
+    if let Some(host) = &args.host {
+        let path = host
+            .strip_prefix("unix://")
+            .with_context(|| format!("--host {host:?}: only unix:// sockets are supported"))?;
+        cfg.socket = PathBuf::from(path);
+    }
+    Ok(cfg)
+}
+
+/// Runs the engine until it is told to stop.
+pub fn run(args: EngineArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let cfg = daemon_config(&args)?;
+    let exe = std::env::current_exe().context("cannot locate the berth binary")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let backend = RealBackend::open(&cfg.data_root, &args.cgroup_root, exe)
+            .with_context(|| format!("cannot open engine state in {}", cfg.data_root.display()))?;
+        berth_engine::daemon::run(&cfg, backend)
+            .await
+            .context("engine failed")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,390 @@
+//! The real engine behind the Docker API: images from `berth-image`, containers run by the
+//! `berth-runtime` shim (spawned from the `berth` binary, never cloned from the daemon), state
+//! persisted under the data root so records survive a daemon restart.
+//!
+//! Layout under the data root: `images/` (the image store), `runtime/` (the OCI runtime's
+//! state), `containers/<id>/` with `record.json`, `bundle/` (config.json and the mounted
+//! `rootfs`), `log.json` (the shim's json-file log), `exit.json` (the shim's exit record) and
+//! `shim.err`.
+//!
+//! Networking: `none` (a fresh namespace with only loopback) and `host`; the default mode is
+//! treated as `none` for now and said so in the create warnings.
+
+mod containers;
+mod images;
+mod logs;
+mod record;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use berth_image::ImageStore;
+use berth_runtime::runtime::Runtime;
+use tokio::sync::{broadcast, watch};
+
+use crate::api::models::{
+    ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary,
+    ContainerTopResponse, ContainerWaitResponse, EventMessage, ExecConfig, ExecInspect, Filters,
+    IdResponse, ImageDeleteItem, ImageInspect, ImageSummary, Info, Network, NetworkConnectRequest,
+    NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest, ProgressMessage, Volume,
+    VolumeCreateRequest, VolumeListResponse,
+};
+use crate::backend::{
+    AttachOptions, Attachment, Backend, BackendError, BackendResult, BoxFuture, BoxStream,
+    ErrorKind, ListContainersOptions, LogChunk, LogsOptions, WaitCondition,
+};
+
+pub use record::{Phase, Record};
+
+/// Failures of opening the engine state.
+#[derive(Debug, thiserror::Error)]
+pub enum RealError {
+    /// The image store could not be opened.
+    #[error("cannot open the image store")]
+    Images(#[from] berth_image::images::ImageError),
+    /// A state directory or record could not be read or created.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A container record could not be parsed.
+    #[error("{path}: {source}")]
+    Record {
+        /// The record file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// One container known to the engine: its persisted record and the watch of its phase.
+#[derive(Debug)]
+struct Entry {
+    record: Record,
+    phase: watch::Sender<Phase>,
+}
+
+/// Where the engine keeps things; every root is a parameter.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The data root.
+    pub data_root: PathBuf,
+    /// Where cgroup hierarchies are mounted (`/sys/fs/cgroup`).
+    pub cgroup_root: PathBuf,
+    /// procfs mount point (`/proc`); `host` networking joins `<proc>/1/ns/net`.
+    pub proc_root: PathBuf,
+    /// The `berth` binary that provides `berth runtime … shim`.
+    pub exe: PathBuf,
+}
+
+impl Paths {
+    fn containers(&self) -> PathBuf {
+        self.data_root.join("containers")
+    }
+    fn container(&self, id: &str) -> PathBuf {
+        self.containers().join(id)
+    }
+    fn runtime_root(&self) -> PathBuf {
+        self.data_root.join("runtime")
+    }
+}
+
+struct Inner {
+    paths: Paths,
+    images: ImageStore,
+    runtime: Runtime,
+    containers: Mutex<HashMap<String, Entry>>,
+    events: broadcast::Sender<EventMessage>,
+}
+
+/// The engine backend that really runs containers.
+#[derive(Clone)]
+pub struct RealBackend {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RealBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RealBackend")
+            .field("paths", &self.inner.paths)
+            .finish()
+    }
+}
+
+impl RealBackend {
+    /// Opens (or creates) the engine state under `data_root`; `exe` is the `berth` binary whose
+    /// `runtime … shim` verb supervises containers.
+    pub fn open(data_root: &Path, cgroup_root: &Path, exe: PathBuf) -> Result<Self, RealError> {
+        Self::with_paths(Paths {
+            data_root: data_root.to_owned(),
+            cgroup_root: cgroup_root.to_owned(),
+            proc_root: PathBuf::from("/proc"),
+            exe,
+        })
+    }
+
+    /// Opens the engine state with every root given.
+    pub fn with_paths(paths: Paths) -> Result<Self, RealError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| RealError::Io { path, source }
+        };
+        std::fs::create_dir_all(paths.containers()).map_err(io(&paths.containers()))?;
+        std::fs::create_dir_all(paths.runtime_root()).map_err(io(&paths.runtime_root()))?;
+        let images = ImageStore::open(&paths.data_root.join("images"))?;
+        let runtime = Runtime::new(paths.runtime_root(), paths.cgroup_root.clone());
+        let mut map = HashMap::new();
+        for dirent in std::fs::read_dir(paths.containers()).map_err(io(&paths.containers()))? {
+            let dir = dirent.map_err(io(&paths.containers()))?.path();
+            let file = dir.join("record.json");
+            if !file.exists() {
+                continue;
+            }
+            let data = std::fs::read(&file).map_err(io(&file))?;
+            let record: Record =
+                serde_json::from_slice(&data).map_err(|source| RealError::Record {
+                    path: file.clone(),
+                    source,
+                })?;
+            let (phase, _) = watch::channel(record.phase());
+            map.insert(record.id.clone(), Entry { record, phase });
+        }
+        let (events, _) = broadcast::channel(256);
+        let backend = Self {
+            inner: Arc::new(Inner {
+                paths,
+                images,
+                runtime,
+                containers: Mutex::new(map),
+                events,
+            }),
+        };
+        backend.recover();
+        Ok(backend)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        self.inner
+            .containers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn unsupported<T>(what: &str) -> BackendResult<T> {
+    Err(BackendError::new(
+        ErrorKind::Unavailable,
+        format!("{what} is not supported by this engine yet"),
+    ))
+}
+
+fn internal(message: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackendError {
+    let message = message.into();
+    move |e| BackendError::new(ErrorKind::Internal, message).with_source(e)
+}
+
+impl Backend for RealBackend {
+    async fn info(&self) -> BackendResult<Info> {
+        Ok(self.info_now())
+    }
+
+    fn events(
+        &self,
+        _since: Option<i64>,
+    ) -> (Vec<EventMessage>, broadcast::Receiver<EventMessage>) {
+        (Vec::new(), self.inner.events.subscribe())
+    }
+
+    async fn list_containers(
+        &self,
+        opts: ListContainersOptions,
+    ) -> BackendResult<Vec<ContainerSummary>> {
+        Ok(self.list(&opts))
+    }
+
+    async fn create_container(
+        &self,
+        name: Option<String>,
+        body: ContainerCreateBody,
+    ) -> BackendResult<ContainerCreateResponse> {
+        let this = self.clone();
+        blocking(move || this.create(name, body)).await
+    }
+
+    async fn inspect_container(&self, id: &str) -> BackendResult<ContainerInspect> {
+        self.inspect(id)
+    }
+
+    async fn start_container(&self, id: &str) -> BackendResult<()> {
+        self.start(id).await
+    }
+
+    async fn stop_container(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<String>,
+    ) -> BackendResult<()> {
+        self.stop(id, timeout, signal).await
+    }
+
+    async fn restart_container(&self, id: &str, timeout: Option<i64>) -> BackendResult<()> {
+        match self.stop(id, timeout, None).await {
+            Ok(()) => {}
+            Err(e) if e.kind == ErrorKind::NotModified => {}
+            Err(e) => return Err(e),
+        }
+        self.start(id).await
+    }
+
+    async fn kill_container(&self, id: &str, signal: Option<String>) -> BackendResult<()> {
+        self.kill(id, signal.as_deref().unwrap_or("SIGKILL"))
+    }
+
+    async fn wait_container(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+    ) -> BackendResult<BoxFuture<BackendResult<ContainerWaitResponse>>> {
+        self.wait(id, condition)
+    }
+
+    async fn pause_container(&self, _id: &str) -> BackendResult<()> {
+        unsupported("pause")
+    }
+
+    async fn unpause_container(&self, _id: &str) -> BackendResult<()> {
+        unsupported("unpause")
+    }
+
+    async fn remove_container(&self, id: &str, force: bool, _volumes: bool) -> BackendResult<()> {
+        self.remove(id, force).await
+    }
+
+    async fn rename_container(&self, id: &str, new_name: &str) -> BackendResult<()> {
+        self.rename(id, new_name)
+    }
+
+    async fn container_logs(
+        &self,
+        id: &str,
+        opts: LogsOptions,
+    ) -> BackendResult<BoxStream<BackendResult<LogChunk>>> {
+        self.logs(id, opts)
+    }
+
+    async fn attach_container(&self, id: &str, opts: AttachOptions) -> BackendResult<Attachment> {
+        self.attach(id, opts)
+    }
+
+    async fn create_exec(&self, _id: &str, _config: ExecConfig) -> BackendResult<IdResponse> {
+        unsupported("exec")
+    }
+
+    async fn start_exec(&self, _exec_id: &str) -> BackendResult<Attachment> {
+        unsupported("exec")
+    }
+
+    async fn inspect_exec(&self, _exec_id: &str) -> BackendResult<ExecInspect> {
+        unsupported("exec")
+    }
+
+    async fn top_container(&self, _id: &str) -> BackendResult<ContainerTopResponse> {
+        unsupported("top")
+    }
+
+    async fn list_images(&self, _all: bool, filters: Filters) -> BackendResult<Vec<ImageSummary>> {
+        let this = self.clone();
+        blocking(move || this.image_list(&filters)).await
+    }
+
+    async fn pull_image(
+        &self,
+        _image: &str,
+        _tag: Option<&str>,
+    ) -> BackendResult<BoxStream<ProgressMessage>> {
+        unsupported("pulling images")
+    }
+
+    async fn inspect_image(&self, name: &str) -> BackendResult<ImageInspect> {
+        let (this, name) = (self.clone(), name.to_owned());
+        blocking(move || this.image_inspect(&name)).await
+    }
+
+    async fn tag_image(&self, name: &str, repo: &str, tag: Option<&str>) -> BackendResult<()> {
+        let target = format!("{repo}:{}", tag.unwrap_or("latest"));
+        let (this, name) = (self.clone(), name.to_owned());
+        blocking(move || this.image_tag(&name, &target)).await
+    }
+
+    async fn remove_image(&self, name: &str, force: bool) -> BackendResult<Vec<ImageDeleteItem>> {
+        let (this, name) = (self.clone(), name.to_owned());
+        blocking(move || this.image_remove(&name, force)).await
+    }
+
+    async fn list_networks(&self, _filters: Filters) -> BackendResult<Vec<Network>> {
+        Ok(Vec::new())
+    }
+
+    async fn inspect_network(&self, id: &str) -> BackendResult<Network> {
+        Err(BackendError::not_found(format!("network {id} not found")))
+    }
+
+    async fn create_network(
+        &self,
+        _req: NetworkCreateRequest,
+    ) -> BackendResult<NetworkCreateResponse> {
+        unsupported("networks")
+    }
+
+    async fn remove_network(&self, id: &str) -> BackendResult<()> {
+        Err(BackendError::not_found(format!("network {id} not found")))
+    }
+
+    async fn connect_network(&self, _id: &str, _req: NetworkConnectRequest) -> BackendResult<()> {
+        unsupported("networks")
+    }
+
+    async fn disconnect_network(
+        &self,
+        _id: &str,
+        _req: NetworkDisconnectRequest,
+    ) -> BackendResult<()> {
+        unsupported("networks")
+    }
+
+    async fn list_volumes(&self, _filters: Filters) -> BackendResult<VolumeListResponse> {
+        Ok(VolumeListResponse::default())
+    }
+
+    async fn create_volume(&self, _req: VolumeCreateRequest) -> BackendResult<Volume> {
+        unsupported("volumes")
+    }
+
+    async fn inspect_volume(&self, name: &str) -> BackendResult<Volume> {
+        Err(BackendError::not_found(format!(
+            "get {name}: no such volume"
+        )))
+    }
+
+    async fn remove_volume(&self, name: &str, _force: bool) -> BackendResult<()> {
+        Err(BackendError::not_found(format!(
+            "get {name}: no such volume"
+        )))
+    }
+}
+
+/// Runs blocking filesystem or kernel work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> BackendResult<T> + Send + 'static,
+) -> BackendResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BackendError::new(ErrorKind::Internal, format!("task failed: {e}")))?
+}

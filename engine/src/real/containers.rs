@@ -1,0 +1,680 @@
+//! Container lifecycle of the real backend: create (record, bundle, rootfs mounts), start (spawn
+//! the shim, release the init), exit handling, stop/kill/wait/remove, and the Docker views.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::str::FromStr as _;
+use std::time::{Duration, SystemTime};
+
+use berth_runtime::spec::{self, ContainerConfig, ImageConfig};
+use nix::sys::signal::Signal;
+use sha2::Digest as _;
+use tokio::sync::watch;
+
+use super::record::ZERO_TIME;
+use super::{Entry, Phase, RealBackend, Record, blocking, internal};
+use crate::api::models::{
+    ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerState,
+    ContainerSummary, ContainerWaitResponse, Info, SummaryHostConfig,
+};
+use crate::backend::{
+    BackendError, BackendResult, BoxFuture, ErrorKind, ListContainersOptions, WaitCondition,
+    human_duration,
+};
+use crate::state::write_json;
+
+fn now() -> String {
+    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
+}
+
+fn new_id() -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(now().as_bytes());
+    h.update(std::process::id().to_le_bytes());
+    let mut noise = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut noise);
+    }
+    h.update(noise);
+    hex::encode(h.finalize())
+}
+
+/// Signal of `SIGTERM`, `TERM`, `term` or `15`.
+pub(super) fn parse_signal(sig: &str) -> BackendResult<Signal> {
+    if let Ok(n) = sig.parse::<i32>() {
+        return Signal::try_from(n)
+            .map_err(|_| BackendError::invalid(format!("Invalid signal: {sig}")));
+    }
+    let upper = sig.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&full).map_err(|_| BackendError::invalid(format!("Invalid signal: {sig}")))
+}
+
+fn no_such(id: &str) -> BackendError {
+    BackendError::not_found(format!("No such container: {id}"))
+}
+
+fn state_err(e: crate::state::StateError) -> BackendError {
+    BackendError::new(
+        ErrorKind::Internal,
+        format!("cannot persist container state: {e}"),
+    )
+}
+
+/// The runtime spec inputs from the image config and the create request.
+pub(super) fn container_config(
+    rootfs: &Path,
+    image: &oci_spec::image::ImageConfiguration,
+    body: &ContainerCreateBody,
+    id: &str,
+    netns: Option<&Path>,
+) -> ContainerConfig {
+    let ic = image.config().clone().unwrap_or_default();
+    let (c, h) = (&body.config, &body.host_config);
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    ContainerConfig {
+        rootfs: rootfs.to_owned(),
+        image: ImageConfig {
+            entrypoint: ic.entrypoint().clone().unwrap_or_default(),
+            cmd: ic.cmd().clone().unwrap_or_default(),
+            env: ic.env().clone().unwrap_or_default(),
+            working_dir: ic.working_dir().clone().unwrap_or_default(),
+            user: ic.user().clone().unwrap_or_default(),
+        },
+        entrypoint: c.entrypoint.clone(),
+        command: c.cmd.clone(),
+        hostname: non_empty(&c.hostname).unwrap_or_else(|| id[..12].to_owned()),
+        domainname: c.domainname.clone(),
+        env: c.env.clone(),
+        user: non_empty(&c.user),
+        workdir: non_empty(&c.working_dir),
+        cap_add: h.cap_add.clone(),
+        cap_drop: h.cap_drop.clone(),
+        privileged: h.privileged,
+        read_only: h.readonly_rootfs,
+        tty: c.tty,
+        netns_path: netns.map(Path::to_owned),
+        ..ContainerConfig::default()
+    }
+}
+
+impl RealBackend {
+    /// Finds a container by full id, name or unique id prefix.
+    pub(super) fn resolve(&self, id: &str) -> BackendResult<String> {
+        let map = self.lock();
+        let name = id.strip_prefix('/').unwrap_or(id);
+        if map.contains_key(id) {
+            return Ok(id.to_owned());
+        }
+        if let Some(e) = map.values().find(|e| e.record.name == name) {
+            return Ok(e.record.id.clone());
+        }
+        let mut hits = map.keys().filter(|k| !id.is_empty() && k.starts_with(id));
+        match (hits.next(), hits.next()) {
+            (Some(k), None) => Ok(k.clone()),
+            (Some(_), Some(_)) => Err(BackendError::invalid(format!(
+                "multiple IDs found with provided prefix: {id}"
+            ))),
+            _ => Err(no_such(id)),
+        }
+    }
+
+    fn record(&self, id: &str) -> BackendResult<Record> {
+        let full = self.resolve(id)?;
+        self.lock()
+            .get(&full)
+            .map(|e| e.record.clone())
+            .ok_or_else(|| no_such(id))
+    }
+
+    /// Applies `f` to the record, persists it and publishes its phase.
+    fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> BackendResult<Record> {
+        let mut map = self.lock();
+        let entry = map.get_mut(id).ok_or_else(|| no_such(id))?;
+        f(&mut entry.record);
+        let path = self.inner.paths.container(id).join("record.json");
+        write_json(&path, &entry.record).map_err(state_err)?;
+        entry.phase.send_replace(entry.record.phase());
+        Ok(entry.record.clone())
+    }
+
+    pub(super) fn create(
+        &self,
+        name: Option<String>,
+        body: ContainerCreateBody,
+    ) -> BackendResult<ContainerCreateResponse> {
+        let id = new_id();
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => n.trim_start_matches('/').to_owned(),
+            None => format!("berth_{}", &id[..12]),
+        };
+        let valid = name.len() >= 2
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !valid {
+            return Err(BackendError::invalid(format!(
+                "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        if self.lock().values().any(|e| e.record.name == name) {
+            return Err(BackendError::conflict(format!(
+                "Conflict. The container name \"/{name}\" is already in use"
+            )));
+        }
+        let image_ref = body.config.image.clone();
+        let images = &self.inner.images;
+        let summary = images
+            .resolve(&image_ref)
+            .map_err(|_| BackendError::not_found(format!("No such image: {image_ref}")))?;
+        let image_cfg = images.image_config(&image_ref).map_err(|e| {
+            BackendError::new(
+                ErrorKind::Internal,
+                format!("cannot read image config: {e}"),
+            )
+        })?;
+        let mut warnings = Vec::new();
+        let mode = match body.host_config.network_mode.as_str() {
+            "host" => "host",
+            "none" => "none",
+            "" | "default" | "bridge" => {
+                warnings.push("bridge networking is not available yet; the container has only loopback (network mode none)".to_owned());
+                "none"
+            }
+            other => {
+                return Err(BackendError::invalid(format!(
+                    "network mode {other:?} is not supported yet (use none or host)"
+                )));
+            }
+        };
+        let dir = self.inner.paths.container(&id);
+        let bundle = dir.join("bundle");
+        let rootfs = bundle.join("rootfs");
+        std::fs::create_dir_all(&rootfs).map_err(internal("cannot create the bundle"))?;
+        std::fs::File::create(dir.join("log.json")).map_err(internal("cannot create the log"))?;
+        let host_netns = self.inner.paths.proc_root.join("1/ns/net");
+        let netns = (mode == "host").then_some(host_netns.as_path());
+        let cfg = container_config(&rootfs, &image_cfg, &body, &id, netns);
+        let result = (|| {
+            let spec = spec::generate(&cfg).map_err(|e| BackendError::invalid(e.to_string()))?;
+            spec.save(bundle.join("config.json")).map_err(|e| {
+                BackendError::new(
+                    ErrorKind::Internal,
+                    format!("cannot write config.json: {e}"),
+                )
+            })?;
+            let mounts = images.prepare_rootfs(&id, &image_ref).map_err(|e| {
+                BackendError::new(
+                    ErrorKind::Internal,
+                    format!("cannot prepare the rootfs: {e}"),
+                )
+            })?;
+            berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
+                BackendError::new(ErrorKind::Internal, format!("cannot mount the rootfs: {e}"))
+            })
+        })();
+        if let Err(e) = result {
+            let _ = images.release(&id);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let created = now();
+        let record = Record {
+            id: id.clone(),
+            name,
+            created_unix: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+            created,
+            image: image_ref,
+            image_id: summary.id.to_string(),
+            body,
+            network_mode: mode.to_owned(),
+            started_at: ZERO_TIME.to_owned(),
+            finished_at: ZERO_TIME.to_owned(),
+            ..Record::default()
+        };
+        write_json(&dir.join("record.json"), &record).map_err(state_err)?;
+        let (phase, _) = watch::channel(Phase::Created);
+        self.lock().insert(id.clone(), Entry { record, phase });
+        Ok(ContainerCreateResponse { id, warnings })
+    }
+
+    pub(super) async fn start(&self, id: &str) -> BackendResult<()> {
+        let rec = self.record(id)?;
+        if rec.running {
+            return Err(BackendError::new(
+                ErrorKind::NotModified,
+                "container already started",
+            ));
+        }
+        let id = rec.id.clone();
+        let dir = self.inner.paths.container(&id);
+        let paths = self.inner.paths.clone();
+        // A previous run's runtime state and exit record must not be mistaken for this one.
+        let _ = self.inner.runtime.delete(&id, true);
+        let _ = std::fs::remove_file(dir.join("exit.json"));
+        let shim_err = std::fs::File::create(dir.join("shim.err"))
+            .map_err(internal("cannot create the shim error file"))?;
+        let mut child = tokio::process::Command::new(&paths.exe)
+            .arg("runtime")
+            .arg("--root")
+            .arg(paths.runtime_root())
+            .arg("--cgroup-root")
+            .arg(&paths.cgroup_root)
+            .arg("shim")
+            .arg(&id)
+            .arg("--bundle")
+            .arg(dir.join("bundle"))
+            .arg("--log")
+            .arg(dir.join("log.json"))
+            .arg("--exit-file")
+            .arg(dir.join("exit.json"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(shim_err)
+            .spawn()
+            .map_err(internal("cannot spawn the shim"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| BackendError::new(ErrorKind::Internal, "shim has no stdout"))?;
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stdout);
+        let _ = tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line).await;
+        let Ok(pid) = line.trim().parse::<i64>() else {
+            let _ = child.wait().await;
+            let why = std::fs::read_to_string(dir.join("shim.err")).unwrap_or_default();
+            let why = why.trim().to_owned();
+            let _ = self.update(&id, |r| r.error = why.clone());
+            let _ = self.inner.runtime.delete(&id, true);
+            return Err(BackendError::new(
+                ErrorKind::Internal,
+                format!("failed to create container: {why}"),
+            ));
+        };
+        self.update(&id, |r| {
+            r.pid = pid;
+            r.running = true;
+            r.started = true;
+            r.error.clear();
+            r.oom_killed = false;
+            r.started_at = now();
+        })?;
+        let this = self.clone();
+        let watch_id = id.clone();
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+            this.on_exit(&watch_id).await;
+        });
+        let this = self.clone();
+        let start_id = id.clone();
+        blocking(move || {
+            this.inner
+                .runtime
+                .start(&start_id)
+                .map_err(|e| BackendError::new(ErrorKind::Internal, e.to_string()))
+        })
+        .await
+    }
+
+    /// Records how the container ended once its shim is gone, then auto-removes if asked.
+    async fn on_exit(&self, id: &str) {
+        let dir = self.inner.paths.container(id);
+        let exit = berth_runtime::shim::read_exit(&dir.join("exit.json")).ok();
+        let _ = self.inner.runtime.delete(id, true);
+        let Ok(rec) = self.update(id, |r| {
+            r.running = false;
+            r.pid = 0;
+            r.finished_at = now();
+            match &exit {
+                Some(e) => {
+                    r.exit_code = i64::from(e.exit_code);
+                    r.oom_killed = e.oom_killed;
+                    r.finished_at = e.finished_at.clone();
+                }
+                None => r.exit_code = 255,
+            }
+        }) else {
+            return;
+        };
+        if rec.body.host_config.auto_remove {
+            let _ = self.remove(id, true).await;
+        }
+    }
+
+    /// Re-attaches to containers after a daemon restart: a container whose init is gone is
+    /// marked exited (its shim's record tells how), one still running keeps running.
+    pub(super) fn recover(&self) {
+        let ids: Vec<String> = self
+            .lock()
+            .values()
+            .filter(|e| e.record.running)
+            .map(|e| e.record.id.clone())
+            .collect();
+        for id in ids {
+            let dir = self.inner.paths.container(&id);
+            if let Ok(exit) = berth_runtime::shim::read_exit(&dir.join("exit.json")) {
+                let _ = self.inner.runtime.delete(&id, true);
+                let _ = self.update(&id, |r| {
+                    r.running = false;
+                    r.pid = 0;
+                    r.exit_code = i64::from(exit.exit_code);
+                    r.oom_killed = exit.oom_killed;
+                    r.finished_at = exit.finished_at.clone();
+                });
+            }
+        }
+    }
+
+    fn phase_rx(&self, id: &str) -> BackendResult<watch::Receiver<Phase>> {
+        self.lock()
+            .get(id)
+            .map(|e| e.phase.subscribe())
+            .ok_or_else(|| no_such(id))
+    }
+
+    pub(super) fn kill(&self, id: &str, signal: &str) -> BackendResult<()> {
+        let sig = parse_signal(signal)?;
+        let rec = self.record(id)?;
+        if !rec.running {
+            return Err(BackendError::conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        self.inner
+            .runtime
+            .kill(&rec.id, sig)
+            .map_err(|e| BackendError::new(ErrorKind::Internal, e.to_string()))
+    }
+
+    async fn until_stopped(rx: &mut watch::Receiver<Phase>) {
+        let _ = rx
+            .wait_for(|p| !matches!(p, Phase::Running | Phase::Created))
+            .await;
+    }
+
+    pub(super) async fn stop(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<String>,
+    ) -> BackendResult<()> {
+        let rec = self.record(id)?;
+        if !rec.running {
+            return Err(BackendError::new(
+                ErrorKind::NotModified,
+                "container already stopped",
+            ));
+        }
+        let mut rx = self.phase_rx(&rec.id)?;
+        let sig = signal
+            .or_else(|| rec.body.config.stop_signal.clone())
+            .unwrap_or_else(|| "SIGTERM".to_owned());
+        let grace = timeout.or(rec.body.config.stop_timeout).unwrap_or(10);
+        let _ = self.kill(&rec.id, &sig);
+        let waited = if grace < 0 {
+            Self::until_stopped(&mut rx).await;
+            true
+        } else {
+            let secs = u64::try_from(grace).unwrap_or(0);
+            tokio::time::timeout(Duration::from_secs(secs), Self::until_stopped(&mut rx))
+                .await
+                .is_ok()
+        };
+        if !waited {
+            let _ = self.kill(&rec.id, "SIGKILL");
+            Self::until_stopped(&mut rx).await;
+        }
+        Ok(())
+    }
+
+    pub(super) fn wait(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+    ) -> BackendResult<BoxFuture<BackendResult<ContainerWaitResponse>>> {
+        let full = self.resolve(id)?;
+        let mut rx = self.phase_rx(&full)?;
+        let start = *rx.borrow_and_update();
+        let last_code = self.record(&full).map(|r| r.exit_code).unwrap_or(0);
+        Ok(Box::pin(async move {
+            let code = |p: Phase| match p {
+                Phase::Exited(c) => c,
+                _ => last_code,
+            };
+            let done = match condition {
+                WaitCondition::NotRunning if !matches!(start, Phase::Running) => start,
+                WaitCondition::NotRunning | WaitCondition::NextExit => {
+                    let p = rx.wait_for(|p| matches!(p, Phase::Exited(_) | Phase::Removed));
+                    p.await.map(|p| *p).unwrap_or(Phase::Removed)
+                }
+                WaitCondition::Removed => {
+                    let mut seen = last_code;
+                    loop {
+                        let p = *rx.borrow_and_update();
+                        if let Phase::Exited(c) = p {
+                            seen = c;
+                        }
+                        if p == Phase::Removed || rx.changed().await.is_err() {
+                            break Phase::Exited(seen);
+                        }
+                    }
+                }
+            };
+            Ok(ContainerWaitResponse {
+                status_code: code(done),
+                error: None,
+            })
+        }))
+    }
+
+    pub(super) async fn remove(&self, id: &str, force: bool) -> BackendResult<()> {
+        let rec = self.record(id)?;
+        if rec.running {
+            if !force {
+                return Err(BackendError::conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    rec.id
+                )));
+            }
+            let mut rx = self.phase_rx(&rec.id)?;
+            let _ = self.kill(&rec.id, "SIGKILL");
+            Self::until_stopped(&mut rx).await;
+        }
+        let this = self.clone();
+        let id = rec.id.clone();
+        blocking(move || this.remove_files(&id)).await
+    }
+
+    fn remove_files(&self, id: &str) -> BackendResult<()> {
+        let Some(entry) = self.lock().remove(id) else {
+            return Ok(());
+        };
+        let _ = self.inner.runtime.delete(id, true);
+        let dir = self.inner.paths.container(id);
+        let rootfs = dir.join("bundle/rootfs");
+        berth_image::snapshot::unmount(&rootfs).map_err(|e| {
+            BackendError::new(
+                ErrorKind::Internal,
+                format!("cannot unmount the rootfs: {e}"),
+            )
+        })?;
+        self.inner.images.release(id).map_err(|e| {
+            BackendError::new(
+                ErrorKind::Internal,
+                format!("cannot release the rootfs: {e}"),
+            )
+        })?;
+        std::fs::remove_dir_all(&dir).map_err(internal("cannot remove the container directory"))?;
+        entry.phase.send_replace(Phase::Removed);
+        Ok(())
+    }
+
+    pub(super) fn rename(&self, id: &str, new_name: &str) -> BackendResult<()> {
+        let full = self.resolve(id)?;
+        let new_name = new_name.trim_start_matches('/').to_owned();
+        if self.lock().values().any(|e| e.record.name == new_name) {
+            return Err(BackendError::conflict(format!(
+                "Conflict. The container name \"/{new_name}\" is already in use"
+            )));
+        }
+        self.update(&full, |r| r.name = new_name).map(|_| ())
+    }
+
+    fn command(rec: &Record) -> (String, Vec<String>) {
+        let c = &rec.body.config;
+        let mut argv: Vec<String> = c.entrypoint.clone().unwrap_or_default();
+        argv.extend(c.cmd.clone().unwrap_or_default());
+        let mut it = argv.into_iter();
+        (it.next().unwrap_or_default(), it.collect())
+    }
+
+    fn status_text(rec: &Record) -> String {
+        let since = |t: &str| {
+            humantime::parse_rfc3339_weak(t)
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .unwrap_or_default()
+        };
+        match rec.phase() {
+            Phase::Running => format!("Up {}", human_duration(since(&rec.started_at))),
+            Phase::Exited(c) => format!(
+                "Exited ({c}) {} ago",
+                human_duration(since(&rec.finished_at))
+            ),
+            Phase::Created | Phase::Removed => "Created".to_owned(),
+        }
+    }
+
+    pub(super) fn list(&self, opts: &ListContainersOptions) -> Vec<ContainerSummary> {
+        let mut recs: Vec<Record> = self.lock().values().map(|e| e.record.clone()).collect();
+        recs.sort_by(|a, b| b.created.cmp(&a.created));
+        let f = &opts.filters;
+        let mut out: Vec<ContainerSummary> = recs
+            .into_iter()
+            .filter(|r| opts.all || r.running)
+            .filter(|r| f.any("id", |v| r.id.starts_with(v)))
+            .filter(|r| f.any("name", |v| r.name.contains(v.trim_start_matches('/'))))
+            .filter(|r| f.any("status", |v| v == r.status()))
+            .filter(|r| f.match_labels(&r.body.config.labels))
+            .map(|r| {
+                let (path, args) = Self::command(&r);
+                let command = std::iter::once(path)
+                    .chain(args)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                ContainerSummary {
+                    id: r.id.clone(),
+                    names: vec![format!("/{}", r.name)],
+                    image: r.image.clone(),
+                    image_id: r.image_id.clone(),
+                    command,
+                    created: r.created_unix,
+                    labels: r.body.config.labels.clone(),
+                    state: r.status().to_owned(),
+                    status: Self::status_text(&r),
+                    host_config: SummaryHostConfig {
+                        network_mode: r.network_mode.clone(),
+                    },
+                    ..ContainerSummary::default()
+                }
+            })
+            .collect();
+        if let Some(n) = opts.limit {
+            out.truncate(n);
+        }
+        out
+    }
+
+    pub(super) fn inspect(&self, id: &str) -> BackendResult<ContainerInspect> {
+        let r = self.record(id)?;
+        let (path, args) = Self::command(&r);
+        let dir = self.inner.paths.container(&r.id);
+        let mut host_config = r.body.host_config.clone();
+        host_config.network_mode = r.network_mode.clone();
+        Ok(ContainerInspect {
+            id: r.id.clone(),
+            created: r.created.clone(),
+            path,
+            args,
+            state: ContainerState {
+                status: r.status().to_owned(),
+                running: r.running,
+                oom_killed: r.oom_killed,
+                pid: r.pid,
+                exit_code: r.exit_code,
+                error: r.error.clone(),
+                started_at: r.started_at.clone(),
+                finished_at: r.finished_at.clone(),
+                ..ContainerState::default()
+            },
+            image: r.image_id.clone(),
+            log_path: dir.join("log.json").display().to_string(),
+            name: format!("/{}", r.name),
+            driver: "overlay2".to_owned(),
+            platform: "linux".to_owned(),
+            host_config,
+            config: r.body.config.clone(),
+            ..ContainerInspect::default()
+        })
+    }
+
+    pub(super) fn info_now(&self) -> Info {
+        let map = self.lock();
+        let running = map.values().filter(|e| e.record.running).count() as i64;
+        let total = map.len() as i64;
+        let images = self.inner.images.list().map_or(0, |l| l.len() as i64);
+        Info {
+            containers: total,
+            containers_running: running,
+            containers_stopped: total - running,
+            images,
+            driver: "overlay2".to_owned(),
+            docker_root_dir: self.inner.paths.data_root.display().to_string(),
+            logging_driver: "json-file".to_owned(),
+            cgroup_driver: "cgroupfs".to_owned(),
+            os_type: "linux".to_owned(),
+            architecture: std::env::consts::ARCH.to_owned(),
+            name: "berth".to_owned(),
+            server_version: env!("CARGO_PKG_VERSION").to_owned(),
+            ..Info::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_by_name_and_number() {
+        assert_eq!(parse_signal("SIGKILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("term").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("2").unwrap(), Signal::SIGINT);
+        assert!(parse_signal("SIGNOPE").is_err());
+    }
+
+    #[test]
+    fn container_config_merges_image_and_request() {
+        let image: oci_spec::image::ImageConfiguration = serde_json::from_str(
+            r#"{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"],"Env":["PATH=/bin"]},
+                "rootfs":{"type":"layers","diff_ids":[]}}"#,
+        )
+        .unwrap();
+        let body: ContainerCreateBody =
+            serde_json::from_str(r#"{"Image":"x","Cmd":["echo","hi"]}"#).unwrap();
+        let id = "a".repeat(64);
+        let cfg = container_config(Path::new("/r"), &image, &body, &id, None);
+        assert_eq!(cfg.image.cmd, ["sh"]);
+        assert_eq!(cfg.command.as_deref().unwrap(), ["echo", "hi"]);
+        assert_eq!(cfg.hostname, "aaaaaaaaaaaa");
+        assert!(cfg.netns_path.is_none());
+    }
+}

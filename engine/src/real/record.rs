@@ -1,0 +1,98 @@
+//! The persisted record of one container and its lifecycle phase, kept apart from the
+//! lifecycle code so the state machine is testable without a kernel.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::models::ContainerCreateBody;
+
+/// Where a container is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Created, never started.
+    Created,
+    /// Its shim and init run.
+    Running,
+    /// Ended with this exit code.
+    Exited(i64),
+    /// Removed from the engine.
+    Removed,
+}
+
+/// What the engine remembers about a container (`containers/<id>/record.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Full 64-hex id.
+    pub id: String,
+    /// Name without the leading slash.
+    pub name: String,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// Creation time in unix seconds.
+    pub created_unix: i64,
+    /// The image reference as given.
+    pub image: String,
+    /// The image id (`sha256:…`).
+    pub image_id: String,
+    /// The create request, kept for inspect and for the spec.
+    pub body: ContainerCreateBody,
+    /// Effective network mode (`none` or `host`).
+    pub network_mode: String,
+    /// Init pid while running, else 0.
+    pub pid: i64,
+    /// The shim runs (the container was started and has not been seen to exit).
+    pub running: bool,
+    /// It was started at least once.
+    pub started: bool,
+    /// Last exit code.
+    pub exit_code: i64,
+    /// The OOM killer hit it.
+    pub oom_killed: bool,
+    /// Last start time (RFC 3339) or Docker's zero time.
+    pub started_at: String,
+    /// Last finish time (RFC 3339) or Docker's zero time.
+    pub finished_at: String,
+    /// Why the last start failed, if it did.
+    pub error: String,
+}
+
+/// Docker's zero time, shown for times that never happened.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+impl Record {
+    /// The phase this record describes.
+    pub fn phase(&self) -> Phase {
+        match (self.running, self.started) {
+            (true, _) => Phase::Running,
+            (false, true) => Phase::Exited(self.exit_code),
+            (false, false) => Phase::Created,
+        }
+    }
+
+    /// Docker's `State.Status` word.
+    pub fn status(&self) -> &'static str {
+        match self.phase() {
+            Phase::Created => "created",
+            Phase::Running => "running",
+            Phase::Exited(_) | Phase::Removed => "exited",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_follows_running_and_started_flags() {
+        let mut r = Record::default();
+        assert_eq!((r.phase(), r.status()), (Phase::Created, "created"));
+        r.started = true;
+        r.running = true;
+        assert_eq!((r.phase(), r.status()), (Phase::Running, "running"));
+        r.running = false;
+        r.exit_code = 127;
+        assert_eq!((r.phase(), r.status()), (Phase::Exited(127), "exited"));
+        let back: Record = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+}
