@@ -131,8 +131,11 @@ impl Engine {
         std::fs::read_to_string(self.dir.path().join("engine.log")).unwrap_or_default()
     }
 
+    /// Runs the docker CLI against this engine, bounded by `timeout` so that a hung request
+    /// fails the test instead of hanging the suite.
     fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
+        Command::new("timeout")
+            .args(["--kill-after=5", "120", "docker"])
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
             .args(args)
@@ -164,6 +167,14 @@ impl Drop for Engine {
         }
         // SAFETY: kill(2) on the pid of our own child process.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        // A daemon that does not stop within 10 s is killed, so a hang cannot block the suite.
+        for _ in 0..200 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
         let _ = self.child.wait();
         // Anything still mounted under the data root (a failed remove) goes before the dir.
         let root = self.dir.path().to_string_lossy().into_owned();
