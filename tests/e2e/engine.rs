@@ -210,6 +210,32 @@ fn engine_exit_codes_match_docker() {
     assert_eq!(out.status.code(), Some(7), "{}", show(&out));
 }
 
+/// Regression: a command that does not exist used to hang the engine. Docker's CLI exits 127,
+/// `--rm` removes the container, and without it the container records exit code 127.
+#[test]
+fn engine_missing_command_exits_127() {
+    let e = Engine::start("missing_command");
+    let out = e.docker(&["run", "--rm", IMAGE, "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("executable file not found"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        e.ok(&["ps", "-aq"]),
+        "",
+        "--rm removes the container that failed to start"
+    );
+    let out = e.docker(&["run", "--name", "e2e-missing", IMAGE, "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", show(&out));
+    assert_eq!(
+        e.ok(&["inspect", "-f", "{{.State.ExitCode}}", "e2e-missing"]),
+        "127"
+    );
+    e.ok(&["rm", "e2e-missing"]);
+}
+
 #[test]
 fn engine_detached_logs_inspect_stop_rm() {
     let e = Engine::start("detached");

@@ -145,13 +145,27 @@ pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
     .map_err(sys("dup stdout"))?;
     // SAFETY: `copy` is a fresh descriptor nothing else owns.
     let mut stdout = unsafe { File::from_raw_fd(copy) };
+    let err_copy = nix::fcntl::fcntl(
+        std::io::stderr().as_fd(),
+        nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
+    )
+    .map_err(sys("dup stderr"))?;
+    // SAFETY: `err_copy` is a fresh descriptor nothing else owns.
+    let caller_stderr = unsafe { File::from_raw_fd(err_copy) };
     // The init inherits fds 0-2: point them at /dev/null and the pipes while cloning.
     nix::unistd::dup2_stdin(&devnull).map_err(sys("dup2"))?;
     nix::unistd::dup2_stdout(&out_w).map_err(sys("dup2"))?;
     nix::unistd::dup2_stderr(&err_w).map_err(sys("dup2"))?;
     let created = rt.create(&opts.id, &opts.bundle);
     nix::unistd::dup2_stdout(&devnull).map_err(sys("dup2"))?;
-    nix::unistd::dup2_stderr(&devnull).map_err(sys("dup2"))?;
+    // A failed create is reported on the caller's stderr (the daemon reads it to explain the
+    // failure, e.g. "executable file not found"); a running shim holds none of the caller's fds.
+    if created.is_err() {
+        nix::unistd::dup2_stderr(&caller_stderr).map_err(sys("dup2"))?;
+    } else {
+        nix::unistd::dup2_stderr(&devnull).map_err(sys("dup2"))?;
+    }
+    drop(caller_stderr);
     drop(out_w);
     drop(err_w);
     let pid = created?;

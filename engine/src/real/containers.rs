@@ -290,9 +290,18 @@ impl RealBackend {
         let Ok(pid) = line.trim().parse::<i64>() else {
             let _ = child.wait().await;
             let why = std::fs::read_to_string(dir.join("shim.err")).unwrap_or_default();
-            let why = why.trim().to_owned();
-            let _ = self.update(&id, |r| r.error = why.clone());
+            let why = why.trim().trim_start_matches("berth-runtime: ").to_owned();
             let _ = self.inner.runtime.delete(&id, true);
+            let rec = self.update(&id, |r| {
+                r.error = why.clone();
+                r.exit_code = start_failure_exit_code(&why);
+                r.finished_at = now();
+            })?;
+            // As dockerd: a container that cannot start is removed when it was created with
+            // --rm (the client waits for that removal before it reports the error).
+            if rec.body.host_config.auto_remove {
+                let _ = self.remove(&id, true).await;
+            }
             return Err(BackendError::new(
                 ErrorKind::Internal,
                 format!("failed to create container: {why}"),
@@ -649,6 +658,18 @@ impl RealBackend {
     }
 }
 
+/// The exit code Docker records for a container whose process could not be started: 127 when
+/// the command does not exist, 126 when it cannot be executed, 128 otherwise.
+fn start_failure_exit_code(why: &str) -> i64 {
+    if why.contains("executable file not found") || why.contains("no such file or directory") {
+        127
+    } else if why.contains("permission denied") || why.contains("is a directory") {
+        126
+    } else {
+        128
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,6 +680,14 @@ mod tests {
         assert_eq!(parse_signal("term").unwrap(), Signal::SIGTERM);
         assert_eq!(parse_signal("2").unwrap(), Signal::SIGINT);
         assert!(parse_signal("SIGNOPE").is_err());
+    }
+
+    #[test]
+    fn start_failures_map_to_dockers_exit_codes() {
+        let missing = r#"exec: "nope": executable file not found in $PATH"#;
+        assert_eq!(start_failure_exit_code(missing), 127);
+        assert_eq!(start_failure_exit_code("exec: /x: permission denied"), 126);
+        assert_eq!(start_failure_exit_code("cgroup setup failed"), 128);
     }
 
     #[test]
