@@ -10,43 +10,17 @@
 //! not depend on where the repository lives. `BLESS=1` rewrites `expected.yaml` files; read the
 //! diff before committing.
 
+mod common;
+
+use common::options;
 use std::path::{Path, PathBuf};
 
 use berth_compose::output::{Format, render};
-use berth_compose::{LoadOptions, load_project};
-use indexmap::IndexMap;
+use berth_compose::load_project;
 use serde_json::Value as J;
 
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
-}
-
-fn options(dir: &Path, case: &J) -> LoadOptions {
-    let strs = |k: &str| -> Vec<String> {
-        case[k]
-            .as_array()
-            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
-            .unwrap_or_default()
-    };
-    let os_env: IndexMap<String, String> = case["env"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    LoadOptions {
-        files: strs("files").into_iter().map(PathBuf::from).collect(),
-        stdin: None,
-        project_directory: case["project_directory"].as_str().map(PathBuf::from),
-        project_name: case["project_name"].as_str().map(str::to_owned),
-        env_files: strs("env_files").into_iter().map(PathBuf::from).collect(),
-        profiles: strs("profiles"),
-        no_interpolate: case["no_interpolate"].as_bool().unwrap_or(false),
-        os_env,
-        cwd: dir.join(case["cwd"].as_str().unwrap_or(".")),
-    }
 }
 
 /// Runs one case; returns a description of the mismatch, if any.
@@ -98,26 +72,5 @@ fn run_case(dir: &Path) -> Result<(), String> {
 
 #[test]
 fn corpus() {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    let failures: Vec<String> = dirs
-        .iter()
-        .filter_map(|d| {
-            run_case(d)
-                .err()
-                .map(|e| format!("--- {}\n{e}", d.file_name().unwrap().to_string_lossy()))
-        })
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        dirs.len(),
-        failures.join("\n")
-    );
-    assert!(dirs.len() >= 90, "corpus cases are missing: {}", dirs.len());
+    common::run_all(&cases_dir(), 90, run_case);
 }

@@ -7,49 +7,16 @@
 //! `config_files` relative to the case directory, `doc`, `warnings`, `profiles`, `environment`
 //! as a subset) or `expected.err` (lines that must all appear in the error message).
 
+mod common;
+
+use common::options;
 use std::path::{Path, PathBuf};
 
 use berth_compose::{LoadOptions, load_raw};
-use indexmap::IndexMap;
 use serde_json::Value as J;
 
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/load")
-}
-
-fn options(dir: &Path, case: &J) -> LoadOptions {
-    let strs = |k: &str| -> Vec<PathBuf> {
-        case[k]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|v| PathBuf::from(v.as_str().unwrap()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let os_env: IndexMap<String, String> = case["env"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    LoadOptions {
-        files: strs("files"),
-        stdin: case["stdin"].as_str().map(str::to_owned),
-        project_directory: case["project_directory"].as_str().map(PathBuf::from),
-        project_name: case["project_name"].as_str().map(str::to_owned),
-        env_files: strs("env_files"),
-        profiles: strs("profiles")
-            .into_iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-        no_interpolate: case["no_interpolate"].as_bool().unwrap_or(false),
-        os_env,
-        cwd: dir.join(case["cwd"].as_str().unwrap_or(".")),
-    }
 }
 
 fn rel(dir: &Path, p: &Path) -> String {
@@ -111,28 +78,7 @@ fn run_case(dir: &Path) -> Result<(), String> {
 
 #[test]
 fn fixtures() {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    assert!(dirs.len() >= 20, "fixture directories are missing");
-    let failures: Vec<String> = dirs
-        .iter()
-        .filter_map(|d| {
-            run_case(d)
-                .err()
-                .map(|e| format!("--- {}\n{e}", d.file_name().unwrap().to_string_lossy()))
-        })
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        dirs.len(),
-        failures.join("\n")
-    );
+    common::run_all(&cases_dir(), 20, run_case);
 }
 
 #[test]
