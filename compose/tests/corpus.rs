@@ -15,8 +15,8 @@ mod common;
 use common::options;
 use std::path::{Path, PathBuf};
 
-use berth_compose::output::{Format, render};
 use berth_compose::load_project;
+use berth_compose::output::{Format, render};
 use serde_json::Value as J;
 
 fn cases_dir() -> PathBuf {
