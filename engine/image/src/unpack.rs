@@ -530,16 +530,7 @@ impl Applier<'_> {
                 fsops::remove_all_at(parent.as_fd(), name).map_err(Self::sys("remove", &path))?;
                 symlinkat(OsStr::from_bytes(&target), parent.as_fd(), name)
                     .map_err(Self::sys("symlink", &path))?;
-                if self.opts.privileged {
-                    fchownat(
-                        parent.as_fd(),
-                        name,
-                        Some(Uid::from_raw(meta.uid as u32)),
-                        Some(Gid::from_raw(meta.gid as u32)),
-                        AtFlags::AT_SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(Self::sys("lchown", &path))?;
-                }
+                self.chown_nofollow(parent.as_fd(), name, &meta, &path)?;
                 utimensat(
                     parent.as_fd(),
                     name,
@@ -574,16 +565,7 @@ impl Applier<'_> {
                     makedev(major.into(), minor.into()),
                 )
                 .map_err(Self::sys("mknod", &path))?;
-                if self.opts.privileged {
-                    fchownat(
-                        parent.as_fd(),
-                        name,
-                        Some(Uid::from_raw(meta.uid as u32)),
-                        Some(Gid::from_raw(meta.gid as u32)),
-                        AtFlags::AT_SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(Self::sys("chown", &path))?;
-                }
+                self.chown_nofollow(parent.as_fd(), name, &meta, &path)?;
                 fchmodat(
                     parent.as_fd(),
                     name,
@@ -645,6 +627,28 @@ impl Applier<'_> {
             }
         }
         Ok(m)
+    }
+
+    /// Gives `name` in `dir` the entry's owner without following a symlink; only when
+    /// unpacking with privilege (an unprivileged unpack keeps the caller's ownership).
+    fn chown_nofollow(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        meta: &Meta,
+        path: &EntryPath,
+    ) -> Result<()> {
+        if self.opts.privileged {
+            fchownat(
+                dir,
+                name,
+                Some(Uid::from_raw(meta.uid as u32)),
+                Some(Gid::from_raw(meta.gid as u32)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(Self::sys("lchown", path))?;
+        }
+        Ok(())
     }
 
     fn own_and_xattrs(&self, fd: BorrowedFd<'_>, path: &EntryPath, meta: &Meta) -> Result<()> {
