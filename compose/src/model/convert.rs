@@ -533,22 +533,36 @@ impl Conv<'_> {
         out
     }
 
+    /// The list form of a name-keyed service attribute (`networks: [a, b]`, `models: [m]`):
+    /// every name maps to no options and is recorded as a reference. `None` for the map form.
+    fn name_list<T>(
+        &mut self,
+        n: &Node,
+        path: &Seg<'_>,
+        refs: &mut Vec<Reference>,
+        reference: fn(&str, &Loc) -> Reference,
+    ) -> Option<BTreeMap<String, Option<T>>> {
+        let items = n.as_seq()?;
+        let mut out = BTreeMap::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(name) = self.str(item, &path.index(i)) {
+                refs.push(reference(&name, &item.loc));
+                out.insert(name, None);
+            }
+        }
+        Some(out)
+    }
+
     fn service_models(
         &mut self,
         n: &Node,
         path: &Seg<'_>,
         refs: &mut Vec<Reference>,
     ) -> BTreeMap<String, Option<ServiceModel>> {
-        let mut out = BTreeMap::new();
-        if let Some(items) = n.as_seq() {
-            for (i, item) in items.iter().enumerate() {
-                if let Some(name) = self.str(item, &path.index(i)) {
-                    refs.push(model_ref(&name, &item.loc));
-                    out.insert(name, None);
-                }
-            }
+        if let Some(out) = self.name_list(n, path, refs, model_ref) {
             return out;
         }
+        let mut out = BTreeMap::new();
         for e in self.entries(n, path) {
             let mut m = ServiceModel::default();
             let mp = path.key(&e.key);
@@ -572,16 +586,10 @@ impl Conv<'_> {
         path: &Seg<'_>,
         refs: &mut Vec<Reference>,
     ) -> BTreeMap<String, Option<ServiceNetwork>> {
-        let mut out = BTreeMap::new();
-        if let Some(items) = n.as_seq() {
-            for (i, item) in items.iter().enumerate() {
-                if let Some(name) = self.str(item, &path.index(i)) {
-                    refs.push(network_ref(&name, &item.loc));
-                    out.insert(name, None);
-                }
-            }
+        if let Some(out) = self.name_list(n, path, refs, network_ref) {
             return out;
         }
+        let mut out = BTreeMap::new();
         for e in self.entries(n, path) {
             let p = path.key(&e.key);
             let mut sn = ServiceNetwork::default();
