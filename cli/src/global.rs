@@ -31,6 +31,10 @@ pub struct GlobalArgs {
         value_name = "PROFILE"
     )]
     pub profiles: Vec<String>,
+    /// Engine to talk to (`unix:///path.sock` or `tcp://host:port`; default `DOCKER_HOST`, then
+    /// berth's own socket). For `berth engine`, the socket to listen on.
+    #[arg(short = 'H', long, global = true, value_name = "HOST")]
+    pub host: Option<String>,
     /// Log level of berth's own diagnostics (error, warn, info, debug, trace).
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,

@@ -3,6 +3,7 @@
 //! exit code; a closed pipe (`berth config | head`) is not an error.
 
 mod cmd;
+mod connect;
 mod global;
 
 use std::ffi::{OsStr, OsString};

@@ -1,11 +1,11 @@
 //! `berth engine`: runs the embedded container engine in the foreground, serving the Docker
 //! Engine API over the real backend until SIGTERM or SIGINT.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use berth_engine::config::{DaemonConfig, load_config};
+use berth_engine::config::{DEFAULT_CONFIG_PATH, DaemonConfig, load_config};
 use berth_engine::real::RealBackend;
 use clap::Args;
 
@@ -17,10 +17,7 @@ pub struct EngineArgs {
     /// Where images, containers and state live (overrides `data-root` of the config file).
     #[arg(long)]
     data_root: Option<PathBuf>,
-    /// API socket as `unix:///path.sock` (overrides `hosts` of the config file).
-    #[arg(long, short = 'H')]
-    host: Option<String>,
-    /// daemon.json to read.
+    /// daemon.json to read (default: /etc/berth/daemon.json when it exists).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Where cgroup hierarchies are mounted.
@@ -29,15 +26,17 @@ pub struct EngineArgs {
 }
 
 /// Builds the daemon configuration from the file and the flags.
-fn daemon_config(args: &EngineArgs) -> anyhow::Result<DaemonConfig> {
+fn daemon_config(args: &EngineArgs, global: &GlobalArgs) -> anyhow::Result<DaemonConfig> {
+    let default = Path::new(DEFAULT_CONFIG_PATH);
     let mut cfg = match &args.config {
         Some(path) => load_config(path)?,
+        None if default.exists() => load_config(default)?,
         None => DaemonConfig::default(),
     };
     if let Some(root) = &args.data_root {
         cfg.data_root = root.clone();
     }
-    if let Some(host) = &args.host {
+    if let Some(host) = &global.host {
         let path = host
             .strip_prefix("unix://")
             .with_context(|| format!("--host {host:?}: only unix:// sockets are supported"))?;
@@ -47,8 +46,8 @@ fn daemon_config(args: &EngineArgs) -> anyhow::Result<DaemonConfig> {
 }
 
 /// Runs the engine until it is told to stop.
-pub fn run(args: EngineArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = daemon_config(&args)?;
+pub fn run(args: EngineArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let cfg = daemon_config(&args, global)?;
     let exe = std::env::current_exe().context("cannot locate the berth binary")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
