@@ -5,4 +5,5 @@
 
 mod config;
 mod engine;
+mod harness;
 mod util;

@@ -37,7 +37,7 @@ impl Project {
 
     /// A `berth` command running in the project directory with a clean compose environment.
     pub fn berth(&self) -> Berth {
-        Berth::new(self.dir.path())
+        Berth::in_dir(self.dir.path())
     }
 }
 
@@ -48,7 +48,8 @@ pub struct Berth {
 }
 
 impl Berth {
-    fn new(cwd: &Path) -> Self {
+    /// A `berth` invocation running in `cwd` with a clean compose environment.
+    pub fn in_dir(cwd: &Path) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
         cmd.current_dir(cwd);
         for var in [
@@ -70,6 +71,11 @@ impl Berth {
     {
         self.cmd.args(args);
         self
+    }
+
+    /// Adds one argument.
+    pub fn arg(self, arg: &str) -> Self {
+        self.args([arg])
     }
 
     /// Adds string arguments.

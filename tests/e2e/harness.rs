@@ -1,0 +1,223 @@
+//! A real `berth engine` for end-to-end tests: a temporary data root and socket, a busybox image
+//! imported into its store, and helpers to drive it with the docker CLI or with `berth` itself.
+//! Needs root (namespaces, mounts, cgroups) and fails loudly without it. Dropping the engine
+//! removes its containers, stops it and unmounts whatever it left under its data root.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use berth_engine::image::{ImageStore, ImportOptions};
+
+use crate::util::{Berth, show};
+
+/// The host busybox the test image is made of.
+pub const BUSYBOX: &str = "/bin/busybox";
+/// The busybox image every engine starts with.
+pub const IMAGE: &str = "e2e-busybox:latest";
+
+/// Fails the test unless it runs as root with busybox-static installed.
+pub fn require_root() {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("");
+    assert_eq!(
+        uid, "0",
+        "the engine end-to-end tests need root (namespaces, mounts, cgroups)"
+    );
+    assert!(
+        Path::new(BUSYBOX).exists(),
+        "these tests need {BUSYBOX}: apt-get install busybox-static"
+    );
+}
+
+/// Builds a busybox rootfs tarball (`/bin/busybox` and its applet links).
+pub fn busybox_tar(dir: &Path) -> PathBuf {
+    let list = Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    let applets = String::from_utf8(list.stdout).expect("utf-8 applet list");
+    let tar_path = dir.join("busybox.tar");
+    let mut tar = tar::Builder::new(std::fs::File::create(&tar_path).expect("create tar"));
+    let dir_header = |name: &str| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        (h, name.to_owned())
+    };
+    for d in ["bin", "proc", "sys", "dev", "etc", "tmp"] {
+        let (mut h, name) = dir_header(d);
+        tar.append_data(&mut h, name, std::io::empty())
+            .expect("tar dir");
+    }
+    tar.append_path_with_name(BUSYBOX, "bin/busybox")
+        .expect("tar busybox");
+    for applet in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        tar.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .expect("tar link");
+    }
+    tar.finish().expect("finish tar");
+    tar_path
+}
+
+/// A running `berth engine` with its data root, stopped and cleaned up when dropped.
+pub struct Engine {
+    child: Child,
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl Engine {
+    /// Starts an engine for `test` (a short unique name) with the busybox image loaded.
+    pub fn start(test: &str) -> Engine {
+        require_root();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("berth-engine-{test}-"))
+            .tempdir()
+            .expect("temp data root");
+        let root = dir.path().join("data");
+        std::fs::create_dir_all(root.join("images")).expect("data root");
+        let tar = busybox_tar(dir.path());
+        let store = ImageStore::open(&root.join("images")).expect("open image store");
+        let opts = ImportOptions {
+            reference: Some(IMAGE.to_owned()),
+            ..ImportOptions::default()
+        };
+        store
+            .import(std::fs::File::open(&tar).expect("open tar"), &opts)
+            .expect("import busybox");
+        drop(store);
+        let socket = dir.path().join("engine.sock");
+        let log = std::fs::File::create(dir.path().join("engine.log")).expect("engine log");
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("engine")
+            .arg("--data-root")
+            .arg(&root)
+            .arg("--host")
+            .arg(format!("unix://{}", socket.display()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn berth engine");
+        let mut engine = Engine { child, dir, socket };
+        engine.wait_ready();
+        engine
+    }
+
+    /// Waits until the API answers (or the engine died, which fails the test with its log).
+    fn wait_ready(&mut self) {
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll engine") {
+                panic!("berth engine exited with {status}:\n{}", self.log());
+            }
+            if self.socket.exists() && self.docker(&["version"]).status.success() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The engine's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("engine.log")).unwrap_or_default()
+    }
+
+    /// Runs the docker CLI against this engine, bounded by `timeout` so that a hung request
+    /// fails the test instead of hanging the suite.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("timeout")
+            .args(["--kill-after=5", "120", "docker"])
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args)
+            .env_remove("DOCKER_HOST")
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker (the docker CLI must be on PATH)")
+    }
+
+    /// Runs docker, asserts success, returns trimmed stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed:\n{}\n--- engine log\n{}",
+            show(&out),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Engine {
+    /// The engine's `unix://` address.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The engine's data root.
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A scratch directory that lives as long as the engine.
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A `berth` invocation in `cwd` talking to this engine (never auto-starting another).
+    pub fn berth(&self, cwd: &Path) -> Berth {
+        Berth::in_dir(cwd)
+            .env("DOCKER_HOST", &self.host())
+            .env("BERTH_NO_AUTOSTART", "1")
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let ids = self.docker(&["ps", "-aq"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
+        // SAFETY: kill(2) on the pid of our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        // A daemon that does not stop within 10 s is killed, so a hang cannot block the suite.
+        for _ in 0..200 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Anything still mounted under the data root (a failed remove) goes before the dir.
+        let root = self.dir.path().to_string_lossy().into_owned();
+        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let mut points: Vec<&str> = info
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(4))
+                .filter(|p| p.starts_with(&root))
+                .collect();
+            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for p in points {
+                let _ = Command::new("umount").arg("-l").arg(p).status();
+            }
+        }
+    }
+}
