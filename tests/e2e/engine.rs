@@ -122,3 +122,18 @@ fn berth_info_fails_clearly_without_an_engine() {
     assert!(err.contains("no engine answers at unix://"), "{err}");
     assert!(err.contains("hint:"), "{err}");
 }
+
+#[test]
+fn engine_berth_image_ls_lists_the_busybox_image() {
+    let e = Engine::start("image_ls");
+    let table = e.berth(e.scratch()).arg_list(&["image", "ls"]).ok();
+    let mut lines = table.lines();
+    assert!(
+        lines.next().is_some_and(|h| h.starts_with("REPOSITORY")),
+        "{table}"
+    );
+    let row = lines.next().expect("one image row");
+    assert!(row.starts_with("e2e-busybox   latest"), "{table}");
+    let quiet = e.berth(e.scratch()).arg_list(&["image", "ls", "-q"]).ok();
+    assert_eq!(quiet.trim().len(), 12, "{quiet}");
+}

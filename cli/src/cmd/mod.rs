@@ -3,6 +3,7 @@
 mod config;
 mod engine;
 mod graph;
+mod image;
 mod version;
 
 use std::process::ExitCode;
@@ -21,6 +22,9 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Run the container engine in the foreground (Docker Engine API on a unix socket).
     Engine(engine::EngineArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
     /// Show berth's version and the engine's.
     Version(version::VersionArgs),
     /// Show what the engine reports about itself (starts berth's engine when needed).
@@ -33,6 +37,7 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Config(args) => config::run(args, global),
         Command::Graph(args) => graph::run(args, global),
         Command::Engine(args) => engine::run(args, global),
+        Command::Image(command) => image::run(command, global),
         Command::Version(args) => version::version(args, global),
         Command::Info(args) => version::info(args, global),
     }
