@@ -7,3 +7,4 @@ mod config;
 mod engine;
 mod harness;
 mod util;
+mod volumes;
