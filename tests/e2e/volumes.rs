@@ -409,8 +409,8 @@ fn volumes_symlink_in_image_cannot_redirect_a_mount() {
 #[test]
 fn volumes_crash_during_copy_up_leaves_a_marked_volume() {
     let mut e = Engine::start("vol_crash");
-    let chunk = vec![7u8; 64 * 1024];
-    let names: Vec<String> = (0..1500).map(|i| format!("big/f{i:04}")).collect();
+    let chunk = vec![7u8; 32 * 1024];
+    let names: Vec<String> = (0..600).map(|i| format!("big/f{i:04}")).collect();
     let mut extra = vec![Entry::Dir("big", 0o755)];
     extra.extend(names.iter().map(|n| Entry::File(n, &chunk, 0o644, 0)));
     import_image(&e, "e2e-big:latest", &extra, &[]);
