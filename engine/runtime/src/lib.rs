@@ -36,6 +36,7 @@ pub mod defaults;
 pub mod init;
 pub mod mounts;
 pub mod runtime;
+pub mod safe_path;
 pub mod sealed;
 pub mod seccomp;
 pub mod shim;
