@@ -342,6 +342,19 @@ pub trait Backend: Send + Sync + 'static {
         id: &str,
         req: NetworkDisconnectRequest,
     ) -> impl Future<Output = BackendResult<()>> + Send;
+    /// `POST /networks/prune`: removes unused custom networks, returns their names.
+    fn prune_networks(
+        &self,
+        filters: Filters,
+    ) -> impl Future<Output = BackendResult<Vec<String>>> + Send {
+        let _ = filters;
+        async {
+            Err(BackendError::new(
+                ErrorKind::Unavailable,
+                "pruning networks is not supported by this engine",
+            ))
+        }
+    }
 
     /// `GET /volumes`.
     fn list_volumes(

@@ -450,6 +450,18 @@ impl Client {
             .await
     }
 
+    /// `POST /networks/prune`: names of the removed networks.
+    pub async fn prune_networks(&self, filters: &Filters) -> ClientResult<Vec<String>> {
+        let q = if filters.is_empty() {
+            String::new()
+        } else {
+            query([("filters", filters.to_query_value())])
+        };
+        let resp: crate::api::models::NetworkPruneResponse =
+            self.call(Method::POST, "/networks/prune", &q, None).await?;
+        Ok(resp.networks_deleted)
+    }
+
     /// `POST /networks/{id}/connect`.
     pub async fn connect_network(&self, id: &str, req: &NetworkConnectRequest) -> ClientResult<()> {
         self.call_empty(

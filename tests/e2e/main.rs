@@ -6,5 +6,6 @@
 mod config;
 mod engine;
 mod harness;
+mod network;
 mod util;
 mod volumes;

@@ -2,8 +2,10 @@
 
 mod config;
 mod engine;
+mod flags;
 mod graph;
 mod image;
+mod network;
 mod version;
 mod volume;
 
@@ -29,6 +31,9 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Show berth's version and the engine's.
     Version(version::VersionArgs),
     /// Show what the engine reports about itself (starts berth's engine when needed).
@@ -43,6 +48,7 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Engine(args) => engine::run(args, global),
         Command::Image(command) => image::run(command, global),
         Command::Volume(command) => volume::run(command, global),
+        Command::Network(command) => network::run(command, global),
         Command::Version(args) => version::version(args, global),
         Command::Info(args) => version::info(args, global),
     }

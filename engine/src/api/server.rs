@@ -162,6 +162,7 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         )
         .route("/networks", get(objects::list_networks::<B>))
         .route("/networks/create", post(objects::create_network::<B>))
+        .route("/networks/prune", post(objects::prune_networks::<B>))
         .route(
             "/networks/{id}",
             get(objects::inspect_network::<B>).delete(objects::remove_network::<B>),
