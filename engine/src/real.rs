@@ -10,6 +10,7 @@
 //! Networking: `none` (a fresh namespace with only loopback) and `host`; the default mode is
 //! treated as `none` for now and said so in the create warnings.
 
+mod build;
 mod containers;
 mod images;
 mod logs;
@@ -190,6 +191,18 @@ fn internal(message: impl Into<String>) -> impl FnOnce(std::io::Error) -> Backen
 }
 
 impl Backend for RealBackend {
+    async fn build_image(
+        &self,
+        opts: crate::api::models::BuildOptions,
+        context: bytes::Bytes,
+    ) -> BackendResult<BoxStream<crate::api::models::BuildMessage>> {
+        self.build(opts, context)
+    }
+
+    async fn prune_build_cache(&self) -> BackendResult<u64> {
+        self.prune_builder()
+    }
+
     async fn info(&self) -> BackendResult<Info> {
         Ok(self.info_now())
     }

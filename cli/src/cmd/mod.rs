@@ -1,5 +1,7 @@
 //! The verbs of the `berth` CLI, one module each.
 
+pub(crate) mod build;
+mod builder;
 mod config;
 mod engine;
 mod graph;
@@ -25,6 +27,11 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Build or rebuild the images of compose services with a `build:` section.
+    Build(build::BuildArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(builder::BuilderCommand),
     /// Show berth's version and the engine's.
     Version(version::VersionArgs),
     /// Show what the engine reports about itself (starts berth's engine when needed).
@@ -38,6 +45,8 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Graph(args) => graph::run(args, global),
         Command::Engine(args) => engine::run(args, global),
         Command::Image(command) => image::run(command, global),
+        Command::Build(args) => build::run(args, global),
+        Command::Builder(command) => builder::run(command, global),
         Command::Version(args) => version::version(args, global),
         Command::Info(args) => version::info(args, global),
     }

@@ -150,7 +150,7 @@ pub fn write_layer(entries: &Entries, epoch: u64, out: impl Write) -> io::Result
 }
 
 /// Top-level paths a RUN's sandbox creates as mount points; their entries are dropped from
-/// the layer unless the run put something in them.
+/// the layer when they hold only directories (mount points the runtime made).
 const MOUNT_POINTS: [&str; 3] = ["dev", "proc", "sys"];
 
 /// Reads an overlay upper dir into layer entries: overlay whiteouts (character devices 0/0)
@@ -159,9 +159,16 @@ pub fn diff_upper(upper: &Path) -> io::Result<Entries> {
     let mut out = Entries::new();
     walk_upper(upper, "", &mut out)?;
     for mp in MOUNT_POINTS {
-        let empty = !out.keys().any(|k| k.starts_with(&format!("{mp}/")));
-        if empty && matches!(out.get(mp), Some(e) if e.kind == EntryKind::Dir) {
-            out.remove(mp);
+        let prefix = format!("{mp}/");
+        let under: Vec<String> = out
+            .keys()
+            .filter(|k| *k == mp || k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        if under.iter().all(|k| out[k].kind == EntryKind::Dir) {
+            for k in under {
+                out.remove(&k);
+            }
         }
     }
     Ok(out)

@@ -181,3 +181,6 @@ pub fn prune(builder_root: &Path) -> Result<PruneReport, BuildError> {
         .prune()
         .map_err(io_err("prune build cache", builder_root))
 }
+
+#[cfg(test)]
+mod tests;
