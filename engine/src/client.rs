@@ -2,10 +2,12 @@
 //! executor. It talks to berth's engine, or to any Docker-compatible engine, over a unix socket or
 //! TCP, one HTTP/1.1 connection per request.
 
+mod build;
 mod hijack;
 mod stream;
 mod transport;
 
+pub use build::build_query;
 pub use hijack::ExecOutput;
 pub use stream::{Demuxer, JsonLines, LogOutput, looks_multiplexed};
 pub use transport::{DEFAULT_HOST, Host};

@@ -11,6 +11,7 @@
 //! `berth-network` once [`RealBackend::open_networks`] ran; modes bridge (default), user
 //! networks, `host`, `none` and `container:<id>`.
 
+mod build;
 mod containers;
 mod images;
 mod logs;
@@ -213,6 +214,18 @@ fn internal(message: impl Into<String>) -> impl FnOnce(std::io::Error) -> Backen
 }
 
 impl Backend for RealBackend {
+    async fn build_image(
+        &self,
+        opts: crate::api::models::BuildOptions,
+        context: bytes::Bytes,
+    ) -> BackendResult<BoxStream<crate::api::models::BuildMessage>> {
+        self.build(opts, context)
+    }
+
+    async fn prune_build_cache(&self) -> BackendResult<u64> {
+        self.prune_builder()
+    }
+
     async fn info(&self) -> BackendResult<Info> {
         Ok(self.info_now())
     }
