@@ -7,6 +7,9 @@
 # later start it rejoins the others (CLUSTER_MEMBERS) unless Galera marked its state
 # safe_to_bootstrap (it was the last node to stop), in which case it starts the cluster again.
 # A node with CLUSTER_JOIN set always joins (state transfer with mariabackup on first start).
+#
+# NODE_ADDRESS (optional) pins the node's SQL, Galera, IST and SST listeners to one address;
+# NODE_NAME (optional) names it in the cluster (default: the host name).
 set -euo pipefail
 
 DATADIR=${DATADIR:-/var/lib/mysql}
@@ -58,13 +61,21 @@ wsrep_on = ON
 wsrep_provider = /usr/lib/galera/libgalera_smm.so
 wsrep_cluster_name = $CLUSTER_NAME
 wsrep_cluster_address = $addr
-wsrep_node_name = $(hostname)
+wsrep_node_name = ${NODE_NAME:-$(hostname)}
 wsrep_sst_method = mariabackup
 wsrep_sst_auth = xtrabackup:$XTRABACKUP_PASSWORD
 binlog_format = ROW
 default_storage_engine = InnoDB
 innodb_autoinc_lock_mode = 2
 CNF
+  if [ -n "${NODE_ADDRESS:-}" ]; then
+    cat >> "$WSREP_CNF" <<CNF
+bind-address = $NODE_ADDRESS
+wsrep_node_address = $NODE_ADDRESS
+wsrep_sst_receive_address = $NODE_ADDRESS:4444
+wsrep_provider_options = "gmcast.listen_addr=tcp://$NODE_ADDRESS:4567;ist.recv_addr=$NODE_ADDRESS:4568"
+CNF
+  fi
   chmod 600 "$WSREP_CNF"
 }
 

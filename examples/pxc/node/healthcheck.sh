@@ -3,7 +3,7 @@
 # part of the primary component.
 set -euo pipefail
 q() {
-  mariadb -h 127.0.0.1 -uroot -p"${MYSQL_ROOT_PASSWORD:-}" -N -B \
+  mariadb -h "${NODE_ADDRESS:-127.0.0.1}" -uroot -p"${MYSQL_ROOT_PASSWORD:-}" -N -B \
     -e "SHOW GLOBAL STATUS LIKE '$1'" 2>/dev/null | awk '{print $2}'
 }
 [ "$(q wsrep_local_state)" = 4 ] && [ "$(q wsrep_cluster_status)" = Primary ]

@@ -46,7 +46,9 @@ if [ "$1" = apache2-foreground ]; then
   write_config
   chown www-data:www-data /var/lib/wordpress/wp-content
   # Apache's environment, as Debian's init script would set it.
+  set +u
   . /etc/apache2/envvars
+  set -u
   mkdir -p "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" "$APACHE_LOG_DIR"
   rm -f "$APACHE_PID_FILE"
   exec apache2 -DFOREGROUND
