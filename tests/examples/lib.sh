@@ -10,7 +10,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 EXAMPLES=$(cd "$HERE/../../examples" && pwd)
 
 [ "$(id -u)" = 0 ] || { echo "FAIL: the example checks need root (namespaces, chroot)" >&2; exit 1; }
-ROOTFS=$("$HERE/rootfs.sh")
+ROOTFS=${BERTH_EXAMPLES_ROOTFS:-$("$HERE/rootfs.sh")}
 
 # sandbox SRC_DIR SCRIPT: runs bash SCRIPT in the sandbox with SRC_DIR at /src.
 sandbox() {

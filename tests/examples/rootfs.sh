@@ -9,7 +9,7 @@ command -v debootstrap >/dev/null || { echo "rootfs.sh: apt-get install debootst
 CACHE=${BERTH_TEST_CACHE:-/var/cache/berth-test}/examples
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 PACKAGES="mariadb-server mariadb-client galera-4 mariadb-backup socat iproute2 \
-  apache2 libapache2-mod-php php-mysql wordpress wordpress-theme-twentytwentythree curl ca-certificates \
+  apache2 libapache2-mod-php php-mysql php-xml wordpress wordpress-theme-twentytwentythree curl ca-certificates \
   haproxy nginx-light redis-server keepalived procps"
 STAMP=$(echo "$MIRROR $PACKAGES" | sha256sum | cut -c1-12)
 TREE=$CACHE/rootfs-$STAMP

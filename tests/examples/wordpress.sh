@@ -24,13 +24,13 @@ start_wp() {
 }
 start_wp
 grep -q "DB_HOST.*127.0.0.1:3306" /etc/wordpress/config-default.php; ok "WORDPRESS_DB_* written to config-default.php"
-curl -fsS http://127.0.0.1/wp-admin/install.php | grep -q "<title>WordPress" ; ok "the installer page is served"
+curl -fsS http://127.0.0.1/wp-admin/install.php > /tmp/page; grep -q "<title>WordPress" /tmp/page; ok "the installer page is served"
 curl -fsS -o /dev/null -X POST "http://127.0.0.1/wp-admin/install.php?step=2" \
   --data-urlencode "weblog_title=berth example" --data-urlencode "user_name=admin" \
   --data-urlencode "admin_password=Berth-example-1" --data-urlencode "admin_password2=Berth-example-1" \
   --data-urlencode "pw_weak=on" --data-urlencode "admin_email=admin@example.invalid" \
   --data-urlencode "blog_public=0" --data-urlencode "language="
-curl -fsS http://127.0.0.1/ | grep -q "berth example"; ok "the install completed through the form post"
+curl -fsS http://127.0.0.1/ > /tmp/page; grep -q "berth example" /tmp/page; ok "the install completed through the form post"
 cat > /tmp/post.xml <<XML
 <?xml version="1.0"?><methodCall><methodName>wp.newPost</methodName><params>
 <param><value><int>1</int></value></param><param><value><string>admin</string></value></param>
@@ -40,11 +40,12 @@ cat > /tmp/post.xml <<XML
 <member><name>post_status</name><value><string>publish</string></value></member></struct></value></param>
 </params></methodCall>
 XML
-curl -fsS -H "Content-Type: text/xml" --data-binary @/tmp/post.xml http://127.0.0.1/xmlrpc.php | grep -q "<string>[0-9]*</string>"
-curl -fsS http://127.0.0.1/ | grep -q "Hello from berth $$"; ok "a post created over XML-RPC is on the home page"
+curl -fsS -H "Content-Type: text/xml" --data-binary @/tmp/post.xml http://127.0.0.1/xmlrpc.php > /tmp/reply
+grep -q "<string>[0-9]*</string>" /tmp/reply || { cat /tmp/post.xml /tmp/reply; exit 1; }
+curl -fsS http://127.0.0.1/ > /tmp/page; grep -q "Hello from berth $$" /tmp/page; ok "a post created over XML-RPC is on the home page"
 apache2ctl -k graceful-stop 2>/dev/null || pkill -x apache2
 wait_for 20 "Apache to stop" bash -c "! pgrep -x apache2"
 start_wp
-curl -fsS http://127.0.0.1/ | grep -q "Hello from berth $$"; ok "the post survives an Apache restart"
+curl -fsS http://127.0.0.1/ > /tmp/page; grep -q "Hello from berth $$" /tmp/page; ok "the post survives an Apache restart"
 '
 echo "PASS: wordpress images"

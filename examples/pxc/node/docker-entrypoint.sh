@@ -76,7 +76,8 @@ wsrep_sst_receive_address = $NODE_ADDRESS:4444
 wsrep_provider_options = "gmcast.listen_addr=tcp://$NODE_ADDRESS:4567;ist.recv_addr=$NODE_ADDRESS:4568"
 CNF
   fi
-  chmod 600 "$WSREP_CNF"
+  # The server and its state-transfer scripts read it as the mysql user.
+  chmod 640 "$WSREP_CNF"; chgrp mysql "$WSREP_CNF"
 }
 
 if [ "${1:0:1}" = '-' ]; then set -- mariadbd "$@"; fi
