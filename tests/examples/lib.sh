@@ -18,7 +18,8 @@ sandbox() {
   work=$(mktemp -d /tmp/berth-example-check.XXXXXX)
   mkdir -p "$work/upper" "$work/work" "$work/merged"
   printf '%s\n' "$script" > "$work/script.sh"
-  ROOTFS=$ROOTFS W=$work SRC=$src unshare --mount --pid --fork --uts --net --propagation private \
+  # Its own session: daemons that signal their process group (Apache) stay inside.
+  ROOTFS=$ROOTFS W=$work SRC=$src setsid --wait unshare --mount --pid --fork --uts --net --propagation private \
     bash -euo pipefail -c '
       m=$W/merged
       mount -t overlay overlay -o "lowerdir=$ROOTFS,upperdir=$W/upper,workdir=$W/work" "$m"

@@ -34,4 +34,8 @@ chroot "$TREE.tmp" apt-get clean
 umount -l "$TREE.tmp/proc"; trap - EXIT
 touch "$TREE.tmp/.complete"
 mv "$TREE.tmp" "$TREE"
+# Trees made for an older package list are not used any more.
+for old in "$CACHE"/rootfs-*; do
+  case $old in "$TREE" | *.tmp) ;; *) rm -rf "$old" ;; esac
+done
 echo "$TREE"
