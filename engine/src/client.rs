@@ -2,10 +2,12 @@
 //! executor. It talks to berth's engine, or to any Docker-compatible engine, over a unix socket or
 //! TCP, one HTTP/1.1 connection per request.
 
+mod build;
 mod hijack;
 mod stream;
 mod transport;
 
+pub use build::build_query;
 pub use hijack::ExecOutput;
 pub use stream::{Demuxer, JsonLines, LogOutput, looks_multiplexed};
 pub use transport::{DEFAULT_HOST, Host};
@@ -448,6 +450,18 @@ impl Client {
     pub async fn remove_network(&self, id: &str) -> ClientResult<()> {
         self.call_empty(Method::DELETE, &format!("/networks/{id}"), "", None)
             .await
+    }
+
+    /// `POST /networks/prune`: names of the removed networks.
+    pub async fn prune_networks(&self, filters: &Filters) -> ClientResult<Vec<String>> {
+        let q = if filters.is_empty() {
+            String::new()
+        } else {
+            query([("filters", filters.to_query_value())])
+        };
+        let resp: crate::api::models::NetworkPruneResponse =
+            self.call(Method::POST, "/networks/prune", &q, None).await?;
+        Ok(resp.networks_deleted)
     }
 
     /// `POST /networks/{id}/connect`.

@@ -7,14 +7,19 @@
 //! `rootfs`), `log.json` (the shim's json-file log), `exit.json` (the shim's exit record) and
 //! `shim.err`.
 //!
-//! Networking: `none` (a fresh namespace with only loopback) and `host`; the default mode is
-//! treated as `none` for now and said so in the create warnings.
+//! Networking (`networks.rs`, `net_containers.rs`, `net_files.rs`): bridge networks through
+//! `berth-network` once [`RealBackend::open_networks`] ran; modes bridge (default), user
+//! networks, `host`, `none` and `container:<id>`.
 
+mod build;
 mod containers;
 mod images;
 mod logs;
 mod mounts_apply;
 mod mounts_parse;
+mod net_containers;
+mod net_files;
+mod networks;
 mod record;
 mod volumes;
 
@@ -38,6 +43,7 @@ use crate::backend::{
     ErrorKind, ListContainersOptions, LogChunk, LogsOptions, WaitCondition,
 };
 
+pub use networks::{DEFAULT_BRIDGE, DEFAULT_NETWORK, NetConfig};
 pub use record::{Phase, Record};
 
 /// Failures of opening the engine state.
@@ -67,6 +73,9 @@ pub enum RealError {
         #[source]
         source: serde_json::Error,
     },
+    /// Networking could not be set up.
+    #[error("cannot set up networking: {0}")]
+    Network(String),
 }
 
 /// One container known to the engine: its persisted record and the watch of its phase.
@@ -108,6 +117,7 @@ struct Inner {
     containers: Mutex<HashMap<String, Entry>>,
     events: broadcast::Sender<EventMessage>,
     volumes: berth_volume::VolumeStore,
+    net: std::sync::OnceLock<Arc<networks::Networking>>,
 }
 
 /// The engine backend that really runs containers.
@@ -175,6 +185,7 @@ impl RealBackend {
                 containers: Mutex::new(map),
                 events,
                 volumes,
+                net: std::sync::OnceLock::new(),
             }),
         };
         backend.recover();
@@ -203,6 +214,18 @@ fn internal(message: impl Into<String>) -> impl FnOnce(std::io::Error) -> Backen
 }
 
 impl Backend for RealBackend {
+    async fn build_image(
+        &self,
+        opts: crate::api::models::BuildOptions,
+        context: bytes::Bytes,
+    ) -> BackendResult<BoxStream<crate::api::models::BuildMessage>> {
+        self.build(opts, context)
+    }
+
+    async fn prune_build_cache(&self) -> BackendResult<u64> {
+        self.prune_builder()
+    }
+
     async fn info(&self) -> BackendResult<Info> {
         Ok(self.info_now())
     }
@@ -226,6 +249,7 @@ impl Backend for RealBackend {
         name: Option<String>,
         body: ContainerCreateBody,
     ) -> BackendResult<ContainerCreateResponse> {
+        self.net_validate(&body).await?;
         let this = self.clone();
         blocking(move || this.create(name, body)).await
     }
@@ -346,35 +370,39 @@ impl Backend for RealBackend {
         blocking(move || this.image_remove(&name, force)).await
     }
 
-    async fn list_networks(&self, _filters: Filters) -> BackendResult<Vec<Network>> {
-        Ok(Vec::new())
+    async fn list_networks(&self, filters: Filters) -> BackendResult<Vec<Network>> {
+        self.network_list(&filters).await
     }
 
     async fn inspect_network(&self, id: &str) -> BackendResult<Network> {
-        Err(BackendError::not_found(format!("network {id} not found")))
+        self.network_inspect(id).await
     }
 
     async fn create_network(
         &self,
-        _req: NetworkCreateRequest,
+        req: NetworkCreateRequest,
     ) -> BackendResult<NetworkCreateResponse> {
-        unsupported("networks")
+        self.network_create(req).await
     }
 
     async fn remove_network(&self, id: &str) -> BackendResult<()> {
-        Err(BackendError::not_found(format!("network {id} not found")))
+        self.network_remove(id).await
     }
 
-    async fn connect_network(&self, _id: &str, _req: NetworkConnectRequest) -> BackendResult<()> {
-        unsupported("networks")
+    async fn prune_networks(&self, filters: Filters) -> BackendResult<Vec<String>> {
+        self.network_prune(&filters).await
+    }
+
+    async fn connect_network(&self, id: &str, req: NetworkConnectRequest) -> BackendResult<()> {
+        self.network_connect(id, req).await
     }
 
     async fn disconnect_network(
         &self,
-        _id: &str,
-        _req: NetworkDisconnectRequest,
+        id: &str,
+        req: NetworkDisconnectRequest,
     ) -> BackendResult<()> {
-        unsupported("networks")
+        self.network_disconnect(id, req).await
     }
 
     async fn list_volumes(&self, filters: Filters) -> BackendResult<VolumeListResponse> {

@@ -103,7 +103,17 @@ impl Engine {
         drop(store);
         let socket = dir.path().join("engine.sock");
         let log = std::fs::File::create(dir.path().join("engine.log")).expect("engine log");
-        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        // Each engine gets its own network namespace (loopback up), so engines of parallel
+        // tests never share bridges, firewall tables, addresses or published ports.
+        let child = Command::new("unshare")
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec \"$0\" \"$@\"",
+            ])
+            .arg(env!("CARGO_BIN_EXE_berth"))
             .arg("engine")
             .arg("--data-root")
             .arg(&root)
@@ -169,6 +179,11 @@ impl Engine {
     /// The engine's `unix://` address.
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
+    }
+
+    /// The engine's pid (its network namespace is `/proc/<pid>/ns/net`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The engine's data root.
