@@ -214,7 +214,15 @@ impl Engine {
             .append(true)
             .open(self.dir.path().join("engine.log"))
             .expect("engine log");
-        self.child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        self.child = Command::new("unshare")
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec \"$0\" \"$@\"",
+            ])
+            .arg(env!("CARGO_BIN_EXE_berth"))
             .arg("engine")
             .arg("--data-root")
             .arg(self.data_root())

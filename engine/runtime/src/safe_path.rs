@@ -4,7 +4,8 @@
 //! and the mount is made on `/proc/self/fd/<n>` of the opened target, so nothing can swap a
 //! component for a symlink between the check and the mount (CVE-2021-30465).
 
-use std::ffi::OsStr;
+use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
@@ -21,49 +22,89 @@ fn open_in_root(root: &OwnedFd, rel: &Path) -> nix::Result<OwnedFd> {
 }
 
 /// Opens (as `O_PATH`) the container path `path` under the directory `root`, creating missing
-/// components as directories (the last one as an empty file when `file`). The result never
-/// lies outside `root`.
+/// components as directories (the last one as an empty file when `file`). A dangling symlink
+/// is followed inside `root` and its target created there, as `secure_join` did. The result
+/// never lies outside `root`.
 pub fn open_target(root: &Path, path: &Path, file: bool) -> io::Result<OwnedFd> {
     let rootfd = open(
         root,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
-    let parts: Vec<&OsStr> = path
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n),
-            Component::ParentDir => Some(OsStr::new("..")),
-            _ => None,
-        })
-        .collect();
+    let mut queue = components(path);
     let mut current = rootfd.try_clone()?;
     let mut prefix = PathBuf::new();
-    for (i, part) in parts.iter().enumerate() {
-        prefix.push(part);
-        match open_in_root(&rootfd, &prefix) {
-            Ok(fd) => current = fd,
+    let mut links = 0;
+    while let Some(part) = queue.pop_front() {
+        if part == ".." {
+            prefix.pop();
+            let at = if prefix.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                &prefix
+            };
+            current = open_in_root(&rootfd, at)?;
+            continue;
+        }
+        let candidate = prefix.join(&part);
+        match open_in_root(&rootfd, &candidate) {
+            Ok(fd) => {
+                current = fd;
+                prefix = candidate;
+            }
             Err(Errno::ENOENT) => {
-                let made = if file && i + 1 == parts.len() {
+                if let Ok(target) = nix::fcntl::readlinkat(&current, part.as_os_str()) {
+                    links += 1;
+                    if links > 40 {
+                        return Err(Errno::ELOOP.into());
+                    }
+                    let target = PathBuf::from(target);
+                    if target.is_absolute() {
+                        prefix = PathBuf::new();
+                        current = rootfd.try_clone()?;
+                    }
+                    let mut rest = components(&target);
+                    rest.extend(queue.drain(..));
+                    queue = rest;
+                    continue;
+                }
+                let made = if file && queue.is_empty() {
                     let flags = OFlag::O_CREAT
                         | OFlag::O_EXCL
                         | OFlag::O_WRONLY
                         | OFlag::O_NOFOLLOW
                         | OFlag::O_CLOEXEC;
-                    openat(&current, *part, flags, Mode::from_bits_truncate(0o644)).map(drop)
+                    openat(
+                        &current,
+                        part.as_os_str(),
+                        flags,
+                        Mode::from_bits_truncate(0o644),
+                    )
+                    .map(drop)
                 } else {
-                    mkdirat(&current, *part, Mode::from_bits_truncate(0o755))
+                    mkdirat(&current, part.as_os_str(), Mode::from_bits_truncate(0o755))
                 };
                 match made {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(e.into()),
                 }
-                current = open_in_root(&rootfd, &prefix)?;
+                current = open_in_root(&rootfd, &candidate)?;
+                prefix = candidate;
             }
             Err(e) => return Err(e.into()),
         }
     }
     Ok(current)
+}
+
+fn components(path: &Path) -> VecDeque<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The path that names `fd` for `mount(2)`: `<fd_dir>/<n>` (`fd_dir` is `/proc/self/fd`).
@@ -85,6 +126,12 @@ mod tests {
         std::os::unix::fs::symlink(&host, root.join("escape")).unwrap();
         std::os::unix::fs::symlink("../../..", root.join("up")).unwrap();
         let fd = open_target(&root, Path::new("/escape/mnt"), false).unwrap();
+        std::os::unix::fs::symlink("/nowhere/deep", root.join("dangling")).unwrap();
+        open_target(&root, Path::new("/dangling/x"), false).unwrap();
+        assert!(
+            root.join("nowhere/deep/x").is_dir(),
+            "a dangling link is created inside"
+        );
         let here = std::fs::read_link(fd_target(Path::new("/proc/self/fd"), &fd)).unwrap();
         assert!(here.starts_with(&root), "{}", here.display());
         assert!(!host.join("mnt").exists(), "created on the host");

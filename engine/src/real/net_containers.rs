@@ -71,6 +71,8 @@ pub(super) fn networks_of(rec_mode: &str, body: &ContainerCreateBody) -> Vec<Str
             .endpoints_config
             .keys()
             .filter(|k| **k != primary)
+            // The docker CLI names the default network's endpoint `default`.
+            .filter(|k| !(k.as_str() == "default" && primary == DEFAULT_NETWORK))
             .cloned(),
     );
     out
