@@ -208,20 +208,29 @@ impl Engine {
     /// Kills the engine with SIGKILL, as a crash would, and starts a new one on the same data
     /// root and socket (its output appended to the same log).
     pub fn crash_and_restart(&mut self) {
+        // The new engine runs in the same network namespace, as after a real crash: a bind
+        // mount keeps it alive (undone with the other mounts under the data root on drop).
+        let ns = self.dir.path().join("engine-netns");
+        std::fs::File::create(&ns).expect("netns handle file");
+        let bound = Command::new("mount")
+            .arg("--bind")
+            .arg(format!("/proc/{}/ns/net", self.child.id()))
+            .arg(&ns)
+            .status()
+            .expect("run mount");
+        assert!(
+            bound.success(),
+            "cannot keep the engine's network namespace"
+        );
         let _ = self.child.kill();
         let _ = self.child.wait();
         let log = std::fs::OpenOptions::new()
             .append(true)
             .open(self.dir.path().join("engine.log"))
             .expect("engine log");
-        self.child = Command::new("unshare")
-            .args([
-                "--net",
-                "--",
-                "sh",
-                "-c",
-                "ip link set lo up && exec \"$0\" \"$@\"",
-            ])
+        self.child = Command::new("nsenter")
+            .arg(format!("--net={}", ns.display()))
+            .arg("--")
             .arg(env!("CARGO_BIN_EXE_berth"))
             .arg("engine")
             .arg("--data-root")
