@@ -398,12 +398,13 @@ fn mount_at_fd(cfg: &InitConfig, plan: &MountPlan, file: bool) -> Result<(), Ini
         do_mount(&plan.source, &target, &plan.fstype, plan.flags, &plan.data)?;
     }
     let rest = plan.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
-    if !(plan.is_bind() && !rest.is_empty()) && plan.propagation.is_empty() {
+    let remount = plan.is_bind() && !rest.is_empty();
+    if !remount && plan.propagation.is_empty() {
         return Ok(());
     }
     let mounted = open()?;
     let target = crate::safe_path::fd_target(fd_dir, &mounted);
-    if plan.is_bind() && !rest.is_empty() {
+    if remount {
         let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest;
         do_mount("", &target, "bind", flags, "")?;
     }
