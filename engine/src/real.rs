@@ -223,6 +223,7 @@ impl Backend for RealBackend {
         name: Option<String>,
         body: ContainerCreateBody,
     ) -> BackendResult<ContainerCreateResponse> {
+        let body = net_containers::normalize(body);
         self.net_validate(&body).await?;
         let this = self.clone();
         blocking(move || this.create(name, body)).await
