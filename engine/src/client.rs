@@ -2,10 +2,12 @@
 //! executor. It talks to berth's engine, or to any Docker-compatible engine, over a unix socket or
 //! TCP, one HTTP/1.1 connection per request.
 
+mod build;
 mod hijack;
 mod stream;
 mod transport;
 
+pub use build::build_query;
 pub use hijack::ExecOutput;
 pub use stream::{Demuxer, JsonLines, LogOutput, looks_multiplexed};
 pub use transport::{DEFAULT_HOST, Host};
@@ -524,6 +526,19 @@ impl Client {
             None,
         )
         .await
+    }
+
+    /// `POST /volumes/prune`.
+    pub async fn prune_volumes(
+        &self,
+        filters: &Filters,
+    ) -> ClientResult<crate::api::models::VolumePruneResponse> {
+        let q = if filters.is_empty() {
+            String::new()
+        } else {
+            query([("filters", filters.to_query_value())])
+        };
+        self.call(Method::POST, "/volumes/prune", &q, None).await
     }
 
     /// `GET /events`: past events from `since` and live ones until `until` (unix seconds).

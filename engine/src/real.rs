@@ -11,13 +11,17 @@
 //! `berth-network` once [`RealBackend::open_networks`] ran; modes bridge (default), user
 //! networks, `host`, `none` and `container:<id>`.
 
+mod build;
 mod containers;
 mod images;
 mod logs;
+mod mounts_apply;
+mod mounts_parse;
 mod net_containers;
 mod net_files;
 mod networks;
 mod record;
+mod volumes;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -57,6 +61,9 @@ pub enum RealError {
         #[source]
         source: std::io::Error,
     },
+    /// The volume store could not be opened.
+    #[error("cannot open the volume store")]
+    Volumes(#[from] berth_volume::VolumeError),
     /// A container record could not be parsed.
     #[error("{path}: {source}")]
     Record {
@@ -109,6 +116,7 @@ struct Inner {
     runtime: Runtime,
     containers: Mutex<HashMap<String, Entry>>,
     events: broadcast::Sender<EventMessage>,
+    volumes: berth_volume::VolumeStore,
     net: std::sync::OnceLock<Arc<networks::Networking>>,
 }
 
@@ -165,6 +173,10 @@ impl RealBackend {
             map.insert(record.id.clone(), Entry { record, phase });
         }
         let (events, _) = broadcast::channel(256);
+        let volumes = berth_volume::VolumeStore::open(
+            &paths.data_root.join("volumes"),
+            Arc::new(berth_volume::KernelMounter::new(&paths.proc_root)),
+        )?;
         let backend = Self {
             inner: Arc::new(Inner {
                 paths,
@@ -172,10 +184,12 @@ impl RealBackend {
                 runtime,
                 containers: Mutex::new(map),
                 events,
+                volumes,
                 net: std::sync::OnceLock::new(),
             }),
         };
         backend.recover();
+        backend.reacquire_volumes();
         Ok(backend)
     }
 
@@ -200,6 +214,18 @@ fn internal(message: impl Into<String>) -> impl FnOnce(std::io::Error) -> Backen
 }
 
 impl Backend for RealBackend {
+    async fn build_image(
+        &self,
+        opts: crate::api::models::BuildOptions,
+        context: bytes::Bytes,
+    ) -> BackendResult<BoxStream<crate::api::models::BuildMessage>> {
+        self.build(opts, context)
+    }
+
+    async fn prune_build_cache(&self) -> BackendResult<u64> {
+        self.prune_builder()
+    }
+
     async fn info(&self) -> BackendResult<Info> {
         Ok(self.info_now())
     }
@@ -275,8 +301,13 @@ impl Backend for RealBackend {
         unsupported("unpause")
     }
 
-    async fn remove_container(&self, id: &str, force: bool, _volumes: bool) -> BackendResult<()> {
-        self.remove(id, force).await
+    async fn remove_container(&self, id: &str, force: bool, volumes: bool) -> BackendResult<()> {
+        let anonymous = self.anonymous_volumes(id);
+        self.remove(id, force).await?;
+        if volumes {
+            self.remove_volumes_quietly(&anonymous);
+        }
+        Ok(())
     }
 
     async fn rename_container(&self, id: &str, new_name: &str) -> BackendResult<()> {
@@ -375,24 +406,31 @@ impl Backend for RealBackend {
         self.network_disconnect(id, req).await
     }
 
-    async fn list_volumes(&self, _filters: Filters) -> BackendResult<VolumeListResponse> {
-        Ok(VolumeListResponse::default())
+    async fn list_volumes(&self, filters: Filters) -> BackendResult<VolumeListResponse> {
+        let this = self.clone();
+        blocking(move || this.volume_list(&filters)).await
     }
 
-    async fn create_volume(&self, _req: VolumeCreateRequest) -> BackendResult<Volume> {
-        unsupported("volumes")
+    async fn create_volume(&self, req: VolumeCreateRequest) -> BackendResult<Volume> {
+        let this = self.clone();
+        blocking(move || this.volume_create(req)).await
     }
 
     async fn inspect_volume(&self, name: &str) -> BackendResult<Volume> {
-        Err(BackendError::not_found(format!(
-            "get {name}: no such volume"
-        )))
+        self.volume_inspect(name)
     }
 
-    async fn remove_volume(&self, name: &str, _force: bool) -> BackendResult<()> {
-        Err(BackendError::not_found(format!(
-            "get {name}: no such volume"
-        )))
+    async fn remove_volume(&self, name: &str, force: bool) -> BackendResult<()> {
+        let (this, name) = (self.clone(), name.to_owned());
+        blocking(move || this.volume_remove(&name, force)).await
+    }
+
+    async fn prune_volumes(
+        &self,
+        filters: Filters,
+    ) -> BackendResult<crate::api::models::VolumePruneResponse> {
+        let this = self.clone();
+        blocking(move || this.volume_prune(&filters)).await
     }
 }
 

@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use berth_engine::api::models::{
-    EndpointIpamConfig, EndpointSettings, Filters, Ipam, IpamConfig, Network,
-    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
+    EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, Network, NetworkConnectRequest,
+    NetworkCreateRequest, NetworkDisconnectRequest,
 };
 use clap::{Args, Subcommand};
 
+use super::flags::{filters, key_values};
 use crate::connect::{connect, runtime};
 use crate::global::GlobalArgs;
 
@@ -135,30 +136,6 @@ pub struct PruneArgs {
     filters: Vec<String>,
 }
 
-fn key_values(what: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    items
-        .iter()
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            if k.is_empty() {
-                bail!("{what} {kv:?}: expected KEY=VALUE");
-            }
-            Ok((k.to_owned(), v.to_owned()))
-        })
-        .collect()
-}
-
-fn filters(items: &[String]) -> anyhow::Result<Filters> {
-    let mut f = Filters::default();
-    for item in items {
-        let (k, v) = item
-            .split_once('=')
-            .with_context(|| format!("--filter {item:?}: expected KEY=VALUE"))?;
-        f = f.with(k, v);
-    }
-    Ok(f)
-}
-
 /// The create request for the flags (checked here so mistakes fail before the engine is asked).
 pub fn create_request(args: &CreateArgs) -> anyhow::Result<NetworkCreateRequest> {
     if args.gateway.is_some() && args.subnet.is_none() {
@@ -183,8 +160,8 @@ pub fn create_request(args: &CreateArgs) -> anyhow::Result<NetworkCreateRequest>
         attachable: args.attachable,
         enable_ipv6: false,
         ipam,
-        options: key_values("--opt", &args.opts)?,
-        labels: key_values("--label", &args.labels)?.into_iter().collect(),
+        options: key_values(&args.opts, "--opt", false)?,
+        labels: key_values(&args.labels, "--label", false)?,
     })
 }
 
