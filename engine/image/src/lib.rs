@@ -1,5 +1,5 @@
 //! Images for berth's engine: the OCI content store, image references, `docker import`,
-//! registry pulls (plain HTTP only),
+//! registry pulls with progress events and auth (plain HTTP only), credentials,
 //! `docker save`/`docker load` archives and the root-confined layer unpacker that turns layers
 //! into overlay snapshots.
 //!
@@ -24,7 +24,11 @@
 //! ImageStore::release(&self, container_id: &str) -> Result<(), ImageError>
 //! ImageStore::gc(&self) -> Result<Garbage, ImageError>
 //! RegistryClient::new(insecure: impl IntoIterator<Item = String>) -> RegistryClient
+//! RegistryClient::with_options(&RegistryOptions { insecure, mirrors }) -> RegistryClient
 //! RegistryClient::pull(&self, &ImageStore, reference: &str) -> impl Future<Output = Result<ImageSummary, ImageError>> + Send
+//! RegistryClient::pull_with(&self, &ImageStore, reference: &str, &PullOptions, Progress) -> impl Future<Output = Result<ImageSummary, ImageError>> + Send
+//! ImageStore::unpack_image(&self, reference: &str, on_layer: impl Fn(&Digest) + Sync) -> Result<(), ImageError>
+//! auth::{lookup, store, erase}(config_json: &Path, domain: &str, …)  // ~/.docker/config.json
 //! snapshot::mount_all(&[Mount], target: &Path) -> Result<(), SnapshotError>
 //! snapshot::unmount(target: &Path) -> Result<(), SnapshotError>
 //! ```
@@ -50,12 +54,14 @@
 //! `gc`, `remove` or `release`.
 
 pub mod archive;
+pub mod auth;
 pub mod digest;
 pub mod fsops;
 pub mod images;
 pub mod import;
 pub mod index;
 pub mod layers;
+pub mod pull;
 pub mod reference;
 pub mod registry;
 pub mod snapshot;
@@ -66,6 +72,8 @@ pub use images::{ImageError, ImageStore, ImageSummary, RemoveReport};
 pub use import::ImportOptions;
 pub use index::Garbage;
 pub use reference::Reference;
-pub use registry::RegistryClient;
+pub use auth::Credentials;
+pub use pull::{Platform, PullEvent, PullOptions};
+pub use registry::{RegistryClient, RegistryOptions};
 pub use snapshot::Mount;
 pub use unpack::UnpackOptions;
