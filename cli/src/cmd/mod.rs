@@ -4,6 +4,7 @@ mod config;
 mod engine;
 mod graph;
 mod image;
+mod login;
 mod version;
 
 use std::process::ExitCode;
@@ -25,6 +26,10 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Log in to a registry (stores the credentials in ~/.docker/config.json).
+    Login(login::LoginArgs),
+    /// Log out from a registry.
+    Logout(login::LogoutArgs),
     /// Show berth's version and the engine's.
     Version(version::VersionArgs),
     /// Show what the engine reports about itself (starts berth's engine when needed).
@@ -38,6 +43,8 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Graph(args) => graph::run(args, global),
         Command::Engine(args) => engine::run(args, global),
         Command::Image(command) => image::run(command, global),
+        Command::Login(args) => login::login(args, global),
+        Command::Logout(args) => login::logout(args, global),
         Command::Version(args) => version::version(args, global),
         Command::Info(args) => version::info(args, global),
     }

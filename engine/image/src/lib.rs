@@ -27,6 +27,7 @@
 //! RegistryClient::with_options(&RegistryOptions { insecure, mirrors }) -> RegistryClient
 //! RegistryClient::pull(&self, &ImageStore, reference: &str) -> impl Future<Output = Result<ImageSummary, ImageError>> + Send
 //! RegistryClient::pull_with(&self, &ImageStore, reference: &str, &PullOptions, Progress) -> impl Future<Output = Result<ImageSummary, ImageError>> + Send
+//! RegistryClient::push(&self, &ImageStore, reference: &str, Option<Credentials>, PushProgress) -> impl Future<Output = Result<Digest, ImageError>> + Send
 //! ImageStore::unpack_image(&self, reference: &str, on_layer: impl Fn(&Digest) + Sync) -> Result<(), ImageError>
 //! auth::{lookup, store, erase}(config_json: &Path, domain: &str, …)  // ~/.docker/config.json
 //! snapshot::mount_all(&[Mount], target: &Path) -> Result<(), SnapshotError>
@@ -62,6 +63,7 @@ pub mod import;
 pub mod index;
 pub mod layers;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod snapshot;
@@ -74,6 +76,7 @@ pub use index::Garbage;
 pub use reference::Reference;
 pub use auth::Credentials;
 pub use pull::{Platform, PullEvent, PullOptions};
+pub use push::PushEvent;
 pub use registry::{RegistryClient, RegistryOptions};
 pub use snapshot::Mount;
 pub use unpack::UnpackOptions;

@@ -3,6 +3,7 @@
 
 mod attach;
 mod containers;
+mod image_io;
 mod objects;
 mod system;
 
