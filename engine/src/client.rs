@@ -162,7 +162,8 @@ impl Client {
         }
         let content_type = body.is_some().then_some("application/json");
         let body = Bytes::from(body.unwrap_or_default());
-        self.request_body(method, &uri, body, content_type, &[]).await
+        self.request_body(method, &uri, body, content_type, &[])
+            .await
     }
 
     /// Sends `body` to `uri` (already versioned) with `content_type`; error answers become

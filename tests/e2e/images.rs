@@ -22,6 +22,8 @@ fn marked_rootfs(dir: &Path, marker: &str) -> String {
         h.set_mode(mode);
         h.set_size(size);
         h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
         h
     };
     for d in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
@@ -66,7 +68,12 @@ fn images_docker_import_makes_a_runnable_image() {
     ]);
     assert!(id.starts_with("sha256:"), "docker import printed {id:?}");
     assert_eq!(
-        e.ok(&["inspect", "-f", "{{.Id}} {{json .Config.Cmd}}", "e2e-imported:v1"]),
+        e.ok(&[
+            "inspect",
+            "-f",
+            "{{.Id}} {{json .Config.Cmd}}",
+            "e2e-imported:v1"
+        ]),
         format!("{id} [\"echo\",\"from-import\"]")
     );
     assert_eq!(
@@ -105,7 +112,10 @@ fn images_berth_import_shows_change_config_in_inspect() {
         ])
         .ok();
     let id = id.trim();
-    assert!(id.starts_with("sha256:"), "berth image import printed {id:?}");
+    assert!(
+        id.starts_with("sha256:"),
+        "berth image import printed {id:?}"
+    );
     let fmt = "{{json .Config.Env}}|{{.Config.WorkingDir}}|{{json .Config.Entrypoint}}|\
                {{json .Config.Cmd}}|{{index .Config.Labels \"org.example.kind\"}}|{{.Config.User}}";
     assert_eq!(
@@ -113,7 +123,12 @@ fn images_berth_import_shows_change_config_in_inspect() {
         "[\"GREETING=hello\"]|/tmp|[\"/bin/sh\",\"-c\"]|\
          [\"/bin/sh\",\"-c\",\"echo $GREETING from $(pwd)\"]|e2e|0:0"
     );
-    let out = e.docker(&["run", "--rm", "e2e-berth-import:v2", "echo $GREETING in $(pwd)"]);
+    let out = e.docker(&[
+        "run",
+        "--rm",
+        "e2e-berth-import:v2",
+        "echo $GREETING in $(pwd)",
+    ]);
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello in /tmp");
 }
@@ -126,7 +141,14 @@ fn images_import_refuses_bad_changes_and_keeps_nothing() {
     let before = e.ok(&["images", "-q"]);
     let err = e
         .berth(e.scratch())
-        .arg_list(&["image", "import", tar, "e2e-bad:v1", "--change", "RUN rm -rf /"])
+        .arg_list(&[
+            "image",
+            "import",
+            tar,
+            "e2e-bad:v1",
+            "--change",
+            "RUN rm -rf /",
+        ])
         .fails();
     assert!(err.contains("unsupported --change instruction"), "{err}");
     let err = e
@@ -134,7 +156,11 @@ fn images_import_refuses_bad_changes_and_keeps_nothing() {
         .arg_list(&["image", "import", "/nonexistent/rootfs.tar"])
         .fails();
     assert!(err.contains("/nonexistent/rootfs.tar"), "{err}");
-    assert_eq!(e.ok(&["images", "-q"]), before, "a failed import left an image");
+    assert_eq!(
+        e.ok(&["images", "-q"]),
+        before,
+        "a failed import left an image"
+    );
 }
 
 #[test]
@@ -143,8 +169,17 @@ fn images_push_then_pull_through_a_local_registry() {
     let src = Engine::start("img_push_src");
     let name = format!("{}/e2e/roundtrip:v1", reg.addr);
     let tar = marked_rootfs(src.scratch(), "roundtrip-marker");
-    src.ok(&["import", "-c", "CMD [\"cat\", \"/etc/marker\"]", &tar, &name]);
-    let pushed = src.berth(src.scratch()).arg_list(&["image", "push", &name]).ok();
+    src.ok(&[
+        "import",
+        "-c",
+        "CMD [\"cat\", \"/etc/marker\"]",
+        &tar,
+        &name,
+    ]);
+    let pushed = src
+        .berth(src.scratch())
+        .arg_list(&["image", "push", &name])
+        .ok();
     let digest = pushed
         .lines()
         .find_map(|l| l.split(" digest: ").nth(1))
@@ -155,7 +190,11 @@ fn images_push_then_pull_through_a_local_registry() {
 
     let dst = Engine::start("img_pull_dst");
     let out = dst.ok(&["pull", &name]);
-    assert_eq!(pulled_digest(&out), digest, "manifest digest after the round trip");
+    assert_eq!(
+        pulled_digest(&out),
+        digest,
+        "manifest digest after the round trip"
+    );
     assert_eq!(dst.ok(&["image", "inspect", "-f", "{{.Id}}", &name]), id);
     assert_eq!(dst.ok(&["run", "--rm", &name]), "roundtrip-marker");
     let layers = dst.data_root().join("images/layers");
@@ -196,7 +235,10 @@ fn images_basic_auth_needs_berth_login() {
         .stdin("wrong-password\n")
         .ok();
     let err = berth().arg_list(&["image", "push", &name]).fails();
-    assert!(err.contains("refused the credentials"), "bad password: {err}");
+    assert!(
+        err.contains("refused the credentials"),
+        "bad password: {err}"
+    );
     berth()
         .arg_list(&["login", &reg.addr, "-u", "alice", "--password-stdin"])
         .stdin("wonder-land\n")
@@ -204,7 +246,10 @@ fn images_basic_auth_needs_berth_login() {
     berth().arg_list(&["image", "push", &name]).ok();
     e.ok(&["rmi", &name]);
     berth().arg_list(&["image", "pull", &name]).ok();
-    assert_eq!(e.ok(&["run", "--rm", &name, "cat", "/etc/marker"]), "private-marker");
+    assert_eq!(
+        e.ok(&["run", "--rm", &name, "cat", "/etc/marker"]),
+        "private-marker"
+    );
     let out = berth().arg_list(&["logout", &reg.addr]).ok();
     assert!(out.contains("Removing login credentials"), "{out}");
     e.ok(&["rmi", &name]);
@@ -225,7 +270,10 @@ fn images_docker_hub_names_resolve_through_a_mirror() {
     let json = format!(r#"{{"registry-mirrors": ["http://{}"]}}"#, reg.addr);
     let e = Engine::start_with_config("img_mirror", Some(&json));
     e.ok(&["pull", "e2e-mirrored:v1"]);
-    assert_eq!(e.ok(&["run", "--rm", "e2e-mirrored:v1", "cat", "/etc/marker"]), "mirror-marker");
+    assert_eq!(
+        e.ok(&["run", "--rm", "e2e-mirrored:v1", "cat", "/etc/marker"]),
+        "mirror-marker"
+    );
     let out = e.docker(&["pull", "e2e-not-in-mirror:v1"]);
     assert!(!out.status.success(), "{}", show(&out));
 }

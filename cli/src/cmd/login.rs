@@ -22,8 +22,9 @@ pub struct LoginArgs {
     /// User name.
     #[arg(short, long)]
     username: Option<String>,
-    /// Password (prefer --password-stdin: this one shows in the process list).
-    #[arg(short, long)]
+    /// Password (prefer --password-stdin: this one shows in the process list; no `-p`, which
+    /// is the global project name).
+    #[arg(long)]
     password: Option<String>,
     /// Read the password from standard input.
     #[arg(long)]

@@ -98,8 +98,7 @@ impl Credentials {
 
 /// The `auths` key for a registry domain (`docker.io` → Docker Hub's legacy URL).
 pub fn auth_key(domain: &str) -> String {
-    if domain == DEFAULT_DOMAIN || domain == "index.docker.io" || domain == "registry-1.docker.io"
-    {
+    if domain == DEFAULT_DOMAIN || domain == "index.docker.io" || domain == "registry-1.docker.io" {
         DOCKER_HUB_AUTH_KEY.to_owned()
     } else {
         domain.to_owned()
@@ -122,7 +121,9 @@ pub fn normalize_server(server: &str) -> String {
 
 /// `~/.docker/config.json`, or `$DOCKER_CONFIG/config.json` (values passed in, never read here).
 pub fn config_path(docker_config: Option<&Path>, home: &Path) -> PathBuf {
-    docker_config.map_or_else(|| home.join(".docker"), Path::to_path_buf).join("config.json")
+    docker_config
+        .map_or_else(|| home.join(".docker"), Path::to_path_buf)
+        .join("config.json")
 }
 
 fn read_object(path: &Path) -> Result<Map<String, Value>, AuthError> {
@@ -173,14 +174,11 @@ fn write_object(path: &Path, obj: Map<String, Value>) -> Result<(), AuthError> {
 pub fn lookup(path: &Path, domain: &str) -> Result<Option<Credentials>, AuthError> {
     let obj = read_object(path)?;
     let key = auth_key(domain);
-    let entry = obj
-        .get("auths")
-        .and_then(Value::as_object)
-        .and_then(|a| {
-            a.get(&key)
-                .or_else(|| a.get(&format!("https://{key}")))
-                .or_else(|| a.get(&format!("http://{key}")))
-        });
+    let entry = obj.get("auths").and_then(Value::as_object).and_then(|a| {
+        a.get(&key)
+            .or_else(|| a.get(&format!("https://{key}")))
+            .or_else(|| a.get(&format!("http://{key}")))
+    });
     Ok(entry
         .and_then(|e| e.get("auth"))
         .and_then(Value::as_str)
@@ -223,7 +221,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -279,14 +281,20 @@ mod tests {
     fn login_logout_edit_only_their_entry() {
         let dir = tempfile::tempdir().unwrap();
         let path = config_path(Some(dir.path()), Path::new("/nonexistent"));
-        std::fs::write(&path, r#"{"psFormat": "table", "auths": {"other:1": {"auth": "eDp5"}}}"#)
-            .unwrap();
+        std::fs::write(
+            &path,
+            r#"{"psFormat": "table", "auths": {"other:1": {"auth": "eDp5"}}}"#,
+        )
+        .unwrap();
         let creds = Credentials {
             username: "alice".into(),
             password: "s3cr:et".into(),
         };
         store(&path, "127.0.0.1:5000", &creds).unwrap();
-        assert_eq!(lookup(&path, "127.0.0.1:5000").unwrap(), Some(creds.clone()));
+        assert_eq!(
+            lookup(&path, "127.0.0.1:5000").unwrap(),
+            Some(creds.clone())
+        );
         assert_eq!(
             lookup(&path, "other:1").unwrap().unwrap().username,
             "x",
@@ -294,12 +302,18 @@ mod tests {
         );
         store(&path, "docker.io", &creds).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(DOCKER_HUB_AUTH_KEY) && text.contains("psFormat"), "{text}");
+        assert!(
+            text.contains(DOCKER_HUB_AUTH_KEY) && text.contains("psFormat"),
+            "{text}"
+        );
         assert!(erase(&path, "127.0.0.1:5000").unwrap());
         assert!(!erase(&path, "127.0.0.1:5000").unwrap());
         assert_eq!(lookup(&path, "127.0.0.1:5000").unwrap(), None);
         let mode = std::fs::metadata(&path).unwrap().permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
     }
 
     #[test]

@@ -70,13 +70,13 @@ pub mod snapshot;
 pub mod store;
 pub mod unpack;
 
+pub use auth::Credentials;
 pub use images::{ImageError, ImageStore, ImageSummary, RemoveReport};
 pub use import::ImportOptions;
 pub use index::Garbage;
-pub use reference::Reference;
-pub use auth::Credentials;
 pub use pull::{Platform, PullEvent, PullOptions};
 pub use push::PushEvent;
+pub use reference::Reference;
 pub use registry::{RegistryClient, RegistryOptions};
 pub use snapshot::Mount;
 pub use unpack::UnpackOptions;

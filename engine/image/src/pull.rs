@@ -17,8 +17,7 @@ use crate::digest::{Algorithm, Digest};
 use crate::images::{ImageError, ImageStore, ImageSummary, oci_digest};
 use crate::reference::Reference;
 use crate::registry::{
-    Call, MAX_BLOB, MAX_MANIFEST, RegistryClient, RegistryError, Result, Session, Url,
-    read_limited,
+    Call, MAX_BLOB, MAX_MANIFEST, RegistryClient, RegistryError, Result, Session, Url, read_limited,
 };
 
 /// Manifest media types a pull accepts.
@@ -122,7 +121,9 @@ fn pick_platform(index: &OciIndex, want: &Platform) -> Result<Digest> {
         m.platform().as_ref().is_some_and(|p| {
             p.os().to_string() == want.os
                 && p.architecture().to_string() == want.architecture
-                && (!strict || want.variant.is_none() || p.variant().as_deref() == want.variant.as_deref())
+                && (!strict
+                    || want.variant.is_none()
+                    || p.variant().as_deref() == want.variant.as_deref())
         })
     };
     let m = index
@@ -181,7 +182,8 @@ impl RegistryClient {
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| RegistryError::Invalid("no registry to pull from".into()).into()))
+        Err(last
+            .unwrap_or_else(|| RegistryError::Invalid("no registry to pull from".into()).into()))
     }
 
     async fn pull_from(
@@ -213,7 +215,10 @@ impl RegistryClient {
         if doc.get("manifests").is_some() {
             let index = OciIndex::from_reader(&bytes[..])
                 .map_err(|e| RegistryError::Invalid(e.to_string()))?;
-            let want = pick_platform(&index, &opts.platform.clone().unwrap_or_else(Platform::host))?;
+            let want = pick_platform(
+                &index,
+                &opts.platform.clone().unwrap_or_else(Platform::host),
+            )?;
             bytes = self
                 .manifest(base, r.path(), &want.to_string(), &mut session)
                 .await?;
@@ -235,7 +240,10 @@ impl RegistryClient {
             manifest: digest.clone(),
             layers: layers.clone(),
         });
-        let config = (oci_digest(manifest.config().digest())?, manifest.config().size());
+        let config = (
+            oci_digest(manifest.config().digest())?,
+            manifest.config().size(),
+        );
         let mut blobs = vec![config];
         blobs.extend(layers);
         let session = session;
@@ -359,7 +367,9 @@ mod tests {
             ]
         }))
         .unwrap();
-        let pick = |s: &str| pick_platform(&index, &Platform::parse(s).unwrap()).map(|d| d.hex()[..1].to_owned());
+        let pick = |s: &str| {
+            pick_platform(&index, &Platform::parse(s).unwrap()).map(|d| d.hex()[..1].to_owned())
+        };
         assert_eq!(pick("linux/arm/v7").unwrap(), "b");
         assert_eq!(pick("linux/arm").unwrap(), "a");
         assert_eq!(pick("linux/amd64").unwrap(), "c");

@@ -180,7 +180,10 @@ mod tests {
         let base = Url::parse("http://127.0.0.1:5000/").unwrap();
         let d: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
         let u = upload_url(&base, "/v2/x/blobs/uploads/abc?_state=s", &d).unwrap();
-        assert_eq!(u.path, format!("/v2/x/blobs/uploads/abc?_state=s&digest={d}"));
+        assert_eq!(
+            u.path,
+            format!("/v2/x/blobs/uploads/abc?_state=s&digest={d}")
+        );
         let u = upload_url(&base, "http://127.0.0.1:5000/v2/x/blobs/uploads/abc", &d).unwrap();
         assert_eq!(u.path, format!("/v2/x/blobs/uploads/abc?digest={d}"));
     }

@@ -388,7 +388,11 @@ impl RegistryClient {
     }
 
     /// Like [`Self::exchange`], but any status other than 2xx becomes an error.
-    pub(crate) async fn fetch(&self, call: Call, session: &mut Session) -> Result<Response<Incoming>> {
+    pub(crate) async fn fetch(
+        &self,
+        call: Call,
+        session: &mut Session,
+    ) -> Result<Response<Incoming>> {
         let url = call.url.clone();
         let resp = self.exchange(call, session).await?;
         if resp.status().is_success() {
@@ -517,7 +521,10 @@ mod tests {
     fn docker_hub_goes_to_the_mirrors_first() {
         let c = RegistryClient::with_options(&RegistryOptions {
             insecure: Vec::new(),
-            mirrors: vec!["http://127.0.0.1:6000/".into(), "http://10.0.0.1:5000".into()],
+            mirrors: vec![
+                "http://127.0.0.1:6000/".into(),
+                "http://10.0.0.1:5000".into(),
+            ],
         });
         let bases: Vec<String> = c
             .bases("docker.io")
@@ -525,10 +532,7 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert_eq!(
-            bases,
-            ["http://127.0.0.1:6000/", "http://10.0.0.1:5000/"]
-        );
+        assert_eq!(bases, ["http://127.0.0.1:6000/", "http://10.0.0.1:5000/"]);
         assert_eq!(c.bases("127.0.0.1:5000").unwrap().len(), 1);
         assert!(RegistryClient::default().bases("docker.io").is_err());
     }

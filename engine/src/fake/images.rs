@@ -59,10 +59,7 @@ impl FakeBackend {
             })?;
             sha2::Digest::update(&mut hasher, &chunk);
         }
-        let id = format!(
-            "sha256:{}",
-            hex::encode(sha2::Digest::finalize(hasher))
-        );
+        let id = format!("sha256:{}", hex::encode(sha2::Digest::finalize(hasher)));
         let mut st = self.lock();
         if let Some(norm) = &norm {
             for other in st.images.values_mut() {

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use berth_image::digest::Digest;
 use berth_image::images::ImageError;
 use berth_image::registry::RegistryError;
-use berth_image::{Credentials, Platform, PullEvent, PullOptions, Reference, RegistryClient, RegistryOptions};
+use berth_image::{
+    Credentials, Platform, PullEvent, PullOptions, Reference, RegistryClient, RegistryOptions,
+};
 use tokio::sync::mpsc;
 
 use super::RealBackend;
@@ -70,7 +72,11 @@ fn size_text(n: u64) -> String {
 /// Docker's progress bar text: `[=====>      ]  1.2MB/3.4MB`.
 fn bar(done: u64, total: u64) -> String {
     const WIDTH: u64 = 50;
-    let filled = if total == 0 { 0 } else { (done.min(total) * WIDTH / total) as usize };
+    let filled = if total == 0 {
+        0
+    } else {
+        (done.min(total) * WIDTH / total) as usize
+    };
     let mut s = String::from("[");
     s.push_str(&"=".repeat(filled.saturating_sub(1)));
     if filled > 0 {
@@ -116,7 +122,10 @@ fn render(event: &PullEvent, layers: &Mutex<HashSet<Digest>>) -> Vec<ProgressMes
 /// The backend error of a failed pull of `reference`.
 fn pull_err(reference: &str, e: ImageError) -> BackendError {
     let (kind, message) = match &e {
-        ImageError::Reference(_) => (ErrorKind::InvalidArgument, format!("invalid reference format: {e}")),
+        ImageError::Reference(_) => (
+            ErrorKind::InvalidArgument,
+            format!("invalid reference format: {e}"),
+        ),
         ImageError::Registry(RegistryError::Status { status: 404, .. }) => (
             ErrorKind::NotFound,
             format!("manifest for {reference} not found: manifest unknown"),
@@ -164,7 +173,8 @@ impl RealBackend {
         let r = Reference::parse_normalized(&full)
             .map_err(|e| pull_err(&full, ImageError::Reference(e)))?;
         let r = if r.tag().is_none() && r.digest().is_none() {
-            r.with_tag("latest").map_err(|e| pull_err(&full, e.into()))?
+            r.with_tag("latest")
+                .map_err(|e| pull_err(&full, e.into()))?
         } else {
             r
         };
@@ -179,12 +189,18 @@ impl RealBackend {
             .registry_auth
             .as_deref()
             .and_then(Credentials::from_registry_auth_header);
-        let opts = PullOptions { platform, credentials };
+        let opts = PullOptions {
+            platform,
+            credentials,
+        };
         let (tx, mut rx) = mpsc::unbounded_channel::<Item>();
         let this = self.clone();
         let familiar = r.familiar();
         let pulling = format!("Pulling from {}", r.familiar_name());
-        let tag_id = r.tag().map(str::to_owned).or_else(|| r.digest().map(Digest::to_string));
+        let tag_id = r
+            .tag()
+            .map(str::to_owned)
+            .or_else(|| r.digest().map(Digest::to_string));
         tokio::spawn(async move {
             let layers = Arc::new(Mutex::new(HashSet::new()));
             let fresh = Arc::new(Mutex::new(false));
@@ -220,7 +236,11 @@ impl RealBackend {
                 let layers = layers.clone();
                 tokio::task::spawn_blocking(move || {
                     this.inner.images.unpack_image(&id, |blob| {
-                        if layers.lock().unwrap_or_else(|e| e.into_inner()).contains(blob) {
+                        if layers
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .contains(blob)
+                        {
                             let _ = tx.send(Item::Msg(msg("Pull complete", Some(short(blob)))));
                         }
                     })
@@ -234,11 +254,17 @@ impl RealBackend {
                     return;
                 }
                 Err(e) => {
-                    let _ = tx.send(Item::Fail(BackendError::new(ErrorKind::Internal, e.to_string())));
+                    let _ = tx.send(Item::Fail(BackendError::new(
+                        ErrorKind::Internal,
+                        e.to_string(),
+                    )));
                     return;
                 }
             }
-            let _ = tx.send(Item::Msg(msg(&format!("Digest: {}", summary.manifest), None)));
+            let _ = tx.send(Item::Msg(msg(
+                &format!("Digest: {}", summary.manifest),
+                None,
+            )));
             let status = if *fresh.lock().unwrap_or_else(|e| e.into_inner()) {
                 format!("Status: Downloaded newer image for {familiar}")
             } else {
@@ -250,7 +276,10 @@ impl RealBackend {
             Some(Item::Fail(e)) => return Err(e),
             Some(Item::Msg(m)) => m,
             None => {
-                return Err(BackendError::new(ErrorKind::Internal, "the pull task ended early"));
+                return Err(BackendError::new(
+                    ErrorKind::Internal,
+                    "the pull task ended early",
+                ));
             }
         };
         let rest = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -308,7 +337,16 @@ mod tests {
             },
             &layers,
         );
-        assert_eq!(p[0].progress_detail, Some(ProgressDetail { current: 2, total: 5 }));
-        assert_eq!(render(&PullEvent::Exists(l), &layers)[0].status, "Already exists");
+        assert_eq!(
+            p[0].progress_detail,
+            Some(ProgressDetail {
+                current: 2,
+                total: 5
+            })
+        );
+        assert_eq!(
+            render(&PullEvent::Exists(l), &layers)[0].status,
+            "Already exists"
+        );
     }
 }

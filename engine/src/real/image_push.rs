@@ -33,7 +33,10 @@ fn render(ev: &PushEvent) -> Vec<ProgressMessage> {
             .map(|d| msg("Preparing".into(), Some(short(d))))
             .collect(),
         PushEvent::Exists(d) => vec![msg("Layer already exists".into(), Some(short(d)))],
-        PushEvent::Mounted(d) => vec![msg("Mounted from another repository".into(), Some(short(d)))],
+        PushEvent::Mounted(d) => vec![msg(
+            "Mounted from another repository".into(),
+            Some(short(d)),
+        )],
         PushEvent::Pushed(d) => vec![msg("Pushed".into(), Some(short(d)))],
         PushEvent::Done { tag, digest, size } => vec![ProgressMessage {
             status: format!("{tag}: digest: {digest} size: {size}"),
@@ -102,9 +105,10 @@ impl RealBackend {
                 });
             }
         });
-        Ok(Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|m| (m, rx))
-        })))
+        Ok(Box::pin(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|m| (m, rx)) },
+        )))
     }
 }
 

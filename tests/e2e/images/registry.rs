@@ -78,7 +78,11 @@ impl Registry {
             }
             std::thread::sleep(std::time::Duration::from_millis(25));
         }
-        panic!("docker-registry did not listen on {}:\n{}", self.addr, self.log());
+        panic!(
+            "docker-registry did not listen on {}:\n{}",
+            self.addr,
+            self.log()
+        );
     }
 
     /// The registry's log.

@@ -57,23 +57,32 @@ pub(super) async fn import<B: Backend>(
         status: id,
         ..ProgressMessage::default()
     };
-    let mut line = serde_json::to_vec(&msg).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    line.extend_from_slice(b"\r\n");
     Ok(super::stream_response(
         "application/json",
-        futures_util::stream::iter([Bytes::from(line)]),
+        futures_util::stream::iter([progress_line(&msg)]),
     ))
+}
+
+/// One progress message as a JSON line; an error also gets Docker's `errorDetail`, which is
+/// what the docker CLI checks to fail the command.
+pub(super) fn progress_line(m: &ProgressMessage) -> Bytes {
+    let mut v = serde_json::to_value(m).unwrap_or_default();
+    if let (Some(err), Some(obj)) = (&m.error, v.as_object_mut()) {
+        obj.insert(
+            "errorDetail".to_owned(),
+            serde_json::json!({ "message": err }),
+        );
+    }
+    let mut line = serde_json::to_vec(&v).unwrap_or_default();
+    line.extend_from_slice(b"\r\n");
+    Bytes::from(line)
 }
 
 /// Renders progress messages as Docker's JSON lines.
 fn progress_lines(
     stream: crate::backend::BoxStream<ProgressMessage>,
 ) -> impl futures_util::Stream<Item = Bytes> + Send {
-    futures_util::StreamExt::map(stream, |m| {
-        let mut line = serde_json::to_vec(&m).unwrap_or_default();
-        line.extend_from_slice(b"\r\n");
-        Bytes::from(line)
-    })
+    futures_util::StreamExt::map(stream, |m| progress_line(&m))
 }
 
 /// `POST /images/{name}/push?tag=`: streams the push progress.
@@ -116,6 +125,18 @@ mod tests {
         assert_eq!(o.message.as_deref(), Some("hi"));
         let bare = import_options(Some("fromSrc=-&repo=&tag=")).unwrap();
         assert_eq!(bare, ImportImageOptions::default());
+    }
+
+    #[test]
+    fn progress_errors_carry_error_detail() {
+        let line = progress_line(&ProgressMessage {
+            error: Some("boom".into()),
+            ..ProgressMessage::default()
+        });
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["errorDetail"]["message"], "boom");
+        assert_eq!(v["error"], "boom");
+        assert!(line.ends_with(b"\r\n"));
     }
 
     #[test]

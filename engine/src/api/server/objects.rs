@@ -64,11 +64,7 @@ pub(super) async fn pull_image<B: Backend>(
         .backend
         .pull_image_with(&image, q.tag.as_deref(), opts)
         .await?;
-    let lines = progress.map(|m| {
-        let mut line = serde_json::to_vec(&m).unwrap_or_default();
-        line.extend_from_slice(b"\r\n");
-        Bytes::from(line)
-    });
+    let lines = progress.map(|m| super::image_io::progress_line(&m));
     Ok(super::stream_response("application/json", lines))
 }
 
