@@ -108,8 +108,18 @@ impl Engine {
         drop(store);
         let socket = dir.path().join("engine.sock");
         let log = std::fs::File::create(dir.path().join("engine.log")).expect("engine log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
-        cmd.arg("engine");
+        // Each engine gets its own network namespace (loopback up), so engines of parallel
+        // tests never share bridges, firewall tables, addresses or published ports.
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .arg("engine");
         if let Some(json) = daemon_json {
             let path = dir.path().join("daemon.json");
             std::fs::write(&path, json).expect("write daemon.json");
@@ -182,6 +192,11 @@ impl Engine {
         format!("unix://{}", self.socket.display())
     }
 
+    /// The engine's pid (its network namespace is `/proc/<pid>/ns/net`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The engine's data root.
     pub fn data_root(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -197,6 +212,31 @@ impl Engine {
         Berth::in_dir(cwd)
             .env("DOCKER_HOST", &self.host())
             .env("BERTH_NO_AUTOSTART", "1")
+    }
+}
+
+impl Engine {
+    /// Kills the engine with SIGKILL, as a crash would, and starts a new one on the same data
+    /// root and socket (its output appended to the same log).
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("engine.log"))
+            .expect("engine log");
+        self.child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("engine")
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--host")
+            .arg(self.host())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("respawn berth engine");
+        self.wait_ready();
     }
 }
 

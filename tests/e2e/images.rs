@@ -77,7 +77,7 @@ fn images_docker_import_makes_a_runnable_image() {
         format!("{id} [\"echo\",\"from-import\"]")
     );
     assert_eq!(
-        e.ok(&["run", "--rm", "e2e-imported:v1"]),
+        e.ok(&["run", "--rm", "--network", "none", "e2e-imported:v1"]),
         "from-import",
         "the imported image runs its CMD"
     );
@@ -126,6 +126,8 @@ fn images_berth_import_shows_change_config_in_inspect() {
     let out = e.docker(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         "e2e-berth-import:v2",
         "echo $GREETING in $(pwd)",
     ]);
@@ -165,8 +167,8 @@ fn images_import_refuses_bad_changes_and_keeps_nothing() {
 
 #[test]
 fn images_push_then_pull_through_a_local_registry() {
-    let reg = Registry::start("roundtrip", None);
     let src = Engine::start("img_push_src");
+    let reg = Registry::start("roundtrip", &src, None);
     let name = format!("{}/e2e/roundtrip:v1", reg.addr);
     let tar = marked_rootfs(src.scratch(), "roundtrip-marker");
     src.ok(&[
@@ -189,6 +191,7 @@ fn images_push_then_pull_through_a_local_registry() {
     let id = src.ok(&["image", "inspect", "-f", "{{.Id}}", &name]);
 
     let dst = Engine::start("img_pull_dst");
+    let _served = reg.share(&dst);
     let out = dst.ok(&["pull", &name]);
     assert_eq!(
         pulled_digest(&out),
@@ -196,7 +199,10 @@ fn images_push_then_pull_through_a_local_registry() {
         "manifest digest after the round trip"
     );
     assert_eq!(dst.ok(&["image", "inspect", "-f", "{{.Id}}", &name]), id);
-    assert_eq!(dst.ok(&["run", "--rm", &name]), "roundtrip-marker");
+    assert_eq!(
+        dst.ok(&["run", "--rm", "--network", "none", &name]),
+        "roundtrip-marker"
+    );
     let layers = dst.data_root().join("images/layers");
     let unpacked: Vec<_> = std::fs::read_dir(&layers)
         .expect("layers dir")
@@ -220,8 +226,8 @@ fn images_push_then_pull_through_a_local_registry() {
 
 #[test]
 fn images_basic_auth_needs_berth_login() {
-    let reg = Registry::start("basic", Some(("alice", "wonder-land")));
     let e = Engine::start("img_basic_auth");
+    let reg = Registry::start("basic", &e, Some(("alice", "wonder-land")));
     let name = format!("{}/e2e/private:v1", reg.addr);
     let tar = marked_rootfs(e.scratch(), "private-marker");
     e.ok(&["import", &tar, &name]);
@@ -247,7 +253,15 @@ fn images_basic_auth_needs_berth_login() {
     e.ok(&["rmi", &name]);
     berth().arg_list(&["image", "pull", &name]).ok();
     assert_eq!(
-        e.ok(&["run", "--rm", &name, "cat", "/etc/marker"]),
+        e.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &name,
+            "cat",
+            "/etc/marker"
+        ]),
         "private-marker"
     );
     let out = berth().arg_list(&["logout", &reg.addr]).ok();
@@ -259,8 +273,8 @@ fn images_basic_auth_needs_berth_login() {
 
 #[test]
 fn images_docker_hub_names_resolve_through_a_mirror() {
-    let reg = Registry::start("mirror", None);
     let src = Engine::start("img_mirror_src");
+    let reg = Registry::start("mirror", &src, None);
     let tar = marked_rootfs(src.scratch(), "mirror-marker");
     let in_mirror = format!("{}/library/e2e-mirrored:v1", reg.addr);
     src.ok(&["import", &tar, &in_mirror]);
@@ -269,9 +283,18 @@ fn images_docker_hub_names_resolve_through_a_mirror() {
         .ok();
     let json = format!(r#"{{"registry-mirrors": ["http://{}"]}}"#, reg.addr);
     let e = Engine::start_with_config("img_mirror", Some(&json));
+    let _served = reg.share(&e);
     e.ok(&["pull", "e2e-mirrored:v1"]);
     assert_eq!(
-        e.ok(&["run", "--rm", "e2e-mirrored:v1", "cat", "/etc/marker"]),
+        e.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "e2e-mirrored:v1",
+            "cat",
+            "/etc/marker"
+        ]),
         "mirror-marker"
     );
     let out = e.docker(&["pull", "e2e-not-in-mirror:v1"]);

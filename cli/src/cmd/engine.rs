@@ -60,6 +60,10 @@ pub fn run(args: EngineArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             insecure: cfg.insecure_registries.clone(),
             mirrors: cfg.registry_mirrors.clone(),
         });
+        backend
+            .open_networks(berth_engine::real::NetConfig::from_daemon(&cfg))
+            .await
+            .context("cannot set up networking")?;
         berth_engine::daemon::run(&cfg, backend)
             .await
             .context("engine failed")

@@ -56,6 +56,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod built;
 pub mod digest;
 pub mod fsops;
 pub mod images;
@@ -71,6 +72,7 @@ pub mod store;
 pub mod unpack;
 
 pub use auth::Credentials;
+pub use built::{BuiltLayer, GcHold};
 pub use images::{ImageError, ImageStore, ImageSummary, RemoveReport};
 pub use import::ImportOptions;
 pub use index::Garbage;
