@@ -1,6 +1,7 @@
 //! `berth image …`: the engine's images, one file per sub-verb, each talking to the engine
 //! through the API client (so the same verbs work against any Docker-API engine).
 
+mod bootstrap;
 mod ls;
 
 use std::process::ExitCode;
@@ -15,11 +16,14 @@ pub enum ImageCommand {
     /// List images.
     #[command(visible_alias = "list")]
     Ls(ls::LsArgs),
+    /// Build a Debian base image from a package mirror with debootstrap (no registry needed).
+    Bootstrap(bootstrap::BootstrapArgs),
 }
 
 /// Runs one `berth image` sub-verb.
 pub fn run(command: ImageCommand, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     match command {
         ImageCommand::Ls(args) => ls::run(args, global),
+        ImageCommand::Bootstrap(args) => bootstrap::run(args, global),
     }
 }
