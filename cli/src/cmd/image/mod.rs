@@ -2,6 +2,7 @@
 //! through the API client (so the same verbs work against any Docker-API engine).
 
 mod bootstrap;
+pub(crate) mod build;
 mod ls;
 
 use std::process::ExitCode;
@@ -13,6 +14,8 @@ use crate::global::GlobalArgs;
 /// The sub-verbs of `berth image`.
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
     /// List images.
     #[command(visible_alias = "list")]
     Ls(ls::LsArgs),
@@ -23,6 +26,7 @@ pub enum ImageCommand {
 /// Runs one `berth image` sub-verb.
 pub fn run(command: ImageCommand, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     match command {
+        ImageCommand::Build(args) => build::run(args, global),
         ImageCommand::Ls(args) => ls::run(args, global),
         ImageCommand::Bootstrap(args) => bootstrap::run(args, global),
     }
