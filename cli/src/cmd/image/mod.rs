@@ -1,6 +1,7 @@
 //! `berth image …`: the engine's images, one file per sub-verb, each talking to the engine
 //! through the API client (so the same verbs work against any Docker-API engine).
 
+mod bootstrap;
 pub(crate) mod build;
 mod import;
 mod ls;
@@ -27,6 +28,8 @@ pub enum ImageCommand {
     Push(push::PushArgs),
     /// Create an image from a root filesystem tarball.
     Import(import::ImportArgs),
+    /// Build a Debian base image from a package mirror with debootstrap (no registry needed).
+    Bootstrap(bootstrap::BootstrapArgs),
 }
 
 /// Runs one `berth image` sub-verb.
@@ -37,5 +40,6 @@ pub fn run(command: ImageCommand, global: &GlobalArgs) -> anyhow::Result<ExitCod
         ImageCommand::Import(args) => import::run(args, global),
         ImageCommand::Pull(args) => pull::run(args, global),
         ImageCommand::Push(args) => push::run(args, global),
+        ImageCommand::Bootstrap(args) => bootstrap::run(args, global),
     }
 }
