@@ -3,6 +3,7 @@
 //! TCP, one HTTP/1.1 connection per request.
 
 mod hijack;
+mod runtime;
 mod stream;
 mod transport;
 

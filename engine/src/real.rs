@@ -11,9 +11,12 @@
 //! treated as `none` for now and said so in the create warnings.
 
 mod containers;
+mod exec;
 mod images;
 mod logs;
 mod record;
+mod resources;
+mod stats;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -101,6 +104,7 @@ struct Inner {
     runtime: Runtime,
     containers: Mutex<HashMap<String, Entry>>,
     events: broadcast::Sender<EventMessage>,
+    execs: exec::Execs,
 }
 
 /// The engine backend that really runs containers.
@@ -163,6 +167,7 @@ impl RealBackend {
                 runtime,
                 containers: Mutex::new(map),
                 events,
+                execs: exec::Execs::default(),
             }),
         };
         backend.recover();
@@ -255,12 +260,12 @@ impl Backend for RealBackend {
         self.wait(id, condition)
     }
 
-    async fn pause_container(&self, _id: &str) -> BackendResult<()> {
-        unsupported("pause")
+    async fn pause_container(&self, id: &str) -> BackendResult<()> {
+        self.set_paused(id, true)
     }
 
-    async fn unpause_container(&self, _id: &str) -> BackendResult<()> {
-        unsupported("unpause")
+    async fn unpause_container(&self, id: &str) -> BackendResult<()> {
+        self.set_paused(id, false)
     }
 
     async fn remove_container(&self, id: &str, force: bool, _volumes: bool) -> BackendResult<()> {
@@ -283,20 +288,20 @@ impl Backend for RealBackend {
         self.attach(id, opts)
     }
 
-    async fn create_exec(&self, _id: &str, _config: ExecConfig) -> BackendResult<IdResponse> {
-        unsupported("exec")
+    async fn create_exec(&self, id: &str, config: ExecConfig) -> BackendResult<IdResponse> {
+        self.exec_create(id, config)
     }
 
-    async fn start_exec(&self, _exec_id: &str) -> BackendResult<Attachment> {
-        unsupported("exec")
+    async fn start_exec(&self, exec_id: &str) -> BackendResult<Attachment> {
+        self.exec_start(exec_id)
     }
 
-    async fn inspect_exec(&self, _exec_id: &str) -> BackendResult<ExecInspect> {
-        unsupported("exec")
+    async fn inspect_exec(&self, exec_id: &str) -> BackendResult<ExecInspect> {
+        self.exec_inspect(exec_id)
     }
 
-    async fn top_container(&self, _id: &str) -> BackendResult<ContainerTopResponse> {
-        unsupported("top")
+    async fn top_container(&self, id: &str) -> BackendResult<ContainerTopResponse> {
+        self.top(id)
     }
 
     async fn list_images(&self, _all: bool, filters: Filters) -> BackendResult<Vec<ImageSummary>> {

@@ -221,3 +221,33 @@ impl Drop for Engine {
         }
     }
 }
+
+impl Engine {
+    /// Kills the engine with SIGKILL; its shims keep running.
+    pub fn kill_only(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the engine with SIGKILL (its shims keep running) and starts a new one on the same
+    /// data root and socket.
+    pub fn kill_and_restart(&mut self) {
+        self.kill_only();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("engine.log"))
+            .expect("engine log");
+        self.child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("engine")
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--host")
+            .arg(self.host())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("respawn berth engine");
+        self.wait_ready();
+    }
+}

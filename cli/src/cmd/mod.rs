@@ -1,6 +1,7 @@
 //! The verbs of the `berth` CLI, one module each.
 
 mod config;
+mod container;
 mod engine;
 mod graph;
 mod image;
@@ -25,6 +26,9 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Manage containers (run, exec, ps, logs, stop, rm, top, pause, …).
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
     /// Show berth's version and the engine's.
     Version(version::VersionArgs),
     /// Show what the engine reports about itself (starts berth's engine when needed).
@@ -38,6 +42,7 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Graph(args) => graph::run(args, global),
         Command::Engine(args) => engine::run(args, global),
         Command::Image(command) => image::run(command, global),
+        Command::Container(command) => container::run(command, global),
         Command::Version(args) => version::version(args, global),
         Command::Info(args) => version::info(args, global),
     }

@@ -103,7 +103,7 @@ impl Fixture {
         self.write_bundle();
         let bundle = self.dir.path().display().to_string();
         let out = self
-            .cmd(&["run", &self.id, "--bundle", &bundle])
+            .cmd(&["run", "--keep", &self.id, "--bundle", &bundle])
             .output()
             .expect("spawn");
         decode(out)

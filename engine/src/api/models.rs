@@ -6,9 +6,11 @@
 
 mod container;
 mod objects;
+mod resources;
 
 pub use container::*;
 pub use objects::*;
+pub use resources::*;
 
 use std::collections::{BTreeMap, HashMap};
 

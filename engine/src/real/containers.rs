@@ -132,7 +132,7 @@ impl RealBackend {
     }
 
     /// Applies `f` to the record, persists it and publishes its phase.
-    fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> BackendResult<Record> {
+    pub(super) fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> BackendResult<Record> {
         let mut map = self.lock();
         let entry = map.get_mut(id).ok_or_else(|| no_such(id))?;
         f(&mut entry.record);
@@ -199,8 +199,14 @@ impl RealBackend {
         std::fs::File::create(dir.join("log.json")).map_err(internal("cannot create the log"))?;
         let host_netns = self.inner.paths.proc_root.join("1/ns/net");
         let netns = (mode == "host").then_some(host_netns.as_path());
-        let cfg = container_config(&rootfs, &image_cfg, &body, &id, netns);
+        let mut cfg = container_config(&rootfs, &image_cfg, &body, &id, netns);
         let result = (|| {
+            let host_network = mode == "host";
+            warnings.extend(super::resources::apply(
+                &mut cfg,
+                &body.host_config,
+                host_network,
+            )?);
             let spec = spec::generate(&cfg).map_err(|e| BackendError::invalid(e.to_string()))?;
             spec.save(bundle.join("config.json")).map_err(|e| {
                 BackendError::new(
@@ -339,6 +345,7 @@ impl RealBackend {
         let _ = self.inner.runtime.delete(id, true);
         let Ok(rec) = self.update(id, |r| {
             r.running = false;
+            r.paused = false;
             r.pid = 0;
             r.finished_at = now();
             match &exit {
@@ -368,7 +375,12 @@ impl RealBackend {
             .collect();
         for id in ids {
             let dir = self.inner.paths.container(&id);
-            if let Ok(exit) = berth_runtime::shim::read_exit(&dir.join("exit.json")) {
+            let exit_file = dir.join("exit.json");
+            if !exit_file.exists() {
+                // Still running under its shim: learn its exit from the shim's record.
+                self.watch_exit_file(id.clone(), exit_file.clone());
+            }
+            if let Ok(exit) = berth_runtime::shim::read_exit(&exit_file) {
                 let _ = self.inner.runtime.delete(&id, true);
                 let _ = self.update(&id, |r| {
                     r.running = false;
@@ -379,6 +391,25 @@ impl RealBackend {
                 });
             }
         }
+    }
+
+    /// After a restart, a container's shim is no child of this daemon: poll for the exit
+    /// record it writes when the container ends.
+    fn watch_exit_file(&self, id: String, exit_file: std::path::PathBuf) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let this = self.clone();
+        handle.spawn(async move {
+            while !exit_file.exists() {
+                let known = this.lock().get(&id).is_some_and(|e| e.record.running);
+                if !known {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            this.on_exit(&id).await;
+        });
     }
 
     fn phase_rx(&self, id: &str) -> BackendResult<watch::Receiver<Phase>> {
@@ -400,7 +431,13 @@ impl RealBackend {
         self.inner
             .runtime
             .kill(&rec.id, sig)
-            .map_err(|e| BackendError::new(ErrorKind::Internal, e.to_string()))
+            .map_err(|e| BackendError::new(ErrorKind::Internal, e.to_string()))?;
+        // A frozen container only acts on the signal once thawed (Docker does the same).
+        if rec.paused && sig == Signal::SIGKILL {
+            let _ = self.inner.runtime.set_paused(&rec.id, false);
+            let _ = self.update(&rec.id, |r| r.paused = false);
+        }
+        Ok(())
     }
 
     async fn until_stopped(rx: &mut watch::Receiver<Phase>) {
@@ -616,6 +653,7 @@ impl RealBackend {
             state: ContainerState {
                 status: r.status().to_owned(),
                 running: r.running,
+                paused: r.paused,
                 oom_killed: r.oom_killed,
                 pid: r.pid,
                 exit_code: r.exit_code,
