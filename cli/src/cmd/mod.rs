@@ -1,11 +1,16 @@
 //! The verbs of the `berth` CLI, one module each.
 
+pub(crate) mod build;
+mod builder;
 mod config;
 mod container;
 mod engine;
+mod flags;
 mod graph;
 mod image;
+mod network;
 mod version;
+mod volume;
 
 use std::process::ExitCode;
 
@@ -29,6 +34,17 @@ pub enum Command {
     /// Manage containers (run, exec, ps, logs, stop, rm, top, pause, …).
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// Build or rebuild the images of compose services with a `build:` section.
+    Build(build::BuildArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(builder::BuilderCommand),
     /// Show berth's version and the engine's.
     Version(version::VersionArgs),
     /// Show what the engine reports about itself (starts berth's engine when needed).
@@ -43,6 +59,10 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Engine(args) => engine::run(args, global),
         Command::Image(command) => image::run(command, global),
         Command::Container(command) => container::run(command, global),
+        Command::Volume(command) => volume::run(command, global),
+        Command::Network(command) => network::run(command, global),
+        Command::Build(args) => build::run(args, global),
+        Command::Builder(command) => builder::run(command, global),
         Command::Version(args) => version::version(args, global),
         Command::Info(args) => version::info(args, global),
     }

@@ -4,10 +4,12 @@
 //! `ImageID` or `MinAPIVersion`). Input types ignore unknown fields and accept `null` where Go
 //! clients send it, because the docker CLI and docker-compose send far more than berth reads.
 
+mod build;
 mod container;
 mod objects;
 mod resources;
 
+pub use build::*;
 pub use container::*;
 pub use objects::*;
 pub use resources::*;
