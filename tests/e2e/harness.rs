@@ -277,7 +277,16 @@ impl Engine {
             .append(true)
             .open(self.dir.path().join("engine.log"))
             .expect("engine log");
-        self.child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        // A fresh network namespace, as at the first start (the old one died with the engine).
+        self.child = Command::new("unshare")
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec \"$0\" \"$@\"",
+            ])
+            .arg(env!("CARGO_BIN_EXE_berth"))
             .arg("engine")
             .arg("--data-root")
             .arg(self.data_root())

@@ -7,7 +7,7 @@ mod build;
 mod config;
 mod engine;
 mod harness;
-mod runtime;
 mod network;
+mod runtime;
 mod util;
 mod volumes;

@@ -4,9 +4,22 @@
 use crate::harness::{Engine, IMAGE};
 use crate::util::show;
 
+// Every container here runs with `--network none`: these tests are about the runtime, not
+// about bridges.
+
 /// Starts `sleep 300` detached under `name` and returns its id.
 fn sleeper(e: &Engine, name: &str) -> String {
-    e.ok(&["run", "-d", "--name", name, IMAGE, "sleep", "300"])
+    e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "-d",
+        "--name",
+        name,
+        IMAGE,
+        "sleep",
+        "300",
+    ])
 }
 
 #[test]
@@ -46,7 +59,7 @@ fn runtime_exec_shares_the_pid_namespace_and_reports_exit_codes() {
 
 /// `/proc/self/status`'s `CapEff` of `docker run` with `flags`.
 fn cap_eff(e: &Engine, flags: &[&str]) -> u64 {
-    let mut args = vec!["run", "--rm"];
+    let mut args = vec!["run", "--rm", "--network", "none"];
     args.extend_from_slice(flags);
     args.extend_from_slice(&[IMAGE, "grep", "CapEff", "/proc/self/status"]);
     let out = e.ok(&args);
@@ -69,10 +82,13 @@ fn runtime_capabilities_follow_dockers_defaults_and_flags() {
 #[test]
 fn runtime_pid1_hostname_masked_paths_and_read_only_proc_sys() {
     let e = Engine::start("rt_sec");
-    let script = "echo $$; hostname; cat /proc/kcore 2>&1 | wc -c; \
+    let script = "echo $$; hostname; \
+                  for p in /proc/kcore /proc/keys /proc/timer_list; do [ -e $p ] && cat $p; done | wc -c; \
                   echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo WRITABLE || echo ro";
     let out = e.ok(&[
         "run",
+        "--network",
+        "none",
         "--rm",
         "--hostname",
         "rt-host",
@@ -87,17 +103,31 @@ fn runtime_pid1_hostname_masked_paths_and_read_only_proc_sys() {
 #[test]
 fn runtime_exit_codes_oom_and_pids_limit() {
     let e = Engine::start("rt_limits");
-    for (cmd, code) in [
-        ("exit 0", 0),
-        ("exit 1", 1),
-        ("kill -9 $$", 137),
-        ("kill -15 $$", 143),
-    ] {
-        let out = e.docker(&["run", "--rm", IMAGE, "sh", "-c", cmd]);
+    for (cmd, code) in [("exit 0", 0), ("exit 1", 1), ("no-such-command", 127)] {
+        let out = e.docker(&["run", "--rm", "--network", "none", IMAGE, "sh", "-c", cmd]);
         assert_eq!(out.status.code(), Some(code), "{cmd}: {}", show(&out));
     }
+    // SIGKILL gives 137; SIGTERM forwarded by --init (tini) to the command gives 143.
+    let killed = e.ok(&["run", "-d", "--network", "none", IMAGE, "sleep", "300"]);
+    e.ok(&["kill", &killed]);
+    assert_eq!(e.ok(&["wait", &killed]), "137");
+    let termed = e.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--init",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    e.ok(&["stop", "-t", "20", &termed]);
+    assert_eq!(e.ok(&["wait", &termed]), "143");
+    e.ok(&["rm", &killed, &termed]);
     let oom = e.docker(&[
         "run",
+        "--network",
+        "none",
         "--name",
         "rt-oom",
         "-m",
@@ -109,7 +139,14 @@ fn runtime_exit_codes_oom_and_pids_limit() {
         "-c",
         "x=aaaaaaaa; while true; do x=$x$x; done",
     ]);
-    assert_eq!(oom.status.code(), Some(137), "{}", show(&oom));
+    let oom_log = e.docker(&["logs", "rt-oom"]);
+    assert_eq!(
+        oom.status.code(),
+        Some(137),
+        "{}\n{}",
+        show(&oom),
+        show(&oom_log)
+    );
     let state = e.ok(&[
         "inspect",
         "-f",
@@ -120,6 +157,8 @@ fn runtime_exit_codes_oom_and_pids_limit() {
     e.ok(&["rm", "rt-oom"]);
     let bomb = e.docker(&[
         "run",
+        "--network",
+        "none",
         "--rm",
         "--pids-limit",
         "10",
@@ -137,6 +176,8 @@ fn runtime_cpu_quota_and_limits_reach_the_cgroup_and_the_process() {
     let e = Engine::start("rt_cgroup");
     let id = e.ok(&[
         "run",
+        "--network",
+        "none",
         "-d",
         "--cpus",
         "0.5",
@@ -176,6 +217,8 @@ fn runtime_pause_top_and_logs_with_timestamps() {
     let e = Engine::start("rt_pause");
     let id = e.ok(&[
         "run",
+        "--network",
+        "none",
         "-d",
         IMAGE,
         "sh",
@@ -208,8 +251,28 @@ fn runtime_pause_top_and_logs_with_timestamps() {
 #[test]
 fn runtime_container_survives_an_engine_kill() {
     let mut e = Engine::start("rt_survive");
-    let keep = e.ok(&["run", "-d", "--name", "rt-keep", IMAGE, "sleep", "300"]);
-    e.ok(&["run", "-d", "--name", "rt-quit", IMAGE, "sleep", "300"]);
+    let keep = e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "-d",
+        "--name",
+        "rt-keep",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "-d",
+        "--name",
+        "rt-quit",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
     let quit_pid = e.ok(&["inspect", "-f", "{{.State.Pid}}", "rt-quit"]);
     let quit_pid: i32 = quit_pid.parse().expect("init pid");
     e.kill_and_restart();

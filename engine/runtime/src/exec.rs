@@ -280,6 +280,14 @@ fn enter(prep: &Prepared, process: &Process) -> Result<init::ExecArgs, InitError
     if let Some(sock) = &prep.console {
         crate::tty::attach_new_terminal(sock)?;
     }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|source| {
+            InitError::Io {
+                op: "oom_score_adj".into(),
+                source,
+            }
+        })?;
+    }
     for r in process.rlimits().iter().flatten() {
         init::set_rlimit(init::rlimit_resource(r.typ()), r.soft(), r.hard()).map_err(|source| {
             InitError::Io {
