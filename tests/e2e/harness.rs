@@ -264,28 +264,28 @@ impl Drop for Engine {
 
 impl Engine {
     /// Kills the engine with SIGKILL; its shims keep running.
-    pub fn kill_only(&mut self) {
+    fn kill_only(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// Kills the engine with SIGKILL (its shims keep running) and starts a new one on the same
-    /// data root and socket.
-    pub fn kill_and_restart(&mut self) {
+    /// data root and socket, in the same network namespace; `while_down` runs in between.
+    pub fn kill_and_restart(&mut self, while_down: impl FnOnce()) {
+        use std::os::fd::AsRawFd as _;
+        // Holding the namespace open keeps it (and its bridges) alive across the restart.
+        let netns = std::fs::File::open(format!("/proc/{}/ns/net", self.child.id()))
+            .expect("the engine's network namespace");
         self.kill_only();
+        while_down();
         let log = std::fs::OpenOptions::new()
             .append(true)
             .open(self.dir.path().join("engine.log"))
             .expect("engine log");
-        // A fresh network namespace, as at the first start (the old one died with the engine).
-        self.child = Command::new("unshare")
-            .args([
-                "--net",
-                "--",
-                "sh",
-                "-c",
-                "ip link set lo up && exec \"$0\" \"$@\"",
-            ])
+        let handle = format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd());
+        self.child = Command::new("nsenter")
+            .arg(format!("--net={handle}"))
+            .arg("--")
             .arg(env!("CARGO_BIN_EXE_berth"))
             .arg("engine")
             .arg("--data-root")
@@ -298,5 +298,6 @@ impl Engine {
             .spawn()
             .expect("respawn berth engine");
         self.wait_ready();
+        drop(netns);
     }
 }

@@ -275,16 +275,16 @@ fn runtime_container_survives_an_engine_kill() {
     ]);
     let quit_pid = e.ok(&["inspect", "-f", "{{.State.Pid}}", "rt-quit"]);
     let quit_pid: i32 = quit_pid.parse().expect("init pid");
-    e.kill_and_restart();
+    e.kill_and_restart(|| {});
     assert_eq!(
         e.ok(&["inspect", "-f", "{{.State.Running}}", &keep]),
         "true"
     );
     // The second container ends while the engine is down: its shim records the exit.
-    e.kill_only();
-    // SAFETY: kill(2) on the init pid of a container this test started.
-    assert_eq!(unsafe { libc::kill(quit_pid, libc::SIGKILL) }, 0);
-    e.kill_and_restart();
+    e.kill_and_restart(|| {
+        // SAFETY: kill(2) on the init pid of a container this test started.
+        assert_eq!(unsafe { libc::kill(quit_pid, libc::SIGKILL) }, 0);
+    });
     let quit = e.ok(&["wait", "rt-quit"]);
     assert_eq!(quit, "137");
     assert_eq!(
