@@ -28,7 +28,7 @@ fn runtime_exec_shares_the_pid_namespace_and_reports_exit_codes() {
     let id = sleeper(&e, "rt-exec");
     assert_eq!(
         e.ok(&["exec", "rt-exec", "cat", "/proc/1/cmdline"]),
-        "sleep\0300\0"
+        "sleep\x00300\x00"
     );
     let out = e.ok(&[
         "exec",

@@ -20,7 +20,7 @@ use crate::global::GlobalArgs;
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
     /// Create and start a container from an image, then follow it (or detach with -d).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Run a command in a running container.
     Exec(exec::ExecArgs),
     /// List containers.
@@ -56,7 +56,7 @@ pub enum ContainerCommand {
 pub fn run(command: ContainerCommand, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     use ContainerCommand as C;
     match command {
-        C::Run(a) => run::run(a, global),
+        C::Run(a) => run::run(*a, global),
         C::Exec(a) => exec::run(a, global),
         C::Ps(a) => ps::run(a, global),
         C::Logs(a) => logs::run(a, global),
