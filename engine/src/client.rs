@@ -4,6 +4,7 @@
 
 mod build;
 mod hijack;
+mod runtime;
 mod stream;
 mod transport;
 

@@ -16,6 +16,7 @@ mod containers;
 mod image_pull;
 mod image_push;
 mod image_transfer;
+mod exec;
 mod images;
 mod logs;
 mod mounts_apply;
@@ -24,6 +25,8 @@ mod net_containers;
 mod net_files;
 mod networks;
 mod record;
+mod resources;
+mod stats;
 mod volumes;
 
 use std::collections::HashMap;
@@ -121,6 +124,7 @@ struct Inner {
     runtime: Runtime,
     containers: Mutex<HashMap<String, Entry>>,
     events: broadcast::Sender<EventMessage>,
+    execs: exec::Execs,
     volumes: berth_volume::VolumeStore,
     net: std::sync::OnceLock<Arc<networks::Networking>>,
 }
@@ -190,6 +194,7 @@ impl RealBackend {
                 runtime,
                 containers: Mutex::new(map),
                 events,
+                execs: exec::Execs::default(),
                 volumes,
                 net: std::sync::OnceLock::new(),
             }),
@@ -299,12 +304,12 @@ impl Backend for RealBackend {
         self.wait(id, condition)
     }
 
-    async fn pause_container(&self, _id: &str) -> BackendResult<()> {
-        unsupported("pause")
+    async fn pause_container(&self, id: &str) -> BackendResult<()> {
+        self.set_paused(id, true)
     }
 
-    async fn unpause_container(&self, _id: &str) -> BackendResult<()> {
-        unsupported("unpause")
+    async fn unpause_container(&self, id: &str) -> BackendResult<()> {
+        self.set_paused(id, false)
     }
 
     async fn remove_container(&self, id: &str, force: bool, volumes: bool) -> BackendResult<()> {
@@ -332,20 +337,20 @@ impl Backend for RealBackend {
         self.attach(id, opts)
     }
 
-    async fn create_exec(&self, _id: &str, _config: ExecConfig) -> BackendResult<IdResponse> {
-        unsupported("exec")
+    async fn create_exec(&self, id: &str, config: ExecConfig) -> BackendResult<IdResponse> {
+        self.exec_create(id, config)
     }
 
-    async fn start_exec(&self, _exec_id: &str) -> BackendResult<Attachment> {
-        unsupported("exec")
+    async fn start_exec(&self, exec_id: &str) -> BackendResult<Attachment> {
+        self.exec_start(exec_id)
     }
 
-    async fn inspect_exec(&self, _exec_id: &str) -> BackendResult<ExecInspect> {
-        unsupported("exec")
+    async fn inspect_exec(&self, exec_id: &str) -> BackendResult<ExecInspect> {
+        self.exec_inspect(exec_id)
     }
 
-    async fn top_container(&self, _id: &str) -> BackendResult<ContainerTopResponse> {
-        unsupported("top")
+    async fn top_container(&self, id: &str) -> BackendResult<ContainerTopResponse> {
+        self.top(id)
     }
 
     async fn list_images(&self, _all: bool, filters: Filters) -> BackendResult<Vec<ImageSummary>> {

@@ -289,3 +289,43 @@ impl Drop for Engine {
         }
     }
 }
+
+impl Engine {
+    /// Kills the engine with SIGKILL; its shims keep running.
+    fn kill_only(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the engine with SIGKILL (its shims keep running) and starts a new one on the same
+    /// data root and socket, in the same network namespace; `while_down` runs in between.
+    pub fn kill_and_restart(&mut self, while_down: impl FnOnce()) {
+        use std::os::fd::AsRawFd as _;
+        // Holding the namespace open keeps it (and its bridges) alive across the restart.
+        let netns = std::fs::File::open(format!("/proc/{}/ns/net", self.child.id()))
+            .expect("the engine's network namespace");
+        self.kill_only();
+        while_down();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("engine.log"))
+            .expect("engine log");
+        let handle = format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd());
+        self.child = Command::new("nsenter")
+            .arg(format!("--net={handle}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_berth"))
+            .arg("engine")
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--host")
+            .arg(self.host())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("respawn berth engine");
+        self.wait_ready();
+        drop(netns);
+    }
+}

@@ -9,5 +9,6 @@ mod engine;
 mod harness;
 mod images;
 mod network;
+mod runtime;
 mod util;
 mod volumes;

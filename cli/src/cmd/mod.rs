@@ -3,6 +3,7 @@
 pub(crate) mod build;
 mod builder;
 mod config;
+mod container;
 mod engine;
 mod flags;
 mod graph;
@@ -35,6 +36,9 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry.
     Logout(login::LogoutArgs),
+    /// Manage containers (run, exec, ps, logs, stop, rm, top, pause, …).
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -61,6 +65,7 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Image(command) => image::run(command, global),
         Command::Login(args) => login::login(args, global),
         Command::Logout(args) => login::logout(args, global),
+        Command::Container(command) => container::run(command, global),
         Command::Volume(command) => volume::run(command, global),
         Command::Network(command) => network::run(command, global),
         Command::Build(args) => build::run(args, global),

@@ -70,8 +70,13 @@ pub fn apply(process: &Process) -> Result<(), InitError> {
     caps::set(None, CapSet::Permitted, &permitted).map_err(err("set permitted"))?;
     caps::set(None, CapSet::Effective, &effective).map_err(err("set effective"))?;
     caps::clear(None, CapSet::Ambient).map_err(err("clear ambient"))?;
-    for cap in ambient {
-        caps::raise(None, CapSet::Ambient, cap).map_err(err("raise ambient"))?;
+    // The kernel only allows ambient capabilities that are permitted and inheritable; like
+    // runc, others asked for are left out rather than failing the container.
+    for cap in ambient
+        .iter()
+        .filter(|c| permitted.contains(c) && inheritable.contains(c))
+    {
+        caps::raise(None, CapSet::Ambient, *cap).map_err(err("raise ambient"))?;
     }
     Ok(())
 }

@@ -63,7 +63,7 @@ enum Command {
         /// Container id.
         id: String,
     },
-    /// Create, start and wait; exits with the container's status (128+signal when killed).
+    /// Create, start, wait and delete; exits with the container's status (128+signal when killed).
     Run {
         /// Container id.
         id: String,
@@ -73,6 +73,9 @@ enum Command {
         /// Write the init's pid here.
         #[arg(long)]
         pid_file: Option<PathBuf>,
+        /// Keep the stopped container (state and cgroup) instead of deleting it.
+        #[arg(long)]
+        keep: bool,
     },
     /// Write a default config.json (Docker defaults, `sh`, rootfs `rootfs`).
     Spec {
@@ -116,6 +119,9 @@ enum Command {
         /// Every capability and no seccomp filter.
         #[arg(long)]
         privileged: bool,
+        /// Give the process a terminal and relay this process's stdio to it.
+        #[arg(long, short)]
+        tty: bool,
         /// Write the new process's pid here.
         #[arg(long)]
         pid_file: Option<PathBuf>,
@@ -218,6 +224,7 @@ fn execute(cli: Cli) -> Result<u8, CliError> {
             id,
             bundle,
             pid_file,
+            keep,
         } => {
             let pid = match rt.create(&id, &bundle) {
                 Ok(pid) => pid,
@@ -236,6 +243,10 @@ fn execute(cli: Cli) -> Result<u8, CliError> {
             }
             rt.start(&id)?;
             let status = rt.wait(pid)?;
+            // Like `runc run`: the container is gone once it has exited.
+            if !keep {
+                rt.delete(&id, true)?;
+            }
             return Ok(status.code().clamp(0, 255) as u8);
         }
         Command::Spec { bundle } => {
@@ -276,6 +287,7 @@ fn execute(cli: Cli) -> Result<u8, CliError> {
             cwd,
             user,
             privileged,
+            tty,
             pid_file,
             id,
             args,
@@ -291,13 +303,26 @@ fn execute(cli: Cli) -> Result<u8, CliError> {
                         message: e.to_string(),
                     })?
                 }
-                None => exec_process(&rt, &id, args, env, cwd, user, privileged)?,
+                None => {
+                    let flags = ExecFlags {
+                        args,
+                        env,
+                        cwd,
+                        user,
+                        privileged,
+                        tty,
+                    };
+                    exec_process(&rt, &id, flags)?
+                }
             };
-            let (pid, _) = rt.exec_spawn(&id, &process)?;
+            let child = rt.exec_spawn(&id, &process)?;
             if let Some(p) = pid_file {
-                write_file(&p, &pid.to_string())?;
+                write_file(&p, &child.pid.to_string())?;
             }
-            let status = rt.wait(pid)?;
+            if let Some(master) = &child.console {
+                crate::tty::relay(master);
+            }
+            let status = rt.wait(child.pid)?;
             return Ok(status.code().clamp(0, 255) as u8);
         }
         Command::Pause { id } => rt.set_paused(&id, true)?,
@@ -307,14 +332,20 @@ fn execute(cli: Cli) -> Result<u8, CliError> {
 }
 
 /// The process of `exec` given on the command line: the container's, with these overrides.
-fn exec_process(
-    rt: &Runtime,
-    id: &str,
+/// The `exec` flags that shape the process.
+struct ExecFlags {
     args: Vec<String>,
     env: Vec<String>,
     cwd: Option<String>,
     user: Option<String>,
     privileged: bool,
+    tty: bool,
+}
+
+fn exec_process(
+    rt: &Runtime,
+    id: &str,
+    f: ExecFlags,
 ) -> Result<oci_spec::runtime::Process, CliError> {
     let st = rt.state(id)?;
     let config = st.bundle.join("config.json");
@@ -328,12 +359,12 @@ fn exec_process(
         .map(|r| st.bundle.join(r.path()))
         .unwrap_or_default();
     let req = crate::exec::ExecRequest {
-        args,
-        env,
-        cwd,
-        user,
-        tty: false,
-        privileged,
+        args: f.args,
+        env: f.env,
+        cwd: f.cwd,
+        user: f.user,
+        tty: f.tty,
+        privileged: f.privileged,
     };
     Ok(crate::exec::process_for(&spec, &req, &rootfs)?)
 }

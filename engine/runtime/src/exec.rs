@@ -122,19 +122,36 @@ fn open_ns(proc_root: &Path, pid: i32, name: &str) -> Result<File, RuntimeError>
 struct Prepared {
     namespaces: Vec<File>,
     seccomp: Vec<seccompiler::BpfProgram>,
+    /// The child's end of the channel the terminal master is sent over.
+    console: Option<OwnedFd>,
+}
+
+/// A started exec process.
+#[derive(Debug)]
+pub struct ExecChild {
+    /// Host pid of the process (a child of the caller).
+    pub pid: i32,
+    /// Host pid of the container's init.
+    pub init_pid: i32,
+    /// The master end of its terminal, when `process.terminal` is set: relay it with
+    /// [`crate::tty::relay`].
+    pub console: Option<OwnedFd>,
 }
 
 impl Runtime {
     /// Runs `process` in running container `id` and waits for it; returns how it ended. Output
     /// goes to this process's stdio. Must be called from a single-threaded process.
     pub fn exec(&self, id: &str, process: &Process) -> Result<ExitStatus, RuntimeError> {
-        let (pid, _) = self.exec_spawn(id, process)?;
-        self.wait(pid)
+        let child = self.exec_spawn(id, process)?;
+        if let Some(master) = &child.console {
+            crate::tty::relay(master);
+        }
+        self.wait(child.pid)
     }
 
-    /// Starts `process` in running container `id`; returns the host pid of the new process
-    /// (a child of the caller) and the container's init pid.
-    pub fn exec_spawn(&self, id: &str, process: &Process) -> Result<(i32, i32), RuntimeError> {
+    /// Starts `process` in running container `id`. Must be called from a single-threaded
+    /// process.
+    pub fn exec_spawn(&self, id: &str, process: &Process) -> Result<ExecChild, RuntimeError> {
         let threads = crate::runtime::thread_count();
         if threads != 1 {
             return Err(RuntimeError::MultiThreaded(threads));
@@ -171,9 +188,17 @@ impl Runtime {
             Some(profile) if !privileged => crate::seccomp::compile(profile)?,
             _ => Vec::new(),
         };
+        let (console_parent, console_child) = match process.terminal() == Some(true) {
+            true => {
+                let (a, b) = crate::tty::channel().map_err(sys("socketpair"))?;
+                (Some(a), Some(b))
+            }
+            false => (None, None),
+        };
         let prepared = Prepared {
             namespaces,
             seccomp,
+            console: console_child,
         };
         nix::sched::setns(&pid_ns, nix::sched::CloneFlags::CLONE_NEWPID)
             .map_err(sys("setns pid"))?;
@@ -197,7 +222,14 @@ impl Runtime {
             return Err(e.into());
         }
         let _ = nix::unistd::write(&sync_w, b"1");
-        Ok((child.as_raw(), st.pid))
+        // No master arrives when the child failed before its terminal existed; its exit
+        // status tells why.
+        let console = console_parent.and_then(|sock| crate::tty::receive_master(&sock).ok());
+        Ok(ExecChild {
+            pid: child.as_raw(),
+            init_pid: st.pid,
+            console,
+        })
     }
 }
 
@@ -241,6 +273,17 @@ fn enter(prep: &Prepared, process: &Process) -> Result<init::ExecArgs, InitError
         nix::sched::setns(ns, nix::sched::CloneFlags::empty()).map_err(|source| {
             InitError::Sys {
                 op: "setns".into(),
+                source,
+            }
+        })?;
+    }
+    if let Some(sock) = &prep.console {
+        crate::tty::attach_new_terminal(sock)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|source| {
+            InitError::Io {
+                op: "oom_score_adj".into(),
                 source,
             }
         })?;

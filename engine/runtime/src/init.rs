@@ -456,7 +456,25 @@ fn create_devices(cfg: &InitConfig) -> Result<(), InitError> {
         .linux()
         .as_ref()
         .ok_or(InitError::Missing("linux section"))?;
-    for d in linux.devices().iter().flatten() {
+    // The OCI spec's default devices exist even when the spec does not list them (as runc).
+    let defaults = crate::defaults::DEFAULT_DEVICES.iter().filter_map(|d| {
+        let listed = linux
+            .devices()
+            .iter()
+            .flatten()
+            .any(|l| l.path() == Path::new(d.path));
+        let dev = serde_json::json!({"path": d.path, "type": "c", "major": d.major,
+            "minor": d.minor, "fileMode": 0o666, "uid": 0, "gid": 0});
+        (!listed).then(|| serde_json::from_value::<oci_spec::runtime::LinuxDevice>(dev).ok())?
+    });
+    let all: Vec<oci_spec::runtime::LinuxDevice> = linux
+        .devices()
+        .iter()
+        .flatten()
+        .cloned()
+        .chain(defaults)
+        .collect();
+    for d in &all {
         let target = secure_join(&cfg.rootfs, d.path())?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(io(format!("mkdir {}", parent.display())))?;

@@ -43,6 +43,7 @@ pub mod seccomp;
 pub mod shim;
 pub mod spec;
 pub mod state;
+pub mod tty;
 pub mod user;
 
 pub use runtime::{ExitStatus, Runtime, RuntimeError};

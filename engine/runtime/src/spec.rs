@@ -170,6 +170,10 @@ pub struct ContainerConfig {
     pub memory_reservation: Option<i64>,
     /// `--cpus`.
     pub cpus: Option<f64>,
+    /// `--cpu-quota` in microseconds per period (takes precedence over `cpus`).
+    pub cpu_quota: Option<i64>,
+    /// `--cpu-period` in microseconds (100 ms by default).
+    pub cpu_period: Option<u64>,
     /// `--cpu-shares`.
     pub cpu_shares: Option<u64>,
     /// `--cpuset-cpus`.
@@ -206,6 +210,8 @@ pub struct ContainerConfig {
     pub tty: bool,
     /// `--oom-score-adj`.
     pub oom_score_adj: Option<i32>,
+    /// `--group-add`: extra groups (names from the rootfs' `/etc/group`, or ids).
+    pub group_add: Vec<String>,
     /// `--security-opt no-new-privileges`.
     pub no_new_privileges: bool,
     /// `--security-opt seccomp=unconfined`.
@@ -430,9 +436,15 @@ fn resources(cfg: &ContainerConfig, device_rules: Vec<Value>) -> Value {
         memory.insert("reservation".into(), json!(r));
     }
     let mut cpu = serde_json::Map::new();
-    if let Some(cpus) = cfg.cpus {
-        cpu.insert("period".into(), json!(100_000u64));
-        cpu.insert("quota".into(), json!((cpus * 100_000.0).round() as i64));
+    let period = cfg.cpu_period.unwrap_or(100_000);
+    if let Some(q) = cfg.cpu_quota {
+        cpu.insert("period".into(), json!(period));
+        cpu.insert("quota".into(), json!(q));
+    } else if let Some(cpus) = cfg.cpus {
+        cpu.insert("period".into(), json!(period));
+        cpu.insert("quota".into(), json!((cpus * period as f64).round() as i64));
+    } else if let Some(p) = cfg.cpu_period {
+        cpu.insert("period".into(), json!(p));
     }
     if let Some(s) = cfg.cpu_shares {
         cpu.insert("shares".into(), json!(s));
@@ -484,7 +496,15 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, SpecError> {
         args.splice(0..0, ["/sbin/docker-init".to_string(), "--".to_string()]);
     }
     let user_spec = cfg.user.clone().unwrap_or_else(|| cfg.image.user.clone());
-    let user = user::resolve_in_rootfs(&user_spec, &cfg.rootfs)?;
+    let mut user = user::resolve_in_rootfs(&user_spec, &cfg.rootfs)?;
+    if !cfg.group_add.is_empty() {
+        let groups = std::fs::read_to_string(cfg.rootfs.join("etc/group")).unwrap_or_default();
+        for g in user::resolve_groups(&cfg.group_add, &groups)? {
+            if !user.additional_gids.contains(&g) {
+                user.additional_gids.push(g);
+            }
+        }
+    }
     let mut base = vec![
         DEFAULT_PATH.to_string(),
         format!("HOSTNAME={}", cfg.hostname),

@@ -95,6 +95,17 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser, Us
     })
 }
 
+/// Resolves `--group-add` entries (group names or numeric ids) against `group`.
+pub fn resolve_groups(names: &[String], group: &str) -> Result<Vec<u32>, UserError> {
+    names
+        .iter()
+        .map(|g| match group_entries(group).find(|(n, _, _)| n == g) {
+            Some((_, id, _)) => Ok(id),
+            None => g.parse().map_err(|_| UserError::UnknownGroup(g.clone())),
+        })
+        .collect()
+}
+
 /// Reads `etc/passwd` and `etc/group` under `rootfs` (missing files count as empty) and resolves.
 pub fn resolve_in_rootfs(spec: &str, rootfs: &Path) -> Result<ResolvedUser, UserError> {
     let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap_or_default();
@@ -142,6 +153,13 @@ mod tests {
             resolve("alice:nope", PASSWD, GROUP),
             Err(UserError::UnknownGroup(_))
         ));
+    }
+
+    #[test]
+    fn group_add_takes_names_and_numbers() {
+        let extra = ["audio".to_string(), "4242".to_string()];
+        assert_eq!(resolve_groups(&extra, GROUP).unwrap(), [29, 4242]);
+        assert!(resolve_groups(&["nope".into()], GROUP).is_err());
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl Fixture {
         self.write_bundle();
         let bundle = self.dir.path().display().to_string();
         let out = self
-            .cmd(&["run", &self.id, "--bundle", &bundle])
+            .cmd(&["run", "--keep", &self.id, "--bundle", &bundle])
             .output()
             .expect("spawn");
         decode(out)
@@ -283,7 +283,7 @@ fn exit_codes_follow_docker() {
 fn spawn_run(f: &Fixture) -> std::process::Child {
     f.write_bundle();
     let bundle = f.dir.path().display().to_string();
-    let cmd = &mut f.cmd(&["run", &f.id, "--bundle", &bundle]);
+    let cmd = &mut f.cmd(&["run", "--keep", &f.id, "--bundle", &bundle]);
     cmd.stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -7,10 +7,12 @@
 mod build;
 mod container;
 mod objects;
+mod resources;
 
 pub use build::*;
 pub use container::*;
 pub use objects::*;
+pub use resources::*;
 
 use std::collections::{BTreeMap, HashMap};
 

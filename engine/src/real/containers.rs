@@ -178,7 +178,7 @@ impl RealBackend {
                 format!("cannot read image config: {e}"),
             )
         })?;
-        let warnings = Vec::new();
+        let mut warnings = Vec::new();
         let (mode, netns) = self.net_mode(&body)?;
         let dir = self.inner.paths.container(&id);
         let bundle = dir.join("bundle");
@@ -188,6 +188,12 @@ impl RealBackend {
         let mut cfg = container_config(&rootfs, &image_cfg, &body, &id, netns.as_deref());
         let result = (|| {
             cfg.binds.extend(self.net_binds(&dir)?);
+            let host_network = mode == "host";
+            warnings.extend(super::resources::apply(
+                &mut cfg,
+                &body.host_config,
+                host_network,
+            )?);
             let spec = spec::generate(&cfg).map_err(|e| BackendError::invalid(e.to_string()))?;
             spec.save(bundle.join("config.json")).map_err(|e| {
                 BackendError::new(
@@ -339,6 +345,7 @@ impl RealBackend {
         let _ = self.inner.runtime.delete(id, true);
         let Ok(rec) = self.update(id, |r| {
             r.running = false;
+            r.paused = false;
             r.pid = 0;
             r.finished_at = now();
             match &exit {
@@ -371,7 +378,12 @@ impl RealBackend {
             .collect();
         for id in ids {
             let dir = self.inner.paths.container(&id);
-            if let Ok(exit) = berth_runtime::shim::read_exit(&dir.join("exit.json")) {
+            let exit_file = dir.join("exit.json");
+            if !exit_file.exists() {
+                // Still running under its shim: learn its exit from the shim's record.
+                self.watch_exit_file(id.clone(), exit_file.clone());
+            }
+            if let Ok(exit) = berth_runtime::shim::read_exit(&exit_file) {
                 let _ = self.inner.runtime.delete(&id, true);
                 let _ = self.update(&id, |r| {
                     r.running = false;
@@ -382,6 +394,25 @@ impl RealBackend {
                 });
             }
         }
+    }
+
+    /// After a restart, a container's shim is no child of this daemon: poll for the exit
+    /// record it writes when the container ends.
+    fn watch_exit_file(&self, id: String, exit_file: std::path::PathBuf) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let this = self.clone();
+        handle.spawn(async move {
+            while !exit_file.exists() {
+                let known = this.lock().get(&id).is_some_and(|e| e.record.running);
+                if !known {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            this.on_exit(&id).await;
+        });
     }
 
     fn phase_rx(&self, id: &str) -> BackendResult<watch::Receiver<Phase>> {
@@ -403,7 +434,13 @@ impl RealBackend {
         self.inner
             .runtime
             .kill(&rec.id, sig)
-            .map_err(|e| BackendError::new(ErrorKind::Internal, e.to_string()))
+            .map_err(|e| BackendError::new(ErrorKind::Internal, e.to_string()))?;
+        // A frozen container only acts on the signal once thawed (Docker does the same).
+        if rec.paused && sig == Signal::SIGKILL {
+            let _ = self.inner.runtime.set_paused(&rec.id, false);
+            let _ = self.update(&rec.id, |r| r.paused = false);
+        }
+        Ok(())
     }
 
     async fn until_stopped(rx: &mut watch::Receiver<Phase>) {
@@ -625,6 +662,7 @@ impl RealBackend {
             state: ContainerState {
                 status: r.status().to_owned(),
                 running: r.running,
+                paused: r.paused,
                 oom_killed: r.oom_killed,
                 pid: r.pid,
                 exit_code: r.exit_code,

@@ -53,6 +53,9 @@ pub struct Record {
     pub finished_at: String,
     /// Why the last start failed, if it did.
     pub error: String,
+    /// Frozen by `pause`.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// Docker's zero time, shown for times that never happened.
@@ -72,6 +75,7 @@ impl Record {
     pub fn status(&self) -> &'static str {
         match self.phase() {
             Phase::Created => "created",
+            Phase::Running if self.paused => "paused",
             Phase::Running => "running",
             Phase::Exited(_) | Phase::Removed => "exited",
         }

@@ -124,6 +124,9 @@ pub struct HostConfig {
     pub volumes_from: Vec<String>,
     #[serde(deserialize_with = "null_default")]
     pub log_config: LogConfig,
+    /// Runtime-only resource and security fields, flattened.
+    #[serde(flatten)]
+    pub resources: super::HostResources,
     #[serde(deserialize_with = "null_default")]
     pub publish_all_ports: bool,
     #[serde(deserialize_with = "null_default")]

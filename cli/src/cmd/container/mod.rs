@@ -1,0 +1,102 @@
+//! `berth container …`: one running container at a time through the engine's API (so the same
+//! verbs work against any Docker-API engine): run, exec, ps, logs, lifecycle verbs, inspect, top.
+
+mod exec;
+mod lifecycle;
+mod logs;
+mod ps;
+mod run;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use berth_engine::client::LogOutput;
+use clap::Subcommand;
+use futures_util::{Stream, StreamExt as _};
+
+use crate::global::GlobalArgs;
+
+/// The sub-verbs of `berth container`.
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Create and start a container from an image, then follow it (or detach with -d).
+    Run(Box<run::RunArgs>),
+    /// Run a command in a running container.
+    Exec(exec::ExecArgs),
+    /// List containers.
+    #[command(visible_alias = "ls")]
+    Ps(ps::PsArgs),
+    /// Show a container's output.
+    Logs(logs::LogsArgs),
+    /// Start stopped containers.
+    Start(lifecycle::Ids),
+    /// Stop running containers (stop signal, grace period, then SIGKILL).
+    Stop(lifecycle::StopArgs),
+    /// Restart containers.
+    Restart(lifecycle::StopArgs),
+    /// Send a signal to running containers.
+    Kill(lifecycle::KillArgs),
+    /// Remove containers.
+    Rm(lifecycle::RmArgs),
+    /// Show a container's details as JSON.
+    Inspect(lifecycle::Ids),
+    /// Show a container's processes.
+    Top(lifecycle::One),
+    /// Freeze every process of containers.
+    Pause(lifecycle::Ids),
+    /// Thaw paused containers.
+    Unpause(lifecycle::Ids),
+    /// Wait for containers to stop and print their exit codes.
+    Wait(lifecycle::Ids),
+    /// Rename a container.
+    Rename(lifecycle::RenameArgs),
+}
+
+/// Runs one `berth container` sub-verb.
+pub fn run(command: ContainerCommand, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    use ContainerCommand as C;
+    match command {
+        C::Run(a) => run::run(*a, global),
+        C::Exec(a) => exec::run(a, global),
+        C::Ps(a) => ps::run(a, global),
+        C::Logs(a) => logs::run(a, global),
+        C::Start(a) => lifecycle::start(a, global),
+        C::Stop(a) => lifecycle::stop(a, global, false),
+        C::Restart(a) => lifecycle::stop(a, global, true),
+        C::Kill(a) => lifecycle::kill(a, global),
+        C::Rm(a) => lifecycle::rm(a, global),
+        C::Inspect(a) => lifecycle::inspect(a, global),
+        C::Top(a) => lifecycle::top(a, global),
+        C::Pause(a) => lifecycle::pause(a, global, true),
+        C::Unpause(a) => lifecycle::pause(a, global, false),
+        C::Wait(a) => lifecycle::wait(a, global),
+        C::Rename(a) => lifecycle::rename(a, global),
+    }
+}
+
+/// Copies container output to this process's stdout and stderr until the stream ends.
+async fn copy_output<S>(mut stream: S) -> anyhow::Result<()>
+where
+    S: Stream<Item = Result<LogOutput, berth_engine::client::ClientError>> + Unpin,
+{
+    while let Some(piece) = stream.next().await {
+        match piece? {
+            LogOutput::StdOut(b) | LogOutput::Console(b) | LogOutput::StdIn(b) => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&b)?;
+                out.flush()?;
+            }
+            LogOutput::StdErr(b) => {
+                let mut err = std::io::stderr().lock();
+                err.write_all(&b)?;
+                err.flush()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A process exit code from a container's (0..=255).
+fn exit_code(code: i64) -> ExitCode {
+    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(255))
+}
