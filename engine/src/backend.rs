@@ -367,6 +367,19 @@ pub trait Backend: Send + Sync + 'static {
         id: &str,
         req: NetworkDisconnectRequest,
     ) -> impl Future<Output = BackendResult<()>> + Send;
+    /// `POST /networks/prune`: removes unused custom networks, returns their names.
+    fn prune_networks(
+        &self,
+        filters: Filters,
+    ) -> impl Future<Output = BackendResult<Vec<String>>> + Send {
+        let _ = filters;
+        async {
+            Err(BackendError::new(
+                ErrorKind::Unavailable,
+                "pruning networks is not supported by this engine",
+            ))
+        }
+    }
 
     /// `GET /volumes`.
     fn list_volumes(
@@ -386,6 +399,18 @@ pub trait Backend: Send + Sync + 'static {
         name: &str,
         force: bool,
     ) -> impl Future<Output = BackendResult<()>> + Send;
+    /// `POST /volumes/prune`: removes unused volumes (anonymous ones unless `all=true`).
+    fn prune_volumes(
+        &self,
+        _filters: Filters,
+    ) -> impl Future<Output = BackendResult<crate::api::models::VolumePruneResponse>> + Send {
+        async {
+            Err(BackendError::new(
+                ErrorKind::Unavailable,
+                "volume prune is not supported by this engine",
+            ))
+        }
+    }
 }
 
 /// Docker's human-readable duration (`units.HumanDuration`), used in container `Status` text.

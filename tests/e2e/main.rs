@@ -7,4 +7,6 @@ mod build;
 mod config;
 mod engine;
 mod harness;
+mod network;
 mod util;
+mod volumes;

@@ -4,9 +4,12 @@ pub(crate) mod build;
 mod builder;
 mod config;
 mod engine;
+mod flags;
 mod graph;
 mod image;
+mod network;
 mod version;
+mod volume;
 
 use std::process::ExitCode;
 
@@ -32,6 +35,12 @@ pub enum Command {
     /// Manage the build cache.
     #[command(subcommand)]
     Builder(builder::BuilderCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Show berth's version and the engine's.
     Version(version::VersionArgs),
     /// Show what the engine reports about itself (starts berth's engine when needed).
@@ -47,6 +56,8 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Image(command) => image::run(command, global),
         Command::Build(args) => build::run(args, global),
         Command::Builder(command) => builder::run(command, global),
+        Command::Volume(command) => volume::run(command, global),
+        Command::Network(command) => network::run(command, global),
         Command::Version(args) => version::version(args, global),
         Command::Info(args) => version::info(args, global),
     }

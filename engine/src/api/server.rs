@@ -165,6 +165,7 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         )
         .route("/networks", get(objects::list_networks::<B>))
         .route("/networks/create", post(objects::create_network::<B>))
+        .route("/networks/prune", post(objects::prune_networks::<B>))
         .route(
             "/networks/{id}",
             get(objects::inspect_network::<B>).delete(objects::remove_network::<B>),
@@ -179,6 +180,7 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         )
         .route("/volumes", get(objects::list_volumes::<B>))
         .route("/volumes/create", post(objects::create_volume::<B>))
+        .route("/volumes/prune", post(objects::prune_volumes::<B>))
         .route(
             "/volumes/{name}",
             get(objects::inspect_volume::<B>).delete(objects::remove_volume::<B>),
