@@ -244,7 +244,7 @@ USER app
         })
         .unwrap();
     assert_eq!(runner.calls.borrow().len(), 1, "the unused stage is not built");
-    assert_eq!(runner.calls.borrow()[0].env, ["VERSION=7"]);
+    assert_eq!(runner.calls.borrow()[0].env, ["PATH=/bin", "VERSION=7"]);
     assert_eq!(built.image.layers, 2);
     assert_eq!(f.layer_paths("out:1", 1), ["usr/", "usr/bin/", "usr/bin/app"]);
     let s = f.store.resolve("out:1").unwrap();
@@ -288,7 +288,10 @@ fn add_extracts_a_local_tar() {
     let runner = FakeRunner::default();
     f.build(&runner, "FROM scratch\nADD bundle.tar /opt/\nCOPY bundle.tar /raw/\n")
         .unwrap();
-    assert_eq!(f.layer_paths("out:1", 0), ["opt/", "opt/inner/file.txt"]);
+    assert_eq!(
+        f.layer_paths("out:1", 0),
+        ["opt/", "opt/inner/", "opt/inner/file.txt"]
+    );
     assert_eq!(f.layer_paths("out:1", 1), ["raw/", "raw/bundle.tar"]);
 }
 
