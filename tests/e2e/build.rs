@@ -87,12 +87,14 @@ fn build_multi_stage_matches_docker_config() {
     );
     assert!(out.contains("Successfully tagged e2e-built:1"), "{out}");
     assert_eq!(
-        e.ok(&["run", "--rm", "e2e-built:1"]),
+        e.ok(&["run", "--rm", "--network", "none", "e2e-built:1"]),
         "hi from build\ngreetings"
     );
     let listed = e.ok(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         "--entrypoint",
         "ls",
         "e2e-built:alias",
@@ -149,9 +151,15 @@ fn build_cache_and_determinism() {
     let third = build(&e, p.path(), &["-t", "e2e-cached", "."]);
     assert_eq!(third.matches("Using cache").count(), 1, "{third}");
     assert_eq!(third.matches("Running in").count(), 1, "{third}");
-    assert_eq!(e.ok(&["run", "--rm", "e2e-cached"]), "base\ntwo");
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "e2e-cached"]),
+        "base\ntwo"
+    );
 
-    let pruned = e.berth(p.path()).arg_list(&["builder", "prune", "-f"]).ok();
+    let pruned = e
+        .berth(p.path())
+        .arg_list(&["builder", "prune", "--force"])
+        .ok();
     assert!(pruned.starts_with("Total reclaimed space:"), "{pruned}");
     let after = build(&e, p.path(), &["-t", "e2e-cached", "."]);
     assert_eq!(after.matches("Running in").count(), 2, "{after}");
@@ -200,9 +208,20 @@ fn build_compose_services() {
         out.contains("Building web") && out.contains("Building named"),
         "{out}"
     );
-    assert_eq!(e.ok(&["run", "--rm", "e2eb-web"]), "from-compose");
-    assert_eq!(e.ok(&["run", "--rm", "e2e-web:extra"]), "from-compose");
-    assert_eq!(e.ok(&["run", "--rm", "e2e-named:2"]), "inline");
+    let images = e.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.contains("e2eb-web:latest"), "{images}\n{out}");
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "e2eb-web"]),
+        "from-compose"
+    );
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "e2e-web:extra"]),
+        "from-compose"
+    );
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "e2e-named:2"]),
+        "inline"
+    );
     let err = e.berth(p.path()).arg_list(&["build", "nope"]).fails();
     assert!(err.contains("no such service: nope"), "{err}");
 }

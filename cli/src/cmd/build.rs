@@ -4,7 +4,6 @@
 //! `up --build` uses too.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
@@ -116,7 +115,7 @@ pub async fn build_services(
         let dockerfile = b.dockerfile.as_deref().map(|d| context.join(d));
         let (tar, df_name) = context_tar(
             &context,
-            dockerfile.as_deref().map(Path::new),
+            dockerfile.as_deref(),
             b.dockerfile_inline.as_deref(),
         )
         .with_context(|| format!("service {name}"))?;

@@ -18,8 +18,9 @@ pub enum BuilderCommand {
 /// Options of `berth builder prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Do not ask for confirmation (berth never asks; accepted for compatibility).
-    #[arg(short, long)]
+    /// Do not ask for confirmation (berth never asks; accepted for compatibility; `-f` is
+    /// berth's global compose-file option).
+    #[arg(long)]
     force: bool,
     /// Remove all cache (the only mode; accepted for compatibility).
     #[arg(short, long)]

@@ -23,6 +23,9 @@
 //! ImageStore::prepare_rootfs(&self, container_id: &str, image: &str) -> Result<Vec<Mount>, ImageError>
 //! ImageStore::release(&self, container_id: &str) -> Result<(), ImageError>
 //! ImageStore::gc(&self) -> Result<Garbage, ImageError>
+//! ImageStore::hold_gc(&self) -> GcHold   // builds: GC waits while held
+//! ImageStore::unpacked_layer(&self, diff_id: &Digest, blob: &Digest) -> Result<PathBuf, ImageError>
+//! ImageStore::put_image(&self, config: &[u8], layers: &[BuiltLayer], names: &[String]) -> Result<ImageSummary, ImageError>
 //! RegistryClient::new(insecure: impl IntoIterator<Item = String>) -> RegistryClient
 //! RegistryClient::with_options(&RegistryOptions { insecure, mirrors }) -> RegistryClient
 //! RegistryClient::pull(&self, &ImageStore, reference: &str) -> impl Future<Output = Result<ImageSummary, ImageError>> + Send

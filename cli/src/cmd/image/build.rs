@@ -1,4 +1,4 @@
-//! `berth image build PATH`: sends the context directory (filtered by `.dockerignore`) as a
+//! `berth image build PATH [-f Dockerfile]`: sends the context directory (filtered by `.dockerignore`) as a
 //! tar to the engine's `POST /build` and prints the build's progress as it streams. The
 //! context packing and the progress rendering are shared with `berth build` (compose).
 
@@ -29,9 +29,6 @@ pub struct BuildArgs {
     /// Name (and optionally tag) of the image; repeatable.
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     tags: Vec<String>,
-    /// The Dockerfile (default: PATH/Dockerfile).
-    #[arg(short = 'f', long = "file")]
-    file: Option<PathBuf>,
     /// A build-time variable (`KEY=VALUE`, or `KEY` to take it from the environment).
     #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
     build_args: Vec<String>,
@@ -178,7 +175,14 @@ pub fn run(args: BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             bail!("--platform {p}: berth builds for the host platform ({host}) only");
         }
     }
-    let (context, dockerfile) = context_tar(&args.path, args.file.as_deref(), None)?;
+    // `-f/--file` is berth's global option (compose files); for this verb it names the
+    // Dockerfile, as in `docker build -f`.
+    let file = match global.files.as_slice() {
+        [] => None,
+        [f] => Some(f.as_path()),
+        _ => bail!("-f/--file given more than once: a build has one Dockerfile"),
+    };
+    let (context, dockerfile) = context_tar(&args.path, file, None)?;
     let opts = BuildOptions {
         dockerfile,
         tags: args.tags.clone(),

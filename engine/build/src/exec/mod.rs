@@ -95,7 +95,7 @@ pub enum BuildError {
         line: usize,
         name: String,
         #[source]
-        source: berth_image::ImageError,
+        source: Box<berth_image::ImageError>,
     },
     #[error(transparent)]
     Copy(#[from] copy::CopyError),
@@ -114,7 +114,7 @@ pub enum BuildError {
     #[error("Dockerfile:{line}: {what} is not supported yet")]
     Unsupported { line: usize, what: String },
     #[error("image store: {0}")]
-    Store(#[from] berth_image::ImageError),
+    Store(Box<berth_image::ImageError>),
     #[error("content store: {0}")]
     Content(#[from] berth_image::store::StoreError),
     #[error("{op} {path}: {source}")]
@@ -126,6 +126,12 @@ pub enum BuildError {
     },
     #[error(".dockerignore: {0}")]
     Ignore(#[from] crate::dockerignore::IgnoreError),
+}
+
+impl From<berth_image::ImageError> for BuildError {
+    fn from(e: berth_image::ImageError) -> Self {
+        BuildError::Store(Box::new(e))
+    }
 }
 
 pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {

@@ -192,7 +192,7 @@ impl<'b, 'a, R: StepRunner> Run<'b, 'a, R> {
                     what: format!("stage {s} used before it is built"),
                 })?;
                 let mut out = parent.clone();
-                out.base_history.extend(out.image.history.drain(..));
+                out.base_history.append(&mut out.image.history);
                 let on_build = out.image.on_build.clone();
                 out.image = ImageState::from_base(out.image.config.clone());
                 Ok((out, on_build))
@@ -206,7 +206,7 @@ impl<'b, 'a, R: StepRunner> Run<'b, 'a, R> {
         let wrap = |source| BuildError::BaseImage {
             line,
             name: name.to_string(),
-            source,
+            source: Box::new(source),
         };
         let summary = store.resolve(name).map_err(wrap)?;
         let manifest = store.read_manifest(&summary.manifest).map_err(wrap)?;
@@ -238,7 +238,7 @@ impl<'b, 'a, R: StepRunner> Run<'b, 'a, R> {
             };
             layers.push(CachedLayer {
                 diff_id: parse(diff)?,
-                blob: parse(&desc.digest().to_string())?,
+                blob: parse(desc.digest().as_ref())?,
                 size: desc.size(),
                 media_type: desc.media_type().to_string(),
             });

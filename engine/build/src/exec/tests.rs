@@ -276,7 +276,7 @@ USER app
         1,
         "the unused stage is not built"
     );
-    assert_eq!(runner.calls.borrow()[0].env, ["VERSION=7"]);
+    assert_eq!(runner.calls.borrow()[0].env, ["PATH=/bin", "VERSION=7"]);
     assert_eq!(built.image.layers, 2);
     assert_eq!(
         f.layer_paths("out:1", 1),
@@ -331,7 +331,10 @@ fn add_extracts_a_local_tar() {
         "FROM scratch\nADD bundle.tar /opt/\nCOPY bundle.tar /raw/\n",
     )
     .unwrap();
-    assert_eq!(f.layer_paths("out:1", 0), ["opt/", "opt/inner/file.txt"]);
+    assert_eq!(
+        f.layer_paths("out:1", 0),
+        ["opt/", "opt/inner/", "opt/inner/file.txt"]
+    );
     assert_eq!(f.layer_paths("out:1", 1), ["raw/", "raw/bundle.tar"]);
 }
 
