@@ -335,7 +335,7 @@ mod tests {
 
     #[test]
     fn bad_inputs_name_the_flag_and_give_a_hint() {
-        let cases: [Case; 5] = [
+        let cases: [Case<'_>; 5] = [
             ("Bookworm!", DEFAULT_MIRROR, None, &[], "--suite"),
             ("bookworm", "ftp://x/debian", None, &[], "--mirror"),
             ("bookworm", "http://", None, &[], "--mirror"),
