@@ -3,7 +3,10 @@
 
 mod bootstrap;
 pub(crate) mod build;
+mod import;
 mod ls;
+mod pull;
+mod push;
 
 use std::process::ExitCode;
 
@@ -21,6 +24,12 @@ pub enum ImageCommand {
     Ls(ls::LsArgs),
     /// Build a Debian base image from a package mirror with debootstrap (no registry needed).
     Bootstrap(bootstrap::BootstrapArgs),
+    /// Pull an image from a registry.
+    Pull(pull::PullArgs),
+    /// Push an image to a registry.
+    Push(push::PushArgs),
+    /// Create an image from a root filesystem tarball.
+    Import(import::ImportArgs),
 }
 
 /// Runs one `berth image` sub-verb.
@@ -29,5 +38,8 @@ pub fn run(command: ImageCommand, global: &GlobalArgs) -> anyhow::Result<ExitCod
         ImageCommand::Build(args) => build::run(args, global),
         ImageCommand::Ls(args) => ls::run(args, global),
         ImageCommand::Bootstrap(args) => bootstrap::run(args, global),
+        ImageCommand::Import(args) => import::run(args, global),
+        ImageCommand::Pull(args) => pull::run(args, global),
+        ImageCommand::Push(args) => push::run(args, global),
     }
 }
