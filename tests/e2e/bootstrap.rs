@@ -29,10 +29,25 @@ fn image_bootstrap_minbase_runs_debian() {
         .ok();
     let id = out.trim();
     assert!(id.starts_with("sha256:"), "bootstrap printed {out:?}");
-    let version = e.ok(&["run", "--rm", "e2e-debian:bookworm", "cat", "/etc/debian_version"]);
-    assert!(version.starts_with("12."), "/etc/debian_version is {version:?}");
+    let version = e.ok(&[
+        "run",
+        "--rm",
+        "e2e-debian:bookworm",
+        "cat",
+        "/etc/debian_version",
+    ]);
+    assert!(
+        version.starts_with("12."),
+        "/etc/debian_version is {version:?}"
+    );
     assert_eq!(
-        e.ok(&["image", "inspect", "-f", "{{json .Config.Cmd}}", "e2e-debian:bookworm"]),
+        e.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.Cmd}}",
+            "e2e-debian:bookworm"
+        ]),
         r#"["bash"]"#
     );
     // Caches, package lists and the build host's resolver settings are not in the image.
@@ -73,6 +88,9 @@ fn image_bootstrap_bad_inputs_fail_with_a_hint() {
             .arg_list(&["image", "bootstrap", "--output", "/dev/null"])
             .arg_list(args)
             .fails();
-        assert!(err.contains(needle) && err.contains("hint"), "{args:?}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("hint"),
+            "{args:?}: {err}"
+        );
     }
 }

@@ -143,7 +143,14 @@ fn example_redis_replicates() {
     let dir = example(&e, "redis");
     let s = stack(&e, &dir, &[]);
     s.up();
-    s.ok(&["exec", "primary", "redis-cli", "set", "berth-e2e", "replicated"]);
+    s.ok(&[
+        "exec",
+        "primary",
+        "redis-cli",
+        "set",
+        "berth-e2e",
+        "replicated",
+    ]);
     assert!(
         eventually(Duration::from_secs(20), || {
             s.run(&["exec", "replica", "redis-cli", "get", "berth-e2e"])
@@ -237,12 +244,17 @@ fn example_wordpress_installs_keeps_posts_and_restarts_the_db() {
     // Kill the database's main process: `restart: always` brings it back.
     let db = s.ok(&["ps", "-q", "db"]);
     let pid = e.ok(&["inspect", "-f", "{{.State.Pid}}", &db]);
-    let status = Command::new("kill").args(["-9", &pid]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill");
     assert!(status.success());
     assert!(
         eventually(Duration::from_secs(90), || {
             e.ok(&["inspect", "-f", "{{.RestartCount}}", &db]) != "0"
-                && curl(&[&format!("{base}/")]).1.contains("Survives down and up")
+                && curl(&[&format!("{base}/")])
+                    .1
+                    .contains("Survives down and up")
         }),
         "the database was not restarted by policy, or the site did not answer again"
     );
@@ -258,12 +270,25 @@ fn example_pxc_serves_through_haproxy_and_rejoins() {
     let s = stack(
         &e,
         &dir,
-        &[("PXC_STATS_PORT", stats.clone()), ("PXC_MYSQL_PORT", mysql.clone())],
+        &[
+            ("PXC_STATS_PORT", stats.clone()),
+            ("PXC_MYSQL_PORT", mysql.clone()),
+        ],
     );
     s.up();
     let via_haproxy = |sql: &str| {
         Command::new("mariadb")
-            .args(["-h", "127.0.0.1", "-P", &mysql, "-uroot", "-pabc123456", "-NB", "-e", sql])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-P",
+                &mysql,
+                "-uroot",
+                "-pabc123456",
+                "-NB",
+                "-e",
+                sql,
+            ])
             .output()
             .expect("run the mariadb client (apt-get install mariadb-client)")
     };
@@ -273,7 +298,13 @@ fn example_pxc_serves_through_haproxy_and_rejoins() {
     assert!(out.status.success(), "{}", show(&out));
     for node in ["node1", "node2", "node3"] {
         let n = s.ok(&[
-            "exec", node, "mariadb", "-uroot", "-pabc123456", "-NB", "-e",
+            "exec",
+            node,
+            "mariadb",
+            "-uroot",
+            "-pabc123456",
+            "-NB",
+            "-e",
             "SELECT COUNT(*) FROM e2e.t",
         ]);
         assert_eq!(n, "2", "{node}");
@@ -281,7 +312,11 @@ fn example_pxc_serves_through_haproxy_and_rejoins() {
     s.ok(&["stop", "node1"]);
     for i in 3..9 {
         let out = via_haproxy(&format!("INSERT INTO e2e.t VALUES ({i})"));
-        assert!(out.status.success(), "haproxy stopped serving: {}", show(&out));
+        assert!(
+            out.status.success(),
+            "haproxy stopped serving: {}",
+            show(&out)
+        );
     }
     let stats_url = format!("http://127.0.0.1:{stats}/dbs;csv");
     assert!(
@@ -296,7 +331,13 @@ fn example_pxc_serves_through_haproxy_and_rejoins() {
     assert!(
         eventually(Duration::from_secs(120), || {
             s.run(&[
-                "exec", "node1", "mariadb", "-uroot", "-pabc123456", "-NB", "-e",
+                "exec",
+                "node1",
+                "mariadb",
+                "-uroot",
+                "-pabc123456",
+                "-NB",
+                "-e",
                 "SELECT COUNT(*) FROM e2e.t",
             ])
             .stdout

@@ -232,11 +232,25 @@ fn cached_tree(request: &Request, dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// Sends the tree to the engine's import endpoint and returns the new image's id.
 fn import(tree: &Path, reference: &str, global: &GlobalArgs) -> anyhow::Result<String> {
-    let _ = (tree, reference, global);
-    bail!(
-        "this engine client has no import call yet (hint: write the tree with --output FILE and \
-         `docker import FILE {reference}`)"
-    )
+    let mut archive = Vec::new();
+    let summary = write_tree(tree, &mut archive)?;
+    eprintln!(
+        "importing {} entries ({} bytes of files) as {reference}",
+        summary.entries, summary.content_bytes
+    );
+    let message = format!("berth image bootstrap {reference}");
+    crate::connect::runtime()?.block_on(async {
+        let client = crate::connect::connect(global).await?;
+        client
+            .import_image(
+                archive,
+                Some(reference),
+                &[r#"CMD ["bash"]"#.to_owned()],
+                Some(&message),
+            )
+            .await
+            .with_context(|| format!("importing {reference}"))
+    })
 }
 
 #[cfg(test)]

@@ -330,9 +330,12 @@ mod tests {
         assert_eq!(plain.argv(Path::new("/t")).len(), 3);
     }
 
+    /// suite, mirror, variant, packages, and the flag the error must name.
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, &'a [&'a str], &'a str);
+
     #[test]
     fn bad_inputs_name_the_flag_and_give_a_hint() {
-        let cases: [(&str, &str, Option<&str>, &[&str], &str); 5] = [
+        let cases: [Case<'_>; 5] = [
             ("Bookworm!", DEFAULT_MIRROR, None, &[], "--suite"),
             ("bookworm", "ftp://x/debian", None, &[], "--mirror"),
             ("bookworm", "http://", None, &[], "--mirror"),
