@@ -74,6 +74,22 @@ pub fn busybox_tar(dir: &Path) -> PathBuf {
     tar_path
 }
 
+/// `berth engine` in a network namespace of its own (loopback up), so engines of parallel tests
+/// never share bridges, firewall tables, addresses or published ports.
+fn engine_command() -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--net",
+        "--",
+        "sh",
+        "-c",
+        "ip link set lo up && exec \"$0\" \"$@\"",
+    ])
+    .arg(env!("CARGO_BIN_EXE_berth"))
+    .arg("engine");
+    cmd
+}
+
 /// A running `berth engine` with its data root, stopped and cleaned up when dropped.
 pub struct Engine {
     child: Child,
@@ -103,18 +119,7 @@ impl Engine {
         drop(store);
         let socket = dir.path().join("engine.sock");
         let log = std::fs::File::create(dir.path().join("engine.log")).expect("engine log");
-        // Each engine gets its own network namespace (loopback up), so engines of parallel
-        // tests never share bridges, firewall tables, addresses or published ports.
-        let child = Command::new("unshare")
-            .args([
-                "--net",
-                "--",
-                "sh",
-                "-c",
-                "ip link set lo up && exec \"$0\" \"$@\"",
-            ])
-            .arg(env!("CARGO_BIN_EXE_berth"))
-            .arg("engine")
+        let child = engine_command()
             .arg("--data-root")
             .arg(&root)
             .arg("--host")
@@ -214,8 +219,7 @@ impl Engine {
             .append(true)
             .open(self.dir.path().join("engine.log"))
             .expect("engine log");
-        self.child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("engine")
+        self.child = engine_command()
             .arg("--data-root")
             .arg(self.data_root())
             .arg("--host")
