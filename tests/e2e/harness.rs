@@ -100,6 +100,11 @@ pub struct Engine {
 impl Engine {
     /// Starts an engine for `test` (a short unique name) with the busybox image loaded.
     pub fn start(test: &str) -> Engine {
+        Self::start_with_config(test, None)
+    }
+
+    /// Like [`Engine::start`], with `daemon_json` (if given) as the engine's daemon.json.
+    pub fn start_with_config(test: &str, daemon_json: Option<&str>) -> Engine {
         require_root();
         let dir = tempfile::Builder::new()
             .prefix(&format!("berth-engine-{test}-"))
@@ -119,7 +124,13 @@ impl Engine {
         drop(store);
         let socket = dir.path().join("engine.sock");
         let log = std::fs::File::create(dir.path().join("engine.log")).expect("engine log");
-        let child = engine_command()
+        let mut cmd = engine_command();
+        if let Some(json) = daemon_json {
+            let path = dir.path().join("daemon.json");
+            std::fs::write(&path, json).expect("write daemon.json");
+            cmd.arg("--config").arg(path);
+        }
+        let child = cmd
             .arg("--data-root")
             .arg(&root)
             .arg("--host")

@@ -7,6 +7,7 @@ mod build;
 mod config;
 mod engine;
 mod harness;
+mod images;
 mod network;
 mod util;
 mod volumes;
