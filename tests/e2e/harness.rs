@@ -74,6 +74,22 @@ pub fn busybox_tar(dir: &Path) -> PathBuf {
     tar_path
 }
 
+/// `berth engine` in a network namespace of its own (loopback up), so engines of parallel tests
+/// never share bridges, firewall tables, addresses or published ports.
+fn engine_command() -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--net",
+        "--",
+        "sh",
+        "-c",
+        "ip link set lo up && exec \"$0\" \"$@\"",
+    ])
+    .arg(env!("CARGO_BIN_EXE_berth"))
+    .arg("engine");
+    cmd
+}
+
 /// A running `berth engine` with its data root, stopped and cleaned up when dropped.
 pub struct Engine {
     child: Child,
@@ -108,18 +124,7 @@ impl Engine {
         drop(store);
         let socket = dir.path().join("engine.sock");
         let log = std::fs::File::create(dir.path().join("engine.log")).expect("engine log");
-        // Each engine gets its own network namespace (loopback up), so engines of parallel
-        // tests never share bridges, firewall tables, addresses or published ports.
-        let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--net",
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$0\" \"$@\"",
-        ])
-        .arg(env!("CARGO_BIN_EXE_berth"))
-        .arg("engine");
+        let mut cmd = engine_command();
         if let Some(json) = daemon_json {
             let path = dir.path().join("daemon.json");
             std::fs::write(&path, json).expect("write daemon.json");
@@ -215,48 +220,6 @@ impl Engine {
     }
 }
 
-impl Engine {
-    /// Kills the engine with SIGKILL, as a crash would, and starts a new one on the same data
-    /// root and socket (its output appended to the same log).
-    pub fn crash_and_restart(&mut self) {
-        // The new engine runs in the same network namespace, as after a real crash: a bind
-        // mount keeps it alive (undone with the other mounts under the data root on drop).
-        let ns = self.dir.path().join("engine-netns");
-        std::fs::File::create(&ns).expect("netns handle file");
-        let bound = Command::new("mount")
-            .arg("--bind")
-            .arg(format!("/proc/{}/ns/net", self.child.id()))
-            .arg(&ns)
-            .status()
-            .expect("run mount");
-        assert!(
-            bound.success(),
-            "cannot keep the engine's network namespace"
-        );
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.path().join("engine.log"))
-            .expect("engine log");
-        self.child = Command::new("nsenter")
-            .arg(format!("--net={}", ns.display()))
-            .arg("--")
-            .arg(env!("CARGO_BIN_EXE_berth"))
-            .arg("engine")
-            .arg("--data-root")
-            .arg(self.data_root())
-            .arg("--host")
-            .arg(self.host())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
-            .stderr(log)
-            .spawn()
-            .expect("respawn berth engine");
-        self.wait_ready();
-    }
-}
-
 impl Drop for Engine {
     fn drop(&mut self) {
         let ids = self.docker(&["ps", "-aq"]);
@@ -297,25 +260,14 @@ impl Engine {
         let _ = self.child.wait();
     }
 
-    /// Kills the engine with SIGKILL (its shims keep running) and starts a new one on the same
-    /// data root and socket, in the same network namespace; `while_down` runs in between.
-    pub fn kill_and_restart(&mut self, while_down: impl FnOnce()) {
-        use std::os::fd::AsRawFd as _;
-        // Holding the namespace open keeps it (and its bridges) alive across the restart.
-        let netns = std::fs::File::open(format!("/proc/{}/ns/net", self.child.id()))
-            .expect("the engine's network namespace");
-        self.kill_only();
-        while_down();
+    /// Starts `cmd` (an engine command) on this engine's data root and socket, its output
+    /// appended to the same log, and waits until it answers.
+    fn respawn(&mut self, mut cmd: Command) {
         let log = std::fs::OpenOptions::new()
             .append(true)
             .open(self.dir.path().join("engine.log"))
             .expect("engine log");
-        let handle = format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd());
-        self.child = Command::new("nsenter")
-            .arg(format!("--net={handle}"))
-            .arg("--")
-            .arg(env!("CARGO_BIN_EXE_berth"))
-            .arg("engine")
+        self.child = cmd
             .arg("--data-root")
             .arg(self.data_root())
             .arg("--host")
@@ -326,6 +278,36 @@ impl Engine {
             .spawn()
             .expect("respawn berth engine");
         self.wait_ready();
+    }
+
+    /// Kills the engine with SIGKILL (its shims keep running) and starts a new one on the same
+    /// data root and socket, in the same network namespace; `while_down` runs in between.
+    pub fn kill_and_restart(&mut self, while_down: impl FnOnce()) {
+        use std::os::fd::AsRawFd as _;
+        // Holding the namespace open keeps it (and its bridges) alive across the restart.
+        let netns = std::fs::File::open(format!("/proc/{}/ns/net", self.child.id()))
+            .expect("the engine's network namespace");
+        self.kill_only();
+        while_down();
+        let handle = format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd());
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={handle}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_berth"))
+            .arg("engine");
+        self.respawn(cmd);
         drop(netns);
+    }
+
+    /// A crash: SIGKILL, then a new engine in the same network namespace.
+    pub fn crash_and_restart(&mut self) {
+        self.kill_and_restart(|| {});
+    }
+
+    /// A crash followed by a reboot: SIGKILL, then a new engine in a fresh network namespace,
+    /// where every bridge and firewall rule of the old one is gone.
+    pub fn crash_and_restart_in_fresh_netns(&mut self) {
+        self.kill_only();
+        self.respawn(engine_command());
     }
 }

@@ -453,3 +453,16 @@ fn network_berth_cli_creates_lists_inspects_and_removes() {
         .fails();
     assert!(bad.contains("10.203.8.0/33"), "{bad}");
 }
+
+#[test]
+fn network_survives_an_engine_crash_in_a_fresh_namespace() {
+    let mut e = Engine::start("net_restart");
+    e.ok(&["network", "create", "--subnet", "10.203.9.0/24", "kept"]);
+    e.crash_and_restart_in_fresh_netns();
+    let list = e.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(list.lines().any(|l| l == "kept"), "{list}");
+    web(&e, &["--name", "again", "--network", "kept"], "rebuilt");
+    let mut args = vec!["run", "--rm", "--network", "kept", IMAGE];
+    args.extend(http_args("again", "8080", false));
+    assert_eq!(e.ok(&args), "rebuilt");
+}

@@ -243,6 +243,7 @@ impl Networking {
         .map_err(|e| RealError::Network(e.to_string()))?;
         let net_err = |e: ManagerError| RealError::Network(e.to_string());
         manager.reconcile().await.map_err(net_err)?;
+        manager.restore_networks().await.map_err(net_err)?;
         manager.restore_dns().await.map_err(net_err)?;
         let meta_path = root.join("meta.json");
         let meta: BTreeMap<String, NetMeta> = match std::fs::read(&meta_path) {

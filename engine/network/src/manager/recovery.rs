@@ -103,4 +103,39 @@ impl NetworkManager {
             Err(ManagerError::Teardown(errors))
         }
     }
+
+    /// Re-creates the bridge, forwarding settings and firewall rules of every persisted network
+    /// whose bridge the kernel lost (a reboot, a new network namespace). Call after
+    /// [`NetworkManager::reconcile`] and before [`NetworkManager::restore_dns`] (the DNS servers
+    /// listen on the bridges' gateways). Returns the names of the networks rebuilt.
+    pub async fn restore_networks(&self) -> Result<Vec<String>, ManagerError> {
+        let inner = self.inner.lock().await;
+        let mut rebuilt = Vec::new();
+        for state in inner.networks.values() {
+            let net = &state.network;
+            let netlink = self.config.netlink.clone();
+            let name = net.bridge.clone();
+            let exists = tokio::task::spawn_blocking(move || netlink.link_exists(&name))
+                .await
+                .map_err(|e| crate::netlink::NetlinkError::Io {
+                    what: "netlink task".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })??;
+            if exists {
+                continue;
+            }
+            let gateway = ipnet::Ipv4Net::new(net.gateway, net.subnet.prefix_len())
+                .map_err(|e| crate::ipam::IpamError::Invalid(e.to_string()))?;
+            let plan = bridge::plan_bridge(&bridge::BridgePlan {
+                name: net.bridge.clone(),
+                gateway,
+                mtu: net.mtu,
+            });
+            apply_links(&self.config.netlink, plan).await?;
+            crate::firewall::enable_forwarding(&self.config.proc_sys, &net.bridge)?;
+            self.config.firewall.apply(&firewall_rules(state))?;
+            rebuilt.push(net.name.clone());
+        }
+        Ok(rebuilt)
+    }
 }
