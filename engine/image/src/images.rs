@@ -43,9 +43,9 @@ pub enum ImageError {
     /// Invalid or unreadable archive.
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
-    /// Registry access failed.
+    /// Registry access failed (boxed: it is the largest cause and keeps this error small).
     #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
+    Registry(Box<crate::registry::RegistryError>),
     /// No image matches.
     #[error("no such image: {0}")]
     NotFound(String),
@@ -78,6 +78,12 @@ pub enum ImageError {
         /// Parser message.
         reason: String,
     },
+}
+
+impl From<crate::registry::RegistryError> for ImageError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        ImageError::Registry(Box::new(e))
+    }
 }
 
 /// Result alias of this module.

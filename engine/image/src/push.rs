@@ -134,8 +134,9 @@ impl RegistryClient {
         if self.exchange(head, session).await?.status().is_success() {
             return Ok(PushEvent::Exists(d.clone()));
         }
+        // One mount attempt: when it fails the registry answers with a fresh upload session.
         let mut upload = None;
-        for from in mounts {
+        if let Some(from) = mounts.first() {
             let url = base.join(&format!("/v2/{repo}/blobs/uploads/?mount={d}&from={from}"))?;
             let call = Call {
                 method: Method::POST,
@@ -146,7 +147,6 @@ impl RegistryClient {
                 return Ok(PushEvent::Mounted(d.clone()));
             }
             upload = Some(location(&resp)?);
-            break;
         }
         let loc = match upload {
             Some(l) => l,

@@ -225,7 +225,8 @@ async fn corrupt_blob_is_refused_and_nothing_recorded() {
     assert!(
         matches!(
             e,
-            ImageError::Registry(RegistryError::Store(StoreError::DigestMismatch { .. }))
+            ImageError::Registry(ref r)
+                if matches!(**r, RegistryError::Store(StoreError::DigestMismatch { .. }))
         ),
         "{e}"
     );
@@ -237,7 +238,7 @@ async fn corrupt_blob_is_refused_and_nothing_recorded() {
     assert!(
         matches!(
             e,
-            ImageError::Registry(RegistryError::Status { status: 404, .. })
+            ImageError::Registry(ref r) if matches!(**r, RegistryError::Status { status: 404, .. })
         ),
         "{e}"
     );

@@ -49,8 +49,11 @@ fn push_err(name: &str, e: ImageError) -> BackendError {
     let kind = match &e {
         ImageError::NotFound(_) => ErrorKind::NotFound,
         ImageError::Reference(_) => ErrorKind::InvalidArgument,
-        ImageError::Registry(RegistryError::Auth(_)) => ErrorKind::Forbidden,
-        ImageError::Registry(RegistryError::TlsUnsupported(_)) => ErrorKind::InvalidArgument,
+        ImageError::Registry(r) => match **r {
+            RegistryError::Auth(_) => ErrorKind::Forbidden,
+            RegistryError::TlsUnsupported(_) => ErrorKind::InvalidArgument,
+            _ => ErrorKind::Internal,
+        },
         _ => ErrorKind::Internal,
     };
     let message = match kind {
