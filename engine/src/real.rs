@@ -11,9 +11,14 @@
 //! treated as `none` for now and said so in the create warnings.
 
 mod containers;
+mod events;
+mod health;
 mod images;
 mod logs;
 mod record;
+mod recovery;
+mod restart;
+mod system;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,7 +40,10 @@ use crate::backend::{
     ErrorKind, ListContainersOptions, LogChunk, LogsOptions, WaitCondition,
 };
 
+pub use events::EventLog;
+pub use health::{Probe, ProbeOutput};
 pub use record::{Phase, Record};
+pub use restart::{Clock, SystemClock};
 
 /// Failures of opening the engine state.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +108,9 @@ struct Inner {
     images: ImageStore,
     runtime: Runtime,
     containers: Mutex<HashMap<String, Entry>>,
-    events: broadcast::Sender<EventMessage>,
+    event_log: EventLog,
+    supervisor: restart::Supervisor,
+    health: health::Monitors,
 }
 
 /// The engine backend that really runs containers.
@@ -155,17 +165,18 @@ impl RealBackend {
             let (phase, _) = watch::channel(record.phase());
             map.insert(record.id.clone(), Entry { record, phase });
         }
-        let (events, _) = broadcast::channel(256);
         let backend = Self {
             inner: Arc::new(Inner {
                 paths,
                 images,
                 runtime,
                 containers: Mutex::new(map),
-                events,
+                event_log: EventLog::new(events::HISTORY),
+                supervisor: restart::Supervisor::new(Arc::new(SystemClock)),
+                health: health::Monitors::default(),
             }),
         };
-        backend.recover();
+        backend.reconcile();
         Ok(backend)
     }
 
@@ -194,11 +205,8 @@ impl Backend for RealBackend {
         Ok(self.info_now())
     }
 
-    fn events(
-        &self,
-        _since: Option<i64>,
-    ) -> (Vec<EventMessage>, broadcast::Receiver<EventMessage>) {
-        (Vec::new(), self.inner.events.subscribe())
+    fn events(&self, since: Option<i64>) -> (Vec<EventMessage>, broadcast::Receiver<EventMessage>) {
+        self.inner.event_log.since(since)
     }
 
     async fn list_containers(
@@ -222,7 +230,7 @@ impl Backend for RealBackend {
     }
 
     async fn start_container(&self, id: &str) -> BackendResult<()> {
-        self.start(id).await
+        self.user_start(id).await
     }
 
     async fn stop_container(
@@ -235,16 +243,11 @@ impl Backend for RealBackend {
     }
 
     async fn restart_container(&self, id: &str, timeout: Option<i64>) -> BackendResult<()> {
-        match self.stop(id, timeout, None).await {
-            Ok(()) => {}
-            Err(e) if e.kind == ErrorKind::NotModified => {}
-            Err(e) => return Err(e),
-        }
-        self.start(id).await
+        self.user_restart(id, timeout).await
     }
 
     async fn kill_container(&self, id: &str, signal: Option<String>) -> BackendResult<()> {
-        self.kill(id, signal.as_deref().unwrap_or("SIGKILL"))
+        self.user_kill(id, signal.as_deref().unwrap_or("SIGKILL"))
     }
 
     async fn wait_container(

@@ -3,7 +3,9 @@
 //! One test binary with a shared harness (`util`), one module per area. Tests that need root say
 //! so and fail without it; nothing here returns early as a pass.
 
+mod compat;
 mod config;
+mod daemon;
 mod engine;
 mod harness;
 mod util;

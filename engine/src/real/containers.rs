@@ -123,7 +123,7 @@ impl RealBackend {
         }
     }
 
-    fn record(&self, id: &str) -> BackendResult<Record> {
+    pub(super) fn record(&self, id: &str) -> BackendResult<Record> {
         let full = self.resolve(id)?;
         self.lock()
             .get(&full)
@@ -132,7 +132,7 @@ impl RealBackend {
     }
 
     /// Applies `f` to the record, persists it and publishes its phase.
-    fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> BackendResult<Record> {
+    pub(super) fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> BackendResult<Record> {
         let mut map = self.lock();
         let entry = map.get_mut(id).ok_or_else(|| no_such(id))?;
         f(&mut entry.record);
@@ -167,6 +167,7 @@ impl RealBackend {
                 "Conflict. The container name \"/{name}\" is already in use"
             )));
         }
+        super::restart::validate_create(&body)?;
         let image_ref = body.config.image.clone();
         let images = &self.inner.images;
         let summary = images
@@ -242,6 +243,7 @@ impl RealBackend {
         write_json(&dir.join("record.json"), &record).map_err(state_err)?;
         let (phase, _) = watch::channel(Phase::Created);
         self.lock().insert(id.clone(), Entry { record, phase });
+        self.container_event(&id, "create", &[]);
         Ok(ContainerCreateResponse { id, warnings })
     }
 
@@ -329,11 +331,13 @@ impl RealBackend {
                 .start(&start_id)
                 .map_err(|e| BackendError::new(ErrorKind::Internal, e.to_string()))
         })
-        .await
+        .await?;
+        self.started(&id);
+        Ok(())
     }
 
     /// Records how the container ended once its shim is gone, then auto-removes if asked.
-    async fn on_exit(&self, id: &str) {
+    pub(super) async fn on_exit(&self, id: &str) {
         let dir = self.inner.paths.container(id);
         let exit = berth_runtime::shim::read_exit(&dir.join("exit.json")).ok();
         let _ = self.inner.runtime.delete(id, true);
@@ -352,32 +356,9 @@ impl RealBackend {
         }) else {
             return;
         };
+        self.exited(&rec);
         if rec.body.host_config.auto_remove {
             let _ = self.remove(id, true).await;
-        }
-    }
-
-    /// Re-attaches to containers after a daemon restart: a container whose init is gone is
-    /// marked exited (its shim's record tells how), one still running keeps running.
-    pub(super) fn recover(&self) {
-        let ids: Vec<String> = self
-            .lock()
-            .values()
-            .filter(|e| e.record.running)
-            .map(|e| e.record.id.clone())
-            .collect();
-        for id in ids {
-            let dir = self.inner.paths.container(&id);
-            if let Ok(exit) = berth_runtime::shim::read_exit(&dir.join("exit.json")) {
-                let _ = self.inner.runtime.delete(&id, true);
-                let _ = self.update(&id, |r| {
-                    r.running = false;
-                    r.pid = 0;
-                    r.exit_code = i64::from(exit.exit_code);
-                    r.oom_killed = exit.oom_killed;
-                    r.finished_at = exit.finished_at.clone();
-                });
-            }
         }
     }
 
@@ -400,7 +381,9 @@ impl RealBackend {
         self.inner
             .runtime
             .kill(&rec.id, sig)
-            .map_err(|e| BackendError::new(ErrorKind::Internal, e.to_string()))
+            .map_err(|e| BackendError::new(ErrorKind::Internal, e.to_string()))?;
+        self.container_event(&rec.id, "kill", &[("signal", (sig as i32).to_string())]);
+        Ok(())
     }
 
     async fn until_stopped(rx: &mut watch::Receiver<Phase>) {
@@ -417,11 +400,17 @@ impl RealBackend {
     ) -> BackendResult<()> {
         let rec = self.record(id)?;
         if !rec.running {
+            if rec.restarting {
+                self.user_stopped(&rec.id)?;
+                self.container_event(&rec.id, "stop", &[]);
+                return Ok(());
+            }
             return Err(BackendError::new(
                 ErrorKind::NotModified,
                 "container already stopped",
             ));
         }
+        self.user_stopped(&rec.id)?;
         let mut rx = self.phase_rx(&rec.id)?;
         let sig = signal
             .or_else(|| rec.body.config.stop_signal.clone())
@@ -441,6 +430,7 @@ impl RealBackend {
             let _ = self.kill(&rec.id, "SIGKILL");
             Self::until_stopped(&mut rx).await;
         }
+        self.container_event(&rec.id, "stop", &[]);
         Ok(())
     }
 
@@ -503,6 +493,9 @@ impl RealBackend {
     }
 
     fn remove_files(&self, id: &str) -> BackendResult<()> {
+        self.inner.supervisor.forget(id);
+        self.stop_health(id);
+        self.container_event(id, "destroy", &[]);
         let Some(entry) = self.lock().remove(id) else {
             return Ok(());
         };
@@ -534,7 +527,10 @@ impl RealBackend {
                 "Conflict. The container name \"/{new_name}\" is already in use"
             )));
         }
-        self.update(&full, |r| r.name = new_name).map(|_| ())
+        let old = self.record(&full)?.name;
+        self.update(&full, |r| r.name = new_name)?;
+        self.container_event(&full, "rename", &[("oldName", format!("/{old}"))]);
+        Ok(())
     }
 
     fn command(rec: &Record) -> (String, Vec<String>) {
@@ -554,6 +550,10 @@ impl RealBackend {
         };
         match rec.phase() {
             Phase::Running => format!("Up {}", human_duration(since(&rec.started_at))),
+            Phase::Exited(c) if rec.restarting => format!(
+                "Restarting ({c}) {} ago",
+                human_duration(since(&rec.finished_at))
+            ),
             Phase::Exited(c) => format!(
                 "Exited ({c}) {} ago",
                 human_duration(since(&rec.finished_at))
@@ -568,7 +568,7 @@ impl RealBackend {
         let f = &opts.filters;
         let mut out: Vec<ContainerSummary> = recs
             .into_iter()
-            .filter(|r| opts.all || r.running)
+            .filter(|r| opts.all || r.running || r.restarting)
             .filter(|r| f.any("id", |v| r.id.starts_with(v)))
             .filter(|r| f.any("name", |v| r.name.contains(v.trim_start_matches('/'))))
             .filter(|r| f.any("status", |v| v == r.status()))
@@ -615,7 +615,9 @@ impl RealBackend {
             args,
             state: ContainerState {
                 status: r.status().to_owned(),
-                running: r.running,
+                running: r.running || r.restarting,
+                restarting: r.restarting,
+                health: r.health.clone(),
                 oom_killed: r.oom_killed,
                 pid: r.pid,
                 exit_code: r.exit_code,
@@ -627,6 +629,7 @@ impl RealBackend {
             image: r.image_id.clone(),
             log_path: dir.join("log.json").display().to_string(),
             name: format!("/{}", r.name),
+            restart_count: r.restart_count,
             driver: "overlay2".to_owned(),
             platform: "linux".to_owned(),
             host_config,
@@ -639,8 +642,16 @@ impl RealBackend {
         let map = self.lock();
         let running = map.values().filter(|e| e.record.running).count() as i64;
         let total = map.len() as i64;
+        drop(map);
         let images = self.inner.images.list().map_or(0, |l| l.len() as i64);
+        let host = super::system::host_facts(&self.inner.paths);
         Info {
+            cgroup_version: host.cgroup_version,
+            kernel_version: host.kernel_version,
+            operating_system: host.operating_system,
+            ncpu: host.ncpu,
+            mem_total: host.mem_total,
+            live_restore_enabled: true,
             containers: total,
             containers_running: running,
             containers_stopped: total - running,
