@@ -382,6 +382,19 @@ pub trait Backend: Send + Sync + 'static {
             })
         }
     }
+
+    /// `POST /volumes/prune`: removes unused volumes (anonymous ones unless `all=true`).
+    fn prune_volumes(
+        &self,
+        _filters: Filters,
+    ) -> impl Future<Output = BackendResult<crate::api::models::VolumePruneResponse>> + Send {
+        async {
+            Err(BackendError::new(
+                ErrorKind::Unavailable,
+                "volume prune is not supported by this engine",
+            ))
+        }
+    }
 }
 
 /// Docker's human-readable duration (`units.HumanDuration`), used in container `Status` text.

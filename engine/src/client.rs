@@ -519,6 +519,19 @@ impl Client {
         .await
     }
 
+    /// `POST /volumes/prune`.
+    pub async fn prune_volumes(
+        &self,
+        filters: &Filters,
+    ) -> ClientResult<crate::api::models::VolumePruneResponse> {
+        let q = if filters.is_empty() {
+            String::new()
+        } else {
+            query([("filters", filters.to_query_value())])
+        };
+        self.call(Method::POST, "/volumes/prune", &q, None).await
+    }
+
     /// `GET /events`: past events from `since` and live ones until `until` (unix seconds).
     pub async fn events(
         &self,

@@ -15,10 +15,13 @@ mod events;
 mod health;
 mod images;
 mod logs;
+mod mounts_apply;
+mod mounts_parse;
 mod record;
 mod recovery;
 mod restart;
 mod system;
+mod volumes;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -60,6 +63,9 @@ pub enum RealError {
         #[source]
         source: std::io::Error,
     },
+    /// The volume store could not be opened.
+    #[error("cannot open the volume store")]
+    Volumes(#[from] berth_volume::VolumeError),
     /// A container record could not be parsed.
     #[error("{path}: {source}")]
     Record {
@@ -111,6 +117,7 @@ struct Inner {
     event_log: EventLog,
     supervisor: restart::Supervisor,
     health: health::Monitors,
+    volumes: berth_volume::VolumeStore,
 }
 
 /// The engine backend that really runs containers.
@@ -165,6 +172,10 @@ impl RealBackend {
             let (phase, _) = watch::channel(record.phase());
             map.insert(record.id.clone(), Entry { record, phase });
         }
+        let volumes = berth_volume::VolumeStore::open(
+            &paths.data_root.join("volumes"),
+            Arc::new(berth_volume::KernelMounter::new(&paths.proc_root)),
+        )?;
         let backend = Self {
             inner: Arc::new(Inner {
                 paths,
@@ -174,9 +185,11 @@ impl RealBackend {
                 event_log: EventLog::new(events::HISTORY),
                 supervisor: restart::Supervisor::new(Arc::new(SystemClock)),
                 health: health::Monitors::default(),
+                volumes,
             }),
         };
         backend.reconcile();
+        backend.reacquire_volumes();
         Ok(backend)
     }
 
@@ -266,8 +279,13 @@ impl Backend for RealBackend {
         unsupported("unpause")
     }
 
-    async fn remove_container(&self, id: &str, force: bool, _volumes: bool) -> BackendResult<()> {
-        self.remove(id, force).await
+    async fn remove_container(&self, id: &str, force: bool, volumes: bool) -> BackendResult<()> {
+        let anonymous = self.anonymous_volumes(id);
+        self.remove(id, force).await?;
+        if volumes {
+            self.remove_volumes_quietly(&anonymous);
+        }
+        Ok(())
     }
 
     async fn rename_container(&self, id: &str, new_name: &str) -> BackendResult<()> {
@@ -362,24 +380,31 @@ impl Backend for RealBackend {
         unsupported("networks")
     }
 
-    async fn list_volumes(&self, _filters: Filters) -> BackendResult<VolumeListResponse> {
-        Ok(VolumeListResponse::default())
+    async fn list_volumes(&self, filters: Filters) -> BackendResult<VolumeListResponse> {
+        let this = self.clone();
+        blocking(move || this.volume_list(&filters)).await
     }
 
-    async fn create_volume(&self, _req: VolumeCreateRequest) -> BackendResult<Volume> {
-        unsupported("volumes")
+    async fn create_volume(&self, req: VolumeCreateRequest) -> BackendResult<Volume> {
+        let this = self.clone();
+        blocking(move || this.volume_create(req)).await
     }
 
     async fn inspect_volume(&self, name: &str) -> BackendResult<Volume> {
-        Err(BackendError::not_found(format!(
-            "get {name}: no such volume"
-        )))
+        self.volume_inspect(name)
     }
 
-    async fn remove_volume(&self, name: &str, _force: bool) -> BackendResult<()> {
-        Err(BackendError::not_found(format!(
-            "get {name}: no such volume"
-        )))
+    async fn remove_volume(&self, name: &str, force: bool) -> BackendResult<()> {
+        let (this, name) = (self.clone(), name.to_owned());
+        blocking(move || this.volume_remove(&name, force)).await
+    }
+
+    async fn prune_volumes(
+        &self,
+        filters: Filters,
+    ) -> BackendResult<crate::api::models::VolumePruneResponse> {
+        let this = self.clone();
+        blocking(move || this.volume_prune(&filters)).await
     }
 }
 

@@ -219,6 +219,31 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Kills the engine with SIGKILL, as a crash would, and starts a new one on the same data
+    /// root and socket (its output appended to the same log).
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("engine.log"))
+            .expect("engine log");
+        self.child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("engine")
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--host")
+            .arg(self.host())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("respawn berth engine");
+        self.wait_ready();
+    }
+}
+
 impl Drop for Engine {
     fn drop(&mut self) {
         let ids = self.docker(&["ps", "-aq"]);

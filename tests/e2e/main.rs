@@ -9,3 +9,4 @@ mod daemon;
 mod engine;
 mod harness;
 mod util;
+mod volumes;

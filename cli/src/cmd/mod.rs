@@ -5,6 +5,7 @@ mod engine;
 mod graph;
 mod image;
 mod version;
+mod volume;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,9 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Show berth's version and the engine's.
     Version(version::VersionArgs),
     /// Show what the engine reports about itself (starts berth's engine when needed).
@@ -38,6 +42,7 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Graph(args) => graph::run(args, global),
         Command::Engine(args) => engine::run(args, global),
         Command::Image(command) => image::run(command, global),
+        Command::Volume(command) => volume::run(command, global),
         Command::Version(args) => version::version(args, global),
         Command::Info(args) => version::info(args, global),
     }

@@ -177,6 +177,7 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         )
         .route("/volumes", get(objects::list_volumes::<B>))
         .route("/volumes/create", post(objects::create_volume::<B>))
+        .route("/volumes/prune", post(objects::prune_volumes::<B>))
         .route(
             "/volumes/{name}",
             get(objects::inspect_volume::<B>).delete(objects::remove_volume::<B>),

@@ -217,9 +217,11 @@ impl RealBackend {
             })?;
             berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
                 BackendError::new(ErrorKind::Internal, format!("cannot mount the rootfs: {e}"))
-            })
+            })?;
+            self.attach_mounts(&id, &rootfs, &image_cfg, &body, &bundle)
         })();
         if let Err(e) = result {
+            let _ = berth_image::snapshot::unmount(&rootfs);
             let _ = images.release(&id);
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
@@ -358,7 +360,10 @@ impl RealBackend {
         };
         self.exited(&rec);
         if rec.body.host_config.auto_remove {
-            let _ = self.remove(id, true).await;
+            let anonymous = self.anonymous_volumes(id);
+            if self.remove(id, true).await.is_ok() {
+                self.remove_volumes_quietly(&anonymous);
+            }
         }
     }
 
@@ -500,6 +505,7 @@ impl RealBackend {
             return Ok(());
         };
         let _ = self.inner.runtime.delete(id, true);
+        self.detach_mounts(id);
         let dir = self.inner.paths.container(id);
         let rootfs = dir.join("bundle/rootfs");
         berth_image::snapshot::unmount(&rootfs).map_err(|e| {
@@ -634,6 +640,7 @@ impl RealBackend {
             platform: "linux".to_owned(),
             host_config,
             config: r.body.config.clone(),
+            mounts: self.mount_points(&r.id),
             ..ContainerInspect::default()
         })
     }

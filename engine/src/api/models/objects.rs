@@ -223,6 +223,18 @@ pub struct Volume {
     pub scope: String,
     #[serde(deserialize_with = "null_default")]
     pub options: BTreeMap<String, String>,
+    /// Driver-specific state (berth: `CopyUp: incomplete` after an interrupted copy-up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<BTreeMap<String, String>>,
+}
+
+/// Answer of `POST /volumes/prune`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumePruneResponse {
+    #[serde(deserialize_with = "null_default")]
+    pub volumes_deleted: Vec<String>,
+    pub space_reclaimed: u64,
 }
 
 /// Body of `POST /volumes/create`.

@@ -216,3 +216,15 @@ pub(super) async fn remove_volume<B: Backend>(
     st.backend.remove_volume(&name, q.force).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+pub(super) async fn prune_volumes<B: Backend>(
+    State(st): State<AppState<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<crate::api::models::VolumePruneResponse>> {
+    let q: FiltersQuery = parse_query(raw.as_deref())?;
+    Ok(Json(
+        st.backend
+            .prune_volumes(parse_filters(q.filters.as_deref())?)
+            .await?,
+    ))
+}
