@@ -63,7 +63,8 @@ fn actions(events: &[serde_json::Value]) -> Vec<String> {
 #[test]
 fn daemon_events_info_and_df() {
     let e = Engine::start("events");
-    e.ok(&["run", "--name", "ev-a", IMAGE, "sh", "-c", "exit 3"]);
+    let out = e.docker(&["run", "--name", "ev-a", IMAGE, "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     e.ok(&["rename", "ev-a", "ev-b"]);
     let got = events(&e, "ev-b");
     let acts = actions(&got);

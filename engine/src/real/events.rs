@@ -134,6 +134,12 @@ impl RealBackend {
         self.emit_event("container", action, id, attrs);
     }
 
+    /// Publishes a volume event (`create`, `destroy`, `mount`, `unmount`).
+    pub fn volume_event(&self, action: &str, name: &str, driver: &str) {
+        let attrs = BTreeMap::from([("driver".to_owned(), driver.to_owned())]);
+        self.emit_event("volume", action, name, attrs);
+    }
+
     /// Publishes an image event (`tag`, `untag`, `delete`, `pull`, `import`, `load`); `name` is
     /// the reference it concerns.
     pub fn image_event(&self, action: &str, id: &str, name: &str) {

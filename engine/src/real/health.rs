@@ -41,8 +41,24 @@ pub struct ProbeOutput {
 
 /// Runs a health-check command inside a running container (through exec).
 pub trait Probe: Send + Sync + std::fmt::Debug {
-    /// Runs `argv` in container `id` and returns how it ended; the caller bounds the time.
-    fn run(&self, id: &str, argv: Vec<String>) -> BoxFuture<ProbeOutput>;
+    /// Runs `argv` in container `id` for at most `timeout` (then kills it and answers exit
+    /// code -1) and returns how it ended. The monitor also stops waiting shortly after
+    /// `timeout`, so a probe that overruns cannot stall the schedule.
+    fn run(&self, id: &str, argv: Vec<String>, timeout: Duration) -> BoxFuture<ProbeOutput>;
+}
+
+/// Extra time the monitor grants a probe past its timeout before giving up on it.
+const PROBE_SLACK: Duration = Duration::from_secs(1);
+
+/// The output recorded for a probe that ran past `timeout` (dockerd's wording).
+pub fn timed_out(timeout: Duration) -> ProbeOutput {
+    ProbeOutput {
+        exit_code: -1,
+        output: format!(
+            "Health check exceeded timeout ({})",
+            humantime::format_duration(timeout)
+        ),
+    }
 }
 
 /// An effective health check.
@@ -227,17 +243,12 @@ pub async fn monitor(
         }
         let begin = SystemTime::now();
         let probe_began = tokio::time::Instant::now();
+        let run = probe.run(&id, check.argv.clone(), check.timeout);
         let ran = tokio::select! {
-            r = tokio::time::timeout(check.timeout, probe.run(&id, check.argv.clone())) => r,
+            r = tokio::time::timeout(check.timeout + PROBE_SLACK, run) => r,
             _ = stop.wait_for(|s| *s) => return,
         };
-        let out = ran.unwrap_or_else(|_| ProbeOutput {
-            exit_code: -1,
-            output: format!(
-                "Health check exceeded timeout ({})",
-                humantime::format_duration(check.timeout)
-            ),
-        });
+        let out = ran.unwrap_or_else(|_| timed_out(check.timeout));
         let in_start = probe_began.duration_since(started) < check.start_period;
         let result = HealthcheckResult {
             start: rfc3339(begin),

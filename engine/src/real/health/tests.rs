@@ -109,7 +109,7 @@ struct Scripted {
 }
 
 impl Probe for Scripted {
-    fn run(&self, _id: &str, argv: Vec<String>) -> BoxFuture<ProbeOutput> {
+    fn run(&self, _id: &str, argv: Vec<String>, _timeout: Duration) -> BoxFuture<ProbeOutput> {
         self.calls.lock().unwrap().push(self.origin.elapsed());
         let code = self.answers.lock().unwrap().pop_front().unwrap_or(0);
         let hang = self.hang;
