@@ -65,8 +65,10 @@ fn daemon_events_info_and_df() {
     let e = Engine::start("events");
     let out = e.docker(&["run", "--name", "ev-a", IMAGE, "sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let id = inspect(&e, "ev-a", "{{.Id}}");
     e.ok(&["rename", "ev-a", "ev-b"]);
-    let got = events(&e, "ev-b");
+    // By id: the events before the rename carry the old name.
+    let got = events(&e, &id);
     let acts = actions(&got);
     for want in ["create", "start", "die", "rename"] {
         assert!(
@@ -92,8 +94,9 @@ fn daemon_events_info_and_df() {
     ]);
     assert_eq!(only_die, "ev-a", "die was published under the old name");
     e.ok(&["rm", "ev-b"]);
-    assert!(actions(&events(&e, "ev-b")).contains(&"destroy".to_owned()));
+    assert!(actions(&events(&e, &id)).contains(&"destroy".to_owned()));
     e.ok(&["tag", IMAGE, "e2e-other:1"]);
+    let until = (unix_now() + 1).to_string();
     let image_events = e.ok(&[
         "events",
         "--since",

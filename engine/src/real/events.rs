@@ -143,14 +143,28 @@ impl RealBackend {
     /// Publishes an image event (`tag`, `untag`, `delete`, `pull`, `import`, `load`); `name` is
     /// the reference it concerns.
     pub fn image_event(&self, action: &str, id: &str, name: &str) {
-        let attrs = BTreeMap::from([("name".to_owned(), name.to_owned())]);
+        let attrs = BTreeMap::from([("name".to_owned(), familiar(name).to_owned())]);
         self.emit_event("image", action, id, attrs);
     }
+}
+
+/// A reference in Docker's familiar form (`docker.io/library/x:1` → `x:1`).
+pub fn familiar(name: &str) -> &str {
+    name.strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_names_are_familiar() {
+        assert_eq!(familiar("docker.io/library/x:1"), "x:1");
+        assert_eq!(familiar("docker.io/me/x:1"), "me/x:1");
+        assert_eq!(familiar("reg:5000/x:1"), "reg:5000/x:1");
+    }
 
     fn msg(time: i64, action: &str) -> EventMessage {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(time as u64);
