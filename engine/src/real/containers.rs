@@ -504,6 +504,9 @@ impl RealBackend {
         let Some(entry) = self.lock().remove(id) else {
             return Ok(());
         };
+        // Without its record the directory is debris: a daemon killed during the rest of the
+        // removal finishes it on start (recovery) instead of reviving a half-removed container.
+        let _ = std::fs::remove_file(self.inner.paths.container(id).join("record.json"));
         let _ = self.inner.runtime.delete(id, true);
         self.detach_mounts(id);
         let dir = self.inner.paths.container(id);
