@@ -83,7 +83,7 @@ impl RealBackend {
                 continue;
             }
             tracing::info!(container = %id, "removing debris of an unfinished create or remove");
-            let _ = self.inner.runtime.delete(&id, true);
+            self.drop_runtime_state(&id);
             let _ = berth_image::snapshot::unmount(&dir.join("bundle/rootfs"));
             let _ = self.inner.images.release(&id);
             if let Err(e) = std::fs::remove_dir_all(&dir) {
@@ -96,7 +96,7 @@ impl RealBackend {
             };
             if !known.contains(id) {
                 tracing::info!(container = %id, "removing runtime state of an unknown container");
-                let _ = self.inner.runtime.delete(id, true);
+                self.drop_runtime_state(id);
             }
         }
     }
@@ -111,16 +111,21 @@ impl RealBackend {
         for rec in records {
             let id = rec.id.clone();
             match plan(&rec, self.observe(&id)) {
-                Action::Keep => {}
+                Action::Keep => {
+                    if self.inner.paths.runtime_root().join(&id).exists() {
+                        self.drop_runtime_state(&id);
+                    }
+                }
                 Action::RecordExit => exited.push(id),
                 Action::Reattach | Action::AwaitExit => watch.push(id),
                 Action::Undo => {
                     tracing::info!(container = %id, "undoing a start the previous daemon left unfinished");
-                    let _ = self.inner.runtime.delete(&id, true);
+                    self.drop_runtime_state(&id);
                     let _ = self.update(&id, |r| r.restarting = false);
                 }
             }
         }
+        self.kill_stray_shims(&watch);
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             // Without a runtime (a synchronous caller) exits are still recorded; nothing is
             // watched or restarted.
@@ -142,6 +147,75 @@ impl RealBackend {
             }
             this.resume_policies().await;
         });
+    }
+
+    /// Deletes the runtime state of a container that is not running. When the state cannot be
+    /// read (the daemon died while it was written) the container's cgroups are emptied with
+    /// SIGKILL and removed by hand, then the state directory.
+    fn drop_runtime_state(&self, id: &str) {
+        if self.inner.runtime.delete(id, true).is_ok() {
+            return;
+        }
+        let paths = &self.inner.paths;
+        let dir = paths.runtime_root().join(id);
+        if !dir.exists() {
+            return;
+        }
+        tracing::info!(container = %id, "removing unreadable runtime state");
+        let cgroups = container_cgroups(&paths.cgroup_root, id);
+        for cg in &cgroups {
+            for pid in std::fs::read_to_string(cg.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().parse::<i32>().ok())
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        for cg in &cgroups {
+            // A killed process leaves its cgroup a moment after the signal.
+            for _ in 0..50 {
+                if std::fs::remove_dir(cg).is_ok() || !cg.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(path = %dir.display(), error = %e, "cannot remove runtime state");
+        }
+    }
+
+    /// Kills shim processes of this engine (their argv names its runtime root) whose container
+    /// is not one being re-attached: starts the previous daemon left half-done. Their cloned
+    /// children carry the same argv until they exec, so a stuck init goes too.
+    fn kill_stray_shims(&self, keep: &[String]) {
+        let runtime = self.inner.paths.runtime_root();
+        let runtime = runtime.to_string_lossy();
+        for dir in subdirs(&self.inner.paths.proc_root) {
+            let Some(pid) = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
+                continue;
+            };
+            if let Some(id) = shim_of(&cmdline, &runtime)
+                && !keep.iter().any(|k| k == id)
+            {
+                tracing::info!(container = %id, pid, "killing a stray shim");
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
     }
 
     fn record_exit_now(&self, id: &str) {
@@ -189,6 +263,34 @@ impl RealBackend {
     }
 }
 
+/// The container id of a shim command line (`… --root <runtime> … shim <id> …`).
+fn shim_of<'a>(cmdline: &'a [u8], runtime: &str) -> Option<&'a str> {
+    let args: Vec<&str> = cmdline
+        .split(|b| *b == 0)
+        .filter_map(|a| std::str::from_utf8(a).ok())
+        .collect();
+    if !args.iter().any(|a| *a == runtime) {
+        return None;
+    }
+    let at = args.iter().position(|a| *a == "shim")?;
+    args.get(at + 1).copied()
+}
+
+/// The cgroup directories the runtime makes for container `id` (`berth/<id>` in the unified
+/// hierarchy, or under each v1 controller).
+fn container_cgroups(cgroup_root: &Path, id: &str) -> Vec<std::path::PathBuf> {
+    let unified = cgroup_root.join("berth").join(id);
+    let mut out: Vec<std::path::PathBuf> = subdirs(cgroup_root)
+        .into_iter()
+        .map(|c| c.join("berth").join(id))
+        .filter(|p| p.exists())
+        .collect();
+    if unified.exists() {
+        out.push(unified);
+    }
+    out
+}
+
 fn subdirs(path: &Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(path)
         .map(|rd| {
@@ -217,6 +319,14 @@ mod tests {
             exit_recorded,
             runtime,
         }
+    }
+
+    #[test]
+    fn shim_command_lines_name_their_container() {
+        let line = b"/usr/bin/berth\0runtime\0--root\0/d/runtime\0shim\0abc\0--bundle\0x\0";
+        assert_eq!(shim_of(line, "/d/runtime"), Some("abc"));
+        assert_eq!(shim_of(line, "/other/runtime"), None);
+        assert_eq!(shim_of(b"sleep\01000\0", "/d/runtime"), None);
     }
 
     #[test]
