@@ -269,7 +269,7 @@ fn shim_of<'a>(cmdline: &'a [u8], runtime: &str) -> Option<&'a str> {
         .split(|b| *b == 0)
         .filter_map(|a| std::str::from_utf8(a).ok())
         .collect();
-    if !args.iter().any(|a| *a == runtime) {
+    if !args.contains(&runtime) {
         return None;
     }
     let at = args.iter().position(|a| *a == "shim")?;
@@ -326,7 +326,7 @@ mod tests {
         let line = b"/usr/bin/berth\0runtime\0--root\0/d/runtime\0shim\0abc\0--bundle\0x\0";
         assert_eq!(shim_of(line, "/d/runtime"), Some("abc"));
         assert_eq!(shim_of(line, "/other/runtime"), None);
-        assert_eq!(shim_of(b"sleep\01000\0", "/d/runtime"), None);
+        assert_eq!(shim_of(b"sleep\x001000\x00", "/d/runtime"), None);
     }
 
     #[test]
