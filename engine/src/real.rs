@@ -7,16 +7,24 @@
 //! `rootfs`), `log.json` (the shim's json-file log), `exit.json` (the shim's exit record) and
 //! `shim.err`.
 //!
-//! Networking: `none` (a fresh namespace with only loopback) and `host`; the default mode is
-//! treated as `none` for now and said so in the create warnings.
+//! Networking (`networks.rs`, `net_containers.rs`, `net_files.rs`): bridge networks through
+//! `berth-network` once [`RealBackend::open_networks`] ran; modes bridge (default), user
+//! networks, `host`, `none` and `container:<id>`.
 
+mod build;
 mod containers;
 mod events;
 mod health;
+mod image_pull;
+mod image_push;
+mod image_transfer;
 mod images;
 mod logs;
 mod mounts_apply;
 mod mounts_parse;
+mod net_containers;
+mod net_files;
+mod networks;
 mod record;
 mod recovery;
 mod restart;
@@ -45,6 +53,8 @@ use crate::backend::{
 
 pub use events::EventLog;
 pub use health::{Probe, ProbeOutput};
+pub use image_pull::PullRequest;
+pub use networks::{DEFAULT_BRIDGE, DEFAULT_NETWORK, NetConfig};
 pub use record::{Phase, Record};
 pub use restart::{Clock, SystemClock};
 
@@ -75,6 +85,9 @@ pub enum RealError {
         #[source]
         source: serde_json::Error,
     },
+    /// Networking could not be set up.
+    #[error("cannot set up networking: {0}")]
+    Network(String),
 }
 
 /// One container known to the engine: its persisted record and the watch of its phase.
@@ -112,12 +125,14 @@ impl Paths {
 struct Inner {
     paths: Paths,
     images: ImageStore,
+    registry: std::sync::RwLock<berth_image::RegistryClient>,
     runtime: Runtime,
     containers: Mutex<HashMap<String, Entry>>,
     event_log: EventLog,
     supervisor: restart::Supervisor,
     health: health::Monitors,
     volumes: berth_volume::VolumeStore,
+    net: std::sync::OnceLock<Arc<networks::Networking>>,
 }
 
 /// The engine backend that really runs containers.
@@ -180,12 +195,14 @@ impl RealBackend {
             inner: Arc::new(Inner {
                 paths,
                 images,
+                registry: std::sync::RwLock::default(),
                 runtime,
                 containers: Mutex::new(map),
                 event_log: EventLog::new(events::HISTORY),
                 supervisor: restart::Supervisor::new(Arc::new(SystemClock)),
                 health: health::Monitors::default(),
                 volumes,
+                net: std::sync::OnceLock::new(),
             }),
         };
         backend.reconcile();
@@ -214,6 +231,18 @@ fn internal(message: impl Into<String>) -> impl FnOnce(std::io::Error) -> Backen
 }
 
 impl Backend for RealBackend {
+    async fn build_image(
+        &self,
+        opts: crate::api::models::BuildOptions,
+        context: bytes::Bytes,
+    ) -> BackendResult<BoxStream<crate::api::models::BuildMessage>> {
+        self.build(opts, context)
+    }
+
+    async fn prune_build_cache(&self) -> BackendResult<u64> {
+        self.prune_builder()
+    }
+
     async fn info(&self) -> BackendResult<Info> {
         Ok(self.info_now())
     }
@@ -234,6 +263,8 @@ impl Backend for RealBackend {
         name: Option<String>,
         body: ContainerCreateBody,
     ) -> BackendResult<ContainerCreateResponse> {
+        let body = net_containers::normalize(body);
+        self.net_validate(&body).await?;
         let this = self.clone();
         blocking(move || this.create(name, body)).await
     }
@@ -327,10 +358,40 @@ impl Backend for RealBackend {
 
     async fn pull_image(
         &self,
-        _image: &str,
-        _tag: Option<&str>,
+        image: &str,
+        tag: Option<&str>,
     ) -> BackendResult<BoxStream<ProgressMessage>> {
-        unsupported("pulling images")
+        self.image_pull(image, tag, PullRequest::default()).await
+    }
+
+    async fn pull_image_with(
+        &self,
+        image: &str,
+        tag: Option<&str>,
+        opts: crate::backend::PullImageOptions,
+    ) -> BackendResult<BoxStream<ProgressMessage>> {
+        let req = PullRequest {
+            platform: opts.platform,
+            registry_auth: opts.registry_auth,
+        };
+        self.image_pull(image, tag, req).await
+    }
+
+    async fn import_image(
+        &self,
+        source: crate::backend::ByteStream,
+        opts: crate::backend::ImportImageOptions,
+    ) -> BackendResult<String> {
+        self.image_import(source, opts).await
+    }
+
+    async fn push_image(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+        registry_auth: Option<String>,
+    ) -> BackendResult<BoxStream<ProgressMessage>> {
+        self.image_push(name, tag, registry_auth.as_deref()).await
     }
 
     async fn inspect_image(&self, name: &str) -> BackendResult<ImageInspect> {
@@ -349,35 +410,39 @@ impl Backend for RealBackend {
         blocking(move || this.image_remove(&name, force)).await
     }
 
-    async fn list_networks(&self, _filters: Filters) -> BackendResult<Vec<Network>> {
-        Ok(Vec::new())
+    async fn list_networks(&self, filters: Filters) -> BackendResult<Vec<Network>> {
+        self.network_list(&filters).await
     }
 
     async fn inspect_network(&self, id: &str) -> BackendResult<Network> {
-        Err(BackendError::not_found(format!("network {id} not found")))
+        self.network_inspect(id).await
     }
 
     async fn create_network(
         &self,
-        _req: NetworkCreateRequest,
+        req: NetworkCreateRequest,
     ) -> BackendResult<NetworkCreateResponse> {
-        unsupported("networks")
+        self.network_create(req).await
     }
 
     async fn remove_network(&self, id: &str) -> BackendResult<()> {
-        Err(BackendError::not_found(format!("network {id} not found")))
+        self.network_remove(id).await
     }
 
-    async fn connect_network(&self, _id: &str, _req: NetworkConnectRequest) -> BackendResult<()> {
-        unsupported("networks")
+    async fn prune_networks(&self, filters: Filters) -> BackendResult<Vec<String>> {
+        self.network_prune(&filters).await
+    }
+
+    async fn connect_network(&self, id: &str, req: NetworkConnectRequest) -> BackendResult<()> {
+        self.network_connect(id, req).await
     }
 
     async fn disconnect_network(
         &self,
-        _id: &str,
-        _req: NetworkDisconnectRequest,
+        id: &str,
+        req: NetworkDisconnectRequest,
     ) -> BackendResult<()> {
-        unsupported("networks")
+        self.network_disconnect(id, req).await
     }
 
     async fn list_volumes(&self, filters: Filters) -> BackendResult<VolumeListResponse> {

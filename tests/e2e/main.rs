@@ -3,10 +3,13 @@
 //! One test binary with a shared harness (`util`), one module per area. Tests that need root say
 //! so and fail without it; nothing here returns early as a pass.
 
+mod build;
 mod compat;
 mod config;
 mod daemon;
 mod engine;
 mod harness;
+mod images;
+mod network;
 mod util;
 mod volumes;

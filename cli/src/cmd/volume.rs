@@ -1,13 +1,13 @@
 //! `berth volume ls|create|inspect|rm|prune`: the engine's volumes through the API client, with
 //! Docker's flags and output (table or `-q`, JSON for inspect and `--format json`).
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
-use berth_engine::api::models::{Filters, Volume, VolumeCreateRequest};
+use anyhow::Context as _;
+use berth_engine::api::models::{Volume, VolumeCreateRequest};
 use clap::{Args, Subcommand};
 
+use super::flags::{filters, key_values};
 use crate::connect::{connect, runtime};
 use crate::global::GlobalArgs;
 
@@ -92,37 +92,6 @@ pub struct PruneArgs {
     force: bool,
 }
 
-fn filters(list: &[String]) -> anyhow::Result<Filters> {
-    let mut f = Filters::default();
-    for item in list {
-        let (k, v) = item
-            .split_once('=')
-            .with_context(|| format!("--filter {item:?}: expected KEY=VALUE"))?;
-        f = f.with(k, v);
-    }
-    Ok(f)
-}
-
-fn key_values(
-    list: &[String],
-    what: &str,
-    need_value: bool,
-) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for item in list {
-        let (k, v) = match item.split_once('=') {
-            Some((k, v)) => (k, v),
-            None if !need_value => (item.as_str(), ""),
-            None => bail!("{what} {item:?}: expected KEY=VALUE"),
-        };
-        if k.is_empty() {
-            bail!("{what} {item:?}: the key is empty");
-        }
-        out.insert(k.to_owned(), v.to_owned());
-    }
-    Ok(out)
-}
-
 /// Runs one `berth volume` sub-verb.
 pub fn run(command: VolumeCommand, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
@@ -151,9 +120,7 @@ pub fn run(command: VolumeCommand, global: &GlobalArgs) -> anyhow::Result<ExitCo
                 name: args.name.unwrap_or_default(),
                 driver: args.driver,
                 driver_opts: key_values(&args.opts, "--opt", true)?,
-                labels: key_values(&args.labels, "--label", false)?
-                    .into_iter()
-                    .collect(),
+                labels: key_values(&args.labels, "--label", false)?,
             };
             let v = rt.block_on(async {
                 connect(global)
@@ -263,17 +230,5 @@ mod tests {
             ..Volume::default()
         };
         assert_eq!(table(&[v]), "DRIVER    VOLUME NAME\nlocal     db_data\n");
-    }
-
-    #[test]
-    fn options_and_filters_are_checked() {
-        assert!(key_values(&["type".into()], "--opt", true).is_err());
-        assert_eq!(
-            key_values(&["a".into()], "--label", false).unwrap()["a"],
-            ""
-        );
-        let f = filters(&["label!=x".into(), "dangling=true".into()]).unwrap();
-        assert_eq!(f.get("label!"), ["x"]);
-        assert!(filters(&["nokey".into()]).is_err());
     }
 }

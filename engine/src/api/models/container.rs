@@ -124,6 +124,10 @@ pub struct HostConfig {
     pub volumes_from: Vec<String>,
     #[serde(deserialize_with = "null_default")]
     pub log_config: LogConfig,
+    #[serde(deserialize_with = "null_default")]
+    pub publish_all_ports: bool,
+    #[serde(deserialize_with = "null_default")]
+    pub links: Vec<String>,
 }
 
 /// `HostConfig.Mounts[]`.

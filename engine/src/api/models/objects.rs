@@ -201,6 +201,14 @@ pub struct NetworkConnectRequest {
     pub endpoint_config: Option<super::EndpointSettings>,
 }
 
+/// Answer of `POST /networks/prune`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkPruneResponse {
+    #[serde(deserialize_with = "null_default")]
+    pub networks_deleted: Vec<String>,
+}
+
 /// Body of `POST /networks/{id}/disconnect`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
