@@ -19,8 +19,8 @@ use crate::api::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary,
     ContainerTopResponse, ContainerWaitResponse, EventMessage, ExecConfig, ExecInspect, Filters,
     IdResponse, ImageDeleteItem, ImageInspect, ImageSummary, Info, Network, NetworkConnectRequest,
-    NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest, ProgressMessage, Volume,
-    VolumeCreateRequest, VolumeListResponse,
+    NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest, ProgressMessage,
+    SystemDf, Volume, VolumeCreateRequest, VolumeListResponse,
 };
 
 /// Category of a backend failure; decides the HTTP status of the answer.
@@ -457,6 +457,28 @@ pub trait Backend: Send + Sync + 'static {
         name: &str,
         force: bool,
     ) -> impl Future<Output = BackendResult<()>> + Send;
+
+    /// `GET /system/df`: by default composed from the image, container and volume lists.
+    fn system_df(&self) -> impl Future<Output = BackendResult<SystemDf>> + Send {
+        async move {
+            let images = self.list_images(true, Filters::default()).await?;
+            let containers = self
+                .list_containers(ListContainersOptions {
+                    all: true,
+                    ..ListContainersOptions::default()
+                })
+                .await?;
+            let volumes = self.list_volumes(Filters::default()).await?.volumes;
+            Ok(SystemDf {
+                layers_size: images.iter().map(|i| i.size).sum(),
+                images,
+                containers,
+                volumes,
+                build_cache: Vec::new(),
+            })
+        }
+    }
+
     /// `POST /volumes/prune`: removes unused volumes (anonymous ones unless `all=true`).
     fn prune_volumes(
         &self,

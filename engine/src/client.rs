@@ -25,7 +25,7 @@ use crate::api::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary,
     ContainerWaitResponse, ErrorResponse, EventMessage, Filters, ImageInspect, ImageSummary, Info,
     Network, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
-    NetworkDisconnectRequest, ProgressMessage, Version, Volume, VolumeCreateRequest,
+    NetworkDisconnectRequest, ProgressMessage, SystemDf, Version, Volume, VolumeCreateRequest,
     VolumeListResponse,
 };
 use crate::backend::{BoxStream, ListContainersOptions, LogsOptions, WaitCondition};
@@ -247,6 +247,11 @@ impl Client {
     /// `GET /info`.
     pub async fn info(&self) -> ClientResult<Info> {
         self.call(Method::GET, "/info", "", None).await
+    }
+
+    /// `GET /system/df`.
+    pub async fn system_df(&self) -> ClientResult<SystemDf> {
+        self.call(Method::GET, "/system/df", "", None).await
     }
 
     /// `GET /containers/json`.

@@ -13,6 +13,8 @@
 
 mod build;
 mod containers;
+mod events;
+mod health;
 mod image_pull;
 mod image_push;
 mod image_transfer;
@@ -27,6 +29,9 @@ mod networks;
 mod record;
 mod resources;
 mod stats;
+mod recovery;
+mod restart;
+mod system;
 mod volumes;
 
 use std::collections::HashMap;
@@ -49,9 +54,12 @@ use crate::backend::{
     ErrorKind, ListContainersOptions, LogChunk, LogsOptions, WaitCondition,
 };
 
+pub use events::EventLog;
+pub use health::{Probe, ProbeOutput};
 pub use image_pull::PullRequest;
 pub use networks::{DEFAULT_BRIDGE, DEFAULT_NETWORK, NetConfig};
 pub use record::{Phase, Record};
+pub use restart::{Clock, SystemClock};
 
 /// Failures of opening the engine state.
 #[derive(Debug, thiserror::Error)]
@@ -123,8 +131,10 @@ struct Inner {
     registry: std::sync::RwLock<berth_image::RegistryClient>,
     runtime: Runtime,
     containers: Mutex<HashMap<String, Entry>>,
-    events: broadcast::Sender<EventMessage>,
     execs: exec::Execs,
+    event_log: EventLog,
+    supervisor: restart::Supervisor,
+    health: health::Monitors,
     volumes: berth_volume::VolumeStore,
     net: std::sync::OnceLock<Arc<networks::Networking>>,
 }
@@ -181,7 +191,6 @@ impl RealBackend {
             let (phase, _) = watch::channel(record.phase());
             map.insert(record.id.clone(), Entry { record, phase });
         }
-        let (events, _) = broadcast::channel(256);
         let volumes = berth_volume::VolumeStore::open(
             &paths.data_root.join("volumes"),
             Arc::new(berth_volume::KernelMounter::new(&paths.proc_root)),
@@ -193,13 +202,15 @@ impl RealBackend {
                 registry: std::sync::RwLock::default(),
                 runtime,
                 containers: Mutex::new(map),
-                events,
                 execs: exec::Execs::default(),
+                event_log: EventLog::new(events::HISTORY),
+                supervisor: restart::Supervisor::new(Arc::new(SystemClock)),
+                health: health::Monitors::default(),
                 volumes,
                 net: std::sync::OnceLock::new(),
             }),
         };
-        backend.recover();
+        backend.reconcile();
         backend.reacquire_volumes();
         Ok(backend)
     }
@@ -241,11 +252,8 @@ impl Backend for RealBackend {
         Ok(self.info_now())
     }
 
-    fn events(
-        &self,
-        _since: Option<i64>,
-    ) -> (Vec<EventMessage>, broadcast::Receiver<EventMessage>) {
-        (Vec::new(), self.inner.events.subscribe())
+    fn events(&self, since: Option<i64>) -> (Vec<EventMessage>, broadcast::Receiver<EventMessage>) {
+        self.inner.event_log.since(since)
     }
 
     async fn list_containers(
@@ -271,7 +279,7 @@ impl Backend for RealBackend {
     }
 
     async fn start_container(&self, id: &str) -> BackendResult<()> {
-        self.start(id).await
+        self.user_start(id).await
     }
 
     async fn stop_container(
@@ -284,16 +292,11 @@ impl Backend for RealBackend {
     }
 
     async fn restart_container(&self, id: &str, timeout: Option<i64>) -> BackendResult<()> {
-        match self.stop(id, timeout, None).await {
-            Ok(()) => {}
-            Err(e) if e.kind == ErrorKind::NotModified => {}
-            Err(e) => return Err(e),
-        }
-        self.start(id).await
+        self.user_restart(id, timeout).await
     }
 
     async fn kill_container(&self, id: &str, signal: Option<String>) -> BackendResult<()> {
-        self.kill(id, signal.as_deref().unwrap_or("SIGKILL"))
+        self.user_kill(id, signal.as_deref().unwrap_or("SIGKILL"))
     }
 
     async fn wait_container(

@@ -192,6 +192,36 @@ impl Engine {
 }
 
 impl Engine {
+    /// Kills the engine process with `signal` (`libc::SIGKILL`, `libc::SIGTERM`) and reaps it;
+    /// its containers keep running. [`Engine::respawn`] starts it again on the same data root.
+    pub fn kill_engine(&mut self, signal: i32) {
+        // SAFETY: kill(2) on the pid of our own child process.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        let _ = self.child.wait();
+    }
+
+    /// Starts the engine again on the same data root and socket and waits until it answers.
+    pub fn respawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("engine.log"))
+            .expect("engine log");
+        self.child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("engine")
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--host")
+            .arg(self.host())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn berth engine");
+        self.wait_ready();
+    }
+}
+
+impl Engine {
     /// The engine's `unix://` address.
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())

@@ -5,7 +5,9 @@
 
 mod bootstrap;
 mod build;
+mod compat;
 mod config;
+mod daemon;
 mod engine;
 mod harness;
 mod images;

@@ -124,6 +124,22 @@ pub struct Info {
     pub warnings: Vec<String>,
 }
 
+/// `GET /system/df`: disk usage by images, containers, volumes and the build cache.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SystemDf {
+    /// Bytes of all image layers.
+    pub layers_size: i64,
+    #[serde(deserialize_with = "null_default")]
+    pub images: Vec<ImageSummary>,
+    #[serde(deserialize_with = "null_default")]
+    pub containers: Vec<ContainerSummary>,
+    #[serde(deserialize_with = "null_default")]
+    pub volumes: Vec<Volume>,
+    #[serde(deserialize_with = "null_default")]
+    pub build_cache: Vec<serde_json::Value>,
+}
+
 /// Error body of every non-2xx answer: `{"message": "..."}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorResponse {

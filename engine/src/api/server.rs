@@ -131,6 +131,7 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         .route("/version", get(system::version::<B>))
         .route("/info", get(system::info::<B>))
         .route("/events", get(system::events::<B>))
+        .route("/system/df", get(system::df::<B>))
         .route("/containers/json", get(containers::list::<B>))
         .route("/containers/create", post(containers::create::<B>))
         .route("/containers/{id}", delete(containers::remove::<B>))

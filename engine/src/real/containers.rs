@@ -167,6 +167,7 @@ impl RealBackend {
                 "Conflict. The container name \"/{name}\" is already in use"
             )));
         }
+        super::restart::validate_create(&body)?;
         let image_ref = body.config.image.clone();
         let images = &self.inner.images;
         let summary = images
@@ -237,6 +238,7 @@ impl RealBackend {
         write_json(&dir.join("record.json"), &record).map_err(state_err)?;
         let (phase, _) = watch::channel(Phase::Created);
         self.lock().insert(id.clone(), Entry { record, phase });
+        self.container_event(&id, "create", &[]);
         Ok(ContainerCreateResponse { id, warnings })
     }
 
@@ -334,11 +336,13 @@ impl RealBackend {
                 .start(&start_id)
                 .map_err(|e| BackendError::new(ErrorKind::Internal, e.to_string()))
         })
-        .await
+        .await?;
+        self.started(&id);
+        Ok(())
     }
 
     /// Records how the container ended once its shim is gone, then auto-removes if asked.
-    async fn on_exit(&self, id: &str) {
+    pub(super) async fn on_exit(&self, id: &str) {
         self.net_detach(id).await;
         let dir = self.inner.paths.container(id);
         let exit = berth_runtime::shim::read_exit(&dir.join("exit.json")).ok();
@@ -359,60 +363,13 @@ impl RealBackend {
         }) else {
             return;
         };
+        self.exited(&rec);
         if rec.body.host_config.auto_remove {
             let anonymous = self.anonymous_volumes(id);
             if self.remove(id, true).await.is_ok() {
                 self.remove_volumes_quietly(&anonymous);
             }
         }
-    }
-
-    /// Re-attaches to containers after a daemon restart: a container whose init is gone is
-    /// marked exited (its shim's record tells how), one still running keeps running.
-    pub(super) fn recover(&self) {
-        let ids: Vec<String> = self
-            .lock()
-            .values()
-            .filter(|e| e.record.running)
-            .map(|e| e.record.id.clone())
-            .collect();
-        for id in ids {
-            let dir = self.inner.paths.container(&id);
-            let exit_file = dir.join("exit.json");
-            if !exit_file.exists() {
-                // Still running under its shim: learn its exit from the shim's record.
-                self.watch_exit_file(id.clone(), exit_file.clone());
-            }
-            if let Ok(exit) = berth_runtime::shim::read_exit(&exit_file) {
-                let _ = self.inner.runtime.delete(&id, true);
-                let _ = self.update(&id, |r| {
-                    r.running = false;
-                    r.pid = 0;
-                    r.exit_code = i64::from(exit.exit_code);
-                    r.oom_killed = exit.oom_killed;
-                    r.finished_at = exit.finished_at.clone();
-                });
-            }
-        }
-    }
-
-    /// After a restart, a container's shim is no child of this daemon: poll for the exit
-    /// record it writes when the container ends.
-    fn watch_exit_file(&self, id: String, exit_file: std::path::PathBuf) {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let this = self.clone();
-        handle.spawn(async move {
-            while !exit_file.exists() {
-                let known = this.lock().get(&id).is_some_and(|e| e.record.running);
-                if !known {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            this.on_exit(&id).await;
-        });
     }
 
     fn phase_rx(&self, id: &str) -> BackendResult<watch::Receiver<Phase>> {
@@ -440,6 +397,7 @@ impl RealBackend {
             let _ = self.inner.runtime.set_paused(&rec.id, false);
             let _ = self.update(&rec.id, |r| r.paused = false);
         }
+        self.container_event(&rec.id, "kill", &[("signal", (sig as i32).to_string())]);
         Ok(())
     }
 
@@ -457,11 +415,17 @@ impl RealBackend {
     ) -> BackendResult<()> {
         let rec = self.record(id)?;
         if !rec.running {
+            if rec.restarting {
+                self.user_stopped(&rec.id)?;
+                self.container_event(&rec.id, "stop", &[]);
+                return Ok(());
+            }
             return Err(BackendError::new(
                 ErrorKind::NotModified,
                 "container already stopped",
             ));
         }
+        self.user_stopped(&rec.id)?;
         let mut rx = self.phase_rx(&rec.id)?;
         let sig = signal
             .or_else(|| rec.body.config.stop_signal.clone())
@@ -481,6 +445,7 @@ impl RealBackend {
             let _ = self.kill(&rec.id, "SIGKILL");
             Self::until_stopped(&mut rx).await;
         }
+        self.container_event(&rec.id, "stop", &[]);
         Ok(())
     }
 
@@ -544,9 +509,15 @@ impl RealBackend {
     }
 
     fn remove_files(&self, id: &str) -> BackendResult<()> {
+        self.inner.supervisor.forget(id);
+        self.stop_health(id);
+        self.container_event(id, "destroy", &[]);
         let Some(entry) = self.lock().remove(id) else {
             return Ok(());
         };
+        // Without its record the directory is debris: a daemon killed during the rest of the
+        // removal finishes it on start (recovery) instead of reviving a half-removed container.
+        let _ = std::fs::remove_file(self.inner.paths.container(id).join("record.json"));
         let _ = self.inner.runtime.delete(id, true);
         self.detach_mounts(id);
         let dir = self.inner.paths.container(id);
@@ -576,7 +547,10 @@ impl RealBackend {
                 "Conflict. The container name \"/{new_name}\" is already in use"
             )));
         }
-        self.update(&full, |r| r.name = new_name).map(|_| ())
+        let old = self.record(&full)?.name;
+        self.update(&full, |r| r.name = new_name)?;
+        self.container_event(&full, "rename", &[("oldName", format!("/{old}"))]);
+        Ok(())
     }
 
     fn command(rec: &Record) -> (String, Vec<String>) {
@@ -596,6 +570,10 @@ impl RealBackend {
         };
         match rec.phase() {
             Phase::Running => format!("Up {}", human_duration(since(&rec.started_at))),
+            Phase::Exited(c) if rec.restarting => format!(
+                "Restarting ({c}) {} ago",
+                human_duration(since(&rec.finished_at))
+            ),
             Phase::Exited(c) => format!(
                 "Exited ({c}) {} ago",
                 human_duration(since(&rec.finished_at))
@@ -610,7 +588,7 @@ impl RealBackend {
         let f = &opts.filters;
         let mut out: Vec<ContainerSummary> = recs
             .into_iter()
-            .filter(|r| opts.all || r.running)
+            .filter(|r| opts.all || r.running || r.restarting)
             .filter(|r| f.any("id", |v| r.id.starts_with(v)))
             .filter(|r| f.any("name", |v| r.name.contains(v.trim_start_matches('/'))))
             .filter(|r| f.any("status", |v| v == r.status()))
@@ -661,7 +639,9 @@ impl RealBackend {
             args,
             state: ContainerState {
                 status: r.status().to_owned(),
-                running: r.running,
+                running: r.running || r.restarting,
+                restarting: r.restarting,
+                health: r.health.clone(),
                 paused: r.paused,
                 oom_killed: r.oom_killed,
                 pid: r.pid,
@@ -674,6 +654,7 @@ impl RealBackend {
             image: r.image_id.clone(),
             log_path: dir.join("log.json").display().to_string(),
             name: format!("/{}", r.name),
+            restart_count: r.restart_count,
             driver: "overlay2".to_owned(),
             platform: "linux".to_owned(),
             host_config,
@@ -690,8 +671,16 @@ impl RealBackend {
         let map = self.lock();
         let running = map.values().filter(|e| e.record.running).count() as i64;
         let total = map.len() as i64;
+        drop(map);
         let images = self.inner.images.list().map_or(0, |l| l.len() as i64);
+        let host = super::system::host_facts(&self.inner.paths);
         Info {
+            cgroup_version: host.cgroup_version,
+            kernel_version: host.kernel_version,
+            operating_system: host.operating_system,
+            ncpu: host.ncpu,
+            mem_total: host.mem_total,
+            live_restore_enabled: true,
             containers: total,
             containers_running: running,
             containers_stopped: total - running,

@@ -88,7 +88,11 @@ impl RealBackend {
         self.inner
             .images
             .tag(name, target)
-            .map_err(|e| image_err(name, e))
+            .map_err(|e| image_err(name, e))?;
+        if let Ok(s) = self.inner.images.resolve(target) {
+            self.image_event("tag", &s.id.to_string(), target);
+        }
+        Ok(())
     }
 
     pub(super) fn image_remove(
@@ -96,11 +100,22 @@ impl RealBackend {
         name: &str,
         force: bool,
     ) -> BackendResult<Vec<ImageDeleteItem>> {
+        let image_id = self
+            .inner
+            .images
+            .resolve(name)
+            .map_or_else(|_| name.to_owned(), |s| s.id.to_string());
         let report = self
             .inner
             .images
             .remove(name, force)
             .map_err(|e| image_err(name, e))?;
+        for u in &report.untagged {
+            self.image_event("untag", &image_id, u);
+        }
+        for d in &report.deleted.images {
+            self.image_event("delete", &d.to_string(), name);
+        }
         let untagged = report.untagged.into_iter().map(|u| ImageDeleteItem {
             untagged: Some(u),
             deleted: None,

@@ -56,6 +56,18 @@ pub struct Record {
     /// Frozen by `pause`.
     #[serde(default)]
     pub paused: bool,
+    /// Restarts done by the restart policy since the last start by the user.
+    #[serde(default)]
+    pub restart_count: i64,
+    /// The user stopped or killed it (an `unless-stopped` container then stays stopped).
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// Exited and waiting for its restart policy's back-off.
+    #[serde(default)]
+    pub restarting: bool,
+    /// Health check state while it has a health check.
+    #[serde(default)]
+    pub health: Option<crate::api::models::Health>,
 }
 
 /// Docker's zero time, shown for times that never happened.
@@ -73,6 +85,9 @@ impl Record {
 
     /// Docker's `State.Status` word.
     pub fn status(&self) -> &'static str {
+        if self.restarting && !self.running {
+            return "restarting";
+        }
         match self.phase() {
             Phase::Created => "created",
             Phase::Running if self.paused => "paused",

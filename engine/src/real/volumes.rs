@@ -115,7 +115,9 @@ impl RealBackend {
                 labels: req.labels.into_iter().collect(),
             })
             .map_err(volume_err)?;
-        Ok(self.volume_view(&v))
+        let view = self.volume_view(&v);
+        self.volume_event("create", &view.name, &view.driver);
+        Ok(view)
     }
 
     pub(super) fn volume_inspect(&self, name: &str) -> BackendResult<Volume> {
@@ -124,7 +126,9 @@ impl RealBackend {
     }
 
     pub(super) fn volume_remove(&self, name: &str, force: bool) -> BackendResult<()> {
-        self.inner.volumes.remove(name, force).map_err(volume_err)
+        self.inner.volumes.remove(name, force).map_err(volume_err)?;
+        self.volume_event("destroy", name, "local");
+        Ok(())
     }
 
     /// Docker's prune: unused anonymous volumes, or every unused volume with `all=true`.

@@ -402,6 +402,23 @@ pub struct Health {
     /// `starting`, `healthy` or `unhealthy`.
     pub status: String,
     pub failing_streak: i64,
+    /// The last results, oldest first (at most five).
+    #[serde(deserialize_with = "null_default")]
+    pub log: Vec<HealthcheckResult>,
+}
+
+/// One `State.Health.Log[]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthcheckResult {
+    /// RFC 3339 time the probe started.
+    pub start: String,
+    /// RFC 3339 time it ended.
+    pub end: String,
+    /// 0 healthy, 1 unhealthy, -1 could not run (timeout, exec failure).
+    pub exit_code: i64,
+    /// Its output, truncated to 4 KiB.
+    pub output: String,
 }
 
 /// `NetworkSettings` of an inspected container.

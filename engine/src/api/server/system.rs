@@ -14,7 +14,9 @@ use tokio::sync::broadcast;
 use super::{
     API_VERSION, ApiError, ApiResult, AppState, MIN_API_VERSION, parse_filters, parse_query,
 };
-use crate::api::models::{ComponentVersion, EventMessage, Filters, Info, Platform, Version};
+use crate::api::models::{
+    ComponentVersion, EventMessage, Filters, Info, Platform, SystemDf, Version,
+};
 use crate::backend::Backend;
 
 pub(super) async fn ping() -> Response {
@@ -75,6 +77,10 @@ pub(super) async fn info<B: Backend>(State(st): State<AppState<B>>) -> ApiResult
     Ok(Json(st.backend.info().await?))
 }
 
+pub(super) async fn df<B: Backend>(State(st): State<AppState<B>>) -> ApiResult<Json<SystemDf>> {
+    Ok(Json(st.backend.system_df().await?))
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct EventsQuery {
@@ -96,7 +102,8 @@ pub(crate) fn event_matches(f: &Filters, e: &EventMessage) -> bool {
     let object =
         |typ: &str, v: &str| e.typ == typ && (e.actor.id.starts_with(v) || attr("name") == v);
     f.any("type", |v| e.typ == v)
-        && f.any("event", |v| e.action == v)
+        // `health_status: healthy` and `exec_start: sh` match `health_status`, `exec_start`.
+        && f.any("event", |v| e.action == v || e.action.split(':').next() == Some(v))
         && f.any("container", |v| object("container", v))
         && f.any("image", |v| object("image", v) || attr("image") == v)
         && f.any("network", |v| object("network", v))

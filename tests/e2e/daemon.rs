@@ -1,0 +1,485 @@
+//! The engine daemon end to end: events, info and df, restart policies with a crashing
+//! container, live-restore across SIGKILL and SIGTERM, and a chaos loop that kills the engine
+//! while a stack is being created.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::harness::{Engine, IMAGE};
+use crate::util::show;
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Polls `cond` every 50 ms for at most `limit`; the limit only bounds a hang, it is not a
+/// timing assertion.
+fn eventually(e: &Engine, what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "gave up waiting for {what}\n--- engine log\n{}",
+            e.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn inspect(e: &Engine, name: &str, format: &str) -> String {
+    e.ok(&["inspect", "-f", format, name])
+}
+
+/// Past events of `container` as JSON values (`--until` now, so the answer is bounded).
+fn events(e: &Engine, container: &str) -> Vec<serde_json::Value> {
+    let until = (unix_now() + 1).to_string();
+    let filter = format!("container={container}");
+    let out = e.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        &filter,
+        "--format",
+        "{{json .}}",
+    ]);
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("event JSON"))
+        .collect()
+}
+
+fn actions(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["Action"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn daemon_events_info_and_df() {
+    let e = Engine::start("events");
+    let out = e.docker(&["run", "--name", "ev-a", IMAGE, "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let id = inspect(&e, "ev-a", "{{.Id}}");
+    e.ok(&["rename", "ev-a", "ev-b"]);
+    // By id: the events before the rename carry the old name.
+    let got = events(&e, &id);
+    let acts = actions(&got);
+    for want in ["create", "start", "die", "rename"] {
+        assert!(
+            acts.contains(&want.to_owned()),
+            "{want} missing in {acts:?}"
+        );
+    }
+    let die = got.iter().find(|e| e["Action"] == "die").unwrap();
+    assert_eq!(die["Actor"]["Attributes"]["exitCode"], "3");
+    assert_eq!(die["Actor"]["Attributes"]["image"], IMAGE);
+    assert_eq!(die["Type"], "container");
+    let until = (unix_now() + 1).to_string();
+    let only_die = e.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(only_die, "ev-a", "die was published under the old name");
+    e.ok(&["rm", "ev-b"]);
+    assert!(actions(&events(&e, &id)).contains(&"destroy".to_owned()));
+    e.ok(&["tag", IMAGE, "e2e-other:1"]);
+    let until = (unix_now() + 1).to_string();
+    let image_events = e.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    assert!(image_events.contains("tag e2e-other:1"), "{image_events}");
+    let info = e.ok(&[
+        "info",
+        "--format",
+        "{{.CgroupVersion}} {{.NCPU}} {{.MemTotal}} {{.OperatingSystem}}",
+    ]);
+    let words: Vec<&str> = info.split_whitespace().collect();
+    assert!(matches!(words[0], "1" | "2"), "{info}");
+    assert!(words[1].parse::<i64>().unwrap() >= 1, "{info}");
+    assert!(words[2].parse::<i64>().unwrap() > 0, "{info}");
+    let df = e.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.contains("Images 1"), "{df}");
+}
+
+/// Gaps between each `die` and the next `start` of a container, from the events' timestamps.
+fn restart_gaps(events: &[serde_json::Value]) -> Vec<Duration> {
+    let mut gaps = Vec::new();
+    let mut died: Option<i64> = None;
+    for ev in events {
+        let t = ev["timeNano"].as_i64().unwrap();
+        match ev["Action"].as_str() {
+            Some("die") => died = Some(t),
+            Some("start") => {
+                if let Some(d) = died.take() {
+                    gaps.push(Duration::from_nanos((t - d) as u64));
+                }
+            }
+            _ => {}
+        }
+    }
+    gaps
+}
+
+#[test]
+fn daemon_on_failure_3_restarts_three_times_with_growing_backoff() {
+    let e = Engine::start("on_failure");
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "crash",
+        "--restart",
+        "on-failure:3",
+        IMAGE,
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    eventually(
+        &e,
+        "three restarts then a stop",
+        Duration::from_secs(60),
+        || inspect(&e, "crash", "{{.State.Status}} {{.RestartCount}}") == "exited 3",
+    );
+    // Settled: no fourth restart comes.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        inspect(
+            &e,
+            "crash",
+            "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}"
+        ),
+        "exited 3 3"
+    );
+    let got = events(&e, "crash");
+    let acts = actions(&got);
+    assert_eq!(acts.iter().filter(|a| *a == "start").count(), 4, "{acts:?}");
+    assert_eq!(acts.iter().filter(|a| *a == "die").count(), 4, "{acts:?}");
+    let gaps = restart_gaps(&got);
+    assert_eq!(gaps.len(), 3, "{gaps:?}");
+    // The back-off is a lower bound: 100 ms, 200 ms, 400 ms.
+    for (i, gap) in gaps.iter().enumerate() {
+        let min = Duration::from_millis(100 << i);
+        assert!(
+            *gap >= min,
+            "restart {i} came after {gap:?}, before the {min:?} back-off"
+        );
+    }
+    eprintln!("on-failure:3 restart gaps: {gaps:?}");
+    // A start by the user resets the count.
+    e.ok(&["start", "crash"]);
+    eventually(
+        &e,
+        "count reset by a manual start",
+        Duration::from_secs(60),
+        || {
+            let s = inspect(&e, "crash", "{{.State.Status}} {{.RestartCount}}");
+            s == "exited 3" || s.ends_with(" 0") || s.ends_with(" 1") || s.ends_with(" 2")
+        },
+    );
+}
+
+#[test]
+fn daemon_stop_cancels_always_and_daemon_restart_honours_unless_stopped() {
+    let mut e = Engine::start("policies");
+    for (name, policy) in [("pol-always", "always"), ("pol-unless", "unless-stopped")] {
+        e.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            IMAGE,
+            "sleep",
+            "1000",
+        ]);
+        e.ok(&["stop", "-t", "0", name]);
+    }
+    e.ok(&["run", "-d", "--name", "pol-keep", IMAGE, "sleep", "1000"]);
+    let keep_pid = inspect(&e, "pol-keep", "{{.State.Pid}}");
+    std::thread::sleep(Duration::from_millis(500));
+    for name in ["pol-always", "pol-unless"] {
+        assert_eq!(
+            inspect(&e, name, "{{.State.Status}}"),
+            "exited",
+            "{name}: a stop cancels the policy"
+        );
+    }
+    e.kill_engine(libc::SIGTERM);
+    assert!(
+        std::path::Path::new(&format!("/proc/{keep_pid}")).exists(),
+        "SIGTERM left the container running"
+    );
+    e.respawn();
+    eventually(
+        &e,
+        "always container started on daemon start",
+        Duration::from_secs(30),
+        || inspect(&e, "pol-always", "{{.State.Status}}") == "running",
+    );
+    assert_eq!(inspect(&e, "pol-unless", "{{.State.Status}}"), "exited");
+    assert_eq!(
+        inspect(&e, "pol-keep", "{{.State.Status}} {{.State.Pid}}"),
+        format!("running {keep_pid}")
+    );
+    e.ok(&["stop", "-t", "0", "pol-keep"]);
+    assert_eq!(
+        inspect(&e, "pol-keep", "{{.State.Status}}"),
+        "exited",
+        "a re-attached container stops"
+    );
+}
+
+#[test]
+fn daemon_sigkill_keeps_running_containers_and_learns_exits() {
+    let mut e = Engine::start("live_restore");
+    e.ok(&["run", "-d", "--name", "lr-keep", IMAGE, "sleep", "1000"]);
+    e.ok(&["run", "-d", "--name", "lr-end", IMAGE, "sleep", "1000"]);
+    let keep = inspect(&e, "lr-keep", "{{.State.Pid}}");
+    let end: i32 = inspect(&e, "lr-end", "{{.State.Pid}}").parse().unwrap();
+    e.kill_engine(libc::SIGKILL);
+    // SAFETY: kill(2) of the init of a container this test started.
+    unsafe { libc::kill(end, libc::SIGKILL) };
+    e.respawn();
+    assert_eq!(
+        inspect(&e, "lr-keep", "{{.State.Status}} {{.State.Pid}}"),
+        format!("running {keep}")
+    );
+    eventually(
+        &e,
+        "the exit that happened while down",
+        Duration::from_secs(30),
+        || inspect(&e, "lr-end", "{{.State.Status}} {{.State.ExitCode}}") == "exited 137",
+    );
+    // The re-attached container's exit is noticed too.
+    e.ok(&["kill", "lr-keep"]);
+    eventually(
+        &e,
+        "exit of a re-attached container",
+        Duration::from_secs(30),
+        || inspect(&e, "lr-keep", "{{.State.Status}}") == "exited",
+    );
+    let out = e.docker(&["logs", "lr-keep"]);
+    assert!(out.status.success(), "{}", show(&out));
+}
+
+/// Mount points under `root` (from this process's mountinfo).
+fn mounts_under(root: &std::path::Path) -> Vec<String> {
+    let root = root.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .filter(|p| p.starts_with(&root))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Ids of the engine's shim processes (their argv names the engine's runtime root).
+fn shims(root: &std::path::Path) -> Vec<String> {
+    let runtime = root.join("runtime").to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    for d in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(d.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.iter().any(|a| a == &runtime)
+            && let Some(i) = args.iter().position(|a| a == "shim")
+            && let Some(id) = args.get(i + 1)
+        {
+            out.push(id.clone());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Checks that everything the engine holds belongs to a container it knows.
+fn assert_no_debris(e: &Engine, loop_no: usize) {
+    let all: BTreeSet<String> = e
+        .ok(&["ps", "-aq", "--no-trunc"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let running: BTreeSet<String> = e
+        .ok(&["ps", "-q", "--no-trunc"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let root = e.data_root();
+    for m in mounts_under(&root) {
+        let owner = m
+            .strip_prefix(&format!("{}/containers/", root.display()))
+            .and_then(|r| r.split('/').next())
+            .unwrap_or("");
+        assert!(
+            all.contains(owner),
+            "loop {loop_no}: mount {m} belongs to no container"
+        );
+    }
+    for dir in ["containers", "runtime"] {
+        for d in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
+            let id = d.file_name().to_string_lossy().into_owned();
+            assert!(
+                all.contains(&id),
+                "loop {loop_no}: {dir}/{id} belongs to no container"
+            );
+        }
+    }
+    // A shim whose container was killed by recovery exits once it has recorded the exit.
+    let stray = |running: &BTreeSet<String>| -> Vec<String> {
+        shims(&root)
+            .into_iter()
+            .filter(|id| !running.contains(id))
+            .collect()
+    };
+    let start = Instant::now();
+    while !stray(&running).is_empty() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = stray(&running);
+    assert!(
+        left.is_empty(),
+        "loop {loop_no}: shims of containers not running: {left:?}"
+    );
+    for id in all.difference(&running) {
+        for cg in ["/sys/fs/cgroup/pids/berth", "/sys/fs/cgroup/berth"] {
+            let p = std::path::Path::new(cg).join(id);
+            assert!(
+                !p.exists(),
+                "loop {loop_no}: cgroup {} of a stopped container",
+                p.display()
+            );
+        }
+    }
+}
+
+/// Brings the 10-container stack to "all running", whatever state a crash left it in.
+fn converge(e: &Engine, names: &[String]) {
+    let listed = e.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    let state = |n: &str| {
+        listed
+            .lines()
+            .find_map(|l| l.strip_prefix(n)?.strip_prefix(' '))
+            .map(str::to_owned)
+    };
+    let mut start = vec!["start"];
+    for n in names {
+        match state(n).as_deref() {
+            None => {
+                e.ok(&["run", "-d", "--name", n, IMAGE, "sleep", "1000"]);
+            }
+            Some("running") => {}
+            Some(_) => start.push(n),
+        }
+    }
+    if start.len() > 1 {
+        e.ok(&start);
+    }
+}
+
+#[test]
+fn daemon_chaos_sigkill_during_stack_creation() {
+    let mut e = Engine::start("chaos");
+    let names: Vec<String> = (0..10).map(|i| format!("chaos-{i}")).collect();
+    let loops = 20;
+    let started = Instant::now();
+    let mut seed = unix_now() as u64 | 1;
+    let mut kept_running = 0;
+    for l in 0..loops {
+        // Work in flight: remove the stack, then create it again, while the engine dies.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = Duration::from_millis(seed % 1000);
+        let host = e.host();
+        let config = e.scratch().join("docker-config");
+        let names_bg = names.clone();
+        let worker = std::thread::spawn(move || {
+            let docker = |args: &[&str]| {
+                let _ = std::process::Command::new("timeout")
+                    .args(["20", "docker", "-H", &host])
+                    .args(args)
+                    .env("DOCKER_CONFIG", &config)
+                    .stdin(std::process::Stdio::null())
+                    .output();
+            };
+            let mut rm = vec!["rm", "-f"];
+            rm.extend(names_bg.iter().map(String::as_str));
+            docker(&rm);
+            for n in &names_bg {
+                docker(&["run", "-d", "--name", n, IMAGE, "sleep", "1000"]);
+            }
+        });
+        std::thread::sleep(delay);
+        let before: BTreeSet<String> = {
+            let out = e.docker(&["ps", "-q", "--no-trunc"]);
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        };
+        e.kill_engine(libc::SIGKILL);
+        worker.join().unwrap();
+        e.respawn();
+        let after: BTreeSet<String> = e
+            .ok(&["ps", "-q", "--no-trunc"])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let exist: BTreeSet<String> = e
+            .ok(&["ps", "-aq", "--no-trunc"])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        // A container the worker removed (or was killing with `rm -f`, exit 137) between the
+        // listing and the kill is not lost.
+        let lost: Vec<&String> = before
+            .iter()
+            .filter(|id| exist.contains(*id) && !after.contains(*id))
+            .filter(|id| inspect(&e, id, "{{.State.ExitCode}}") != "137")
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "loop {l}: running containers lost across SIGKILL: {lost:?}"
+        );
+        kept_running += before.len();
+        // The exit watchers of half-started containers settle within a few ticks.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_no_debris(&e, l);
+        converge(&e, &names);
+        let running = e.ok(&["ps", "-q"]).lines().count();
+        assert_eq!(running, names.len(), "loop {l}: stack did not converge");
+        assert_no_debris(&e, l);
+    }
+    eprintln!(
+        "chaos: {loops} SIGKILL loops of a 10-container stack in {:?}; {kept_running} running containers kept across kills; converged every time",
+        started.elapsed()
+    );
+}
