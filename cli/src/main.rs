@@ -3,8 +3,11 @@
 //! exit code; a closed pipe (`berth config | head`) is not an error.
 
 mod cmd;
+mod compose_engine;
 mod connect;
 mod global;
+mod progress;
+mod stack;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -80,6 +83,12 @@ mod tests {
 
     fn os(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
     }
 
     #[test]

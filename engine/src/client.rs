@@ -20,10 +20,10 @@ use serde::de::DeserializeOwned;
 
 use crate::api::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary,
-    ContainerWaitResponse, ErrorResponse, EventMessage, Filters, ImageInspect, ImageSummary, Info,
-    Network, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
-    NetworkDisconnectRequest, ProgressMessage, Version, Volume, VolumeCreateRequest,
-    VolumeListResponse,
+    ContainerTopResponse, ContainerWaitResponse, ErrorResponse, EventMessage, Filters,
+    ImageInspect, ImageSummary, Info, Network, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkCreateResponse, NetworkDisconnectRequest, ProgressMessage, Version, Volume,
+    VolumeCreateRequest, VolumeListResponse,
 };
 use crate::backend::{BoxStream, ListContainersOptions, LogsOptions, WaitCondition};
 
@@ -386,6 +386,31 @@ impl Client {
     /// `GET /images/{name}/json`.
     pub async fn inspect_image(&self, name: &str) -> ClientResult<ImageInspect> {
         self.call(Method::GET, &format!("/images/{name}/json"), "", None)
+            .await
+    }
+
+    /// `DELETE /images/{name}`.
+    pub async fn remove_image(&self, name: &str, force: bool) -> ClientResult<()> {
+        let q = query([("force", force)]);
+        self.call_empty(Method::DELETE, &format!("/images/{name}"), &q, None)
+            .await
+    }
+
+    /// `POST /containers/{id}/pause`.
+    pub async fn pause_container(&self, id: &str) -> ClientResult<()> {
+        self.call_empty(Method::POST, &format!("/containers/{id}/pause"), "", None)
+            .await
+    }
+
+    /// `POST /containers/{id}/unpause`.
+    pub async fn unpause_container(&self, id: &str) -> ClientResult<()> {
+        self.call_empty(Method::POST, &format!("/containers/{id}/unpause"), "", None)
+            .await
+    }
+
+    /// `GET /containers/{id}/top`.
+    pub async fn top_container(&self, id: &str) -> ClientResult<ContainerTopResponse> {
+        self.call(Method::GET, &format!("/containers/{id}/top"), "", None)
             .await
     }
 

@@ -315,6 +315,7 @@ fn down_with_volumes_removes_them_last() {
     let options = DownOptions {
         volumes: true,
         remove_orphans: true,
+        timeout_s: None,
     };
     let plan = plan_down(&p, &with_orphan(&p), &options);
     assert_dag(&plan);
