@@ -180,8 +180,8 @@ pub fn images(args: ImagesArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode>
             println!("{}", serde_json::Value::Array(list));
         } else {
             println!(
-                "{:<24} {:<24} {:<10} {:<14} {}",
-                "CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"
+                "{:<24} {:<24} {:<10} {:<14} SIZE",
+                "CONTAINER", "REPOSITORY", "TAG", "IMAGE ID"
             );
             for (container, repo, tag, id, size, _) in &rows {
                 let short = id.trim_start_matches("sha256:");

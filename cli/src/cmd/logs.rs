@@ -282,7 +282,6 @@ pub fn run(args: LogsArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             since,
             until,
             strip_stamp: filtered && !args.timestamps,
-            ..stdout_sink()
         };
         stream_logs(
             stack.client(),
