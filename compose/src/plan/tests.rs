@@ -407,6 +407,42 @@ fn stop_uses_stop_grace_period_rounded_up() {
 }
 
 #[test]
+fn timeout_option_overrides_stop_grace_period() {
+    let p = project("services:\n  a: {image: x, stop_grace_period: 1500ms}\n");
+    let options = DownOptions {
+        timeout_s: Some(0),
+        ..DownOptions::default()
+    };
+    let plan = plan_down(&p, &up_state(&p, &[]), &options);
+    assert!(
+        matches!(
+            plan.operations[0].action,
+            Action::StopContainer {
+                timeout_s: Some(0),
+                ..
+            }
+        ),
+        "{plan:?}"
+    );
+    let up = PlanOptions {
+        scale: [("a".to_string(), 0)].into(),
+        timeout_s: Some(3),
+        ..PlanOptions::default()
+    };
+    let scaled = super::plan(&p, &up_state(&p, &[]), &up);
+    assert!(
+        matches!(
+            scaled.operations[0].action,
+            Action::StopContainer {
+                timeout_s: Some(3),
+                ..
+            }
+        ),
+        "{scaled:?}"
+    );
+}
+
+#[test]
 fn dependents_with_restart_true_restart_after_a_recreated_dependency() {
     let text = "services:\n  a:\n    image: x\n    depends_on:\n      b: {condition: service_started, restart: true}\n  c:\n    image: x\n    depends_on: [b]\n  b: {image: y}\n";
     let before = project(text);
