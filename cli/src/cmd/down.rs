@@ -111,7 +111,7 @@ async fn finish(
         eprintln!("WARN[0000] {w}");
     }
     if args.progress.dry_run {
-        print!("{plan}");
+        outln!("{}", plan.to_string().trim_end());
         return Ok(ExitCode::SUCCESS);
     }
     let p = Progress::start(mode, "Running");

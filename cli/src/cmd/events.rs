@@ -83,7 +83,7 @@ pub fn events(args: EventsArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode>
             if !args.services.is_empty() && !service.is_some_and(|s| args.services.contains(s)) {
                 continue;
             }
-            println!("{}", event_line(&e, args.json));
+            outln!("{}", event_line(&e, args.json));
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -133,7 +133,7 @@ pub fn ls(args: LsArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
         if args.quiet {
             for name in projects.keys() {
-                println!("{name}");
+                outln!("{name}");
             }
         } else if args.format == "json" {
             let rows: Vec<serde_json::Value> = projects
@@ -146,7 +146,7 @@ pub fn ls(args: LsArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::Value::Array(rows));
+            outln!("{}", serde_json::Value::Array(rows));
         } else {
             let width = projects.keys().map(String::len).max().unwrap_or(0).max(4);
             let status_w = projects
@@ -155,12 +155,13 @@ pub fn ls(args: LsArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 .max()
                 .unwrap_or(0)
                 .max(6);
-            println!(
+            outln!(
                 "{:<width$}   {:<status_w$}   CONFIG FILES",
-                "NAME", "STATUS"
+                "NAME",
+                "STATUS"
             );
             for (name, row) in &projects {
-                println!(
+                outln!(
                     "{name:<width$}   {:<status_w$}   {}",
                     row.status(),
                     row.files

@@ -162,7 +162,7 @@ pub fn images(args: ImagesArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode>
         if args.quiet {
             let ids: BTreeSet<&str> = rows.iter().map(|r| r.3.as_str()).collect();
             for id in ids {
-                println!("{id}");
+                outln!("{id}");
             }
         } else if args.format == "json" {
             let list: Vec<serde_json::Value> = rows
@@ -177,16 +177,19 @@ pub fn images(args: ImagesArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode>
                     })
                 })
                 .collect();
-            println!("{}", serde_json::Value::Array(list));
+            outln!("{}", serde_json::Value::Array(list));
         } else {
-            println!(
+            outln!(
                 "{:<24} {:<24} {:<10} {:<14} SIZE",
-                "CONTAINER", "REPOSITORY", "TAG", "IMAGE ID"
+                "CONTAINER",
+                "REPOSITORY",
+                "TAG",
+                "IMAGE ID"
             );
             for (container, repo, tag, id, size, _) in &rows {
                 let short = id.trim_start_matches("sha256:");
                 let short = &short[..short.len().min(12)];
-                println!(
+                outln!(
                     "{container:<24} {repo:<24} {tag:<10} {short:<14} {}",
                     human_size(*size)
                 );

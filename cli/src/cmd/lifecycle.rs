@@ -191,7 +191,7 @@ async fn on_containers(
     containers.retain(|c| keep(c));
     if progress.dry_run {
         for c in &containers {
-            println!("{op:?} {}", name_of(c));
+            outln!("{op:?} {}", name_of(c));
         }
         return Ok(ExitCode::SUCCESS);
     }

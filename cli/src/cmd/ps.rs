@@ -115,12 +115,12 @@ pub fn run(args: PsArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             for c in &list {
                 if !seen.contains(&service_of(c)) {
                     seen.push(service_of(c));
-                    println!("{}", service_of(c));
+                    outln!("{}", service_of(c));
                 }
             }
         } else if args.quiet {
             for c in &list {
-                println!("{}", c.id);
+                outln!("{}", c.id);
             }
         } else if args.format == "json" {
             let rows: Vec<serde_json::Value> = list
@@ -148,9 +148,9 @@ pub fn run(args: PsArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::Value::Array(rows));
+            outln!("{}", serde_json::Value::Array(rows));
         } else {
-            print_table(&list, args.no_trunc);
+            print_table(&list, args.no_trunc)?;
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -176,7 +176,7 @@ fn exit_code(status: &str) -> i64 {
         .unwrap_or(0)
 }
 
-fn print_table(list: &[ContainerSummary], no_trunc: bool) {
+fn print_table(list: &[ContainerSummary], no_trunc: bool) -> anyhow::Result<()> {
     let rows: Vec<[String; 6]> = list
         .iter()
         .map(|c| {
@@ -197,7 +197,7 @@ fn print_table(list: &[ContainerSummary], no_trunc: bool) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
+    let line = |cells: Vec<&str>| -> anyhow::Result<()> {
         let mut out = String::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             if i + 1 == cells.len() {
@@ -206,12 +206,14 @@ fn print_table(list: &[ContainerSummary], no_trunc: bool) {
                 out.push_str(&format!("{cell:<w$}   "));
             }
         }
-        println!("{}", out.trim_end());
+        outln!("{}", out.trim_end());
+        Ok(())
     };
-    line(header.to_vec());
+    line(header.to_vec())?;
     for r in &rows {
-        line(r.iter().map(String::as_str).collect());
+        line(r.iter().map(String::as_str).collect())?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

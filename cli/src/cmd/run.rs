@@ -306,7 +306,7 @@ async fn run_async(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
     }
     spec.restart = None;
     if args.progress.dry_run {
-        println!("create {}", spec.name);
+        outln!("create {}", spec.name);
         return Ok(ExitCode::SUCCESS);
     }
     let engine = &stack.engine;
@@ -314,7 +314,7 @@ async fn run_async(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
     let client = stack.client();
     if args.detach {
         engine.start_container(&id).await?;
-        println!("{}", spec.name);
+        outln!("{}", spec.name);
         return Ok(ExitCode::SUCCESS);
     }
     let code = attach_and_wait(client, &id).await;

@@ -54,26 +54,27 @@ pub fn top(args: TopArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         for c in stack.containers(&args.services, false, false).await? {
             let name = name_of(&c);
             let top = stack.client().top_container(&name).await?;
-            println!("{name}");
+            outln!("{name}");
             let mut widths: Vec<usize> = top.titles.iter().map(String::len).collect();
             for p in &top.processes {
                 for (w, cell) in widths.iter_mut().zip(p) {
                     *w = (*w).max(cell.len());
                 }
             }
-            let row = |cells: &[String]| {
+            let row = |cells: &[String]| -> anyhow::Result<()> {
                 let parts: Vec<String> = cells
                     .iter()
                     .zip(&widths)
                     .map(|(c, w)| format!("{c:<w$}"))
                     .collect();
-                println!("{}", parts.join("  ").trim_end());
+                outln!("{}", parts.join("  ").trim_end());
+                Ok(())
             };
-            row(&top.titles);
+            row(&top.titles)?;
             for p in &top.processes {
-                row(p);
+                row(p)?;
             }
-            println!();
+            outln!();
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -109,7 +110,7 @@ pub fn port(args: PortArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     &b.host_ip
                 };
-                println!("{ip}:{}", b.host_port);
+                outln!("{ip}:{}", b.host_port);
                 Ok(ExitCode::SUCCESS)
             }
             None => bail!("no port {key} published for {}", name_of(c)),

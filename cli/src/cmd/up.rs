@@ -141,7 +141,7 @@ pub async fn converge(
         eprintln!("WARN[0000] {w}");
     }
     if progress.dry_run {
-        print!("{}", plan);
+        outln!("{}", plan.to_string().trim_end());
         return Ok(());
     }
     let p = Progress::start(mode, title);
