@@ -187,7 +187,7 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             source: m.source.clone().unwrap_or_default(),
             typ: m.kind.clone(),
             read_only: m.read_only,
-            consistency: String::new(),
+            ..Mount::default()
         });
     }
     let network_mode = match (&spec.network_mode, spec.networks.first()) {

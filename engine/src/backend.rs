@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::broadcast;
 
+use crate::api::models::{BuildMessage, BuildOptions};
 use crate::api::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary,
     ContainerTopResponse, ContainerWaitResponse, EventMessage, ExecConfig, ExecInspect, Filters,
@@ -299,6 +300,30 @@ pub trait Backend: Send + Sync + 'static {
         image: &str,
         tag: Option<&str>,
     ) -> impl Future<Output = BackendResult<BoxStream<ProgressMessage>>> + Send;
+    /// `POST /build`: builds an image from a tar `context`; the progress messages (an error
+    /// half-way is a message, the HTTP status being already sent).
+    fn build_image(
+        &self,
+        opts: BuildOptions,
+        context: bytes::Bytes,
+    ) -> impl Future<Output = BackendResult<BoxStream<BuildMessage>>> + Send {
+        let _ = (opts, context);
+        async {
+            Err(BackendError::new(
+                ErrorKind::Unavailable,
+                "image builds are not supported by this engine",
+            ))
+        }
+    }
+    /// `POST /build/prune`: removes the build cache; returns the bytes reclaimed.
+    fn prune_build_cache(&self) -> impl Future<Output = BackendResult<u64>> + Send {
+        async {
+            Err(BackendError::new(
+                ErrorKind::Unavailable,
+                "image builds are not supported by this engine",
+            ))
+        }
+    }
     /// `GET /images/{name}/json`.
     fn inspect_image(&self, name: &str)
     -> impl Future<Output = BackendResult<ImageInspect>> + Send;
@@ -342,6 +367,19 @@ pub trait Backend: Send + Sync + 'static {
         id: &str,
         req: NetworkDisconnectRequest,
     ) -> impl Future<Output = BackendResult<()>> + Send;
+    /// `POST /networks/prune`: removes unused custom networks, returns their names.
+    fn prune_networks(
+        &self,
+        filters: Filters,
+    ) -> impl Future<Output = BackendResult<Vec<String>>> + Send {
+        let _ = filters;
+        async {
+            Err(BackendError::new(
+                ErrorKind::Unavailable,
+                "pruning networks is not supported by this engine",
+            ))
+        }
+    }
 
     /// `GET /volumes`.
     fn list_volumes(
@@ -361,6 +399,18 @@ pub trait Backend: Send + Sync + 'static {
         name: &str,
         force: bool,
     ) -> impl Future<Output = BackendResult<()>> + Send;
+    /// `POST /volumes/prune`: removes unused volumes (anonymous ones unless `all=true`).
+    fn prune_volumes(
+        &self,
+        _filters: Filters,
+    ) -> impl Future<Output = BackendResult<crate::api::models::VolumePruneResponse>> + Send {
+        async {
+            Err(BackendError::new(
+                ErrorKind::Unavailable,
+                "volume prune is not supported by this engine",
+            ))
+        }
+    }
 }
 
 /// Docker's human-readable duration (`units.HumanDuration`), used in container `Status` text.

@@ -2,10 +2,12 @@
 //! executor. It talks to berth's engine, or to any Docker-compatible engine, over a unix socket or
 //! TCP, one HTTP/1.1 connection per request.
 
+mod build;
 mod hijack;
 mod stream;
 mod transport;
 
+pub use build::build_query;
 pub use hijack::ExecOutput;
 pub use stream::{Demuxer, JsonLines, LogOutput, looks_multiplexed};
 pub use transport::{DEFAULT_HOST, Host};
@@ -475,6 +477,18 @@ impl Client {
             .await
     }
 
+    /// `POST /networks/prune`: names of the removed networks.
+    pub async fn prune_networks(&self, filters: &Filters) -> ClientResult<Vec<String>> {
+        let q = if filters.is_empty() {
+            String::new()
+        } else {
+            query([("filters", filters.to_query_value())])
+        };
+        let resp: crate::api::models::NetworkPruneResponse =
+            self.call(Method::POST, "/networks/prune", &q, None).await?;
+        Ok(resp.networks_deleted)
+    }
+
     /// `POST /networks/{id}/connect`.
     pub async fn connect_network(&self, id: &str, req: &NetworkConnectRequest) -> ClientResult<()> {
         self.call_empty(
@@ -537,6 +551,19 @@ impl Client {
             None,
         )
         .await
+    }
+
+    /// `POST /volumes/prune`.
+    pub async fn prune_volumes(
+        &self,
+        filters: &Filters,
+    ) -> ClientResult<crate::api::models::VolumePruneResponse> {
+        let q = if filters.is_empty() {
+            String::new()
+        } else {
+            query([("filters", filters.to_query_value())])
+        };
+        self.call(Method::POST, "/volumes/prune", &q, None).await
     }
 
     /// `GET /events`: past events from `since` and live ones until `until` (unix seconds).

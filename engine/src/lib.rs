@@ -29,3 +29,4 @@ mod tests;
 pub use berth_image as image;
 pub use berth_network as network;
 pub use berth_runtime as runtime;
+pub use berth_volume as volume;

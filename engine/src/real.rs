@@ -7,13 +7,21 @@
 //! `rootfs`), `log.json` (the shim's json-file log), `exit.json` (the shim's exit record) and
 //! `shim.err`.
 //!
-//! Networking: `none` (a fresh namespace with only loopback) and `host`; the default mode is
-//! treated as `none` for now and said so in the create warnings.
+//! Networking (`networks.rs`, `net_containers.rs`, `net_files.rs`): bridge networks through
+//! `berth-network` once [`RealBackend::open_networks`] ran; modes bridge (default), user
+//! networks, `host`, `none` and `container:<id>`.
 
+mod build;
 mod containers;
 mod images;
 mod logs;
+mod mounts_apply;
+mod mounts_parse;
+mod net_containers;
+mod net_files;
+mod networks;
 mod record;
+mod volumes;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +43,7 @@ use crate::backend::{
     ErrorKind, ListContainersOptions, LogChunk, LogsOptions, WaitCondition,
 };
 
+pub use networks::{DEFAULT_BRIDGE, DEFAULT_NETWORK, NetConfig};
 pub use record::{Phase, Record};
 
 /// Failures of opening the engine state.
@@ -52,6 +61,9 @@ pub enum RealError {
         #[source]
         source: std::io::Error,
     },
+    /// The volume store could not be opened.
+    #[error("cannot open the volume store")]
+    Volumes(#[from] berth_volume::VolumeError),
     /// A container record could not be parsed.
     #[error("{path}: {source}")]
     Record {
@@ -61,6 +73,9 @@ pub enum RealError {
         #[source]
         source: serde_json::Error,
     },
+    /// Networking could not be set up.
+    #[error("cannot set up networking: {0}")]
+    Network(String),
 }
 
 /// One container known to the engine: its persisted record and the watch of its phase.
@@ -101,6 +116,8 @@ struct Inner {
     runtime: Runtime,
     containers: Mutex<HashMap<String, Entry>>,
     events: broadcast::Sender<EventMessage>,
+    volumes: berth_volume::VolumeStore,
+    net: std::sync::OnceLock<Arc<networks::Networking>>,
 }
 
 /// The engine backend that really runs containers.
@@ -156,6 +173,10 @@ impl RealBackend {
             map.insert(record.id.clone(), Entry { record, phase });
         }
         let (events, _) = broadcast::channel(256);
+        let volumes = berth_volume::VolumeStore::open(
+            &paths.data_root.join("volumes"),
+            Arc::new(berth_volume::KernelMounter::new(&paths.proc_root)),
+        )?;
         let backend = Self {
             inner: Arc::new(Inner {
                 paths,
@@ -163,9 +184,12 @@ impl RealBackend {
                 runtime,
                 containers: Mutex::new(map),
                 events,
+                volumes,
+                net: std::sync::OnceLock::new(),
             }),
         };
         backend.recover();
+        backend.reacquire_volumes();
         Ok(backend)
     }
 
@@ -190,6 +214,18 @@ fn internal(message: impl Into<String>) -> impl FnOnce(std::io::Error) -> Backen
 }
 
 impl Backend for RealBackend {
+    async fn build_image(
+        &self,
+        opts: crate::api::models::BuildOptions,
+        context: bytes::Bytes,
+    ) -> BackendResult<BoxStream<crate::api::models::BuildMessage>> {
+        self.build(opts, context)
+    }
+
+    async fn prune_build_cache(&self) -> BackendResult<u64> {
+        self.prune_builder()
+    }
+
     async fn info(&self) -> BackendResult<Info> {
         Ok(self.info_now())
     }
@@ -213,6 +249,7 @@ impl Backend for RealBackend {
         name: Option<String>,
         body: ContainerCreateBody,
     ) -> BackendResult<ContainerCreateResponse> {
+        self.net_validate(&body).await?;
         let this = self.clone();
         blocking(move || this.create(name, body)).await
     }
@@ -263,8 +300,13 @@ impl Backend for RealBackend {
         unsupported("unpause")
     }
 
-    async fn remove_container(&self, id: &str, force: bool, _volumes: bool) -> BackendResult<()> {
-        self.remove(id, force).await
+    async fn remove_container(&self, id: &str, force: bool, volumes: bool) -> BackendResult<()> {
+        let anonymous = self.anonymous_volumes(id);
+        self.remove(id, force).await?;
+        if volumes {
+            self.remove_volumes_quietly(&anonymous);
+        }
+        Ok(())
     }
 
     async fn rename_container(&self, id: &str, new_name: &str) -> BackendResult<()> {
@@ -328,55 +370,66 @@ impl Backend for RealBackend {
         blocking(move || this.image_remove(&name, force)).await
     }
 
-    async fn list_networks(&self, _filters: Filters) -> BackendResult<Vec<Network>> {
-        Ok(Vec::new())
+    async fn list_networks(&self, filters: Filters) -> BackendResult<Vec<Network>> {
+        self.network_list(&filters).await
     }
 
     async fn inspect_network(&self, id: &str) -> BackendResult<Network> {
-        Err(BackendError::not_found(format!("network {id} not found")))
+        self.network_inspect(id).await
     }
 
     async fn create_network(
         &self,
-        _req: NetworkCreateRequest,
+        req: NetworkCreateRequest,
     ) -> BackendResult<NetworkCreateResponse> {
-        unsupported("networks")
+        self.network_create(req).await
     }
 
     async fn remove_network(&self, id: &str) -> BackendResult<()> {
-        Err(BackendError::not_found(format!("network {id} not found")))
+        self.network_remove(id).await
     }
 
-    async fn connect_network(&self, _id: &str, _req: NetworkConnectRequest) -> BackendResult<()> {
-        unsupported("networks")
+    async fn prune_networks(&self, filters: Filters) -> BackendResult<Vec<String>> {
+        self.network_prune(&filters).await
+    }
+
+    async fn connect_network(&self, id: &str, req: NetworkConnectRequest) -> BackendResult<()> {
+        self.network_connect(id, req).await
     }
 
     async fn disconnect_network(
         &self,
-        _id: &str,
-        _req: NetworkDisconnectRequest,
+        id: &str,
+        req: NetworkDisconnectRequest,
     ) -> BackendResult<()> {
-        unsupported("networks")
+        self.network_disconnect(id, req).await
     }
 
-    async fn list_volumes(&self, _filters: Filters) -> BackendResult<VolumeListResponse> {
-        Ok(VolumeListResponse::default())
+    async fn list_volumes(&self, filters: Filters) -> BackendResult<VolumeListResponse> {
+        let this = self.clone();
+        blocking(move || this.volume_list(&filters)).await
     }
 
-    async fn create_volume(&self, _req: VolumeCreateRequest) -> BackendResult<Volume> {
-        unsupported("volumes")
+    async fn create_volume(&self, req: VolumeCreateRequest) -> BackendResult<Volume> {
+        let this = self.clone();
+        blocking(move || this.volume_create(req)).await
     }
 
     async fn inspect_volume(&self, name: &str) -> BackendResult<Volume> {
-        Err(BackendError::not_found(format!(
-            "get {name}: no such volume"
-        )))
+        self.volume_inspect(name)
     }
 
-    async fn remove_volume(&self, name: &str, _force: bool) -> BackendResult<()> {
-        Err(BackendError::not_found(format!(
-            "get {name}: no such volume"
-        )))
+    async fn remove_volume(&self, name: &str, force: bool) -> BackendResult<()> {
+        let (this, name) = (self.clone(), name.to_owned());
+        blocking(move || this.volume_remove(&name, force)).await
+    }
+
+    async fn prune_volumes(
+        &self,
+        filters: Filters,
+    ) -> BackendResult<crate::api::models::VolumePruneResponse> {
+        let this = self.clone();
+        blocking(move || this.volume_prune(&filters)).await
     }
 }
 

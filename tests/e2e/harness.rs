@@ -103,7 +103,17 @@ impl Engine {
         drop(store);
         let socket = dir.path().join("engine.sock");
         let log = std::fs::File::create(dir.path().join("engine.log")).expect("engine log");
-        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        // Each engine gets its own network namespace (loopback up), so engines of parallel
+        // tests never share bridges, firewall tables, addresses or published ports.
+        let child = Command::new("unshare")
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec \"$0\" \"$@\"",
+            ])
+            .arg(env!("CARGO_BIN_EXE_berth"))
             .arg("engine")
             .arg("--data-root")
             .arg(&root)
@@ -171,6 +181,11 @@ impl Engine {
         format!("unix://{}", self.socket.display())
     }
 
+    /// The engine's pid (its network namespace is `/proc/<pid>/ns/net`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The engine's data root.
     pub fn data_root(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -186,6 +201,31 @@ impl Engine {
         Berth::in_dir(cwd)
             .env("DOCKER_HOST", &self.host())
             .env("BERTH_NO_AUTOSTART", "1")
+    }
+}
+
+impl Engine {
+    /// Kills the engine with SIGKILL, as a crash would, and starts a new one on the same data
+    /// root and socket (its output appended to the same log).
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("engine.log"))
+            .expect("engine log");
+        self.child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("engine")
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--host")
+            .arg(self.host())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("respawn berth engine");
+        self.wait_ready();
     }
 }
 

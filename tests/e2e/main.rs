@@ -3,8 +3,11 @@
 //! One test binary with a shared harness (`util`), one module per area. Tests that need root say
 //! so and fail without it; nothing here returns early as a pass.
 
+mod build;
 mod compose_up;
 mod config;
 mod engine;
 mod harness;
+mod network;
 mod util;
+mod volumes;

@@ -1,20 +1,25 @@
 //! The verbs of the `berth` CLI, one module each.
 
+pub(crate) mod build;
+mod builder;
 mod config;
 mod down;
 mod engine;
 mod events;
+mod flags;
 mod graph;
 mod image;
 mod images;
 mod lifecycle;
 mod logs;
+mod network;
 mod ps;
 mod run;
 mod scale;
 mod top;
 mod up;
 mod version;
+mod volume;
 
 use std::process::ExitCode;
 
@@ -35,6 +40,17 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// Build or rebuild the images of compose services with a `build:` section.
+    Build(build::BuildArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(builder::BuilderCommand),
     /// Show berth's version and the engine's.
     Version(version::VersionArgs),
     /// Show what the engine reports about itself (starts berth's engine when needed).
@@ -92,6 +108,10 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Graph(args) => graph::run(args, global),
         Command::Engine(args) => engine::run(args, global),
         Command::Image(command) => image::run(command, global),
+        Command::Volume(command) => volume::run(command, global),
+        Command::Network(command) => network::run(command, global),
+        Command::Build(args) => build::run(args, global),
+        Command::Builder(command) => builder::run(command, global),
         Command::Version(args) => version::version(args, global),
         Command::Info(args) => version::info(args, global),
         Command::Up(args) => up::run(args, global),

@@ -86,7 +86,7 @@ struct Pattern {
 }
 
 /// Compiles a pattern like moby's `Pattern.compile` (with `/` as separator).
-fn compile(pattern: &str) -> Result<Regex, IgnoreError> {
+pub(crate) fn compile(pattern: &str) -> Result<Regex, IgnoreError> {
     let mut re = String::from("^");
     let chars: Vec<char> = pattern.chars().collect();
     let mut i = 0;

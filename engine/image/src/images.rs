@@ -119,7 +119,7 @@ pub struct ImageStore {
     index_path: PathBuf,
     index_lock: Mutex<()>,
     ingesting: Arc<Mutex<usize>>,
-    unpack: UnpackOptions,
+    pub(crate) unpack: UnpackOptions,
 }
 
 fn familiar(r: &str) -> String {

@@ -50,6 +50,7 @@
 //! `gc`, `remove` or `release`.
 
 pub mod archive;
+pub mod built;
 pub mod digest;
 pub mod fsops;
 pub mod images;
@@ -62,6 +63,7 @@ pub mod snapshot;
 pub mod store;
 pub mod unpack;
 
+pub use built::{BuiltLayer, GcHold};
 pub use images::{ImageError, ImageStore, ImageSummary, RemoveReport};
 pub use import::ImportOptions;
 pub use index::Garbage;

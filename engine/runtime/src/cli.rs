@@ -99,6 +99,32 @@ enum Command {
         #[arg(long)]
         exit_file: PathBuf,
     },
+    /// Run a process in a running container; exits with its status (128+signal when killed).
+    Exec {
+        /// A process.json (OCI `process` object) to run instead of the arguments.
+        #[arg(long, short)]
+        process: Option<PathBuf>,
+        /// Extra environment `KEY=value` (repeatable).
+        #[arg(long = "env", short = 'e')]
+        env: Vec<String>,
+        /// Working directory inside the container.
+        #[arg(long)]
+        cwd: Option<String>,
+        /// `uid[:gid]` to run as.
+        #[arg(long, short)]
+        user: Option<String>,
+        /// Every capability and no seccomp filter.
+        #[arg(long)]
+        privileged: bool,
+        /// Write the new process's pid here.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// Container id.
+        id: String,
+        /// Command and arguments (when no --process).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Freeze every process of the container.
     Pause {
         /// Container id.
@@ -126,6 +152,17 @@ pub enum CliError {
     /// Spec generation failed.
     #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
+    /// The exec process could not be prepared.
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecError),
+    /// A process.json could not be read.
+    #[error("{path}: {message}")]
+    Process {
+        /// File.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
     /// Writing output failed.
     #[error("{path}: {source}")]
     Io {
@@ -233,10 +270,72 @@ fn execute(cli: Cli) -> Result<u8, CliError> {
             };
             crate::shim::run(&rt, &opts)?;
         }
+        Command::Exec {
+            process,
+            env,
+            cwd,
+            user,
+            privileged,
+            pid_file,
+            id,
+            args,
+        } => {
+            let process = match process {
+                Some(path) => {
+                    let data = std::fs::read(&path).map_err(|source| CliError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    serde_json::from_slice(&data).map_err(|e| CliError::Process {
+                        path,
+                        message: e.to_string(),
+                    })?
+                }
+                None => exec_process(&rt, &id, args, env, cwd, user, privileged)?,
+            };
+            let (pid, _) = rt.exec_spawn(&id, &process)?;
+            if let Some(p) = pid_file {
+                write_file(&p, &pid.to_string())?;
+            }
+            let status = rt.wait(pid)?;
+            return Ok(status.code().clamp(0, 255) as u8);
+        }
         Command::Pause { id } => rt.set_paused(&id, true)?,
         Command::Resume { id } => rt.set_paused(&id, false)?,
     }
     Ok(0)
+}
+
+/// The process of `exec` given on the command line: the container's, with these overrides.
+fn exec_process(
+    rt: &Runtime,
+    id: &str,
+    args: Vec<String>,
+    env: Vec<String>,
+    cwd: Option<String>,
+    user: Option<String>,
+    privileged: bool,
+) -> Result<oci_spec::runtime::Process, CliError> {
+    let st = rt.state(id)?;
+    let config = st.bundle.join("config.json");
+    let spec = oci_spec::runtime::Spec::load(&config).map_err(|e| CliError::Process {
+        path: config.clone(),
+        message: e.to_string(),
+    })?;
+    let rootfs = spec
+        .root()
+        .as_ref()
+        .map(|r| st.bundle.join(r.path()))
+        .unwrap_or_default();
+    let req = crate::exec::ExecRequest {
+        args,
+        env,
+        cwd,
+        user,
+        tty: false,
+        privileged,
+    };
+    Ok(crate::exec::process_for(&spec, &req, &rootfs)?)
 }
 
 /// Runs the runtime command line with `args` (including the program name).
@@ -251,7 +350,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     };
     let clones = matches!(
         cli.command,
-        Command::Create { .. } | Command::Run { .. } | Command::Shim { .. }
+        Command::Create { .. } | Command::Run { .. } | Command::Shim { .. } | Command::Exec { .. }
     );
     if clones {
         if let Err(e) = crate::sealed::ensure_sealed(&args) {

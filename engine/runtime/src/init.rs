@@ -144,13 +144,14 @@ pub fn run(cfg: &InitConfig, sync_in: OwnedFd, report: OwnedFd) -> ! {
     exit(if err == nix::Error::ENOENT { 127 } else { 126 });
 }
 
-fn exit(code: i32) -> ! {
+pub(crate) fn exit(code: i32) -> ! {
     // SAFETY: `_exit` ends the process without running the parent's atexit handlers or
     // destructors, which must not run twice after a fork-like clone.
     unsafe { libc::_exit(code) }
 }
 
-type ExecArgs = (CString, Vec<CString>);
+/// The resolved executable and its argv.
+pub(crate) type ExecArgs = (CString, Vec<CString>);
 
 fn setup(cfg: &InitConfig) -> Result<ExecArgs, InitError> {
     let spec = &cfg.spec;
@@ -225,6 +226,13 @@ fn setup(cfg: &InitConfig) -> Result<ExecArgs, InitError> {
     }
     enter_cwd(process.cwd())?;
     let args = exec_args(process)?;
+    close_from_3()?;
+    Ok(args)
+}
+
+/// Flags every descriptor from 3 up close-on-exec, so no host descriptor reaches the container
+/// process (CVE-2024-21626).
+pub(crate) fn close_from_3() -> Result<(), InitError> {
     // SAFETY: close_range only flags descriptors close-on-exec; nothing is closed under us.
     let rc = unsafe {
         libc::syscall(
@@ -237,7 +245,7 @@ fn setup(cfg: &InitConfig) -> Result<ExecArgs, InitError> {
     if rc != 0 {
         return Err(io("close_range")(std::io::Error::last_os_error()));
     }
-    Ok(args)
+    Ok(())
 }
 
 fn set_domainname(name: &str) -> Result<(), InitError> {
@@ -251,7 +259,7 @@ fn set_domainname(name: &str) -> Result<(), InitError> {
 
 /// Sets a resource limit. Raising a hard limit needs `CAP_SYS_RESOURCE`; without it (a
 /// sandboxed host) the current hard limit is kept and the soft limit clamped to it.
-fn set_rlimit(res: i32, soft: u64, hard: u64) -> std::io::Result<()> {
+pub(crate) fn set_rlimit(res: i32, soft: u64, hard: u64) -> std::io::Result<()> {
     let set = |soft: u64, hard: u64| {
         // SAFETY: plain setrlimit on this process with a valid struct.
         let rc = unsafe {
@@ -285,7 +293,7 @@ fn set_rlimit(res: i32, soft: u64, hard: u64) -> std::io::Result<()> {
     }
 }
 
-fn rlimit_resource(t: oci_spec::runtime::PosixRlimitType) -> i32 {
+pub(crate) fn rlimit_resource(t: oci_spec::runtime::PosixRlimitType) -> i32 {
     use oci_spec::runtime::PosixRlimitType as T;
     (match t {
         T::RlimitCpu => libc::RLIMIT_CPU,
@@ -523,7 +531,7 @@ fn readonly_path(path: &Path) -> Result<(), InitError> {
 
 /// Enters the working directory and refuses one that resolves outside the container root
 /// (a leaked host descriptor reached through `/proc/self/fd/N`, CVE-2024-21626).
-fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
+pub(crate) fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
     chdir(cwd).map_err(sys(format!("chdir {}", cwd.display())))?;
     let mut buf = vec![0u8; libc::PATH_MAX as usize];
     // SAFETY: the raw getcwd syscall writes at most `buf.len()` bytes into `buf`. The raw
@@ -543,7 +551,7 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// Resolves `args[0]` against the container's `PATH` the way `execvp` would.
-fn exec_args(process: &oci_spec::runtime::Process) -> Result<ExecArgs, InitError> {
+pub(crate) fn exec_args(process: &oci_spec::runtime::Process) -> Result<ExecArgs, InitError> {
     let args = process.args().clone().unwrap_or_default();
     let first = args.first().ok_or(InitError::Missing("process.args"))?;
     let path = if first.contains('/') {

@@ -33,6 +33,7 @@ pub mod caps;
 pub mod cgroups;
 pub mod cli;
 pub mod defaults;
+pub mod exec;
 pub mod init;
 pub mod mounts;
 pub mod runtime;

@@ -13,7 +13,7 @@ use crate::cgroups::{self, Cgroup, CgroupError, Cgroups, Stats};
 use crate::init::{self, CgroupMount, InitConfig};
 use crate::state::{self, Record, State, StateError, Status};
 
-const PROC: &str = "/proc";
+pub(crate) const PROC: &str = "/proc";
 
 /// Errors of the container lifecycle.
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +142,7 @@ impl Drop for CreateGuard<'_> {
     }
 }
 
-fn thread_count() -> usize {
+pub(crate) fn thread_count() -> usize {
     std::fs::read_to_string(Path::new(PROC).join("self/status"))
         .ok()
         .and_then(|s| {
@@ -273,6 +273,12 @@ impl Runtime {
 
     fn cgroup(&self, rec: &Record) -> Result<Cgroup, RuntimeError> {
         Ok(Cgroup::open(&self.cgroup_root, &rec.cgroup)?)
+    }
+
+    /// The cgroup of container `id`.
+    pub fn container_cgroup(&self, id: &str) -> Result<Cgroup, RuntimeError> {
+        let rec = self.record(id)?;
+        self.cgroup(&rec)
     }
 
     /// Creates container `id` from the bundle and returns the init's pid. The init waits for

@@ -136,7 +136,8 @@ impl Fixture {
         let out = self.cmd(args).output().expect("spawn");
         assert!(
             out.status.success(),
-            "{args:?} failed: {}",
+            "{args:?} failed ({}): {}",
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -690,4 +691,39 @@ fn bind_mounts_honour_read_only() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "from host\nRW-OK\n");
     assert_eq!(std::fs::read_to_string(rw.join("out")).unwrap(), "new\n");
+}
+
+#[test]
+fn exec_joins_the_containers_namespaces_and_cgroup() {
+    let mut f = Fixture::new("exec", &["sleep", "100"]);
+    f.config.env = vec!["FROM_CTR=1".into()];
+    f.create();
+    f.ok(&["start", &f.id]);
+    let script = "cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname; echo $FROM_CTR $X; \
+                  pwd; id -u; grep CapEff /proc/self/status; cut -d: -f3 /proc/self/cgroup | sort -u";
+    let out = f.ok(&[
+        "exec", "-e", "X=2", "--cwd", "/tmp", &f.id, "sh", "-c", script,
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..5],
+        ["sleep 100 ", "h-exec", "1 2", "/tmp", "0"],
+        "{out}"
+    );
+    assert_eq!(cap_eff(&out), berth_runtime::defaults::DEFAULT_CAP_MASK);
+    // In the container's cgroup namespace, its own cgroup is the root of every hierarchy.
+    assert_eq!(lines.last(), Some(&"/"), "{out}");
+    let nobody = f.ok(&["exec", "--user", "65534", &f.id, "id", "-u"]);
+    assert_eq!(nobody, "65534\n");
+    let code = |args: &[&str]| f.cmd(args).output().unwrap().status.code();
+    assert_eq!(code(&["exec", &f.id, "sh", "-c", "exit 3"]), Some(3));
+    assert_eq!(code(&["exec", &f.id, "no-such-command"]), Some(127));
+    assert_eq!(code(&["exec", &f.id, "sh", "-c", "kill -9 $$"]), Some(137));
+    f.ok(&["kill", &f.id, "9"]);
+    f.wait_status("stopped");
+    assert_ne!(
+        code(&["exec", &f.id, "true"]),
+        Some(0),
+        "exec into a stopped container"
+    );
 }

@@ -4,9 +4,11 @@
 //! `ImageID` or `MinAPIVersion`). Input types ignore unknown fields and accept `null` where Go
 //! clients send it, because the docker CLI and docker-compose send far more than berth reads.
 
+mod build;
 mod container;
 mod objects;
 
+pub use build::*;
 pub use container::*;
 pub use objects::*;
 

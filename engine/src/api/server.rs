@@ -2,6 +2,7 @@
 //! serving on a unix socket. Handlers parse the request, make one [`Backend`] call and render it.
 
 mod attach;
+mod build;
 mod containers;
 mod objects;
 mod system;
@@ -152,6 +153,8 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         .route("/exec/{id}/start", post(attach::start_exec::<B>))
         .route("/exec/{id}/resize", post(attach::resize_exec::<B>))
         .route("/exec/{id}/json", get(attach::inspect_exec::<B>))
+        .route("/build", post(build::build::<B>))
+        .route("/build/prune", post(build::prune::<B>))
         .route("/images/json", get(objects::list_images::<B>))
         .route("/images/create", post(objects::pull_image::<B>))
         .route(
@@ -162,6 +165,7 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         )
         .route("/networks", get(objects::list_networks::<B>))
         .route("/networks/create", post(objects::create_network::<B>))
+        .route("/networks/prune", post(objects::prune_networks::<B>))
         .route(
             "/networks/{id}",
             get(objects::inspect_network::<B>).delete(objects::remove_network::<B>),
@@ -176,6 +180,7 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         )
         .route("/volumes", get(objects::list_volumes::<B>))
         .route("/volumes/create", post(objects::create_volume::<B>))
+        .route("/volumes/prune", post(objects::prune_volumes::<B>))
         .route(
             "/volumes/{name}",
             get(objects::inspect_volume::<B>).delete(objects::remove_volume::<B>),

@@ -66,6 +66,7 @@ impl FakeVolume {
             labels: req.labels,
             scope: "local".to_owned(),
             options: req.driver_opts,
+            status: None,
         };
         Self { created, volume }
     }

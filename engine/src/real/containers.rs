@@ -15,7 +15,7 @@ use super::record::ZERO_TIME;
 use super::{Entry, Phase, RealBackend, Record, blocking, internal};
 use crate::api::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerState,
-    ContainerSummary, ContainerWaitResponse, Info, SummaryHostConfig,
+    ContainerSummary, ContainerWaitResponse, Info, SummaryHostConfig, SummaryNetworkSettings,
 };
 use crate::backend::{
     BackendError, BackendResult, BoxFuture, ErrorKind, ListContainersOptions, WaitCondition,
@@ -123,7 +123,7 @@ impl RealBackend {
         }
     }
 
-    fn record(&self, id: &str) -> BackendResult<Record> {
+    pub(super) fn record(&self, id: &str) -> BackendResult<Record> {
         let full = self.resolve(id)?;
         self.lock()
             .get(&full)
@@ -132,7 +132,7 @@ impl RealBackend {
     }
 
     /// Applies `f` to the record, persists it and publishes its phase.
-    fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> BackendResult<Record> {
+    pub(super) fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> BackendResult<Record> {
         let mut map = self.lock();
         let entry = map.get_mut(id).ok_or_else(|| no_such(id))?;
         f(&mut entry.record);
@@ -178,29 +178,16 @@ impl RealBackend {
                 format!("cannot read image config: {e}"),
             )
         })?;
-        let mut warnings = Vec::new();
-        let mode = match body.host_config.network_mode.as_str() {
-            "host" => "host",
-            "none" => "none",
-            "" | "default" | "bridge" => {
-                warnings.push("bridge networking is not available yet; the container has only loopback (network mode none)".to_owned());
-                "none"
-            }
-            other => {
-                return Err(BackendError::invalid(format!(
-                    "network mode {other:?} is not supported yet (use none or host)"
-                )));
-            }
-        };
+        let warnings = Vec::new();
+        let (mode, netns) = self.net_mode(&body)?;
         let dir = self.inner.paths.container(&id);
         let bundle = dir.join("bundle");
         let rootfs = bundle.join("rootfs");
         std::fs::create_dir_all(&rootfs).map_err(internal("cannot create the bundle"))?;
         std::fs::File::create(dir.join("log.json")).map_err(internal("cannot create the log"))?;
-        let host_netns = self.inner.paths.proc_root.join("1/ns/net");
-        let netns = (mode == "host").then_some(host_netns.as_path());
-        let cfg = container_config(&rootfs, &image_cfg, &body, &id, netns);
+        let mut cfg = container_config(&rootfs, &image_cfg, &body, &id, netns.as_deref());
         let result = (|| {
+            cfg.binds.extend(self.net_binds(&dir)?);
             let spec = spec::generate(&cfg).map_err(|e| BackendError::invalid(e.to_string()))?;
             spec.save(bundle.join("config.json")).map_err(|e| {
                 BackendError::new(
@@ -216,9 +203,11 @@ impl RealBackend {
             })?;
             berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
                 BackendError::new(ErrorKind::Internal, format!("cannot mount the rootfs: {e}"))
-            })
+            })?;
+            self.attach_mounts(&id, &rootfs, &image_cfg, &body, &bundle)
         })();
         if let Err(e) = result {
+            let _ = berth_image::snapshot::unmount(&rootfs);
             let _ = images.release(&id);
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
@@ -234,7 +223,7 @@ impl RealBackend {
             image: image_ref,
             image_id: summary.id.to_string(),
             body,
-            network_mode: mode.to_owned(),
+            network_mode: mode,
             started_at: ZERO_TIME.to_owned(),
             finished_at: ZERO_TIME.to_owned(),
             ..Record::default()
@@ -307,6 +296,16 @@ impl RealBackend {
                 format!("failed to create container: {why}"),
             ));
         };
+        if let Err(e) = self.net_attach(&id, pid).await {
+            let _ = self.inner.runtime.delete(&id, true);
+            let _ = child.wait().await;
+            let _ = self.update(&id, |r| {
+                r.error = e.message.clone();
+                r.exit_code = 128;
+                r.finished_at = now();
+            });
+            return Err(e);
+        }
         self.update(&id, |r| {
             r.pid = pid;
             r.running = true;
@@ -334,6 +333,7 @@ impl RealBackend {
 
     /// Records how the container ended once its shim is gone, then auto-removes if asked.
     async fn on_exit(&self, id: &str) {
+        self.net_detach(id).await;
         let dir = self.inner.paths.container(id);
         let exit = berth_runtime::shim::read_exit(&dir.join("exit.json")).ok();
         let _ = self.inner.runtime.delete(id, true);
@@ -353,7 +353,10 @@ impl RealBackend {
             return;
         };
         if rec.body.host_config.auto_remove {
-            let _ = self.remove(id, true).await;
+            let anonymous = self.anonymous_volumes(id);
+            if self.remove(id, true).await.is_ok() {
+                self.remove_volumes_quietly(&anonymous);
+            }
         }
     }
 
@@ -497,6 +500,7 @@ impl RealBackend {
             let _ = self.kill(&rec.id, "SIGKILL");
             Self::until_stopped(&mut rx).await;
         }
+        self.net_detach(&rec.id).await;
         let this = self.clone();
         let id = rec.id.clone();
         blocking(move || this.remove_files(&id)).await
@@ -507,6 +511,7 @@ impl RealBackend {
             return Ok(());
         };
         let _ = self.inner.runtime.delete(id, true);
+        self.detach_mounts(id);
         let dir = self.inner.paths.container(id);
         let rootfs = dir.join("bundle/rootfs");
         berth_image::snapshot::unmount(&rootfs).map_err(|e| {
@@ -592,6 +597,10 @@ impl RealBackend {
                     host_config: SummaryHostConfig {
                         network_mode: r.network_mode.clone(),
                     },
+                    ports: self.net_summary_ports(&r),
+                    network_settings: SummaryNetworkSettings {
+                        networks: self.net_settings(&r).networks,
+                    },
                     ..ContainerSummary::default()
                 }
             })
@@ -631,6 +640,10 @@ impl RealBackend {
             platform: "linux".to_owned(),
             host_config,
             config: r.body.config.clone(),
+            mounts: self.mount_points(&r.id),
+            network_settings: self.net_settings(&r),
+            resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+            hosts_path: dir.join("hosts").display().to_string(),
             ..ContainerInspect::default()
         })
     }

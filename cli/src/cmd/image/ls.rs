@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use berth_engine::api::models::{Filters, ImageSummary};
+use berth_engine::api::models::ImageSummary;
 use clap::Args;
 
 use crate::connect::{connect, runtime};
@@ -29,13 +29,7 @@ pub struct LsArgs {
 
 /// Lists the engine's images.
 pub fn run(args: LsArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let mut filters = Filters::default();
-    for f in &args.filters {
-        let (key, value) = f
-            .split_once('=')
-            .with_context(|| format!("--filter {f:?}: expected KEY=VALUE"))?;
-        filters = filters.with(key, value);
-    }
+    let filters = crate::cmd::flags::filters(&args.filters)?;
     let images = runtime()?.block_on(async {
         let client = connect(global).await?;
         client

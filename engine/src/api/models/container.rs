@@ -124,6 +124,10 @@ pub struct HostConfig {
     pub volumes_from: Vec<String>,
     #[serde(deserialize_with = "null_default")]
     pub log_config: LogConfig,
+    #[serde(deserialize_with = "null_default")]
+    pub publish_all_ports: bool,
+    #[serde(deserialize_with = "null_default")]
+    pub links: Vec<String>,
 }
 
 /// `HostConfig.Mounts[]`.
@@ -140,6 +144,50 @@ pub struct Mount {
     pub read_only: bool,
     #[serde(deserialize_with = "null_default")]
     pub consistency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_options: Option<BindOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_options: Option<VolumeOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmpfs_options: Option<TmpfsOptions>,
+}
+
+/// `Mount.BindOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BindOptions {
+    #[serde(deserialize_with = "null_default")]
+    pub propagation: String,
+    pub create_mountpoint: bool,
+}
+
+/// `Mount.VolumeOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptions {
+    pub no_copy: bool,
+    #[serde(deserialize_with = "null_default")]
+    pub labels: Labels,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_config: Option<VolumeDriverConfig>,
+}
+
+/// `Mount.VolumeOptions.DriverConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeDriverConfig {
+    #[serde(deserialize_with = "null_default")]
+    pub name: String,
+    #[serde(deserialize_with = "null_default")]
+    pub options: BTreeMap<String, String>,
+}
+
+/// `Mount.TmpfsOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TmpfsOptions {
+    pub size_bytes: i64,
+    pub mode: u32,
 }
 
 /// One `HostConfig.PortBindings` value entry.

@@ -201,6 +201,14 @@ pub struct NetworkConnectRequest {
     pub endpoint_config: Option<super::EndpointSettings>,
 }
 
+/// Answer of `POST /networks/prune`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkPruneResponse {
+    #[serde(deserialize_with = "null_default")]
+    pub networks_deleted: Vec<String>,
+}
+
 /// Body of `POST /networks/{id}/disconnect`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -223,6 +231,18 @@ pub struct Volume {
     pub scope: String,
     #[serde(deserialize_with = "null_default")]
     pub options: BTreeMap<String, String>,
+    /// Driver-specific state (berth: `CopyUp: incomplete` after an interrupted copy-up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<BTreeMap<String, String>>,
+}
+
+/// Answer of `POST /volumes/prune`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumePruneResponse {
+    #[serde(deserialize_with = "null_default")]
+    pub volumes_deleted: Vec<String>,
+    pub space_reclaimed: u64,
 }
 
 /// Body of `POST /volumes/create`.

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use super::{ApiError, ApiResult, AppState, parse_body, parse_filters, parse_query, qbool};
 use crate::api::models::{
     ImageSummary, Network, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
-    NetworkDisconnectRequest, Volume, VolumeCreateRequest, VolumeListResponse,
+    NetworkDisconnectRequest, NetworkPruneResponse, Volume, VolumeCreateRequest,
+    VolumeListResponse,
 };
 use crate::backend::Backend;
 
@@ -157,6 +158,17 @@ pub(super) async fn remove_network<B: Backend>(
     Ok(StatusCode::NO_CONTENT)
 }
 
+pub(super) async fn prune_networks<B: Backend>(
+    State(st): State<AppState<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<NetworkPruneResponse>> {
+    let q: FiltersQuery = parse_query(raw.as_deref())?;
+    let filters = parse_filters(q.filters.as_deref())?;
+    Ok(Json(NetworkPruneResponse {
+        networks_deleted: st.backend.prune_networks(filters).await?,
+    }))
+}
+
 pub(super) async fn connect_network<B: Backend>(
     State(st): State<AppState<B>>,
     Path(id): Path<String>,
@@ -215,4 +227,16 @@ pub(super) async fn remove_volume<B: Backend>(
     let q: ImageRemoveQuery = parse_query(raw.as_deref())?;
     st.backend.remove_volume(&name, q.force).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn prune_volumes<B: Backend>(
+    State(st): State<AppState<B>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<crate::api::models::VolumePruneResponse>> {
+    let q: FiltersQuery = parse_query(raw.as_deref())?;
+    Ok(Json(
+        st.backend
+            .prune_volumes(parse_filters(q.filters.as_deref())?)
+            .await?,
+    ))
 }
