@@ -14,9 +14,10 @@ use berth_compose::engine_api::{
     NetworkSpec, RunState, VolumeInfo, VolumeSpec,
 };
 use berth_engine::api::models::{
-    ContainerConfig, ContainerCreateBody, ContainerSummary, EmptyObject, EndpointSettings, Filters,
-    HealthConfig, HostConfig, Ipam, IpamConfig, Mount, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkingConfig, PortBinding, RestartPolicy, VolumeCreateRequest,
+    BindOptions, ContainerConfig, ContainerCreateBody, ContainerSummary, EmptyObject,
+    EndpointSettings, Filters, HealthConfig, HostConfig, Ipam, IpamConfig, Mount,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy,
+    TmpfsOptions, VolumeCreateRequest, VolumeOptions,
 };
 use berth_engine::backend::{ListContainersOptions, WaitCondition};
 use berth_engine::client::{Client, ClientError};
@@ -182,11 +183,27 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             volumes.insert(m.target.clone(), EmptyObject {});
             continue;
         }
+        let bind = m.kind == "bind" && (m.propagation.is_some() || m.create_host_path);
+        let tmpfs = m.kind == "tmpfs" && (m.tmpfs_size.is_some() || m.tmpfs_mode.is_some());
         mounts.push(Mount {
             target: m.target.clone(),
             source: m.source.clone().unwrap_or_default(),
             typ: m.kind.clone(),
             read_only: m.read_only,
+            bind_options: bind.then(|| BindOptions {
+                propagation: m.propagation.clone().unwrap_or_default(),
+                create_mountpoint: m.create_host_path,
+            }),
+            volume_options: (m.kind == "volume" && m.nocopy).then(|| VolumeOptions {
+                no_copy: true,
+                ..VolumeOptions::default()
+            }),
+            tmpfs_options: tmpfs.then(|| TmpfsOptions {
+                size_bytes: m
+                    .tmpfs_size
+                    .map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+                mode: m.tmpfs_mode.unwrap_or(0),
+            }),
             ..Mount::default()
         });
     }
@@ -538,12 +555,15 @@ mod tests {
                     source: Some("p_data".into()),
                     target: "/data".into(),
                     read_only: true,
+                    nocopy: true,
+                    ..MountSpec::default()
                 },
                 MountSpec {
                     kind: "volume".into(),
                     source: None,
                     target: "/anon".into(),
                     read_only: false,
+                    ..MountSpec::default()
                 },
             ],
             networks: vec![
@@ -568,6 +588,12 @@ mod tests {
         assert!(body.config.exposed_ports.contains_key("80/tcp"));
         assert_eq!(body.host_config.mounts.len(), 1);
         assert!(body.host_config.mounts[0].read_only);
+        assert!(
+            body.host_config.mounts[0]
+                .volume_options
+                .as_ref()
+                .is_some_and(|o| o.no_copy)
+        );
         assert!(body.config.volumes.contains_key("/anon"));
         assert_eq!(
             body.networking_config.endpoints_config["p_default"].aliases,

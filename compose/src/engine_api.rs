@@ -112,7 +112,7 @@ pub struct PortSpec {
 }
 
 /// A mount of a container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MountSpec {
     /// `volume`, `bind`, `tmpfs`, …
     pub kind: String,
@@ -120,6 +120,17 @@ pub struct MountSpec {
     pub source: Option<String>,
     pub target: String,
     pub read_only: bool,
+    /// Bind propagation (`rprivate`, `rshared`, …).
+    pub propagation: Option<String>,
+    /// Bind: create a missing host path (short syntax, or `bind.create_host_path: true`);
+    /// without it a missing host path is an error.
+    pub create_host_path: bool,
+    /// Volume: do not copy the image's content into an empty volume.
+    pub nocopy: bool,
+    /// tmpfs size in bytes.
+    pub tmpfs_size: Option<u64>,
+    /// tmpfs mode bits.
+    pub tmpfs_mode: Option<u32>,
 }
 
 /// A network a container joins, with its DNS aliases.
@@ -154,6 +165,10 @@ pub struct ContainerSpec {
     pub hostname: Option<String>,
     pub ports: Vec<PortSpec>,
     pub mounts: Vec<MountSpec>,
+    /// `HostConfig.VolumesFrom`: container names with an optional `:ro`/`:rw`.
+    pub volumes_from: Vec<String>,
+    /// `HostConfig.Tmpfs` from the short `tmpfs:` list: `path[:options]`.
+    pub tmpfs: Vec<String>,
     pub networks: Vec<NetworkAttachment>,
     pub network_mode: Option<String>,
     pub restart: Option<String>,

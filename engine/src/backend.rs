@@ -96,6 +96,29 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// A boxed, sendable stream (logs, pull progress).
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
 
+/// A request body streamed to the backend (an import's rootfs, a `docker load` archive).
+pub type ByteStream = BoxStream<Result<Bytes, std::io::Error>>;
+
+/// Options of `POST /images/create?fromSrc=-` (`docker import`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportImageOptions {
+    /// Name of the new image (`repo` or `repo:tag`; `:latest` is implied); `None` for none.
+    pub reference: Option<String>,
+    /// Dockerfile-style config changes (`CMD ["sh"]`, `ENV A=b`, …), in order.
+    pub changes: Vec<String>,
+    /// Commit message recorded in the image history.
+    pub message: Option<String>,
+}
+
+/// Options of `POST /images/create?fromImage=` beyond the reference.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullImageOptions {
+    /// `platform` query parameter (`os/arch[/variant]`).
+    pub platform: Option<String>,
+    /// The `X-Registry-Auth` header (base64 JSON credentials), as the client sent it.
+    pub registry_auth: Option<String>,
+}
+
 /// Which output a log chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogSource {
@@ -300,6 +323,41 @@ pub trait Backend: Send + Sync + 'static {
         image: &str,
         tag: Option<&str>,
     ) -> impl Future<Output = BackendResult<BoxStream<ProgressMessage>>> + Send;
+    /// `POST /images/create?fromSrc=-`: a root filesystem tarball (plain, gzip or zstd) becomes a
+    /// one-layer image; answers the new image id (`sha256:…`).
+    fn import_image(
+        &self,
+        source: ByteStream,
+        opts: ImportImageOptions,
+    ) -> impl Future<Output = BackendResult<String>> + Send;
+    /// `POST /images/create?fromImage=&tag=&platform=` with the client's `X-Registry-Auth`;
+    /// backends without registry access ignore the options.
+    fn pull_image_with(
+        &self,
+        image: &str,
+        tag: Option<&str>,
+        opts: PullImageOptions,
+    ) -> impl Future<Output = BackendResult<BoxStream<ProgressMessage>>> + Send {
+        let _ = opts;
+        self.pull_image(image, tag)
+    }
+    /// `POST /images/{name}/push?tag=` with the client's `X-Registry-Auth`: the progress
+    /// messages of the push.
+    fn push_image(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+        registry_auth: Option<String>,
+    ) -> impl Future<Output = BackendResult<BoxStream<ProgressMessage>>> + Send {
+        let _ = (tag, registry_auth);
+        let name = name.to_owned();
+        async move {
+            Err(BackendError::new(
+                ErrorKind::Unavailable,
+                format!("pushing {name}: this engine has no registry access"),
+            ))
+        }
+    }
     /// `POST /build`: builds an image from a tar `context`; the progress messages (an error
     /// half-way is a message, the HTTP status being already sent).
     fn build_image(

@@ -162,14 +162,33 @@ impl Client {
             uri.push('?');
             uri.push_str(query);
         }
+        let content_type = body.is_some().then_some("application/json");
+        let body = Bytes::from(body.unwrap_or_default());
+        self.request_body(method, &uri, body, content_type, &[])
+            .await
+    }
+
+    /// Sends `body` to `uri` (already versioned) with `content_type`; error answers become
+    /// [`ClientError::Api`].
+    async fn request_body(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> ClientResult<Response<Incoming>> {
         let mut req = Request::builder()
             .method(method)
             .uri(uri)
             .header(header::HOST, self.host.authority());
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
-        let req = req.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        let req = req.body(Full::new(body))?;
         let resp = transport::send(&self.host, req).await?;
         if resp.status().as_u16() < 400 {
             return Ok(resp);
@@ -439,6 +458,115 @@ impl Client {
             return Err(ClientError::Stream(err));
         }
         Ok(messages)
+    }
+
+    /// `POST /images/create?fromImage=`: pulls `image` (`tag` may be a tag or a digest) for
+    /// `platform`, sending `registry_auth` as `X-Registry-Auth`, and streams the progress
+    /// messages as they come; an error reported half-way becomes [`ClientError::Stream`].
+    pub async fn pull_image_stream(
+        &self,
+        image: &str,
+        tag: Option<&str>,
+        platform: Option<&str>,
+        registry_auth: Option<&str>,
+    ) -> ClientResult<BoxStream<ClientResult<ProgressMessage>>> {
+        let mut q = vec![("fromImage", image)];
+        if let Some(t) = tag {
+            q.push(("tag", t));
+        }
+        if let Some(p) = platform {
+            q.push(("platform", p));
+        }
+        let uri = format!("/v{}/images/create?{}", self.version, query(&q));
+        let headers: Vec<(&str, &str)> = registry_auth
+            .map(|a| ("x-registry-auth", a))
+            .into_iter()
+            .collect();
+        let resp = self
+            .request_body(Method::POST, &uri, Bytes::new(), None, &headers)
+            .await?;
+        let stream = json_stream::<ProgressMessage>(resp).map(|m| match m {
+            Ok(ProgressMessage {
+                error: Some(err), ..
+            }) => Err(ClientError::Stream(err)),
+            other => other,
+        });
+        Ok(Box::pin(stream))
+    }
+
+    /// `POST /images/{name}/push`: pushes the local image `name` (`tag` if given), sending
+    /// `registry_auth` as `X-Registry-Auth`; streams the progress messages, an error reported
+    /// half-way becoming [`ClientError::Stream`].
+    pub async fn push_image_stream(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+        registry_auth: Option<&str>,
+    ) -> ClientResult<BoxStream<ClientResult<ProgressMessage>>> {
+        let q = tag.map(|t| query([("tag", t)])).unwrap_or_default();
+        let mut uri = format!("/v{}/images/{name}/push", self.version);
+        if !q.is_empty() {
+            uri = format!("{uri}?{q}");
+        }
+        let headers: Vec<(&str, &str)> = registry_auth
+            .map(|a| ("x-registry-auth", a))
+            .into_iter()
+            .collect();
+        let resp = self
+            .request_body(Method::POST, &uri, Bytes::new(), None, &headers)
+            .await?;
+        let stream = json_stream::<ProgressMessage>(resp).map(|m| match m {
+            Ok(ProgressMessage {
+                error: Some(err), ..
+            }) => Err(ClientError::Stream(err)),
+            other => other,
+        });
+        Ok(Box::pin(stream))
+    }
+
+    /// `POST /images/create?fromSrc=-` (`docker import`): `rootfs` is a tarball (plain, gzip or
+    /// zstd) that becomes a one-layer image named `reference` (if any) with the Dockerfile-style
+    /// `changes` applied; returns the new image id.
+    pub async fn import_image(
+        &self,
+        rootfs: impl Into<Bytes>,
+        reference: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+    ) -> ClientResult<String> {
+        let mut q = vec![("fromSrc", "-")];
+        if let Some(r) = reference {
+            q.push(("repo", r));
+        }
+        if let Some(m) = message {
+            q.push(("message", m));
+        }
+        q.extend(changes.iter().map(|c| ("changes", c.as_str())));
+        let uri = format!("/v{}/images/create?{}", self.version, query(&q));
+        let resp = self
+            .request_body(
+                Method::POST,
+                &uri,
+                rootfs.into(),
+                Some("application/x-tar"),
+                &[],
+            )
+            .await?;
+        let messages: Vec<ProgressMessage> = json_stream(resp)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        if let Some(err) = messages.iter().find_map(|m| m.error.clone()) {
+            return Err(ClientError::Stream(err));
+        }
+        messages
+            .iter()
+            .rev()
+            .map(|m| m.status.trim())
+            .find(|s| s.starts_with("sha256:"))
+            .map(str::to_owned)
+            .ok_or_else(|| ClientError::Stream("the engine answered no image id".to_owned()))
     }
 
     /// `POST /networks/create`.

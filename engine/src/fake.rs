@@ -3,6 +3,7 @@
 //! of the semantics the real engine must show (compare its answers with the real backend's).
 
 mod exec;
+mod images;
 mod logs;
 mod objects;
 mod util;
@@ -667,6 +668,14 @@ impl Backend for FakeBackend {
     ) -> BackendResult<BoxStream<ProgressMessage>> {
         let messages = self.pull_image_impl(image, tag)?;
         Ok(Box::pin(stream::iter(messages)))
+    }
+
+    async fn import_image(
+        &self,
+        source: crate::backend::ByteStream,
+        opts: crate::backend::ImportImageOptions,
+    ) -> BackendResult<String> {
+        self.import_image_impl(source, opts).await
     }
 
     async fn inspect_image(&self, name: &str) -> BackendResult<ImageInspect> {

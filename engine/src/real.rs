@@ -13,6 +13,9 @@
 
 mod build;
 mod containers;
+mod image_pull;
+mod image_push;
+mod image_transfer;
 mod images;
 mod logs;
 mod mounts_apply;
@@ -43,6 +46,7 @@ use crate::backend::{
     ErrorKind, ListContainersOptions, LogChunk, LogsOptions, WaitCondition,
 };
 
+pub use image_pull::PullRequest;
 pub use networks::{DEFAULT_BRIDGE, DEFAULT_NETWORK, NetConfig};
 pub use record::{Phase, Record};
 
@@ -113,6 +117,7 @@ impl Paths {
 struct Inner {
     paths: Paths,
     images: ImageStore,
+    registry: std::sync::RwLock<berth_image::RegistryClient>,
     runtime: Runtime,
     containers: Mutex<HashMap<String, Entry>>,
     events: broadcast::Sender<EventMessage>,
@@ -181,6 +186,7 @@ impl RealBackend {
             inner: Arc::new(Inner {
                 paths,
                 images,
+                registry: std::sync::RwLock::default(),
                 runtime,
                 containers: Mutex::new(map),
                 events,
@@ -249,6 +255,7 @@ impl Backend for RealBackend {
         name: Option<String>,
         body: ContainerCreateBody,
     ) -> BackendResult<ContainerCreateResponse> {
+        let body = net_containers::normalize(body);
         self.net_validate(&body).await?;
         let this = self.clone();
         blocking(move || this.create(name, body)).await
@@ -348,10 +355,40 @@ impl Backend for RealBackend {
 
     async fn pull_image(
         &self,
-        _image: &str,
-        _tag: Option<&str>,
+        image: &str,
+        tag: Option<&str>,
     ) -> BackendResult<BoxStream<ProgressMessage>> {
-        unsupported("pulling images")
+        self.image_pull(image, tag, PullRequest::default()).await
+    }
+
+    async fn pull_image_with(
+        &self,
+        image: &str,
+        tag: Option<&str>,
+        opts: crate::backend::PullImageOptions,
+    ) -> BackendResult<BoxStream<ProgressMessage>> {
+        let req = PullRequest {
+            platform: opts.platform,
+            registry_auth: opts.registry_auth,
+        };
+        self.image_pull(image, tag, req).await
+    }
+
+    async fn import_image(
+        &self,
+        source: crate::backend::ByteStream,
+        opts: crate::backend::ImportImageOptions,
+    ) -> BackendResult<String> {
+        self.image_import(source, opts).await
+    }
+
+    async fn push_image(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+        registry_auth: Option<String>,
+    ) -> BackendResult<BoxStream<ProgressMessage>> {
+        self.image_push(name, tag, registry_auth.as_deref()).await
     }
 
     async fn inspect_image(&self, name: &str) -> BackendResult<ImageInspect> {

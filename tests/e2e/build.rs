@@ -49,10 +49,7 @@ const MULTI_STAGE_CONFIG: &str = r#"{
 fn image_config(e: &Engine, image: &str) -> serde_json::Value {
     let id = e.ok(&["inspect", "-f", "{{.Id}}", image]);
     let hex = id.trim_start_matches("sha256:");
-    let blob = e
-        .data_root()
-        .join("images/content/blobs/sha256")
-        .join(hex);
+    let blob = e.data_root().join("images/content/blobs/sha256").join(hex);
     serde_json::from_slice(&std::fs::read(&blob).expect("read config blob")).expect("config json")
 }
 
@@ -71,17 +68,46 @@ fn build_multi_stage_matches_docker_config() {
         .file("secret.txt", "do not send\n")
         .file("sub/keep.txt", "kept\n")
         .file(".dockerignore", "secret.txt\n");
-    let out = build(&e, p.path(), &["-t", "e2e-built:1", "-t", "e2e-built:alias", "--build-arg", "GREETING=hi", "."]);
-    assert!(out.contains("Step 1/17 : FROM e2e-busybox:latest AS build"), "{out}");
+    let out = build(
+        &e,
+        p.path(),
+        &[
+            "-t",
+            "e2e-built:1",
+            "-t",
+            "e2e-built:alias",
+            "--build-arg",
+            "GREETING=hi",
+            ".",
+        ],
+    );
+    assert!(
+        out.contains("Step 1/17 : FROM e2e-busybox:latest AS build"),
+        "{out}"
+    );
     assert!(out.contains("Successfully tagged e2e-built:1"), "{out}");
     assert_eq!(
         e.ok(&["run", "--rm", "e2e-built:1"]),
         "hi from build\ngreetings"
     );
-    let listed = e.ok(&["run", "--rm", "--entrypoint", "ls", "e2e-built:alias", "-a", "/ctx"]);
+    let listed = e.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "ls",
+        "e2e-built:alias",
+        "-a",
+        "/ctx",
+    ]);
     let names: Vec<&str> = listed.split_whitespace().collect();
-    assert!(names.contains(&"greet.txt") && names.contains(&"sub"), "{listed}");
-    assert!(!names.contains(&"secret.txt"), ".dockerignore not applied: {listed}");
+    assert!(
+        names.contains(&"greet.txt") && names.contains(&"sub"),
+        "{listed}"
+    );
+    assert!(
+        !names.contains(&"secret.txt"),
+        ".dockerignore not applied: {listed}"
+    );
     let cfg = image_config(&e, "e2e-built:1");
     let expected: serde_json::Value = serde_json::from_str(MULTI_STAGE_CONFIG).unwrap();
     assert_eq!(cfg["config"], expected, "{:#}", cfg["config"]);
@@ -108,7 +134,10 @@ fn build_cache_and_determinism() {
     let id1 = e.ok(&["inspect", "-f", "{{.Id}}", "e2e-cached"]);
 
     let second = build(&e, p.path(), &["-t", "e2e-cached", "."]);
-    assert!(!second.contains("Running in"), "a cached rebuild ran a step:\n{second}");
+    assert!(
+        !second.contains("Running in"),
+        "a cached rebuild ran a step:\n{second}"
+    );
     assert_eq!(second.matches("Using cache").count(), 3, "{second}");
     assert_eq!(e.ok(&["inspect", "-f", "{{.Id}}", "e2e-cached"]), id1);
 
@@ -133,7 +162,10 @@ fn build_failures_name_the_step() {
     let e = Engine::start("build_fail");
     let p = Project::new();
     p.file("Dockerfile", "FROM e2e-busybox:latest\nRUN exit 3\n");
-    let out = e.berth(p.path()).arg_list(&["image", "build", "."]).output();
+    let out = e
+        .berth(p.path())
+        .arg_list(&["image", "build", "."])
+        .output();
     assert!(!out.status.success(), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -142,9 +174,16 @@ fn build_failures_name_the_step() {
         show(&out)
     );
     p.file("Dockerfile", "FROM e2e-busybox:latest\nRUNX true\n");
-    let out = e.berth(p.path()).arg_list(&["image", "build", "."]).output();
+    let out = e
+        .berth(p.path())
+        .arg_list(&["image", "build", "."])
+        .output();
     assert!(!out.status.success(), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Dockerfile:2"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Dockerfile:2"),
+        "{}",
+        show(&out)
+    );
 }
 
 #[test]
@@ -157,7 +196,10 @@ fn build_compose_services() {
     )
     .file("web/Dockerfile", "FROM e2e-busybox:latest\nARG MSG\nRUN echo $MSG > /msg\nCMD [\"cat\", \"/msg\"]\n");
     let out = e.berth(p.path()).arg("build").ok();
-    assert!(out.contains("Building web") && out.contains("Building named"), "{out}");
+    assert!(
+        out.contains("Building web") && out.contains("Building named"),
+        "{out}"
+    );
     assert_eq!(e.ok(&["run", "--rm", "e2eb-web"]), "from-compose");
     assert_eq!(e.ok(&["run", "--rm", "e2e-web:extra"]), "from-compose");
     assert_eq!(e.ok(&["run", "--rm", "e2e-named:2"]), "inline");

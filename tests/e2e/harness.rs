@@ -84,6 +84,11 @@ pub struct Engine {
 impl Engine {
     /// Starts an engine for `test` (a short unique name) with the busybox image loaded.
     pub fn start(test: &str) -> Engine {
+        Self::start_with_config(test, None)
+    }
+
+    /// Like [`Engine::start`], with `daemon_json` (if given) as the engine's daemon.json.
+    pub fn start_with_config(test: &str, daemon_json: Option<&str>) -> Engine {
         require_root();
         let dir = tempfile::Builder::new()
             .prefix(&format!("berth-engine-{test}-"))
@@ -105,16 +110,22 @@ impl Engine {
         let log = std::fs::File::create(dir.path().join("engine.log")).expect("engine log");
         // Each engine gets its own network namespace (loopback up), so engines of parallel
         // tests never share bridges, firewall tables, addresses or published ports.
-        let child = Command::new("unshare")
-            .args([
-                "--net",
-                "--",
-                "sh",
-                "-c",
-                "ip link set lo up && exec \"$0\" \"$@\"",
-            ])
-            .arg(env!("CARGO_BIN_EXE_berth"))
-            .arg("engine")
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .arg("engine");
+        if let Some(json) = daemon_json {
+            let path = dir.path().join("daemon.json");
+            std::fs::write(&path, json).expect("write daemon.json");
+            cmd.arg("--config").arg(path);
+        }
+        let child = cmd
             .arg("--data-root")
             .arg(&root)
             .arg("--host")

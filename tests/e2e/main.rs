@@ -8,6 +8,7 @@ mod compose_up;
 mod config;
 mod engine;
 mod harness;
+mod images;
 mod network;
 mod util;
 mod volumes;

@@ -20,9 +20,45 @@ fn in_engine_ns(e: &Engine, argv: &[&str]) -> Output {
         .expect("run nsenter")
 }
 
-/// `wget` from the engine's namespace (the host side of its networks).
-fn fetch(e: &Engine, url: &str) -> Output {
-    in_engine_ns(e, &[BUSYBOX, "wget", "-qO-", "-T", "5", url])
+/// One HTTP GET with busybox `nc` (busybox's `wget` crashes on refused connections): prints
+/// the body's last line. `HOST` may be a name, resolved by `nslookup` (the static busybox
+/// cannot use NSS). Retried while the server starts (about 10 s at most).
+const HTTP_SH: &str = r#"h=$1; p=$2
+for i in $(seq 100); do
+  a=$h
+  case $h in *[!0-9.]*) a=$(nslookup -type=a "$h" 2>/dev/null | awk '/^Address/ && !/:53$/ {print $NF; exit}');; esac
+  if [ -n "$a" ]; then
+    r=$(printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 "$a" "$p" 2>/dev/null)
+    if [ -n "$r" ]; then echo "$r" | tail -n 1; exit 0; fi
+  fi
+  [ -n "$ONCE" ] && exit 1
+  sleep 0.1
+done
+exit 1"#;
+
+/// The page at `host:port` fetched from the engine's namespace (the host side of its networks).
+fn fetch(e: &Engine, host: &str, port: &str) -> Output {
+    in_engine_ns(e, &[BUSYBOX, "sh", "-c", HTTP_SH, "http", host, port])
+}
+
+/// docker-run arguments fetching `host:port` from inside a container; `once` tries only once.
+fn http_args<'a>(host: &'a str, port: &'a str, once: bool) -> Vec<&'a str> {
+    let env = if once { "ONCE=1" } else { "ONCE=" };
+    vec!["env", env, "sh", "-c", HTTP_SH, "http", host, port]
+}
+
+/// What the engine's namespace looks like, for failure messages.
+fn diag(e: &Engine) -> String {
+    let mut out = String::new();
+    for argv in [
+        &["ip", "-o", "addr"][..],
+        &["ip", "-o", "link"],
+        &["nft", "list", "ruleset"],
+    ] {
+        out.push_str(&show(&in_engine_ns(e, argv)));
+    }
+    out.push_str(&e.log());
+    out
 }
 
 /// A detached busybox web server answering `body` on port 8080.
@@ -56,33 +92,15 @@ fn network_containers_reach_each_other_by_name_and_not_across_networks() {
     e.ok(&["network", "create", "--subnet", "10.203.1.0/24", "front"]);
     e.ok(&["network", "create", "--subnet", "10.203.2.0/24", "back"]);
     web(&e, &["--name", "srv", "--network", "front"], "hello-front");
-    let got = e.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "front",
-        IMAGE,
-        "wget",
-        "-qO-",
-        "-T",
-        "5",
-        "http://srv:8080/",
-    ]);
+    let mut args = vec!["run", "--rm", "--network", "front", IMAGE];
+    args.extend(http_args("srv", "8080", false));
+    let got = e.ok(&args);
     assert_eq!(got, "hello-front");
     let ip = ip_of(&e, "srv", "front");
     assert!(ip.starts_with("10.203.1."), "{ip}");
-    let across = e.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "back",
-        IMAGE,
-        "wget",
-        "-qO-",
-        "-T",
-        "3",
-        &format!("http://{ip}:8080/"),
-    ]);
+    let mut args = vec!["run", "--rm", "--network", "back", IMAGE];
+    args.extend(http_args(&ip, "8080", true));
+    let across = e.docker(&args);
     assert!(
         !across.status.success(),
         "back reached front: {}",
@@ -144,15 +162,17 @@ fn network_published_ports_answer_on_loopback_gateway_and_random_port() {
     let e = Engine::start("net_ports");
     web(&e, &["--name", "pub", "-p", "18080:8080"], "published");
     web(&e, &["--name", "rnd", "-p", "8080"], "random");
-    let lo = fetch(&e, "http://127.0.0.1:18080/");
+    let lo = fetch(&e, "127.0.0.1", "18080");
     assert_eq!(
         String::from_utf8_lossy(&lo.stdout).trim(),
         "published",
-        "{}",
-        show(&lo)
+        "{}\n{}\n{}",
+        show(&lo),
+        show(&e.docker(&["logs", "pub"])),
+        diag(&e)
     );
     let gw = gateway_of(&e, "bridge");
-    let via_gw = fetch(&e, &format!("http://{gw}:18080/"));
+    let via_gw = fetch(&e, &gw, "18080");
     assert_eq!(
         String::from_utf8_lossy(&via_gw.stdout).trim(),
         "published",
@@ -170,7 +190,7 @@ fn network_published_ports_answer_on_loopback_gateway_and_random_port() {
         hostport.parse::<u16>().is_ok_and(|p| p >= 49153),
         "docker port said {port:?}"
     );
-    let random = fetch(&e, &format!("http://127.0.0.1:{hostport}/"));
+    let random = fetch(&e, "127.0.0.1", &hostport);
     assert_eq!(
         String::from_utf8_lossy(&random.stdout).trim(),
         "random",
@@ -230,18 +250,15 @@ fn network_internal_has_no_egress_and_static_ip_is_honoured() {
     // Something outside the network: a published server on the default bridge.
     web(&e, &["--name", "outside", "-p", "18081:8080"], "outside");
     let gw = gateway_of(&e, "bridge");
-    let egress = e.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "sealed",
-        IMAGE,
-        "wget",
-        "-qO-",
-        "-T",
-        "3",
-        &format!("http://{gw}:18081/"),
-    ]);
+    let up = fetch(&e, &gw, "18081");
+    assert!(
+        up.status.success(),
+        "the outside server never answered: {}",
+        show(&up)
+    );
+    let mut args = vec!["run", "--rm", "--network", "sealed", IMAGE];
+    args.extend(http_args(&gw, "18081", true));
+    let egress = e.docker(&args);
     assert!(
         !egress.status.success(),
         "internal network reached out: {}",
@@ -301,19 +318,19 @@ fn network_container_mode_shares_the_namespace() {
         "run",
         "-d",
         "--name",
-        "x",
+        "xx",
         "--network",
         "shared",
         IMAGE,
         "sleep",
         "300",
     ]);
-    let ip = ip_of(&e, "x", "shared");
+    let ip = ip_of(&e, "xx", "shared");
     let out = e.ok(&[
         "run",
         "--rm",
         "--network",
-        "container:x",
+        "container:xx",
         IMAGE,
         "ip",
         "-4",
@@ -428,7 +445,7 @@ fn network_berth_cli_creates_lists_inspects_and_removes() {
     e.berth(dir)
         .arg_list(&["network", "disconnect", "clinet", "user"])
         .ok();
-    let pruned = e.berth(dir).arg_list(&["network", "prune", "-f"]).ok();
+    let pruned = e.berth(dir).arg_list(&["network", "prune", "--force"]).ok();
     assert!(pruned.contains("clinet"), "{pruned}");
     let bad = e
         .berth(dir)

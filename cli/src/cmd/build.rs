@@ -113,10 +113,7 @@ pub async fn build_services(
             );
         }
         let context = project.working_dir.join(&b.context);
-        let dockerfile = b
-            .dockerfile
-            .as_deref()
-            .map(|d| context.join(d));
+        let dockerfile = b.dockerfile.as_deref().map(|d| context.join(d));
         let (tar, df_name) = context_tar(
             &context,
             dockerfile.as_deref().map(Path::new),

@@ -56,6 +56,10 @@ pub fn run(args: EngineArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         let backend = RealBackend::open(&cfg.data_root, &args.cgroup_root, exe)
             .with_context(|| format!("cannot open engine state in {}", cfg.data_root.display()))?;
+        backend.set_registry_options(&berth_engine::image::RegistryOptions {
+            insecure: cfg.insecure_registries.clone(),
+            mirrors: cfg.registry_mirrors.clone(),
+        });
         backend
             .open_networks(berth_engine::real::NetConfig::from_daemon(&cfg))
             .await

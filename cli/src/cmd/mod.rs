@@ -11,6 +11,7 @@ mod graph;
 mod image;
 mod images;
 mod lifecycle;
+mod login;
 mod logs;
 mod network;
 mod ps;
@@ -40,6 +41,10 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Log in to a registry (stores the credentials in ~/.docker/config.json).
+    Login(login::LoginArgs),
+    /// Log out from a registry.
+    Logout(login::LogoutArgs),
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -108,6 +113,8 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Graph(args) => graph::run(args, global),
         Command::Engine(args) => engine::run(args, global),
         Command::Image(command) => image::run(command, global),
+        Command::Login(args) => login::login(args, global),
+        Command::Logout(args) => login::logout(args, global),
         Command::Volume(command) => volume::run(command, global),
         Command::Network(command) => network::run(command, global),
         Command::Build(args) => build::run(args, global),

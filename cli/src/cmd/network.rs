@@ -43,7 +43,7 @@ pub struct LsArgs {
     #[arg(short, long)]
     quiet: bool,
     /// Filter (`name=…`, `id=…`, `label=…`, `driver=…`, `type=custom|builtin`); repeatable.
-    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
     filters: Vec<String>,
     /// Output format: `table` or `json`.
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
@@ -121,7 +121,7 @@ pub struct DisconnectArgs {
     /// Container (name or id).
     container: String,
     /// Disconnect even when the container is not running.
-    #[arg(short, long)]
+    #[arg(long)]
     force: bool,
 }
 
@@ -129,7 +129,7 @@ pub struct DisconnectArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Do not ask for confirmation (berth never asks; accepted for docker compatibility).
-    #[arg(short, long)]
+    #[arg(long)]
     force: bool,
     /// Filter (`label=…`); repeatable.
     #[arg(long = "filter", value_name = "KEY=VALUE")]

@@ -227,6 +227,8 @@ fn parse_volume(stack: &Stack, text: &str) -> anyhow::Result<MountSpec> {
         source,
         target: target.to_owned(),
         read_only: ro,
+        create_host_path: kind == "bind",
+        ..MountSpec::default()
     })
 }
 

@@ -5,6 +5,7 @@
 //! return a [`Plan`], a DAG of one-call operations, each with its cause and the operations it
 //! must wait for. The executor ([`crate::execute`]) runs it and decides nothing.
 
+mod mounts;
 mod observe;
 mod spec;
 mod up;

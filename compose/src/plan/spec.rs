@@ -1,10 +1,9 @@
 //! Engine create requests built from the model: pure functions from a service, network or
 //! volume to the [`ContainerSpec`], [`NetworkSpec`] or [`VolumeSpec`] the engine receives.
 
-use super::{COMPOSE_VERSION, PlanOptions, labels};
+use super::{COMPOSE_VERSION, PlanOptions, labels, mounts};
 use crate::engine_api::{
-    ContainerSpec, HealthSpec, Labels, MountSpec, NetworkAttachment, NetworkSpec, PortSpec,
-    VolumeSpec,
+    ContainerSpec, HealthSpec, Labels, NetworkAttachment, NetworkSpec, PortSpec, VolumeSpec,
 };
 use crate::model::{Network, Project, Service, Volume};
 use crate::output::config_hash;
@@ -65,27 +64,7 @@ pub fn container_spec(
             published: p.published.clone(),
         })
         .collect();
-    let mounts = service
-        .volumes
-        .iter()
-        .map(|m| {
-            let source = match (m.kind.as_str(), &m.source) {
-                ("volume", Some(key)) => Some(
-                    project
-                        .volumes
-                        .get(key)
-                        .map_or_else(|| key.clone(), |v| v.name.clone()),
-                ),
-                (_, s) => s.clone(),
-            };
-            MountSpec {
-                kind: m.kind.clone(),
-                source,
-                target: m.target.clone(),
-                read_only: m.read_only,
-            }
-        })
-        .collect();
+    let mounts = mounts::service_mounts(project, service);
     let networks = service
         .networks
         .iter()
@@ -129,6 +108,8 @@ pub fn container_spec(
         hostname: service.hostname.clone(),
         ports,
         mounts,
+        volumes_from: mounts::volumes_from(project, service),
+        tmpfs: service.tmpfs.clone(),
         networks,
         network_mode: service.network_mode.clone(),
         restart: service.restart.clone(),

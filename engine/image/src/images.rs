@@ -460,6 +460,47 @@ impl ImageStore {
         Ok(self.snapshots.prepare(container_id, &lowers)?)
     }
 
+    /// Unpacks every layer of an image that is not unpacked yet, several at once (each layer
+    /// has its own directory), calling `on_layer` with each layer's blob digest when it is ready.
+    pub fn unpack_image(&self, reference: &str, on_layer: impl Fn(&Digest) + Sync) -> Result<()> {
+        let _ingest = self.ingest_guard();
+        let idx = self.read_index()?;
+        let (_, record) = self.find(&idx, reference)?;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let first_error = Mutex::new(None);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(l) = record.layers.get(i) else { break };
+                        let content = &self.content;
+                        let done = self.layers.ensure(
+                            &l.diff_id,
+                            || content.open_blob(&l.blob).map_err(std::io::Error::other),
+                            &self.unpack,
+                        );
+                        match done {
+                            Ok(_) => on_layer(&l.blob),
+                            Err(e) => {
+                                first_error
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .get_or_insert(e);
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        match first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
     /// Drops a container's writable layer and lease, then collects garbage.
     pub fn release(&self, container_id: &str) -> Result<()> {
         self.snapshots.release(container_id)?;

@@ -1,5 +1,5 @@
 //! Images for berth's engine: the OCI content store, image references, `docker import`,
-//! registry pulls (plain HTTP only),
+//! registry pulls with progress events and auth (plain HTTP only), credentials,
 //! `docker save`/`docker load` archives and the root-confined layer unpacker that turns layers
 //! into overlay snapshots.
 //!
@@ -24,7 +24,12 @@
 //! ImageStore::release(&self, container_id: &str) -> Result<(), ImageError>
 //! ImageStore::gc(&self) -> Result<Garbage, ImageError>
 //! RegistryClient::new(insecure: impl IntoIterator<Item = String>) -> RegistryClient
+//! RegistryClient::with_options(&RegistryOptions { insecure, mirrors }) -> RegistryClient
 //! RegistryClient::pull(&self, &ImageStore, reference: &str) -> impl Future<Output = Result<ImageSummary, ImageError>> + Send
+//! RegistryClient::pull_with(&self, &ImageStore, reference: &str, &PullOptions, Progress) -> impl Future<Output = Result<ImageSummary, ImageError>> + Send
+//! RegistryClient::push(&self, &ImageStore, reference: &str, Option<Credentials>, PushProgress) -> impl Future<Output = Result<Digest, ImageError>> + Send
+//! ImageStore::unpack_image(&self, reference: &str, on_layer: impl Fn(&Digest) + Sync) -> Result<(), ImageError>
+//! auth::{lookup, store, erase}(config_json: &Path, domain: &str, …)  // ~/.docker/config.json
 //! snapshot::mount_all(&[Mount], target: &Path) -> Result<(), SnapshotError>
 //! snapshot::unmount(target: &Path) -> Result<(), SnapshotError>
 //! ```
@@ -50,6 +55,7 @@
 //! `gc`, `remove` or `release`.
 
 pub mod archive;
+pub mod auth;
 pub mod built;
 pub mod digest;
 pub mod fsops;
@@ -57,17 +63,22 @@ pub mod images;
 pub mod import;
 pub mod index;
 pub mod layers;
+pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod snapshot;
 pub mod store;
 pub mod unpack;
 
+pub use auth::Credentials;
 pub use built::{BuiltLayer, GcHold};
 pub use images::{ImageError, ImageStore, ImageSummary, RemoveReport};
 pub use import::ImportOptions;
 pub use index::Garbage;
+pub use pull::{Platform, PullEvent, PullOptions};
+pub use push::PushEvent;
 pub use reference::Reference;
-pub use registry::RegistryClient;
+pub use registry::{RegistryClient, RegistryOptions};
 pub use snapshot::Mount;
 pub use unpack::UnpackOptions;

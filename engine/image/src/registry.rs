@@ -1,40 +1,34 @@
-//! A minimal OCI distribution v2 client (pull) over HTTP/1.1 with `hyper`.
+//! An OCI distribution v2 client over HTTP/1.1 with `hyper`: the transport shared by pulls
+//! ([`crate::pull`]) and pushes ([`crate::push`]).
 //!
-//! It fetches a manifest by tag or digest (following an image index to the manifest of the
-//! running platform), then the config and layer blobs, streaming each into the content store
-//! with digest and size verification, and records the image. Anonymous bearer-token auth
-//! (`WWW-Authenticate: Bearer realm=…`) and blob redirects are followed. TLS is not built in:
-//! only plain-HTTP registries are reachable (loopback ones, and those the caller lists as
-//! insecure, like dockerd's `insecure-registries`).
+//! It answers `WWW-Authenticate` challenges (bearer tokens fetched with the caller's
+//! credentials, or basic auth), follows redirects (dropping credentials on another host) and
+//! caps every body it reads. Registries are reached over plain HTTP: loopback ones, those the
+//! caller lists as insecure (dockerd's `insecure-registries`) and `registry-mirrors`; TLS is not
+//! built in yet, so any other registry is refused with [`RegistryError::TlsUnsupported`].
 
 use std::collections::BTreeSet;
-use std::io::Write;
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use oci_spec::image::{ImageIndex as OciIndex, ImageManifest};
 
-use crate::digest::{Algorithm, Digest};
-use crate::images::{ImageError, ImageStore, ImageSummary, oci_digest};
-use crate::reference::{DEFAULT_DOMAIN, Reference};
+use crate::auth::Credentials;
+use crate::reference::DEFAULT_DOMAIN;
 use crate::store::StoreError;
 
-const MAX_MANIFEST: u64 = 4 << 20;
-const MAX_BLOB: u64 = 32 << 30;
+pub(crate) const MAX_MANIFEST: u64 = 4 << 20;
+pub(crate) const MAX_BLOB: u64 = 32 << 30;
 const MAX_REDIRECTS: usize = 5;
-const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
-    application/vnd.oci.image.manifest.v1+json, \
-    application/vnd.docker.distribution.manifest.list.v2+json, \
-    application/vnd.docker.distribution.manifest.v2+json";
 
 /// Errors of registry access.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The registry needs TLS, which this client does not speak.
     #[error(
-        "registry {0} needs HTTPS; only plain-HTTP (loopback or insecure) registries are supported"
+        "registry {0} needs HTTPS, which berth does not speak yet; add it to \
+         insecure-registries in daemon.json if it serves plain HTTP"
     )]
     TlsUnsupported(String),
     /// TCP connection failed.
@@ -54,21 +48,23 @@ pub enum RegistryError {
         source: hyper::Error,
     },
     /// Unexpected status.
-    #[error("{url}: HTTP {status}")]
+    #[error("{url}: HTTP {status}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
     Status {
         /// URL.
         url: String,
         /// Status code.
         status: u16,
+        /// The registry's error text, if it sent one.
+        detail: String,
     },
-    /// Authentication challenge that could not be answered.
+    /// Authentication failed or a challenge could not be answered.
     #[error("registry auth: {0}")]
     Auth(String),
     /// Malformed URL, manifest or index.
     #[error("invalid registry response: {0}")]
     Invalid(String),
-    /// No manifest for this platform in an index.
-    #[error("no manifest for linux/{0} in the image index")]
+    /// No manifest for the wanted platform in an index.
+    #[error("no manifest for {0} in the image index")]
     NoPlatform(String),
     /// A response larger than allowed.
     #[error("{url}: response larger than {limit} bytes")]
@@ -83,18 +79,39 @@ pub enum RegistryError {
     Store(#[from] StoreError),
 }
 
-type Result<T> = std::result::Result<T, RegistryError>;
+impl RegistryError {
+    /// Worth another try: connection trouble or a 5xx/429 answer.
+    pub(crate) fn retryable(&self) -> bool {
+        match self {
+            RegistryError::Connect { .. } | RegistryError::Http { .. } => true,
+            RegistryError::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+pub(crate) type Result<T> = std::result::Result<T, RegistryError>;
+
+/// Where the engine may reach registries: dockerd's `insecure-registries` and
+/// `registry-mirrors` (both from daemon.json).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryOptions {
+    /// `host[:port]` of registries reached over plain HTTP.
+    pub insecure: Vec<String>,
+    /// Base URLs (`http://host:port`) tried in order for `docker.io` images before Docker Hub.
+    pub mirrors: Vec<String>,
+}
 
 /// A parsed `http://host[:port]/path` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Url {
-    host: String,
-    port: u16,
-    path: String,
+pub(crate) struct Url {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) path: String,
 }
 
 impl Url {
-    fn parse(s: &str) -> Result<Url> {
+    pub(crate) fn parse(s: &str) -> Result<Url> {
         let rest = s
             .strip_prefix("http://")
             .ok_or_else(|| RegistryError::TlsUnsupported(s.to_owned()))?;
@@ -118,11 +135,11 @@ impl Url {
         })
     }
 
-    fn authority(&self) -> String {
+    pub(crate) fn authority(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
 
-    fn join(&self, location: &str) -> Result<Url> {
+    pub(crate) fn join(&self, location: &str) -> Result<Url> {
         if location.starts_with('/') {
             Ok(Url {
                 path: location.to_owned(),
@@ -184,10 +201,44 @@ fn encode(v: &str) -> String {
         .collect()
 }
 
-/// Pulls images from plain-HTTP registries.
+/// The auth state of one session with one registry: the caller's credentials and the
+/// `Authorization` value that answered the last challenge.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Session {
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) authorization: Option<String>,
+}
+
+/// One request: method, URL, extra headers and body.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: Bytes,
+}
+
+impl Call {
+    pub(crate) fn get(url: Url) -> Call {
+        Call {
+            method: Method::GET,
+            url,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Call {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// Talks to registries over plain HTTP.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryClient {
     insecure: BTreeSet<String>,
+    mirrors: Vec<String>,
 }
 
 impl RegistryClient {
@@ -195,10 +246,39 @@ impl RegistryClient {
     pub fn new(insecure: impl IntoIterator<Item = String>) -> RegistryClient {
         RegistryClient {
             insecure: insecure.into_iter().collect(),
+            mirrors: Vec::new(),
         }
     }
 
-    fn base(&self, domain: &str) -> Result<Url> {
+    /// A client with daemon.json's insecure registries and mirrors.
+    pub fn with_options(opts: &RegistryOptions) -> RegistryClient {
+        RegistryClient {
+            insecure: opts.insecure.iter().cloned().collect(),
+            mirrors: opts
+                .mirrors
+                .iter()
+                .map(|m| m.trim_end_matches('/').to_owned())
+                .collect(),
+        }
+    }
+
+    /// Base URLs to try for `domain`, in order: the mirrors for Docker Hub, then the registry.
+    pub(crate) fn bases(&self, domain: &str) -> Result<Vec<Url>> {
+        let mut out = Vec::new();
+        if domain == DEFAULT_DOMAIN {
+            for m in &self.mirrors {
+                out.push(Url::parse(&format!("{m}/"))?);
+            }
+        }
+        match self.base(domain) {
+            Ok(b) => out.push(b),
+            Err(e) if out.is_empty() => return Err(e),
+            Err(_) => {}
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn base(&self, domain: &str) -> Result<Url> {
         let host = domain.rsplit_once(':').map_or(domain, |(h, _)| h);
         let loopback = host == "localhost"
             || host
@@ -211,12 +291,8 @@ impl RegistryClient {
         Url::parse(&format!("http://{domain}/"))
     }
 
-    async fn send(
-        &self,
-        url: &Url,
-        accept: Option<&str>,
-        token: Option<&str>,
-    ) -> Result<Response<Incoming>> {
+    async fn send(&self, call: &Call, authorization: Option<&str>) -> Result<Response<Incoming>> {
+        let url = &call.url;
         let stream = tokio::net::TcpStream::connect((url.host.trim_matches(['[', ']']), url.port))
             .await
             .map_err(|source| RegistryError::Connect {
@@ -235,47 +311,60 @@ impl RegistryClient {
                 tracing::debug!(error = %e, "registry connection closed");
             }
         });
-        let mut req = Request::get(&url.path).header("host", url.authority());
-        if let Some(a) = accept {
-            req = req.header("accept", a);
+        let mut req = Request::builder()
+            .method(call.method.clone())
+            .uri(&url.path)
+            .header("host", url.authority())
+            .header("user-agent", concat!("berth/", env!("CARGO_PKG_VERSION")));
+        for (k, v) in &call.headers {
+            req = req.header(*k, v);
         }
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
         }
         let req = req
-            .body(Empty::<Bytes>::new())
+            .body(Full::new(call.body.clone()))
             .map_err(|e| RegistryError::Invalid(e.to_string()))?;
         sender.send_request(req).await.map_err(http)
     }
 
-    /// GET with bearer-token auth and redirects; returns a 200 response.
-    async fn get(
+    /// Sends `call`, answering one auth challenge and following redirects; returns the first
+    /// answer that is neither (any status: callers check it).
+    pub(crate) async fn exchange(
         &self,
-        start: Url,
-        accept: Option<&str>,
-        token: &mut Option<String>,
+        mut call: Call,
+        session: &mut Session,
     ) -> Result<Response<Incoming>> {
-        let origin = start.authority();
-        let mut url = start;
-        let mut authed = false;
+        let origin = call.url.authority();
+        let mut challenged = false;
         for _ in 0..=MAX_REDIRECTS {
-            let same_host = url.authority() == origin;
-            let resp = self
-                .send(&url, accept, token.as_deref().filter(|_| same_host))
-                .await?;
+            let same_host = call.url.authority() == origin;
+            let auth = session.authorization.as_deref().filter(|_| same_host);
+            let resp = self.send(&call, auth).await?;
             match resp.status() {
-                StatusCode::OK => return Ok(resp),
-                StatusCode::UNAUTHORIZED if !authed => {
-                    authed = true;
+                StatusCode::UNAUTHORIZED if !challenged && same_host => {
+                    challenged = true;
                     let challenge = resp
                         .headers()
                         .get("www-authenticate")
                         .and_then(|v| v.to_str().ok())
                         .ok_or_else(|| RegistryError::Auth("401 without a challenge".into()))?
                         .to_owned();
-                    *token = Some(self.fetch_token(&challenge).await?);
+                    session.authorization = Some(self.answer(&challenge, session).await?);
                 }
-                s if s.is_redirection() => {
+                StatusCode::UNAUTHORIZED => {
+                    let detail = error_text(resp, &call.url).await;
+                    return Err(RegistryError::Auth(format!(
+                        "{} refused the credentials{}: {detail}",
+                        call.url.authority(),
+                        if session.credentials.is_some() {
+                            ""
+                        } else {
+                            " (none given: berth login first)"
+                        }
+                    )));
+                }
+                s if s.is_redirection() && s != StatusCode::NOT_MODIFIED => {
                     let loc = resp
                         .headers()
                         .get("location")
@@ -283,24 +372,60 @@ impl RegistryClient {
                         .ok_or_else(|| {
                             RegistryError::Invalid("redirect without location".into())
                         })?;
-                    url = url.join(loc)?;
+                    call.url = call.url.join(loc)?;
+                    if s != StatusCode::TEMPORARY_REDIRECT && s != StatusCode::PERMANENT_REDIRECT {
+                        call.method = Method::GET;
+                        call.body = Bytes::new();
+                    }
                 }
-                s => {
-                    return Err(RegistryError::Status {
-                        url: url.to_string(),
-                        status: s.as_u16(),
-                    });
-                }
+                _ => return Ok(resp),
             }
         }
         Err(RegistryError::Invalid(format!(
-            "too many redirects from {url}"
+            "too many redirects from {}",
+            call.url
         )))
     }
 
-    async fn fetch_token(&self, challenge: &str) -> Result<String> {
+    /// Like [`Self::exchange`], but any status other than 2xx becomes an error.
+    pub(crate) async fn fetch(
+        &self,
+        call: Call,
+        session: &mut Session,
+    ) -> Result<Response<Incoming>> {
+        let url = call.url.clone();
+        let resp = self.exchange(call, session).await?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let detail = error_text(resp, &url).await;
+        Err(RegistryError::Status {
+            url: url.to_string(),
+            status,
+            detail,
+        })
+    }
+
+    /// The `Authorization` value answering `challenge`.
+    async fn answer(&self, challenge: &str, session: &Session) -> Result<String> {
+        if challenge.starts_with("Basic") {
+            return session
+                .credentials
+                .as_ref()
+                .map(Credentials::basic_header)
+                .ok_or_else(|| {
+                    RegistryError::Auth(
+                        "the registry needs a user name and password: berth login first".into(),
+                    )
+                });
+        }
         let url = Url::parse(&token_url(challenge)?)?;
-        let resp = self.send(&url, None, None).await?;
+        let mut call = Call::get(url.clone());
+        if let Some(c) = &session.credentials {
+            call = call.header("authorization", c.basic_header());
+        }
+        let resp = self.send(&call, None).await?;
         if resp.status() != StatusCode::OK {
             return Err(RegistryError::Auth(format!(
                 "token endpoint {url}: HTTP {}",
@@ -313,130 +438,24 @@ impl RegistryClient {
         v.get("token")
             .or_else(|| v.get("access_token"))
             .and_then(|t| t.as_str())
-            .map(str::to_owned)
+            .map(|t| format!("Bearer {t}"))
             .ok_or_else(|| RegistryError::Auth("token response without token".into()))
-    }
-
-    async fn manifest(
-        &self,
-        base: &Url,
-        repo: &str,
-        target: &str,
-        token: &mut Option<String>,
-    ) -> Result<Vec<u8>> {
-        let url = base.join(&format!("/v2/{repo}/manifests/{target}"))?;
-        let resp = self.get(url.clone(), Some(ACCEPT), token).await?;
-        read_limited(resp, &url, MAX_MANIFEST).await
-    }
-
-    /// Pulls `reference` into `store` and names the image after it.
-    pub async fn pull(
-        &self,
-        store: &ImageStore,
-        reference: &str,
-    ) -> std::result::Result<ImageSummary, ImageError> {
-        let r = Reference::parse_normalized(reference)?;
-        let base = self.base(r.domain())?;
-        let mut token = None;
-        let target = r
-            .digest()
-            .map_or_else(|| r.tag().unwrap_or("latest").to_owned(), Digest::to_string);
-        let mut bytes = self.manifest(&base, r.path(), &target, &mut token).await?;
-        let mut digest = Digest::of_bytes(Algorithm::Sha256, &bytes);
-        if let Some(expected) = r.digest()
-            && Digest::of_bytes(expected.algorithm(), &bytes) != *expected
-        {
-            return Err(
-                RegistryError::Invalid(format!("manifest does not match {expected}")).into(),
-            );
-        }
-        let doc: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid(e.to_string()))?;
-        if doc.get("manifests").is_some() {
-            let index = OciIndex::from_reader(&bytes[..])
-                .map_err(|e| RegistryError::Invalid(e.to_string()))?;
-            let arch = crate::import::go_arch();
-            let pick = index
-                .manifests()
-                .iter()
-                .find(|m| {
-                    m.platform().as_ref().is_some_and(|p| {
-                        p.os().to_string() == "linux" && p.architecture().to_string() == arch
-                    })
-                })
-                .ok_or_else(|| RegistryError::NoPlatform(arch.to_owned()))?;
-            let want = oci_digest(pick.digest())?;
-            bytes = self
-                .manifest(&base, r.path(), &want.to_string(), &mut token)
-                .await?;
-            digest = Digest::of_bytes(want.algorithm(), &bytes);
-            if digest != want {
-                return Err(
-                    RegistryError::Invalid(format!("manifest does not match {want}")).into(),
-                );
-            }
-        }
-        let manifest = ImageManifest::from_reader(&bytes[..])
-            .map_err(|e| RegistryError::Invalid(e.to_string()))?;
-        let _ingest = store.ingest_guard();
-        let mut blobs = vec![(
-            oci_digest(manifest.config().digest())?,
-            manifest.config().size(),
-        )];
-        for l in manifest.layers() {
-            blobs.push((oci_digest(l.digest())?, l.size()));
-        }
-        for (d, size) in &blobs {
-            if !store.content().contains(d) {
-                self.blob(store, &base, r.path(), d, *size, &mut token)
-                    .await?;
-            }
-        }
-        let (stored, _) = store
-            .content()
-            .write_blob(&bytes[..], Some(&digest), MAX_MANIFEST)
-            .map_err(RegistryError::from)?;
-        store.commit_image(&stored, &[r])
-    }
-
-    async fn blob(
-        &self,
-        store: &ImageStore,
-        base: &Url,
-        repo: &str,
-        digest: &Digest,
-        size: u64,
-        token: &mut Option<String>,
-    ) -> Result<()> {
-        let url = base.join(&format!("/v2/{repo}/blobs/{digest}"))?;
-        let resp = self.get(url.clone(), None, token).await?;
-        let limit = size.min(MAX_BLOB);
-        let mut w = store.content().writer(digest.algorithm(), limit)?;
-        let mut body = resp.into_body();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|source| RegistryError::Http {
-                url: url.to_string(),
-                source,
-            })?;
-            if let Ok(data) = frame.into_data()
-                && w.write_all(&data).is_err()
-            {
-                return Err(if w.exceeded() {
-                    RegistryError::TooLarge {
-                        url: url.to_string(),
-                        limit,
-                    }
-                } else {
-                    RegistryError::Invalid(format!("writing blob {digest} failed"))
-                });
-            }
-        }
-        w.commit(Some(digest))?;
-        Ok(())
     }
 }
 
-async fn read_limited(resp: Response<Incoming>, url: &Url, limit: u64) -> Result<Vec<u8>> {
+/// A short error text from a failed answer's body.
+async fn error_text(resp: Response<Incoming>, url: &Url) -> String {
+    let body = read_limited(resp, url, 64 << 10).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    let text = text.trim();
+    text.chars().take(300).collect()
+}
+
+pub(crate) async fn read_limited(
+    resp: Response<Incoming>,
+    url: &Url,
+    limit: u64,
+) -> Result<Vec<u8>> {
     let mut body = resp.into_body();
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
@@ -496,5 +515,25 @@ mod tests {
             c.base("ghcr.io"),
             Err(RegistryError::TlsUnsupported(_))
         ));
+    }
+
+    #[test]
+    fn docker_hub_goes_to_the_mirrors_first() {
+        let c = RegistryClient::with_options(&RegistryOptions {
+            insecure: Vec::new(),
+            mirrors: vec![
+                "http://127.0.0.1:6000/".into(),
+                "http://10.0.0.1:5000".into(),
+            ],
+        });
+        let bases: Vec<String> = c
+            .bases("docker.io")
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(bases, ["http://127.0.0.1:6000/", "http://10.0.0.1:5000/"]);
+        assert_eq!(c.bases("127.0.0.1:5000").unwrap().len(), 1);
+        assert!(RegistryClient::default().bases("docker.io").is_err());
     }
 }

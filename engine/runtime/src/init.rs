@@ -370,31 +370,42 @@ fn setup_rootfs(cfg: &InitConfig) -> Result<(), InitError> {
 }
 
 fn mount_one(cfg: &InitConfig, plan: &MountPlan) -> Result<(), InitError> {
+    if plan.fstype != "cgroup" {
+        let src_is_file = plan.is_bind() && Path::new(&plan.source).is_file();
+        return mount_at_fd(cfg, plan, src_is_file);
+    }
     let target = secure_join(&cfg.rootfs, &plan.destination)?;
-    let src_is_file = plan.is_bind() && Path::new(&plan.source).is_file();
-    if src_is_file {
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(io(format!("mkdir {}", parent.display())))?;
-        }
-        if !target.exists() {
-            File::create(&target).map_err(io(format!("create {}", target.display())))?;
-        }
-    } else {
-        std::fs::create_dir_all(&target).map_err(io(format!("mkdir {}", target.display())))?;
-    }
-    if plan.fstype == "cgroup" {
-        return mount_cgroups(cfg, plan, &target);
-    }
+    std::fs::create_dir_all(&target).map_err(io(format!("mkdir {}", target.display())))?;
+    mount_cgroups(cfg, plan, &target)
+}
+
+/// Mounts on the target opened fd-relative inside the rootfs (see [`crate::safe_path`]); flags
+/// and propagation then go to the new mount, reopened through the same resolution.
+fn mount_at_fd(cfg: &InitConfig, plan: &MountPlan, file: bool) -> Result<(), InitError> {
+    let fd_dir = Path::new("/proc/self/fd");
+    let open = || {
+        crate::safe_path::open_target(&cfg.rootfs, &plan.destination, file).map_err(io(format!(
+            "mount target {} in rootfs",
+            plan.destination.display()
+        )))
+    };
+    let fd = open()?;
+    let target = crate::safe_path::fd_target(fd_dir, &fd);
+    let bind = plan.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
     if plan.is_bind() {
-        let bind = plan.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
         do_mount(&plan.source, &target, "bind", bind, "")?;
-        let rest = plan.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
-        if !rest.is_empty() {
-            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest;
-            do_mount("", &target, "bind", flags, "")?;
-        }
     } else {
         do_mount(&plan.source, &target, &plan.fstype, plan.flags, &plan.data)?;
+    }
+    let rest = plan.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    if !(plan.is_bind() && !rest.is_empty()) && plan.propagation.is_empty() {
+        return Ok(());
+    }
+    let mounted = open()?;
+    let target = crate::safe_path::fd_target(fd_dir, &mounted);
+    if plan.is_bind() && !rest.is_empty() {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest;
+        do_mount("", &target, "bind", flags, "")?;
     }
     if !plan.propagation.is_empty() {
         mount(
@@ -404,7 +415,10 @@ fn mount_one(cfg: &InitConfig, plan: &MountPlan) -> Result<(), InitError> {
             plan.propagation,
             None::<&str>,
         )
-        .map_err(sys(format!("propagation of {}", target.display())))?;
+        .map_err(sys(format!(
+            "propagation of {}",
+            plan.destination.display()
+        )))?;
     }
     Ok(())
 }

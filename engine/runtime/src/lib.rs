@@ -37,6 +37,7 @@ pub mod exec;
 pub mod init;
 pub mod mounts;
 pub mod runtime;
+pub mod safe_path;
 pub mod sealed;
 pub mod seccomp;
 pub mod shim;

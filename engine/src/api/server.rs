@@ -4,6 +4,7 @@
 mod attach;
 mod build;
 mod containers;
+mod image_io;
 mod objects;
 mod system;
 

@@ -140,7 +140,9 @@ impl StepRunner for ShimRunner<'_> {
             let _ = child.wait();
             return Err(RunnerError::Start(e.to_string()));
         }
-        child.wait().map_err(io("wait for the shim", &self.paths.exe))?;
+        child
+            .wait()
+            .map_err(io("wait for the shim", &self.paths.exe))?;
         let logged = std::fs::read_to_string(&log).unwrap_or_default();
         for l in logged.lines() {
             if let Ok(entry) = serde_json::from_str::<berth_runtime::shim::LogLine>(l) {
@@ -202,7 +204,8 @@ impl RealBackend {
     ) -> BackendResult<BoxStream<BuildMessage>> {
         let root = self.builder_root();
         let contexts = root.join("contexts");
-        std::fs::create_dir_all(&contexts).map_err(super::internal("cannot create the context dir"))?;
+        std::fs::create_dir_all(&contexts)
+            .map_err(super::internal("cannot create the context dir"))?;
         let dir = tempfile::Builder::new()
             .prefix("ctx-")
             .tempdir_in(&contexts)
@@ -248,15 +251,17 @@ impl RealBackend {
                     let _ = tx.send(m);
                 }
             };
-            let result = Builder::new(&inner.images, &runner, &root)
-                .and_then(|b| b.build(&req, &mut emit));
+            let result =
+                Builder::new(&inner.images, &runner, &root).and_then(|b| b.build(&req, &mut emit));
             if let Err(e) = result {
                 let _ = tx.send(BuildMessage::error(e.to_string()));
             }
         });
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|m| (m, rx))
-        });
+        let stream =
+            futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|m| (m, rx)) },
+            );
         Ok(Box::pin(stream))
     }
 

@@ -8,10 +8,13 @@ use crate::api::models::{
 };
 use crate::backend::{BackendError, BackendResult, ErrorKind};
 
-fn image_err(name: &str, e: ImageError) -> BackendError {
+pub(super) fn image_err(name: &str, e: ImageError) -> BackendError {
     let kind = match &e {
         ImageError::NotFound(_) => ErrorKind::NotFound,
-        ImageError::Ambiguous(_) | ImageError::Reference(_) => ErrorKind::InvalidArgument,
+        ImageError::Ambiguous(_)
+        | ImageError::Reference(_)
+        | ImageError::Import(_)
+        | ImageError::Archive(_) => ErrorKind::InvalidArgument,
         ImageError::InUse { .. } | ImageError::LeaseConflict { .. } => ErrorKind::Conflict,
         _ => ErrorKind::Internal,
     };

@@ -60,6 +60,20 @@ fn bad_request(e: net_files::NetFileError) -> BackendError {
     BackendError::invalid(e.to_string())
 }
 
+/// Docker clients name the default network `default` in `NetworkMode` and `EndpointsConfig`:
+/// both become `bridge`, so records carry real network names only.
+pub(super) fn normalize(mut body: ContainerCreateBody) -> ContainerCreateBody {
+    let h = &mut body.host_config;
+    if h.network_mode.is_empty() || h.network_mode == "default" {
+        h.network_mode = DEFAULT_NETWORK.to_owned();
+    }
+    let eps = &mut body.networking_config.endpoints_config;
+    if let Some(ep) = eps.remove("default") {
+        eps.entry(DEFAULT_NETWORK.to_owned()).or_insert(ep);
+    }
+    body
+}
+
 /// Networks of a network-mode container: the primary one first, then the others by name.
 pub(super) fn networks_of(rec_mode: &str, body: &ContainerCreateBody) -> Vec<String> {
     let Mode::Network(primary) = Mode::parse(rec_mode) else {
@@ -623,6 +637,22 @@ mod tests {
         assert_eq!(Mode::parse("host"), Mode::Host);
         assert_eq!(Mode::parse("none"), Mode::None);
         assert_eq!(Mode::parse("container:abc"), Mode::Container("abc".into()));
+    }
+
+    #[test]
+    fn default_becomes_bridge() {
+        let body: ContainerCreateBody = serde_json::from_str(
+            r#"{"HostConfig":{"NetworkMode":"default"},
+                "NetworkingConfig":{"EndpointsConfig":{"default":{"Aliases":["a"]}}}}"#,
+        )
+        .unwrap();
+        let body = normalize(body);
+        assert_eq!(body.host_config.network_mode, "bridge");
+        assert_eq!(networks_of("bridge", &body), ["bridge"]);
+        assert_eq!(
+            body.networking_config.endpoints_config["bridge"].aliases,
+            ["a"]
+        );
     }
 
     #[test]

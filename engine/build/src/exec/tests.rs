@@ -63,10 +63,16 @@ fn base_tar() -> Vec<u8> {
         ("etc", EntryKind::Dir, 0o755),
         (
             "etc/passwd",
-            EntryKind::Bytes(b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n".to_vec()),
+            EntryKind::Bytes(
+                b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n".to_vec(),
+            ),
             0o644,
         ),
-        ("etc/group", EntryKind::Bytes(b"root:x:0:\nstaff:x:50:\n".to_vec()), 0o644),
+        (
+            "etc/group",
+            EntryKind::Bytes(b"root:x:0:\nstaff:x:50:\n".to_vec()),
+            0o644,
+        ),
         ("srv", EntryKind::Dir, 0o755),
     ] {
         layer::insert(
@@ -115,7 +121,11 @@ fn fixture(files: &[(&str, &str)]) -> Fixture {
 }
 
 impl Fixture {
-    fn build(&self, runner: &FakeRunner, dockerfile: &str) -> Result<(Built, Vec<BuildEvent>), BuildError> {
+    fn build(
+        &self,
+        runner: &FakeRunner,
+        dockerfile: &str,
+    ) -> Result<(Built, Vec<BuildEvent>), BuildError> {
         self.build_with(runner, dockerfile, |_| {})
     }
 
@@ -148,7 +158,8 @@ impl Fixture {
     fn layer_paths(&self, name: &str, index: usize) -> Vec<String> {
         let s = self.store.resolve(name).unwrap();
         let m = self.store.read_manifest(&s.manifest).unwrap();
-        let d: berth_image::digest::Digest = m.layers()[index].digest().to_string().parse().unwrap();
+        let d: berth_image::digest::Digest =
+            m.layers()[index].digest().to_string().parse().unwrap();
         let mut data = Vec::new();
         fs::File::open(self.store.content().blob_path(&d))
             .unwrap()
@@ -173,14 +184,21 @@ CMD [\"app\"]
 
 #[test]
 fn builds_layers_and_config() {
-    let f = fixture(&[("main.c", "int main;"), ("secret.key", "k"), (".dockerignore", "*.key\n")]);
+    let f = fixture(&[
+        ("main.c", "int main;"),
+        ("secret.key", "k"),
+        (".dockerignore", "*.key\n"),
+    ]);
     let runner = FakeRunner::default();
     let (built, events) = f.build(&runner, APP).unwrap();
     assert_eq!(built.image.layers, 4);
     assert_eq!(built.runs, 1);
     assert!(built.image.references.contains(&"out:1".to_string()));
     let cfg = f.config("out:1");
-    assert_eq!(cfg["config"]["Env"], serde_json::json!(["PATH=/bin", "A=1"]));
+    assert_eq!(
+        cfg["config"]["Env"],
+        serde_json::json!(["PATH=/bin", "A=1"])
+    );
     assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["app"]));
     assert_eq!(cfg["config"]["WorkingDir"], "/app");
     assert_eq!(cfg["created"], "1970-01-01T00:00:00Z");
@@ -193,8 +211,12 @@ fn builds_layers_and_config() {
     let spec = &runner.calls.borrow()[0];
     assert_eq!(spec.args, ["/bin/sh", "-c", "touch /app/built"]);
     assert_eq!(spec.workdir.as_deref(), Some("/app"));
-    assert!(matches!(&events[0], BuildEvent::Step { index: 1, total: 6, text } if text == "FROM base:1"));
-    assert!(events.contains(&BuildEvent::Tagged { name: "out:1".into() }));
+    assert!(
+        matches!(&events[0], BuildEvent::Step { index: 1, total: 6, text } if text == "FROM base:1")
+    );
+    assert!(events.contains(&BuildEvent::Tagged {
+        name: "out:1".into()
+    }));
 }
 
 #[test]
@@ -206,7 +228,13 @@ fn rebuild_uses_cache_and_gives_the_same_image() {
     assert_eq!(first.image.id, second.image.id);
     assert_eq!((second.runs, second.cache_hits), (0, 3));
     assert_eq!(runner.calls.borrow().len(), 1);
-    assert_eq!(events.iter().filter(|e| **e == BuildEvent::UsingCache).count(), 3);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| **e == BuildEvent::UsingCache)
+            .count(),
+        3
+    );
     // Without the cache every step runs again and still gives the same image.
     let (fresh, _) = f.build_with(&runner, APP, |r| r.no_cache = true).unwrap();
     assert_eq!(fresh.runs, 1);
@@ -243,10 +271,17 @@ USER app
             r.build_args = BTreeMap::from([("VERSION".to_string(), "7".to_string())]);
         })
         .unwrap();
-    assert_eq!(runner.calls.borrow().len(), 1, "the unused stage is not built");
+    assert_eq!(
+        runner.calls.borrow().len(),
+        1,
+        "the unused stage is not built"
+    );
     assert_eq!(runner.calls.borrow()[0].env, ["VERSION=7"]);
     assert_eq!(built.image.layers, 2);
-    assert_eq!(f.layer_paths("out:1", 1), ["usr/", "usr/bin/", "usr/bin/app"]);
+    assert_eq!(
+        f.layer_paths("out:1", 1),
+        ["usr/", "usr/bin/", "usr/bin/app"]
+    );
     let s = f.store.resolve("out:1").unwrap();
     let m = f.store.read_manifest(&s.manifest).unwrap();
     let d: berth_image::digest::Digest = m.layers()[1].digest().to_string().parse().unwrap();
@@ -259,11 +294,16 @@ USER app
         .find(|e| e.path().unwrap().ends_with("app"))
         .unwrap();
     let h = app.header();
-    assert_eq!((h.uid().unwrap(), h.gid().unwrap(), h.mode().unwrap()), (1000, 50, 0o750));
+    assert_eq!(
+        (h.uid().unwrap(), h.gid().unwrap(), h.mode().unwrap()),
+        (1000, 50, 0o750)
+    );
     assert_eq!(f.config("out:1")["config"]["User"], "app");
 
     let runner = FakeRunner::default();
-    let (t, _) = f.build_with(&runner, df, |r| r.target = Some("unused".into())).unwrap();
+    let (t, _) = f
+        .build_with(&runner, df, |r| r.target = Some("unused".into()))
+        .unwrap();
     assert_eq!(t.image.layers, 2);
     assert_eq!(runner.calls.borrow()[0].args[2], "touch /never");
 }
@@ -286,8 +326,11 @@ fn add_extracts_a_local_tar() {
     write_layer(&entries, 0, &mut tarball).unwrap();
     fs::write(f.context.join("bundle.tar"), tarball).unwrap();
     let runner = FakeRunner::default();
-    f.build(&runner, "FROM scratch\nADD bundle.tar /opt/\nCOPY bundle.tar /raw/\n")
-        .unwrap();
+    f.build(
+        &runner,
+        "FROM scratch\nADD bundle.tar /opt/\nCOPY bundle.tar /raw/\n",
+    )
+    .unwrap();
     assert_eq!(f.layer_paths("out:1", 0), ["opt/", "opt/inner/file.txt"]);
     assert_eq!(f.layer_paths("out:1", 1), ["raw/", "raw/bundle.tar"]);
 }
@@ -301,16 +344,40 @@ fn failures_are_clear() {
         err.to_string(),
         "Dockerfile:2: The command '/bin/sh -c exit 3' returned a non-zero code: 3"
     );
-    let err = f.build(&runner, "FROM base:1\nCOPY missing /x\n").unwrap_err();
-    assert!(err.to_string().contains("Dockerfile:2: COPY failed: file not found"), "{err}");
+    let err = f
+        .build(&runner, "FROM base:1\nCOPY missing /x\n")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Dockerfile:2: COPY failed: file not found"),
+        "{err}"
+    );
     let err = f.build(&runner, "FROM base:1\nCOPY a b /x\n").unwrap_err();
-    assert!(err.to_string().contains("must be a directory and end with a /"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("must be a directory and end with a /"),
+        "{err}"
+    );
     let err = f.build(&runner, "FROM nope:1\n").unwrap_err();
-    assert!(err.to_string().starts_with("Dockerfile:1: base image \"nope:1\""), "{err}");
-    let err = f.build(&runner, "FROM base:1\nADD http://example.invalid/x /x\n").unwrap_err();
-    assert!(err.to_string().contains("remote sources are not supported"), "{err}");
-    let err = f.build(&runner, "FROM base:1\nCOPY --chown=ghost a /x\n").unwrap_err();
-    assert!(err.to_string().contains("unable to find user ghost"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("Dockerfile:1: base image \"nope:1\""),
+        "{err}"
+    );
+    let err = f
+        .build(&runner, "FROM base:1\nADD http://example.invalid/x /x\n")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("remote sources are not supported"),
+        "{err}"
+    );
+    let err = f
+        .build(&runner, "FROM base:1\nCOPY --chown=ghost a /x\n")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unable to find user ghost"),
+        "{err}"
+    );
     // A failed build leaves no scratch directories behind.
     let runs = f.builder_root.join("runs");
     assert!(fs::read_dir(&runs).map_or(true, |mut d| d.next().is_none()));

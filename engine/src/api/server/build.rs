@@ -11,10 +11,7 @@ use super::{ApiError, ApiResult, AppState};
 use crate::api::models::BuildOptions;
 use crate::backend::Backend;
 
-fn json_map(
-    key: &str,
-    value: &str,
-) -> ApiResult<std::collections::BTreeMap<String, String>> {
+fn json_map(key: &str, value: &str) -> ApiResult<std::collections::BTreeMap<String, String>> {
     if value.is_empty() {
         return Ok(Default::default());
     }
@@ -51,8 +48,7 @@ pub(crate) fn parse_build_query(raw: Option<&str>) -> ApiResult<BuildOptions> {
             "networkmode" if !v.is_empty() => o.network = v,
             "remote" if !v.is_empty() => {
                 return Err(ApiError::BadRequest(
-                    "remote build contexts are not supported; send the context as the body"
-                        .into(),
+                    "remote build contexts are not supported; send the context as the body".into(),
                 ));
             }
             _ => {}
@@ -109,7 +105,10 @@ mod tests {
         assert!(o.no_cache && o.quiet);
         assert_eq!(o.network, "host");
         let d = parse_build_query(None).unwrap();
-        assert_eq!((d.dockerfile.as_str(), d.network.as_str()), ("Dockerfile", "default"));
+        assert_eq!(
+            (d.dockerfile.as_str(), d.network.as_str()),
+            ("Dockerfile", "default")
+        );
         assert!(parse_build_query(Some("buildargs=notjson")).is_err());
         assert!(parse_build_query(Some("remote=http%3A%2F%2Fx")).is_err());
     }

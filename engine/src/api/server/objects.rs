@@ -37,29 +37,35 @@ pub(super) async fn list_images<B: Backend>(
 #[serde(default, rename_all = "camelCase")]
 struct PullQuery {
     from_image: Option<String>,
-    from_src: Option<String>,
     tag: Option<String>,
+    platform: Option<String>,
 }
 
 pub(super) async fn pull_image<B: Backend>(
     State(st): State<AppState<B>>,
     RawQuery(raw): RawQuery,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> ApiResult<Response> {
-    let q: PullQuery = parse_query(raw.as_deref())?;
-    if q.from_src.is_some() {
-        return Err(ApiError::BadRequest(
-            "importing images (fromSrc) is not supported".to_owned(),
-        ));
+    if raw.as_deref().is_some_and(|q| q.contains("fromSrc=")) {
+        return super::image_io::import(st, raw.as_deref(), body).await;
     }
+    let q: PullQuery = parse_query(raw.as_deref())?;
+    let opts = crate::backend::PullImageOptions {
+        platform: q.platform.filter(|p| !p.is_empty()),
+        registry_auth: headers
+            .get("x-registry-auth")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
     let Some(image) = q.from_image.filter(|i| !i.is_empty()) else {
         return Err(ApiError::BadRequest("fromImage is required".to_owned()));
     };
-    let progress = st.backend.pull_image(&image, q.tag.as_deref()).await?;
-    let lines = progress.map(|m| {
-        let mut line = serde_json::to_vec(&m).unwrap_or_default();
-        line.extend_from_slice(b"\r\n");
-        Bytes::from(line)
-    });
+    let progress = st
+        .backend
+        .pull_image_with(&image, q.tag.as_deref(), opts)
+        .await?;
+    let lines = progress.map(|m| super::image_io::progress_line(&m));
     Ok(super::stream_response("application/json", lines))
 }
 
@@ -81,12 +87,16 @@ struct TagQuery {
     tag: Option<String>,
 }
 
-/// `POST /images/{name}/tag`.
+/// `POST /images/{name}/tag` and `POST /images/{name}/push`.
 pub(super) async fn image_post<B: Backend>(
     State(st): State<AppState<B>>,
     Path(rest): Path<String>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<StatusCode> {
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    if let Some(name) = rest.strip_suffix("/push") {
+        return super::image_io::push(st, name, raw.as_deref(), &headers).await;
+    }
     let Some(name) = rest.strip_suffix("/tag") else {
         return Err(ApiError::PageNotFound);
     };
@@ -94,7 +104,7 @@ pub(super) async fn image_post<B: Backend>(
     st.backend
         .tag_image(name, &q.repo, q.tag.as_deref())
         .await?;
-    Ok(StatusCode::CREATED)
+    Ok(StatusCode::CREATED.into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]

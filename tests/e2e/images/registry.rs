@@ -1,0 +1,132 @@
+//! A local registry from Debian's `docker-registry` package for the push/pull tests, run inside
+//! an engine's network namespace (each test engine has its own) on 127.0.0.1:5000, with its own
+//! config and storage (optionally htpasswd basic auth); killed in `Drop`. [`Registry::share`]
+//! serves the same storage inside another engine's namespace, so an image pushed from one
+//! engine can be pulled by a fresh one under the same name.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use crate::harness::Engine;
+
+/// The registry binary of Debian's `docker-registry` package.
+pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+/// Where the registry listens inside each engine's network namespace.
+pub const ADDR: &str = "127.0.0.1:5000";
+
+/// A running registry; stopped (and its storage removed, with the last user) when dropped.
+pub struct Registry {
+    child: Child,
+    dir: Arc<tempfile::TempDir>,
+    log: PathBuf,
+    /// `127.0.0.1:5000`, as image references name it.
+    pub addr: String,
+}
+
+impl Registry {
+    /// Starts a registry in `engine`'s network namespace; with `user` it requires that user
+    /// name and password (basic auth).
+    pub fn start(test: &str, engine: &Engine, user: Option<(&str, &str)>) -> Registry {
+        assert!(
+            Path::new(REGISTRY_BIN).exists(),
+            "these tests need {REGISTRY_BIN}: apt-get install docker-registry"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("berth-registry-{test}-"))
+            .tempdir()
+            .expect("registry dir");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  \
+             filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ADDR}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((name, password)) = user {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", name, password])
+                .output()
+                .expect("run htpasswd (apt-get install apache2-utils)");
+            assert!(out.status.success(), "htpasswd failed");
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, &out.stdout).expect("write htpasswd");
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).expect("write registry config");
+        Self::spawn(Arc::new(dir), engine, "first")
+    }
+
+    /// Another registry process on the same storage and config, in `engine`'s namespace.
+    pub fn share(&self, engine: &Engine) -> Registry {
+        Self::spawn(Arc::clone(&self.dir), engine, "shared")
+    }
+
+    fn spawn(dir: Arc<tempfile::TempDir>, engine: &Engine, which: &str) -> Registry {
+        let netns = format!("/proc/{}/ns/net", engine.pid());
+        let log = dir
+            .path()
+            .join(format!("registry-{which}-{}.log", engine.pid()));
+        let file = std::fs::File::create(&log).expect("registry log");
+        let child = Command::new("nsenter")
+            .arg(format!("--net={netns}"))
+            .arg(REGISTRY_BIN)
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log fd"))
+            .stderr(file)
+            .spawn()
+            .expect("spawn docker-registry");
+        let mut reg = Registry {
+            child,
+            dir,
+            log,
+            addr: ADDR.to_owned(),
+        };
+        reg.wait_ready(&netns);
+        reg
+    }
+
+    /// Polls the port from a thread that joined the engine's network namespace.
+    fn wait_ready(&mut self, netns: &str) {
+        let ns = std::fs::File::open(netns).expect("open the engine's netns");
+        let probe = std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns(2) on a valid namespace fd; it only moves this new thread, which
+            // does nothing else, into the engine's network namespace.
+            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            (0..400).any(|_| {
+                let up = TcpStream::connect(ADDR).is_ok();
+                if !up {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                up
+            })
+        });
+        let up = probe.join().expect("probe thread");
+        if let Some(status) = self.child.try_wait().expect("poll registry") {
+            panic!("docker-registry exited with {status}:\n{}", self.log());
+        }
+        assert!(
+            up,
+            "docker-registry did not listen on {ADDR}:\n{}",
+            self.log()
+        );
+    }
+
+    /// The registry's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
