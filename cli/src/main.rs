@@ -2,9 +2,21 @@
 //! validated options and one library call. `main` prints the error chain once and maps it to an
 //! exit code; a closed pipe (`berth config | head`) is not an error.
 
+/// `println!` that returns a closed standard output as an error (from a function returning
+/// `anyhow::Result`), so `berth ps | head` ends quietly instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?;
+    }};
+}
+
 mod cmd;
+mod compose_engine;
 mod connect;
 mod global;
+mod progress;
+mod stack;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -80,6 +92,12 @@ mod tests {
 
     fn os(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
     }
 
     #[test]

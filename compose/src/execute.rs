@@ -31,6 +31,14 @@ pub enum Status {
     Exited,
     Skipped,
     Error,
+    /// Image pulls (reported by the verbs that pull before converging).
+    Pulling,
+    Pulled,
+    /// Pause and unpause (reported by the verbs that act on containers directly).
+    Paused,
+    Unpaused,
+    Killed,
+    Restarted,
 }
 
 /// One progress event.

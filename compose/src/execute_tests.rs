@@ -196,6 +196,7 @@ async fn up_observe_plan_round_trip_converges_and_down_cleans_up() {
         &DownOptions {
             volumes: true,
             remove_orphans: false,
+            timeout_s: None,
         },
     );
     run(&down, &engine).await.0.expect("down runs");

@@ -23,10 +23,10 @@ use serde::de::DeserializeOwned;
 
 use crate::api::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary,
-    ContainerWaitResponse, ErrorResponse, EventMessage, Filters, ImageInspect, ImageSummary, Info,
-    Network, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
-    NetworkDisconnectRequest, ProgressMessage, SystemDf, Version, Volume, VolumeCreateRequest,
-    VolumeListResponse,
+    ContainerWaitResponse, ErrorResponse, EventMessage, Filters,
+    ImageInspect, ImageSummary, Info, Network, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkCreateResponse, NetworkDisconnectRequest, ProgressMessage, SystemDf, Version, Volume,
+    VolumeCreateRequest, VolumeListResponse,
 };
 use crate::backend::{BoxStream, ListContainersOptions, LogsOptions, WaitCondition};
 
@@ -413,6 +413,13 @@ impl Client {
     /// `GET /images/{name}/json`.
     pub async fn inspect_image(&self, name: &str) -> ClientResult<ImageInspect> {
         self.call(Method::GET, &format!("/images/{name}/json"), "", None)
+            .await
+    }
+
+    /// `DELETE /images/{name}`.
+    pub async fn remove_image(&self, name: &str, force: bool) -> ClientResult<()> {
+        let q = query([("force", force)]);
+        self.call_empty(Method::DELETE, &format!("/images/{name}"), &q, None)
             .await
     }
 

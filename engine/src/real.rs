@@ -223,13 +223,6 @@ impl RealBackend {
     }
 }
 
-fn unsupported<T>(what: &str) -> BackendResult<T> {
-    Err(BackendError::new(
-        ErrorKind::Unavailable,
-        format!("{what} is not supported by this engine yet"),
-    ))
-}
-
 fn internal(message: impl Into<String>) -> impl FnOnce(std::io::Error) -> BackendError {
     let message = message.into();
     move |e| BackendError::new(ErrorKind::Internal, message).with_source(e)

@@ -6,6 +6,7 @@
 mod bootstrap;
 mod build;
 mod compat;
+mod compose_up;
 mod config;
 mod daemon;
 mod engine;

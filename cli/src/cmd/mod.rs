@@ -4,12 +4,22 @@ pub(crate) mod build;
 mod builder;
 mod config;
 mod container;
+mod down;
 mod engine;
+mod events;
 mod flags;
 mod graph;
 mod image;
+mod images;
+mod lifecycle;
 mod login;
+mod logs;
 mod network;
+mod ps;
+mod run;
+mod scale;
+mod top;
+mod up;
 mod version;
 mod volume;
 
@@ -54,6 +64,50 @@ pub enum Command {
     Version(version::VersionArgs),
     /// Show what the engine reports about itself (starts berth's engine when needed).
     Info(version::InfoArgs),
+    /// Create and start the project's containers.
+    Up(up::UpArgs),
+    /// Stop and remove the project's containers and networks.
+    Down(down::DownArgs),
+    /// List the project's containers.
+    Ps(ps::PsArgs),
+    /// Show the output of the project's containers.
+    Logs(logs::LogsArgs),
+    /// Pull the project's images.
+    Pull(images::PullArgs),
+    /// List the images the project's containers use.
+    Images(images::ImagesArgs),
+    /// Set the number of containers of services.
+    Scale(scale::ScaleArgs),
+    /// Create the project's containers without starting them.
+    Create(scale::CreateArgs),
+    /// Start the project's existing containers.
+    Start(lifecycle::ServicesArgs),
+    /// Stop the project's containers.
+    Stop(lifecycle::StopArgs),
+    /// Restart the project's containers.
+    Restart(lifecycle::StopArgs),
+    /// Send a signal to the project's containers.
+    Kill(lifecycle::KillArgs),
+    /// Pause the project's containers.
+    Pause(lifecycle::ServicesArgs),
+    /// Unpause the project's containers.
+    Unpause(lifecycle::ServicesArgs),
+    /// Remove the project's stopped containers.
+    Rm(lifecycle::RmArgs),
+    /// Run a command in a running service container.
+    Exec(run::ExecArgs),
+    /// Run a one-off command in a new container of a service.
+    Run(run::RunArgs),
+    /// Show the processes of the project's containers.
+    Top(top::TopArgs),
+    /// Print the public address of a service's published port.
+    Port(top::PortArgs),
+    /// Wait for the containers of services to stop; exit with the first exit code.
+    Wait(top::WaitArgs),
+    /// Stream the project's container events.
+    Events(events::EventsArgs),
+    /// List the compose projects the engine runs.
+    Ls(events::LsArgs),
 }
 
 /// Runs one verb.
@@ -72,5 +126,27 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Builder(command) => builder::run(command, global),
         Command::Version(args) => version::version(args, global),
         Command::Info(args) => version::info(args, global),
+        Command::Up(args) => up::run(args, global),
+        Command::Down(args) => down::run(args, global),
+        Command::Ps(args) => ps::run(args, global),
+        Command::Logs(args) => logs::run(args, global),
+        Command::Pull(args) => images::pull(args, global),
+        Command::Images(args) => images::images(args, global),
+        Command::Scale(args) => scale::scale(args, global),
+        Command::Create(args) => scale::create(args, global),
+        Command::Start(args) => lifecycle::start(args, global),
+        Command::Stop(args) => lifecycle::stop(args, global),
+        Command::Restart(args) => lifecycle::restart(args, global),
+        Command::Kill(args) => lifecycle::kill(args, global),
+        Command::Pause(args) => lifecycle::pause(args, global),
+        Command::Unpause(args) => lifecycle::unpause(args, global),
+        Command::Rm(args) => lifecycle::rm(args, global),
+        Command::Exec(args) => run::exec(args, global),
+        Command::Run(args) => run::run(args, global),
+        Command::Top(args) => top::top(args, global),
+        Command::Port(args) => top::port(args, global),
+        Command::Wait(args) => top::wait(args, global),
+        Command::Events(args) => events::events(args, global),
+        Command::Ls(args) => events::ls(args, global),
     }
 }

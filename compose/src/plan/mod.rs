@@ -53,6 +53,9 @@ pub struct PlanOptions {
     pub no_start: bool,
     /// Compose files, for the [`labels::CONFIG_FILES`] label.
     pub config_files: Vec<String>,
+    /// Stop timeout in seconds for every stop in the plan (`-t`), overriding
+    /// `stop_grace_period`.
+    pub timeout_s: Option<u64>,
 }
 
 /// Options that contradict each other or the project.
@@ -109,6 +112,8 @@ pub struct DownOptions {
     /// Also remove named volumes the project declares.
     pub volumes: bool,
     pub remove_orphans: bool,
+    /// Stop timeout in seconds (`-t`), overriding `stop_grace_period`.
+    pub timeout_s: Option<u64>,
 }
 
 /// A `depends_on` condition the executor waits for.

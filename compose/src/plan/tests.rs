@@ -315,6 +315,7 @@ fn down_with_volumes_removes_them_last() {
     let options = DownOptions {
         volumes: true,
         remove_orphans: true,
+        timeout_s: None,
     };
     let plan = plan_down(&p, &with_orphan(&p), &options);
     assert_dag(&plan);
@@ -402,6 +403,42 @@ fn stop_uses_stop_grace_period_rounded_up() {
             }
         ),
         "{plan:?}"
+    );
+}
+
+#[test]
+fn timeout_option_overrides_stop_grace_period() {
+    let p = project("services:\n  a: {image: x, stop_grace_period: 1500ms}\n");
+    let options = DownOptions {
+        timeout_s: Some(0),
+        ..DownOptions::default()
+    };
+    let plan = plan_down(&p, &up_state(&p, &[]), &options);
+    assert!(
+        matches!(
+            plan.operations[0].action,
+            Action::StopContainer {
+                timeout_s: Some(0),
+                ..
+            }
+        ),
+        "{plan:?}"
+    );
+    let up = PlanOptions {
+        scale: [("a".to_string(), 0)].into(),
+        timeout_s: Some(3),
+        ..PlanOptions::default()
+    };
+    let scaled = super::plan(&p, &up_state(&p, &[]), &up);
+    assert!(
+        matches!(
+            scaled.operations[0].action,
+            Action::StopContainer {
+                timeout_s: Some(3),
+                ..
+            }
+        ),
+        "{scaled:?}"
     );
 }
 

@@ -69,9 +69,12 @@ fn is_known(project: &Project, service: &str) -> bool {
     project.services.contains_key(service) || project.disabled_services.contains_key(service)
 }
 
-/// The service's `stop_grace_period` in whole seconds, rounded up (engine default when unset
-/// or when the service is not in the project).
-fn stop_timeout(project: &Project, service: &str) -> Option<u64> {
+/// `-t` when given, else the service's `stop_grace_period` in whole seconds, rounded up
+/// (engine default when unset or when the service is not in the project).
+fn stop_timeout(project: &Project, service: &str, timeout_s: Option<u64>) -> Option<u64> {
+    if timeout_s.is_some() {
+        return timeout_s;
+    }
     let grace = project.services.get(service)?.stop_grace_period?;
     Some(grace.0.div_ceil(1_000_000_000))
 }
@@ -83,12 +86,13 @@ fn stop_and_remove(
     c: &ObservedContainer,
     cause: Cause,
     deps: Vec<usize>,
+    timeout_s: Option<u64>,
 ) -> usize {
     let deps = if is_running(c) {
         let stop = Action::StopContainer {
             service: c.service.clone(),
             name: c.name.clone(),
-            timeout_s: stop_timeout(project, &c.service),
+            timeout_s: stop_timeout(project, &c.service, timeout_s),
         };
         vec![plan.push(stop, cause, deps)]
     } else {
@@ -222,8 +226,14 @@ impl Up<'_> {
         let (keep, excess) = existing.split_at(keep_n);
         let mut previous: Vec<usize> = Vec::new();
         for c in excess.iter().rev() {
-            let removed =
-                stop_and_remove(self.project, &mut self.plan, c, Cause::ScaleDown, previous);
+            let removed = stop_and_remove(
+                self.project,
+                &mut self.plan,
+                c,
+                Cause::ScaleDown,
+                previous,
+                self.options.timeout_s,
+            );
             previous = vec![removed];
         }
         // `depends_on: {x: {restart: true}}`: restart when x is recreated in this plan.
@@ -240,7 +250,14 @@ impl Up<'_> {
             };
             if let Some(cause) = cause {
                 self.recreated.insert(service.name.clone());
-                let removed = stop_and_remove(self.project, &mut self.plan, c, cause, Vec::new());
+                let removed = stop_and_remove(
+                    self.project,
+                    &mut self.plan,
+                    c,
+                    cause,
+                    Vec::new(),
+                    self.options.timeout_s,
+                );
                 ready.push(self.create_and_start(service, c.number, cause, vec![removed]));
             } else if !self.options.no_start && (!is_running(c) || restart_after_dep) {
                 let mut deps = self.start_deps(service);
@@ -248,7 +265,11 @@ impl Up<'_> {
                     let stop = Action::StopContainer {
                         service: service.name.clone(),
                         name: c.name.clone(),
-                        timeout_s: stop_timeout(self.project, &service.name),
+                        timeout_s: stop_timeout(
+                            self.project,
+                            &service.name,
+                            self.options.timeout_s,
+                        ),
                     };
                     deps.push(self.plan.push(stop, Cause::DependencyRecreated, Vec::new()));
                     Cause::DependencyRecreated
@@ -336,7 +357,14 @@ pub fn plan(project: &Project, observed: &Observed, options: &PlanOptions) -> Pl
         .collect();
     if options.remove_orphans {
         for c in &orphans {
-            stop_and_remove(project, &mut up.plan, c, Cause::Orphan, Vec::new());
+            stop_and_remove(
+                project,
+                &mut up.plan,
+                c,
+                Cause::Orphan,
+                Vec::new(),
+                options.timeout_s,
+            );
         }
     } else if !orphans.is_empty() {
         let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
@@ -388,6 +416,7 @@ pub fn plan_down(project: &Project, observed: &Observed, options: &DownOptions) 
                 c,
                 Cause::Orphan,
                 Vec::new(),
+                options.timeout_s,
             ));
         }
     } else if !orphans.is_empty() {
@@ -415,7 +444,7 @@ pub fn plan_down(project: &Project, observed: &Observed, options: &DownOptions) 
                 let stop = Action::StopContainer {
                     service: c.service.clone(),
                     name: c.name.clone(),
-                    timeout_s: stop_timeout(project, &c.service),
+                    timeout_s: stop_timeout(project, &c.service, options.timeout_s),
                 };
                 let stop = plan.push(stop, Cause::Down, deps);
                 mine.push(stop);

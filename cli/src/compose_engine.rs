@@ -1,0 +1,715 @@
+//! The compose → engine port over HTTP: [`ComposeEngine`] implements compose's
+//! [`EngineApi`] with berth's typed Docker-API client, so the planner and executor drive
+//! berth's embedded engine or any Docker-API engine (a real dockerd) the same way.
+//!
+//! Compose stays free of engine types: this module is the only place where compose's plain
+//! specs become Docker API bodies, and where the client's HTTP errors become [`EngineError`]s.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use berth_compose::engine_api::{
+    ContainerInfo, ContainerSpec, EngineApi, EngineError, Health, LabelFilter, NetworkInfo,
+    NetworkSpec, RunState, VolumeInfo, VolumeSpec,
+};
+use berth_engine::api::models::{
+    BindOptions, ContainerConfig, ContainerCreateBody, ContainerSummary, EmptyObject,
+    EndpointSettings, Filters, HealthConfig, HostConfig, Ipam, IpamConfig, Mount,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy,
+    TmpfsOptions, VolumeCreateRequest, VolumeOptions,
+};
+use berth_engine::backend::{ListContainersOptions, WaitCondition};
+use berth_engine::client::{Client, ClientError};
+
+/// How often `wait_healthy` re-reads a container's health while it is starting.
+const HEALTH_POLL: Duration = Duration::from_millis(100);
+
+/// [`EngineApi`] over a Docker-API [`Client`].
+#[derive(Debug, Clone)]
+pub struct ComposeEngine {
+    client: Client,
+}
+
+impl ComposeEngine {
+    /// The port over `client`.
+    pub fn new(client: Client) -> Self {
+        ComposeEngine { client }
+    }
+
+    /// The underlying client, for verbs that need more than the port (logs, exec, …).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Maps a client error to the port's categories.
+fn engine_error(op: &'static str, kind: &'static str, name: &str, e: ClientError) -> EngineError {
+    match e.status() {
+        Some(404) => EngineError::NotFound {
+            kind,
+            name: name.to_owned(),
+        },
+        Some(409) if op.starts_with("create") => EngineError::AlreadyExists {
+            kind,
+            name: name.to_owned(),
+        },
+        _ => EngineError::Failed {
+            op,
+            name: name.to_owned(),
+            message: error_text(&e),
+        },
+    }
+}
+
+/// The whole message of a client error (the engine's message for API answers).
+fn error_text(e: &ClientError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Docker label filters for a compose [`LabelFilter`].
+pub fn label_filters(filter: &LabelFilter) -> Filters {
+    let mut out = Filters::default();
+    for (k, v) in &filter.0 {
+        let value = match v {
+            Some(v) => format!("{k}={v}"),
+            None => k.clone(),
+        };
+        out.0.entry("label".to_owned()).or_default().push(value);
+    }
+    out
+}
+
+/// A run state from Docker's `State` word.
+pub fn run_state(state: &str) -> RunState {
+    match state {
+        "running" => RunState::Running,
+        "paused" => RunState::Paused,
+        "restarting" => RunState::Restarting,
+        "exited" => RunState::Exited,
+        "dead" | "removing" => RunState::Dead,
+        _ => RunState::Created,
+    }
+}
+
+/// A health from Docker's `State.Health.Status` word.
+fn health_of(status: &str) -> Option<Health> {
+    match status {
+        "healthy" => Some(Health::Healthy),
+        "unhealthy" => Some(Health::Unhealthy),
+        "starting" => Some(Health::Starting),
+        _ => None,
+    }
+}
+
+/// Health and exit code as the list's `Status` text tells them (`Up 3s (healthy)`,
+/// `Exited (2) 1s ago`).
+fn status_details(status: &str) -> (Option<Health>, Option<i64>) {
+    let health = if status.contains("(healthy)") {
+        Some(Health::Healthy)
+    } else if status.contains("(unhealthy)") {
+        Some(Health::Unhealthy)
+    } else if status.contains("(health: starting)") {
+        Some(Health::Starting)
+    } else {
+        None
+    };
+    let exit = status
+        .strip_prefix("Exited (")
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|code| code.parse().ok());
+    (health, exit)
+}
+
+/// A container of a list answer in the port's terms.
+pub fn container_info(c: &ContainerSummary) -> ContainerInfo {
+    let (health, exit_code) = status_details(&c.status);
+    ContainerInfo {
+        id: c.id.clone(),
+        name: c
+            .names
+            .first()
+            .map(|n| n.trim_start_matches('/').to_owned())
+            .unwrap_or_default(),
+        labels: c.labels.clone().into_iter().collect(),
+        state: run_state(&c.state),
+        health,
+        exit_code,
+    }
+}
+
+fn restart_policy(restart: Option<&str>) -> RestartPolicy {
+    let Some(r) = restart else {
+        return RestartPolicy::default();
+    };
+    let (name, count) = match r.split_once(':') {
+        Some((n, c)) => (n, c.parse().unwrap_or(0)),
+        None => (r, 0),
+    };
+    RestartPolicy {
+        name: name.to_owned(),
+        maximum_retry_count: count,
+    }
+}
+
+fn nanos(v: Option<u64>) -> i64 {
+    v.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// The Docker create body of a compose container spec. The container joins its first network
+/// at create; [`extra_networks`] are connected afterwards (older engines take one endpoint).
+pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
+    let mut exposed = BTreeMap::new();
+    let mut bindings: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
+    for p in &spec.ports {
+        let key = format!("{}/{}", p.target, p.protocol);
+        exposed.insert(key.clone(), EmptyObject {});
+        bindings.entry(key).or_default().push(PortBinding {
+            host_ip: p.host_ip.clone().unwrap_or_default(),
+            host_port: p.published.clone().unwrap_or_default(),
+        });
+    }
+    let mut volumes = BTreeMap::new();
+    let mut mounts = Vec::new();
+    for m in &spec.mounts {
+        if m.kind == "volume" && m.source.is_none() {
+            volumes.insert(m.target.clone(), EmptyObject {});
+            continue;
+        }
+        let bind = m.kind == "bind" && (m.propagation.is_some() || m.create_host_path);
+        let tmpfs = m.kind == "tmpfs" && (m.tmpfs_size.is_some() || m.tmpfs_mode.is_some());
+        mounts.push(Mount {
+            target: m.target.clone(),
+            source: m.source.clone().unwrap_or_default(),
+            typ: m.kind.clone(),
+            read_only: m.read_only,
+            bind_options: bind.then(|| BindOptions {
+                propagation: m.propagation.clone().unwrap_or_default(),
+                create_mountpoint: m.create_host_path,
+            }),
+            volume_options: (m.kind == "volume" && m.nocopy).then(|| VolumeOptions {
+                no_copy: true,
+                ..VolumeOptions::default()
+            }),
+            tmpfs_options: tmpfs.then(|| TmpfsOptions {
+                size_bytes: m
+                    .tmpfs_size
+                    .map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+                mode: m.tmpfs_mode.unwrap_or(0),
+            }),
+            ..Mount::default()
+        });
+    }
+    let network_mode = match (&spec.network_mode, spec.networks.first()) {
+        (Some(mode), _) => mode.clone(),
+        (None, Some(n)) => n.network.clone(),
+        (None, None) => String::new(),
+    };
+    let mut endpoints = BTreeMap::new();
+    if spec.network_mode.is_none()
+        && let Some(n) = spec.networks.first()
+    {
+        endpoints.insert(
+            n.network.clone(),
+            EndpointSettings {
+                aliases: n.aliases.clone(),
+                ..EndpointSettings::default()
+            },
+        );
+    }
+    let healthcheck = spec.healthcheck.as_ref().map(|h| HealthConfig {
+        test: h.test.clone(),
+        interval: nanos(h.interval_ns),
+        timeout: nanos(h.timeout_ns),
+        retries: h
+            .retries
+            .map_or(0, |r| i64::try_from(r).unwrap_or(i64::MAX)),
+        start_period: nanos(h.start_period_ns),
+        start_interval: 0,
+    });
+    ContainerCreateBody {
+        config: ContainerConfig {
+            hostname: spec.hostname.clone().unwrap_or_default(),
+            user: spec.user.clone().unwrap_or_default(),
+            attach_stdout: true,
+            attach_stderr: true,
+            exposed_ports: exposed,
+            tty: spec.tty,
+            open_stdin: spec.stdin_open,
+            env: spec.env.clone(),
+            cmd: spec.command.clone(),
+            healthcheck,
+            image: spec.image.clone(),
+            volumes,
+            working_dir: spec.working_dir.clone().unwrap_or_default(),
+            entrypoint: spec.entrypoint.clone(),
+            labels: spec.labels.clone().into_iter().collect(),
+            stop_signal: spec.stop_signal.clone(),
+            ..ContainerConfig::default()
+        },
+        host_config: HostConfig {
+            mounts,
+            port_bindings: bindings,
+            restart_policy: restart_policy(spec.restart.as_deref()),
+            network_mode,
+            privileged: spec.privileged,
+            cap_add: spec.cap_add.clone(),
+            cap_drop: spec.cap_drop.clone(),
+            readonly_rootfs: spec.read_only,
+            init: spec.init,
+            ..HostConfig::default()
+        },
+        networking_config: NetworkingConfig {
+            endpoints_config: endpoints,
+        },
+    }
+}
+
+/// The networks after the first one, connected once the container exists.
+fn extra_networks(spec: &ContainerSpec) -> &[berth_compose::engine_api::NetworkAttachment] {
+    if spec.network_mode.is_some() || spec.networks.is_empty() {
+        return &[];
+    }
+    &spec.networks[1..]
+}
+
+/// The Docker create body of a compose network spec.
+pub fn network_body(spec: &NetworkSpec) -> NetworkCreateRequest {
+    let ipam = (!spec.subnets.is_empty()).then(|| Ipam {
+        driver: "default".to_owned(),
+        config: spec
+            .subnets
+            .iter()
+            .map(|(subnet, gateway)| IpamConfig {
+                subnet: subnet.clone(),
+                ip_range: String::new(),
+                gateway: gateway.clone().unwrap_or_default(),
+            })
+            .collect(),
+        options: BTreeMap::new(),
+    });
+    NetworkCreateRequest {
+        name: spec.name.clone(),
+        driver: spec.driver.clone().unwrap_or_else(|| "bridge".to_owned()),
+        internal: spec.internal,
+        attachable: spec.attachable,
+        enable_ipv6: spec.enable_ipv6.unwrap_or(false),
+        ipam,
+        options: spec.driver_opts.clone(),
+        labels: spec.labels.clone().into_iter().collect(),
+    }
+}
+
+#[async_trait]
+impl EngineApi for ComposeEngine {
+    async fn list_containers(
+        &self,
+        filter: &LabelFilter,
+    ) -> Result<Vec<ContainerInfo>, EngineError> {
+        let opts = ListContainersOptions {
+            all: true,
+            limit: None,
+            filters: label_filters(filter),
+        };
+        let list = self
+            .client
+            .list_containers(&opts)
+            .await
+            .map_err(|e| engine_error("list", "containers", "", e))?;
+        Ok(list.iter().map(container_info).collect())
+    }
+
+    async fn list_networks(&self, filter: &LabelFilter) -> Result<Vec<NetworkInfo>, EngineError> {
+        let list = self
+            .client
+            .list_networks(&label_filters(filter))
+            .await
+            .map_err(|e| engine_error("list", "networks", "", e))?;
+        Ok(list
+            .into_iter()
+            .map(|n| (n.labels.clone().into_iter().collect(), n))
+            .filter(|(labels, _)| filter.matches(labels))
+            .map(|(labels, n)| NetworkInfo {
+                id: n.id,
+                name: n.name,
+                labels,
+            })
+            .collect())
+    }
+
+    async fn list_volumes(&self, filter: &LabelFilter) -> Result<Vec<VolumeInfo>, EngineError> {
+        let list = self
+            .client
+            .list_volumes(&label_filters(filter))
+            .await
+            .map_err(|e| engine_error("list", "volumes", "", e))?;
+        Ok(list
+            .volumes
+            .into_iter()
+            .map(|v| (v.labels.clone().into_iter().collect(), v))
+            .filter(|(labels, _)| filter.matches(labels))
+            .map(|(labels, v)| VolumeInfo {
+                name: v.name,
+                labels,
+            })
+            .collect())
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+        let body = create_body(spec);
+        let created = self
+            .client
+            .create_container(Some(&spec.name), &body)
+            .await
+            .map_err(|e| engine_error("create", "container", &spec.name, e))?;
+        for n in extra_networks(spec) {
+            let req = NetworkConnectRequest {
+                container: created.id.clone(),
+                endpoint_config: Some(EndpointSettings {
+                    aliases: n.aliases.clone(),
+                    ..EndpointSettings::default()
+                }),
+            };
+            self.client
+                .connect_network(&n.network, &req)
+                .await
+                .map_err(|e| engine_error("connect", "network", &n.network, e))?;
+        }
+        Ok(created.id)
+    }
+
+    async fn start_container(&self, container: &str) -> Result<(), EngineError> {
+        self.client
+            .start_container(container)
+            .await
+            .map_err(|e| engine_error("start", "container", container, e))
+    }
+
+    async fn stop_container(
+        &self,
+        container: &str,
+        timeout_s: Option<u64>,
+    ) -> Result<(), EngineError> {
+        let t = timeout_s.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+        self.client
+            .stop_container(container, t)
+            .await
+            .map_err(|e| engine_error("stop", "container", container, e))
+    }
+
+    async fn kill_container(&self, container: &str, signal: &str) -> Result<(), EngineError> {
+        self.client
+            .kill_container(container, Some(signal))
+            .await
+            .map_err(|e| engine_error("kill", "container", container, e))
+    }
+
+    async fn remove_container(&self, container: &str, force: bool) -> Result<(), EngineError> {
+        self.client
+            .remove_container(container, force, false)
+            .await
+            .map_err(|e| engine_error("remove", "container", container, e))
+    }
+
+    async fn inspect_container(&self, container: &str) -> Result<ContainerInfo, EngineError> {
+        let c = self
+            .client
+            .inspect_container(container)
+            .await
+            .map_err(|e| engine_error("inspect", "container", container, e))?;
+        let exited = matches!(c.state.status.as_str(), "exited" | "dead");
+        Ok(ContainerInfo {
+            id: c.id,
+            name: c.name.trim_start_matches('/').to_owned(),
+            labels: c.config.labels.into_iter().collect(),
+            state: run_state(&c.state.status),
+            health: c.state.health.as_ref().and_then(|h| health_of(&h.status)),
+            exit_code: exited.then_some(c.state.exit_code),
+        })
+    }
+
+    async fn wait_healthy(&self, container: &str) -> Result<Health, EngineError> {
+        loop {
+            let info = self.inspect_container(container).await?;
+            match info.health {
+                Some(Health::Starting) => {}
+                Some(h) => return Ok(h),
+                None => {
+                    return Err(EngineError::Failed {
+                        op: "wait-healthy",
+                        name: container.to_owned(),
+                        message: "container has no healthcheck configured".to_owned(),
+                    });
+                }
+            }
+            if matches!(info.state, RunState::Exited | RunState::Dead) {
+                return Err(EngineError::Failed {
+                    op: "wait-healthy",
+                    name: container.to_owned(),
+                    message: format!(
+                        "container exited ({}) before it became healthy",
+                        info.exit_code.unwrap_or(-1)
+                    ),
+                });
+            }
+            tokio::time::sleep(HEALTH_POLL).await;
+        }
+    }
+
+    async fn wait_exit(&self, container: &str) -> Result<i64, EngineError> {
+        let r = self
+            .client
+            .wait_container(container, WaitCondition::NotRunning)
+            .await
+            .map_err(|e| engine_error("wait", "container", container, e))?;
+        Ok(r.status_code)
+    }
+
+    async fn create_network(&self, spec: &NetworkSpec) -> Result<String, EngineError> {
+        let r = self
+            .client
+            .create_network(&network_body(spec))
+            .await
+            .map_err(|e| engine_error("create-network", "network", &spec.name, e))?;
+        Ok(r.id)
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        self.client
+            .remove_network(name)
+            .await
+            .map_err(|e| engine_error("remove-network", "network", name, e))
+    }
+
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<(), EngineError> {
+        let req = VolumeCreateRequest {
+            name: spec.name.clone(),
+            driver: spec.driver.clone().unwrap_or_else(|| "local".to_owned()),
+            driver_opts: spec.driver_opts.clone(),
+            labels: spec.labels.clone().into_iter().collect(),
+        };
+        self.client
+            .create_volume(&req)
+            .await
+            .map(drop)
+            .map_err(|e| engine_error("create-volume", "volume", &spec.name, e))
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        self.client
+            .remove_volume(name, false)
+            .await
+            .map_err(|e| engine_error("remove-volume", "volume", name, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_compose::engine_api::{MountSpec, NetworkAttachment, PortSpec};
+
+    #[test]
+    fn status_text_gives_health_and_exit_code() {
+        assert_eq!(
+            status_details("Up 3 seconds (healthy)"),
+            (Some(Health::Healthy), None)
+        );
+        assert_eq!(
+            status_details("Up 1 second (health: starting)"),
+            (Some(Health::Starting), None)
+        );
+        assert_eq!(status_details("Exited (2) 4 seconds ago"), (None, Some(2)));
+        assert_eq!(status_details("Created"), (None, None));
+    }
+
+    #[test]
+    fn label_filter_becomes_docker_label_filters() {
+        let f = LabelFilter(vec![("a".into(), Some("1".into())), ("b".into(), None)]);
+        assert_eq!(
+            label_filters(&f).0["label"],
+            vec!["a=1".to_owned(), "b".to_owned()]
+        );
+    }
+
+    #[test]
+    fn create_body_maps_ports_mounts_networks_and_restart() {
+        let spec = ContainerSpec {
+            name: "p-web-1".into(),
+            image: "busybox".into(),
+            ports: vec![PortSpec {
+                target: 80,
+                protocol: "tcp".into(),
+                host_ip: None,
+                published: Some("8080".into()),
+            }],
+            mounts: vec![
+                MountSpec {
+                    kind: "volume".into(),
+                    source: Some("p_data".into()),
+                    target: "/data".into(),
+                    read_only: true,
+                    nocopy: true,
+                    ..MountSpec::default()
+                },
+                MountSpec {
+                    kind: "volume".into(),
+                    source: None,
+                    target: "/anon".into(),
+                    read_only: false,
+                    ..MountSpec::default()
+                },
+            ],
+            networks: vec![
+                NetworkAttachment {
+                    network: "p_default".into(),
+                    aliases: vec!["web".into()],
+                },
+                NetworkAttachment {
+                    network: "p_back".into(),
+                    aliases: vec!["web".into()],
+                },
+            ],
+            restart: Some("on-failure:3".into()),
+            ..ContainerSpec::default()
+        };
+        let body = create_body(&spec);
+        assert_eq!(body.host_config.network_mode, "p_default");
+        assert_eq!(
+            body.host_config.port_bindings["80/tcp"][0].host_port,
+            "8080"
+        );
+        assert!(body.config.exposed_ports.contains_key("80/tcp"));
+        assert_eq!(body.host_config.mounts.len(), 1);
+        assert!(body.host_config.mounts[0].read_only);
+        assert!(
+            body.host_config.mounts[0]
+                .volume_options
+                .as_ref()
+                .is_some_and(|o| o.no_copy)
+        );
+        assert!(body.config.volumes.contains_key("/anon"));
+        assert_eq!(
+            body.networking_config.endpoints_config["p_default"].aliases,
+            vec!["web".to_owned()]
+        );
+        assert_eq!(body.host_config.restart_policy.name, "on-failure");
+        assert_eq!(body.host_config.restart_policy.maximum_retry_count, 3);
+        assert_eq!(extra_networks(&spec).len(), 1);
+        let none = ContainerSpec {
+            network_mode: Some("none".into()),
+            ..spec
+        };
+        assert_eq!(create_body(&none).host_config.network_mode, "none");
+        assert!(extra_networks(&none).is_empty());
+    }
+
+    /// An API server over the engine's in-memory backend on a unix socket in a temp dir.
+    struct FakeDaemon {
+        _dir: tempfile::TempDir,
+        engine: ComposeEngine,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        task: tokio::task::JoinHandle<Result<(), berth_engine::daemon::DaemonError>>,
+    }
+
+    impl FakeDaemon {
+        async fn start() -> FakeDaemon {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let socket = dir.path().join("api.sock");
+            let fake = berth_engine::fake::FakeBackend::new("/data");
+            let listener = berth_engine::daemon::bind_socket(&socket).expect("bind");
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(berth_engine::daemon::serve(
+                listener,
+                std::sync::Arc::new(fake),
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+            let client = Client::new(&format!("unix://{}", socket.display())).expect("client");
+            client
+                .pull_image("busybox", Some("latest"))
+                .await
+                .expect("pull into the fake");
+            FakeDaemon {
+                _dir: dir,
+                engine: ComposeEngine::new(client),
+                stop: Some(stop),
+                task,
+            }
+        }
+
+        async fn stop(mut self) {
+            if let Some(stop) = self.stop.take() {
+                let _ = stop.send(());
+            }
+            let _ = (&mut self.task).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn compose_engine_meets_the_port_contract_over_http() {
+        let d = FakeDaemon::start().await;
+        let setup = berth_compose::engine_contract::ContractSetup {
+            prefix: format!("httpcontract{}", std::process::id()),
+            image: "busybox".into(),
+            command: vec!["sleep".into(), "600".into()],
+        };
+        berth_compose::engine_contract::run(&d.engine, &setup).await;
+        d.stop().await;
+    }
+
+    #[tokio::test]
+    async fn up_over_http_converges_and_a_second_plan_is_empty() {
+        use berth_compose::execute::{execute, observe};
+        use berth_compose::plan::{DownOptions, PlanOptions, plan, plan_down};
+        let d = FakeDaemon::start().await;
+        let yaml = "name: conv\nservices:\n  db:\n    image: busybox\n  web:\n    image: busybox\n    depends_on: [db]\n    scale: 2\nvolumes:\n  data: {}\n";
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("compose.yaml"), yaml).expect("write");
+        let opts = berth_compose::LoadOptions {
+            files: vec![dir.path().join("compose.yaml")],
+            cwd: dir.path().to_path_buf(),
+            ..berth_compose::LoadOptions::default()
+        };
+        let project = berth_compose::load_project(&opts).expect("load").project;
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let observed = observe(&d.engine, "conv").await.expect("observe");
+        let first = plan(&project, &observed, &PlanOptions::default());
+        execute(&first, &d.engine, &tx).await.expect("up");
+        let observed = observe(&d.engine, "conv").await.expect("observe");
+        let names: Vec<&str> = observed
+            .containers
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["conv-db-1", "conv-web-1", "conv-web-2"]);
+        assert!(
+            observed
+                .containers
+                .iter()
+                .all(|c| c.state == RunState::Running)
+        );
+        assert_eq!(observed.networks.len(), 1, "{:?}", observed.networks);
+        let again = plan(&project, &observed, &PlanOptions::default());
+        assert!(again.is_empty(), "second up plans nothing:\n{again}");
+        let down = plan_down(
+            &project,
+            &observed,
+            &DownOptions {
+                volumes: true,
+                ..DownOptions::default()
+            },
+        );
+        execute(&down, &d.engine, &tx).await.expect("down");
+        let left = observe(&d.engine, "conv").await.expect("observe");
+        assert_eq!(left, berth_compose::plan::Observed::default());
+        d.stop().await;
+    }
+}

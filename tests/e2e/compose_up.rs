@@ -1,0 +1,224 @@
+//! Compose verbs end to end against a real engine: `up -d` of many services, idempotent
+//! re-`up`, recreation of only what changed, `scale`, `down -v`, `--exit-code-from`, `logs`
+//! prefixes and one-off `run --rm`. Stacks use `network_mode: none` and busybox processes that
+//! exit on SIGTERM, so every test is quick.
+
+use std::collections::BTreeMap;
+
+use crate::harness::{Engine, IMAGE};
+use crate::util::{Project, show};
+
+/// A command that runs until SIGTERM and then exits 0 (busybox `sleep` as PID 1 would ignore
+/// SIGTERM and make every stop wait for the grace period).
+const SERVE: &str = r#"["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]"#;
+
+/// A compose file with `n` independent services `s1`…`sN` named project `name`.
+fn many(name: &str, n: usize, env_of_s1: &str) -> String {
+    let mut out = format!("name: {name}\nservices:\n");
+    for i in 1..=n {
+        out.push_str(&format!(
+            "  s{i}:\n    image: {IMAGE}\n    network_mode: none\n    command: {SERVE}\n"
+        ));
+        if i == 1 {
+            out.push_str(&format!("    environment:\n      MARK: {env_of_s1}\n"));
+        }
+    }
+    out
+}
+
+/// Container name → id of the project's containers, as the docker CLI lists them.
+fn containers(e: &Engine, project: &str) -> BTreeMap<String, String> {
+    let out = e.ok(&[
+        "ps",
+        "-a",
+        "--no-trunc",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+        "--format",
+        "{{.Names}} {{.ID}}",
+    ]);
+    out.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, id)| (n.trim_start_matches('/').to_owned(), id.to_owned()))
+        .collect()
+}
+
+#[test]
+fn compose_up_twenty_services_then_noop_then_recreates_only_the_changed_one() {
+    let e = Engine::start("cup20");
+    let p = Project::new();
+    p.file("compose.yaml", &many("cup20", 20, "one"));
+    e.berth(p.path())
+        .args(["up", "-d", "--progress", "plain"])
+        .ok();
+    let first = containers(&e, "cup20");
+    assert_eq!(first.len(), 20, "{first:?}");
+    for i in 1..=20 {
+        assert!(first.contains_key(&format!("cup20-s{i}-1")), "{first:?}");
+    }
+    let running = e.ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        "label=com.docker.compose.project=cup20",
+    ]);
+    assert_eq!(running.lines().count(), 20, "all 20 run");
+
+    let out = e
+        .berth(p.path())
+        .args(["up", "-d", "--progress", "plain"])
+        .output();
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        containers(&e, "cup20"),
+        first,
+        "a second up recreated something"
+    );
+    let dry = e.berth(p.path()).args(["up", "-d", "--dry-run"]).ok();
+    assert_eq!(dry.trim(), "", "the no-op plan is empty: {dry}");
+
+    p.file("compose.yaml", &many("cup20", 20, "two"));
+    e.berth(p.path())
+        .args(["up", "-d", "--progress", "plain"])
+        .ok();
+    let after = containers(&e, "cup20");
+    assert_eq!(after.len(), 20);
+    for (name, id) in &after {
+        if name == "cup20-s1-1" {
+            assert_ne!(
+                id, &first[name],
+                "s1's environment changed: it is recreated"
+            );
+        } else {
+            assert_eq!(id, &first[name], "{name} did not change but was recreated");
+        }
+    }
+    let env = e.ok(&["inspect", "-f", "{{json .Config.Env}}", "cup20-s1-1"]);
+    assert!(env.contains("MARK=two"), "{env}");
+
+    e.berth(p.path())
+        .args(["down", "-v", "-t", "1", "--progress", "plain"])
+        .ok();
+    assert!(containers(&e, "cup20").is_empty());
+}
+
+#[test]
+fn compose_scale_up_then_down_keeps_the_lowest_numbers() {
+    let e = Engine::start("cscale");
+    let p = Project::new();
+    p.file(
+        "compose.yaml",
+        &format!(
+            "name: cscale\nservices:\n  web:\n    image: {IMAGE}\n    network_mode: none\n    command: {SERVE}\n"
+        ),
+    );
+    e.berth(p.path())
+        .args(["up", "-d", "--progress", "quiet"])
+        .ok();
+    e.berth(p.path())
+        .args(["scale", "web=5", "--progress", "plain"])
+        .ok();
+    let five: Vec<String> = containers(&e, "cscale").into_keys().collect();
+    assert_eq!(
+        five,
+        (1..=5)
+            .map(|i| format!("cscale-web-{i}"))
+            .collect::<Vec<_>>()
+    );
+    let before = containers(&e, "cscale");
+    e.berth(p.path())
+        .args(["scale", "web=2", "--progress", "plain"])
+        .ok();
+    let two = containers(&e, "cscale");
+    assert_eq!(
+        two.keys().cloned().collect::<Vec<_>>(),
+        vec!["cscale-web-1".to_owned(), "cscale-web-2".to_owned()]
+    );
+    assert_eq!(two["cscale-web-1"], before["cscale-web-1"], "web-1 kept");
+    assert_eq!(two["cscale-web-2"], before["cscale-web-2"], "web-2 kept");
+    let ps = e.berth(p.path()).args(["ps", "--services"]).ok();
+    assert_eq!(ps.trim(), "web");
+    let q = e.berth(p.path()).args(["ps", "-q"]).ok();
+    assert_eq!(q.lines().count(), 2, "{q}");
+    e.berth(p.path()).args(["down", "--progress", "quiet"]).ok();
+    assert!(containers(&e, "cscale").is_empty());
+}
+
+#[test]
+fn compose_exit_code_from_returns_the_service_code() {
+    let e = Engine::start("cexit");
+    let p = Project::new();
+    p.file(
+        "compose.yaml",
+        &format!(
+            "name: cexit\nservices:\n  job:\n    image: {IMAGE}\n    network_mode: none\n    command: [\"sh\", \"-c\", \"echo working; exit 3\"]\n  side:\n    image: {IMAGE}\n    network_mode: none\n    command: {SERVE}\n"
+        ),
+    );
+    let out = e
+        .berth(p.path())
+        .args([
+            "up",
+            "--exit-code-from",
+            "job",
+            "--no-color",
+            "--progress",
+            "quiet",
+        ])
+        .output();
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("job-1   | working"), "{}", show(&out));
+    let side = e.ok(&["inspect", "-f", "{{.State.Status}}", "cexit-side-1"]);
+    assert_eq!(side, "exited", "the other service is stopped on abort");
+    e.berth(p.path()).args(["down", "--progress", "quiet"]).ok();
+}
+
+#[test]
+fn compose_logs_are_prefixed_and_run_rm_is_a_labelled_one_off() {
+    let e = Engine::start("clogs");
+    let p = Project::new();
+    p.file(
+        "compose.yaml",
+        &format!(
+            "name: clogs\nservices:\n  hello:\n    image: {IMAGE}\n    network_mode: none\n    command: [\"echo\", \"hello from compose\"]\n  tool:\n    image: {IMAGE}\n    network_mode: none\n    command: [\"true\"]\n"
+        ),
+    );
+    e.berth(p.path())
+        .args(["up", "-d", "--progress", "quiet", "hello"])
+        .ok();
+    e.berth(p.path()).args(["wait", "hello"]).ok();
+    let logs = e.berth(p.path()).args(["logs", "--no-color", "hello"]).ok();
+    assert_eq!(logs, "hello-1  | hello from compose\n");
+    let bare = e.berth(p.path()).args(["logs", "--no-log-prefix"]).ok();
+    assert_eq!(bare, "hello from compose\n");
+
+    let out = e
+        .berth(p.path())
+        .args(["run", "--rm", "tool", "sh", "-c", "echo one-off; exit 4"])
+        .output();
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("one-off"));
+    let left = e.ok(&[
+        "ps",
+        "-aq",
+        "--filter",
+        "label=com.docker.compose.oneoff=True",
+    ]);
+    assert_eq!(left, "", "run --rm removed its container");
+
+    let name = e.berth(p.path()).args(["run", "-d", "tool", "true"]).ok();
+    let name = name.trim();
+    assert!(name.starts_with("clogs-tool-run-"), "{name}");
+    let label = e.ok(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"com.docker.compose.oneoff\"}}",
+        name,
+    ]);
+    assert_eq!(label, "True");
+    e.berth(p.path()).args(["down", "--progress", "quiet"]).ok();
+    assert!(
+        containers(&e, "clogs").is_empty(),
+        "down removes one-offs too"
+    );
+}
