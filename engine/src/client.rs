@@ -23,10 +23,10 @@ use serde::de::DeserializeOwned;
 
 use crate::api::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary,
-    ContainerWaitResponse, ErrorResponse, EventMessage, Filters,
-    ImageInspect, ImageSummary, Info, Network, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkCreateResponse, NetworkDisconnectRequest, ProgressMessage, SystemDf, Version, Volume,
-    VolumeCreateRequest, VolumeListResponse,
+    ContainerWaitResponse, ErrorResponse, EventMessage, Filters, ImageInspect, ImageSummary, Info,
+    Network, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
+    NetworkDisconnectRequest, ProgressMessage, SystemDf, Version, Volume, VolumeCreateRequest,
+    VolumeListResponse,
 };
 use crate::backend::{BoxStream, ListContainersOptions, LogsOptions, WaitCondition};
 

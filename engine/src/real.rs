@@ -14,11 +14,11 @@
 mod build;
 mod containers;
 mod events;
+mod exec;
 mod health;
 mod image_pull;
 mod image_push;
 mod image_transfer;
-mod exec;
 mod images;
 mod logs;
 mod mounts_apply;
@@ -27,10 +27,10 @@ mod net_containers;
 mod net_files;
 mod networks;
 mod record;
-mod resources;
-mod stats;
 mod recovery;
+mod resources;
 mod restart;
+mod stats;
 mod system;
 mod volumes;
 
@@ -210,6 +210,7 @@ impl RealBackend {
                 net: std::sync::OnceLock::new(),
             }),
         };
+        backend.set_probe(Arc::new(exec::ExecProbe::new(&backend)));
         backend.reconcile();
         backend.reacquire_volumes();
         Ok(backend)

@@ -483,3 +483,47 @@ fn daemon_chaos_sigkill_during_stack_creation() {
         started.elapsed()
     );
 }
+
+/// Health checks run through exec: a passing check turns the container healthy, a failing one
+/// unhealthy after its retries, each with its output in `State.Health.Log`.
+#[test]
+fn daemon_health_checks_run_in_the_container() {
+    let e = Engine::start("health");
+    let common = [
+        "--network",
+        "none",
+        "--health-interval",
+        "1s",
+        "--health-timeout",
+        "5s",
+        "--health-retries",
+        "2",
+    ];
+    let mut good = vec![
+        "run",
+        "-d",
+        "--name",
+        "hc-good",
+        "--health-cmd",
+        "echo ok-$HOSTNAME",
+    ];
+    good.extend(common);
+    good.extend([IMAGE, "sleep", "300"]);
+    e.ok(&good);
+    let mut bad = vec!["run", "-d", "--name", "hc-bad", "--health-cmd", "exit 3"];
+    bad.extend(common);
+    bad.extend([IMAGE, "sleep", "300"]);
+    e.ok(&bad);
+    eventually(&e, "hc-good healthy", Duration::from_secs(60), || {
+        inspect(&e, "hc-good", "{{.State.Health.Status}}") == "healthy"
+    });
+    let log = inspect(&e, "hc-good", "{{(index .State.Health.Log 0).Output}}");
+    assert!(log.starts_with("ok-"), "probe output: {log}");
+    eventually(&e, "hc-bad unhealthy", Duration::from_secs(60), || {
+        inspect(&e, "hc-bad", "{{.State.Health.Status}}") == "unhealthy"
+    });
+    assert_eq!(
+        inspect(&e, "hc-bad", "{{(index .State.Health.Log 0).ExitCode}}"),
+        "3"
+    );
+}

@@ -95,6 +95,9 @@ pub struct Engine {
     child: Child,
     dir: tempfile::TempDir,
     socket: PathBuf,
+    /// The network namespace of an engine killed by [`Engine::kill_engine`], kept open so the
+    /// next [`Engine::respawn`] finds its bridges and rules as a restarted daemon would.
+    held_netns: Option<std::fs::File>,
 }
 
 impl Engine {
@@ -140,7 +143,12 @@ impl Engine {
             .stderr(log)
             .spawn()
             .expect("spawn berth engine");
-        let mut engine = Engine { child, dir, socket };
+        let mut engine = Engine {
+            child,
+            dir,
+            socket,
+            held_netns: None,
+        };
         engine.wait_ready();
         engine
     }
@@ -188,36 +196,6 @@ impl Engine {
             self.log()
         );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-}
-
-impl Engine {
-    /// Kills the engine process with `signal` (`libc::SIGKILL`, `libc::SIGTERM`) and reaps it;
-    /// its containers keep running. [`Engine::respawn`] starts it again on the same data root.
-    pub fn kill_engine(&mut self, signal: i32) {
-        // SAFETY: kill(2) on the pid of our own child process.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
-        let _ = self.child.wait();
-    }
-
-    /// Starts the engine again on the same data root and socket and waits until it answers.
-    pub fn respawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.path().join("engine.log"))
-            .expect("engine log");
-        self.child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("engine")
-            .arg("--data-root")
-            .arg(self.data_root())
-            .arg("--host")
-            .arg(self.host())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn berth engine");
-        self.wait_ready();
     }
 }
 
@@ -284,15 +262,35 @@ impl Drop for Engine {
 }
 
 impl Engine {
-    /// Kills the engine with SIGKILL; its shims keep running.
-    fn kill_only(&mut self) {
-        let _ = self.child.kill();
+    /// Kills the engine process with `signal` (`libc::SIGKILL`, `libc::SIGTERM`) and reaps it;
+    /// its containers keep running and its network namespace is held for [`Engine::respawn`].
+    pub fn kill_engine(&mut self, signal: i32) {
+        self.held_netns = Some(
+            std::fs::File::open(format!("/proc/{}/ns/net", self.child.id()))
+                .expect("the engine's network namespace"),
+        );
+        // SAFETY: kill(2) on the pid of our own child process.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
         let _ = self.child.wait();
+    }
+
+    /// Starts the engine again on the same data root and socket, in the network namespace of
+    /// the engine [`Engine::kill_engine`] stopped, and waits until it answers.
+    pub fn respawn(&mut self) {
+        use std::os::fd::AsRawFd as _;
+        let netns = self.held_netns.take().expect("respawn follows kill_engine");
+        let handle = format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd());
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={handle}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_berth"))
+            .arg("engine");
+        self.spawn_engine(cmd);
     }
 
     /// Starts `cmd` (an engine command) on this engine's data root and socket, its output
     /// appended to the same log, and waits until it answers.
-    fn respawn(&mut self, mut cmd: Command) {
+    fn spawn_engine(&mut self, mut cmd: Command) {
         let log = std::fs::OpenOptions::new()
             .append(true)
             .open(self.dir.path().join("engine.log"))
@@ -313,20 +311,9 @@ impl Engine {
     /// Kills the engine with SIGKILL (its shims keep running) and starts a new one on the same
     /// data root and socket, in the same network namespace; `while_down` runs in between.
     pub fn kill_and_restart(&mut self, while_down: impl FnOnce()) {
-        use std::os::fd::AsRawFd as _;
-        // Holding the namespace open keeps it (and its bridges) alive across the restart.
-        let netns = std::fs::File::open(format!("/proc/{}/ns/net", self.child.id()))
-            .expect("the engine's network namespace");
-        self.kill_only();
+        self.kill_engine(libc::SIGKILL);
         while_down();
-        let handle = format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd());
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--net={handle}"))
-            .arg("--")
-            .arg(env!("CARGO_BIN_EXE_berth"))
-            .arg("engine");
-        self.respawn(cmd);
-        drop(netns);
+        self.respawn();
     }
 
     /// A crash: SIGKILL, then a new engine in the same network namespace.
@@ -337,7 +324,8 @@ impl Engine {
     /// A crash followed by a reboot: SIGKILL, then a new engine in a fresh network namespace,
     /// where every bridge and firewall rule of the old one is gone.
     pub fn crash_and_restart_in_fresh_netns(&mut self) {
-        self.kill_only();
-        self.respawn(engine_command());
+        self.kill_engine(libc::SIGKILL);
+        self.held_netns = None;
+        self.spawn_engine(engine_command());
     }
 }

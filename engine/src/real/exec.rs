@@ -353,3 +353,47 @@ fn exit_code(status: std::io::Result<std::process::ExitStatus>) -> i64 {
         Err(_) => 126,
     }
 }
+
+/// The health-check probe of the real engine: each check is an exec captured to the end. It
+/// holds the engine weakly, so the engine (which owns its probe) can still be dropped.
+#[derive(Debug)]
+pub(super) struct ExecProbe {
+    engine: std::sync::Weak<super::Inner>,
+}
+
+impl ExecProbe {
+    /// A probe running checks in `backend`'s containers.
+    pub(super) fn new(backend: &RealBackend) -> Self {
+        Self {
+            engine: std::sync::Arc::downgrade(&backend.inner),
+        }
+    }
+}
+
+impl super::health::Probe for ExecProbe {
+    fn run(
+        &self,
+        id: &str,
+        argv: Vec<String>,
+        timeout: Duration,
+    ) -> crate::backend::BoxFuture<super::health::ProbeOutput> {
+        let engine = self.engine.upgrade().map(|inner| RealBackend { inner });
+        let id = id.to_owned();
+        Box::pin(async move {
+            let Some(backend) = engine else {
+                return super::health::ProbeOutput {
+                    exit_code: -1,
+                    output: "the engine is shutting down".to_owned(),
+                };
+            };
+            match backend.exec_capture(&id, argv, timeout).await {
+                Ok((exit_code, output)) => super::health::ProbeOutput { exit_code, output },
+                Err(e) if e.kind == ErrorKind::Unavailable => super::health::timed_out(timeout),
+                Err(e) => super::health::ProbeOutput {
+                    exit_code: -1,
+                    output: e.message,
+                },
+            }
+        })
+    }
+}
