@@ -1,7 +1,8 @@
 //! Compose verbs end to end against a real engine: `up -d` of many services, idempotent
 //! re-`up`, recreation of only what changed, `scale`, `down -v`, `--exit-code-from`, `logs`
-//! prefixes and one-off `run --rm`. Stacks use `network_mode: none` and busybox processes that
-//! exit on SIGTERM, so every test is quick.
+//! prefixes, one-off `run --rm`, and a `depends_on: service_healthy` chain with `--wait` on the
+//! project's bridge network. Most stacks use `network_mode: none` and busybox processes that exit
+//! on SIGTERM, so every test is quick.
 
 use std::collections::BTreeMap;
 
@@ -220,5 +221,69 @@ fn compose_logs_are_prefixed_and_run_rm_is_a_labelled_one_off() {
     assert!(
         containers(&e, "clogs").is_empty(),
         "down removes one-offs too"
+    );
+}
+
+/// A `depends_on: service_healthy` chain on the project's bridge network: `up --wait` returns
+/// once every service is healthy, each started after the one it depends on turned healthy, and
+/// the last one reaches the first by service name through the embedded DNS.
+#[test]
+fn compose_up_wait_follows_a_healthy_chain_over_the_default_network() {
+    let e = Engine::start("cchain");
+    let p = Project::new();
+    let web = r#"["sh", "-c", "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www"]"#;
+    let check =
+        r#"["CMD-SHELL", "printf 'HEAD / HTTP/1.0\r\n\r\n' | nc 127.0.0.1 80 | grep -q '200 OK'"]"#;
+    let mut file = format!(
+        "name: cchain\nservices:\n  web:\n    image: {IMAGE}\n    command: {web}\n    \
+         healthcheck:\n      test: {check}\n      interval: 1s\n      retries: 20\n"
+    );
+    for (name, dep) in [("mid", "web"), ("last", "mid")] {
+        file.push_str(&format!(
+            "  {name}:\n    image: {IMAGE}\n    depends_on:\n      {dep}:\n        condition: \
+             service_healthy\n    command: [\"sh\", \"-c\", \"printf 'GET / HTTP/1.0\\r\\n\\r\\n' \
+             | nc web 80 | tail -n 1 > /reply; touch /ready; trap 'exit 0' TERM; while true; do \
+             sleep 1; done\"]\n    healthcheck:\n      test: [\"CMD\", \"test\", \"-e\", \"/ready\"]\n      \
+             interval: 1s\n      retries: 20\n"
+        ));
+    }
+    p.file("compose.yaml", &file);
+    e.berth(p.path())
+        .args(["up", "-d", "--wait", "--progress", "plain"])
+        .ok();
+    for svc in ["web", "mid", "last"] {
+        assert_eq!(
+            e.ok(&[
+                "inspect",
+                "-f",
+                "{{.State.Health.Status}}",
+                &format!("cchain-{svc}-1")
+            ]),
+            "healthy",
+            "{svc}"
+        );
+    }
+    let started = |svc: &str| {
+        e.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.StartedAt}}",
+            &format!("cchain-{svc}-1"),
+        ])
+    };
+    assert!(started("web") < started("mid"), "web starts before mid");
+    assert!(started("mid") < started("last"), "mid starts before last");
+    assert_eq!(
+        e.ok(&["exec", "cchain-last-1", "cat", "/reply"]),
+        "hello-from-web",
+        "last reached web by its service name"
+    );
+    e.berth(p.path()).args(["down", "-v"]).ok();
+    assert!(containers(&e, "cchain").is_empty());
+    let out = e.docker(&["network", "inspect", "cchain_default"]);
+    assert!(
+        !out.status.success(),
+        "network left behind:\n{}",
+        show(&out)
     );
 }

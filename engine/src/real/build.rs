@@ -74,7 +74,12 @@ impl StepRunner for ShimRunner<'_> {
 
     fn run(&self, spec: &RunSpec, output: &mut dyn FnMut(&str)) -> Result<i64, RunnerError> {
         let netns = match spec.network.as_str() {
-            "host" => Some(self.paths.proc_root.join("1/ns/net")),
+            // The engine's own namespace, as for containers in `host` mode.
+            "host" => Some(
+                self.paths
+                    .proc_root
+                    .join(format!("{}/ns/net", std::process::id())),
+            ),
             "" | "default" | "none" | "bridge" => None,
             other => return Err(RunnerError::Network(other.to_string())),
         };
