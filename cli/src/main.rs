@@ -17,6 +17,7 @@ mod connect;
 mod global;
 mod progress;
 mod stack;
+mod table;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;

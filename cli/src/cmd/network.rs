@@ -166,34 +166,18 @@ pub fn create_request(args: &CreateArgs) -> anyhow::Result<NetworkCreateRequest>
 }
 
 fn table(networks: &[Network]) -> String {
-    let mut rows = vec![[
-        "NETWORK ID".to_owned(),
-        "NAME".to_owned(),
-        "DRIVER".to_owned(),
-        "SCOPE".to_owned(),
-    ]];
-    for n in networks {
-        rows.push([
-            n.id.chars().take(12).collect(),
-            n.name.clone(),
-            n.driver.clone(),
-            n.scope.clone(),
-        ]);
-    }
-    let widths: Vec<usize> = (0..4)
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+    let rows: Vec<[String; 4]> = networks
+        .iter()
+        .map(|n| {
+            [
+                n.id.chars().take(12).collect(),
+                n.name.clone(),
+                n.driver.clone(),
+                n.scope.clone(),
+            ]
+        })
         .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(cells.join("   ").trim_end());
-        out.push('\n');
-    }
-    out
+    crate::table::render(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows)
 }
 
 /// Runs one `berth network` verb.

@@ -190,29 +190,11 @@ fn print_table(list: &[ContainerSummary], no_trunc: bool) -> anyhow::Result<()> 
             ]
         })
         .collect();
-    let header = ["NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS", "PORTS"];
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| -> anyhow::Result<()> {
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}   "));
-            }
-        }
-        outln!("{}", out.trim_end());
-        Ok(())
-    };
-    line(header.to_vec())?;
-    for r in &rows {
-        line(r.iter().map(String::as_str).collect())?;
-    }
+    let text = crate::table::render(
+        ["NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS", "PORTS"],
+        &rows,
+    );
+    outln!("{}", text.trim_end_matches('\n'));
     Ok(())
 }
 

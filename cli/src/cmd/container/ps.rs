@@ -51,13 +51,7 @@ pub fn run(args: PsArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
 
 /// Docker's `ps` table.
 fn table(list: &[ContainerSummary]) -> String {
-    let mut rows = vec![[
-        "CONTAINER ID".to_owned(),
-        "IMAGE".to_owned(),
-        "COMMAND".to_owned(),
-        "STATUS".to_owned(),
-        "NAMES".to_owned(),
-    ]];
+    let mut rows = Vec::new();
     for c in list {
         let mut cmd = c.command.clone();
         if cmd.chars().count() > 20 {
@@ -75,20 +69,10 @@ fn table(list: &[ContainerSummary]) -> String {
                 .join(","),
         ]);
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, cell)| format!("{cell:<w$}", w = widths[i]))
-            .collect();
-        out.push_str(line.join("   ").trim_end());
-        out.push('\n');
-    }
-    out
+    crate::table::render(
+        ["CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES"],
+        &rows,
+    )
 }
 
 #[cfg(test)]

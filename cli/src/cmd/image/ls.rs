@@ -104,13 +104,7 @@ pub fn ago(then: i64, now: i64) -> String {
 }
 
 fn table(images: &[ImageSummary], now: i64) -> String {
-    let mut rows = vec![[
-        "REPOSITORY".to_owned(),
-        "TAG".to_owned(),
-        "IMAGE ID".to_owned(),
-        "CREATED".to_owned(),
-        "SIZE".to_owned(),
-    ]];
+    let mut rows = Vec::new();
     for image in images {
         let tags: Vec<(String, String)> = if image.repo_tags.is_empty() {
             vec![("<none>".to_owned(), "<none>".to_owned())]
@@ -136,20 +130,7 @@ fn table(images: &[ImageSummary], now: i64) -> String {
             ]);
         }
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(line.join("   ").trim_end());
-        out.push('\n');
-    }
-    out
+    crate::table::render(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows)
 }
 
 #[cfg(test)]
