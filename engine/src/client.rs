@@ -466,20 +466,7 @@ impl Client {
             q.push(("platform", p));
         }
         let uri = format!("/v{}/images/create?{}", self.version, query(&q));
-        let headers: Vec<(&str, &str)> = registry_auth
-            .map(|a| ("x-registry-auth", a))
-            .into_iter()
-            .collect();
-        let resp = self
-            .request_body(Method::POST, &uri, Bytes::new(), None, &headers)
-            .await?;
-        let stream = json_stream::<ProgressMessage>(resp).map(|m| match m {
-            Ok(ProgressMessage {
-                error: Some(err), ..
-            }) => Err(ClientError::Stream(err)),
-            other => other,
-        });
-        Ok(Box::pin(stream))
+        self.registry_progress(&uri, registry_auth).await
     }
 
     /// `POST /images/{name}/push`: pushes the local image `name` (`tag` if given), sending
@@ -496,12 +483,22 @@ impl Client {
         if !q.is_empty() {
             uri = format!("{uri}?{q}");
         }
+        self.registry_progress(&uri, registry_auth).await
+    }
+
+    /// POSTs to `uri` (a pull or a push) with `registry_auth` as `X-Registry-Auth` and streams
+    /// the progress messages; an error reported half-way becomes [`ClientError::Stream`].
+    async fn registry_progress(
+        &self,
+        uri: &str,
+        registry_auth: Option<&str>,
+    ) -> ClientResult<BoxStream<ClientResult<ProgressMessage>>> {
         let headers: Vec<(&str, &str)> = registry_auth
             .map(|a| ("x-registry-auth", a))
             .into_iter()
             .collect();
         let resp = self
-            .request_body(Method::POST, &uri, Bytes::new(), None, &headers)
+            .request_body(Method::POST, uri, Bytes::new(), None, &headers)
             .await?;
         let stream = json_stream::<ProgressMessage>(resp).map(|m| match m {
             Ok(ProgressMessage {
