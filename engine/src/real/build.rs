@@ -83,6 +83,19 @@ impl StepRunner for ShimRunner<'_> {
             "" | "default" | "none" | "bridge" => None,
             other => return Err(RunnerError::Network(other.to_string())),
         };
+        // RUN on the host network resolves names as the host does (as Docker's builder): a copy
+        // of the host's resolv.conf is bound read-only over the step's /etc/resolv.conf.
+        let mut binds = Vec::new();
+        if netns.is_some() {
+            let copy = spec.dir.join("resolv.conf");
+            let text = std::fs::read(HOST_RESOLV_CONF).unwrap_or_default();
+            std::fs::write(&copy, text).map_err(io("write", &copy))?;
+            binds.push(berth_runtime::spec::BindMount {
+                source: copy,
+                destination: "/etc/resolv.conf".into(),
+                read_only: true,
+            });
+        }
         berth_image::snapshot::mount_all(&spec.mounts, &spec.rootfs)?;
         let _mounted = Mounted(spec.rootfs.clone());
         let bundle = spec.dir.join("bundle");
@@ -98,6 +111,7 @@ impl StepRunner for ShimRunner<'_> {
             },
             hostname: "buildkitsandbox".into(),
             netns_path: netns,
+            binds,
             ..ContainerConfig::default()
         };
         let config = bundle.join("config.json");
@@ -161,6 +175,9 @@ impl StepRunner for ShimRunner<'_> {
         Ok(i64::from(record.exit_code))
     }
 }
+
+/// The host's resolver configuration, handed to RUN steps on the host network.
+const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 
 fn short(id: &str) -> String {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
