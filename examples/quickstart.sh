@@ -29,5 +29,6 @@ if ! "$BERTH" image ls -q --filter reference=berth/debian:bookworm | grep -q .; 
     --mirror "${MIRROR:-http://deb.debian.org/debian}"
 fi
 cd examples/wordpress
+"$BERTH" build
 "$BERTH" up -d --wait
 echo "WordPress is up: http://$(hostname -I | awk '{print $1}'):${WORDPRESS_PORT:-8080}/"
