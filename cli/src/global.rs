@@ -66,12 +66,20 @@ impl GlobalArgs {
     }
 }
 
-/// Sends berth's diagnostics to standard error, filtered by `--log-level` or `BERTH_LOG`.
+/// Sends berth's diagnostics to standard error, filtered by `--log-level` or `BERTH_LOG`
+/// (a `tracing` filter: a level, or `target=level` pairs).
 pub fn init_tracing(level: Option<&str>) {
     let filter = level
         .map(str::to_owned)
         .or_else(|| std::env::var("BERTH_LOG").ok())
         .unwrap_or_else(|| "warn".to_owned());
+    // netlink-packet-route warns about every kernel attribute newer than itself (harmless and
+    // repeated for each link dump); keep only its errors unless asked for by name.
+    let filter = if filter.contains("netlink_packet_route") {
+        filter
+    } else {
+        format!("{filter},netlink_packet_route=error")
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)

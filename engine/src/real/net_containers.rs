@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use berth_network::firewall::Proto;
-use berth_network::manager::{Endpoint, EndpointSpec, PortSpec};
+use berth_network::manager::{Endpoint, EndpointSpec, ManagerError, PortSpec};
 use berth_runtime::spec::BindMount;
 
 use super::net_files::{self, PortRequest};
@@ -348,6 +348,15 @@ impl RealBackend {
             .filter(|m| !m.is_empty())
             .map(parse_mac)
             .transpose()?;
+        // A start cut short by an engine crash can leave this container's endpoint recorded
+        // (its namespace, and so its veth, died with it): drop it so this start begins clean.
+        match net.manager.disconnect(name, &rec.id).await {
+            Ok(()) => {
+                tracing::info!(container = %rec.id, network = name, "removed a stale endpoint")
+            }
+            Err(ManagerError::NotFound(_)) => {}
+            Err(e) => return Err(manager_err(e)),
+        }
         let ep = net
             .manager
             .connect(
