@@ -507,11 +507,7 @@ impl RealBackend {
         req: NetworkConnectRequest,
     ) -> BackendResult<()> {
         let net = self.net()?;
-        let info = net
-            .manager
-            .network(network)
-            .await
-            .map_err(|_| BackendError::not_found(format!("network {network} not found")))?;
+        let info = net.find(network).await?;
         let rec = self.record(&req.container)?;
         if !matches!(Mode::parse(&rec.network_mode), Mode::Network(_)) {
             return Err(BackendError::invalid(format!(
@@ -557,11 +553,7 @@ impl RealBackend {
         req: NetworkDisconnectRequest,
     ) -> BackendResult<()> {
         let net = self.net()?;
-        let info = net
-            .manager
-            .network(network)
-            .await
-            .map_err(|_| BackendError::not_found(format!("network {network} not found")))?;
+        let info = net.find(network).await?;
         let rec = self.record(&req.container)?;
         let networks = networks_of(&rec.network_mode, &rec.body);
         if !networks.contains(&info.name) {

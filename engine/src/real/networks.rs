@@ -218,6 +218,17 @@ pub(super) fn validate_create(req: &NetworkCreateRequest) -> BackendResult<()> {
 }
 
 impl Networking {
+    /// The network named (or with the id or id prefix) `name`; Docker's 404 wording when there
+    /// is none, any other failure as what it is.
+    pub(super) async fn find(&self, name: &str) -> BackendResult<berth_network::manager::Network> {
+        self.manager.network(name).await.map_err(|e| match e {
+            ManagerError::NotFound(_) => {
+                BackendError::not_found(format!("network {name} not found"))
+            }
+            other => manager_err(other),
+        })
+    }
+
     /// Opens the manager under `root`, reconciles it with the kernel and restarts DNS.
     async fn open(root: PathBuf, cfg: &NetConfig) -> Result<Self, RealError> {
         let io = |path: &PathBuf| {
@@ -488,11 +499,7 @@ impl RealBackend {
 
     pub(super) async fn network_inspect(&self, id: &str) -> BackendResult<Network> {
         let net = self.net()?;
-        let found = net
-            .manager
-            .network(id)
-            .await
-            .map_err(|_| BackendError::not_found(format!("network {id} not found")))?;
+        let found = net.find(id).await?;
         Ok(net.view(&found, &self.container_names()))
     }
 
@@ -521,11 +528,7 @@ impl RealBackend {
 
     pub(super) async fn network_remove(&self, id: &str) -> BackendResult<()> {
         let net = self.net()?;
-        let found = net
-            .manager
-            .network(id)
-            .await
-            .map_err(|_| BackendError::not_found(format!("network {id} not found")))?;
+        let found = net.find(id).await?;
         if found.name == DEFAULT_NETWORK {
             return Err(BackendError::new(
                 ErrorKind::Forbidden,
