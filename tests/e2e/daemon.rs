@@ -320,18 +320,18 @@ fn shims(root: &std::path::Path) -> Vec<String> {
     out
 }
 
+/// Full ids `docker ps FLAG` lists (`-q` running, `-aq` all).
+fn ids(e: &Engine, flag: &str) -> BTreeSet<String> {
+    e.ok(&["ps", flag, "--no-trunc"])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Checks that everything the engine holds belongs to a container it knows.
 fn assert_no_debris(e: &Engine, loop_no: usize) {
-    let all: BTreeSet<String> = e
-        .ok(&["ps", "-aq", "--no-trunc"])
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let running: BTreeSet<String> = e
-        .ok(&["ps", "-q", "--no-trunc"])
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let all = ids(e, "-aq");
+    let running = ids(e, "-q");
     let root = e.data_root();
     for m in mounts_under(&root) {
         let owner = m
@@ -448,16 +448,8 @@ fn daemon_chaos_sigkill_during_stack_creation() {
         e.kill_engine(libc::SIGKILL);
         worker.join().unwrap();
         e.respawn();
-        let after: BTreeSet<String> = e
-            .ok(&["ps", "-q", "--no-trunc"])
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        let exist: BTreeSet<String> = e
-            .ok(&["ps", "-aq", "--no-trunc"])
-            .lines()
-            .map(str::to_owned)
-            .collect();
+        let after = ids(&e, "-q");
+        let exist = ids(&e, "-aq");
         // A container the worker removed (or was killing with `rm -f`, exit 137) between the
         // listing and the kill is not lost.
         let lost: Vec<&String> = before
