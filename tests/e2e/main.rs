@@ -3,6 +3,7 @@
 //! One test binary with a shared harness (`util`), one module per area. Tests that need root say
 //! so and fail without it; nothing here returns early as a pass.
 
+mod archive;
 mod bootstrap;
 mod build;
 mod compat;
