@@ -302,6 +302,22 @@ impl Backend for FakeBackend {
         self.put_archive_impl(id, opts, archive).await
     }
 
+    async fn stat_container_path(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<crate::backend::PathStat> {
+        self.stat_path_impl(id, path)
+    }
+
+    async fn get_archive(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<(crate::backend::PathStat, crate::backend::ByteStream)> {
+        self.get_archive_impl(id, path)
+    }
+
     async fn info(&self) -> BackendResult<Info> {
         let st = self.lock();
         let count = |s: Status| st.containers.values().filter(|c| c.status == s).count() as i64;

@@ -14,6 +14,7 @@
 mod archive;
 mod archive_extract;
 mod archive_fs;
+mod archive_read;
 mod build;
 mod containers;
 mod events;
@@ -360,6 +361,22 @@ impl Backend for RealBackend {
         archive: crate::backend::ByteStream,
     ) -> BackendResult<()> {
         self.archive_put(id, opts, archive).await
+    }
+
+    async fn stat_container_path(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<crate::backend::PathStat> {
+        self.archive_stat(id, path).await
+    }
+
+    async fn get_archive(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<(crate::backend::PathStat, crate::backend::ByteStream)> {
+        self.archive_get(id, path).await
     }
 
     async fn list_images(&self, _all: bool, filters: Filters) -> BackendResult<Vec<ImageSummary>> {
