@@ -16,6 +16,7 @@ pub mod env;
 pub mod error;
 pub mod execute;
 pub mod extends;
+pub mod external;
 pub mod graph;
 pub mod include;
 pub mod interpolate;
