@@ -418,6 +418,13 @@ impl EngineApi for ComposeEngine {
             .map_err(|e| engine_error("remove", "container", container, e))
     }
 
+    async fn remove_container_with_volumes(&self, container: &str) -> Result<(), EngineError> {
+        self.client
+            .remove_container(container, false, true)
+            .await
+            .map_err(|e| engine_error("remove", "container", container, e))
+    }
+
     async fn inspect_container(&self, container: &str) -> Result<ContainerInfo, EngineError> {
         let c = self
             .client

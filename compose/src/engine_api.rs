@@ -226,6 +226,8 @@ pub trait EngineApi: Send + Sync {
     ) -> Result<(), EngineError>;
     async fn kill_container(&self, container: &str, signal: &str) -> Result<(), EngineError>;
     async fn remove_container(&self, container: &str, force: bool) -> Result<(), EngineError>;
+    /// Removes a stopped container and its anonymous volumes (`rm -v`); named volumes stay.
+    async fn remove_container_with_volumes(&self, container: &str) -> Result<(), EngineError>;
     async fn inspect_container(&self, container: &str) -> Result<ContainerInfo, EngineError>;
     /// Waits until the container's health check settles and returns the result.
     async fn wait_healthy(&self, container: &str) -> Result<Health, EngineError>;
@@ -237,6 +239,9 @@ pub trait EngineApi: Send + Sync {
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<(), EngineError>;
     async fn remove_volume(&self, name: &str) -> Result<(), EngineError>;
 }
+
+/// The label the engine puts on the anonymous volumes it creates.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
 
 /// How a [`FakeEngine`] container behaves once started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +266,8 @@ struct FakeState {
     containers: BTreeMap<String, ContainerInfo>,
     networks: BTreeMap<String, NetworkInfo>,
     volumes: BTreeMap<String, VolumeInfo>,
+    /// Anonymous volumes each container got at create, by container id.
+    anonymous: BTreeMap<String, Vec<String>>,
     behaviour: BTreeMap<String, FakeBehaviour>,
     log: Vec<String>,
     next_id: u64,
@@ -419,6 +426,22 @@ impl EngineApi for FakeEngine {
             exit_code: None,
         };
         s.containers.insert(id.clone(), info);
+        let anonymous: Vec<String> = spec
+            .mounts
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.kind == "volume" && m.source.is_none())
+            .map(|(i, _)| format!("anon-{id}-{i}"))
+            .collect();
+        for name in &anonymous {
+            let labels = [(ANONYMOUS_LABEL.to_owned(), String::new())].into();
+            let info = VolumeInfo {
+                name: name.clone(),
+                labels,
+            };
+            s.volumes.insert(name.clone(), info);
+        }
+        s.anonymous.insert(id.clone(), anonymous);
         s.log.push(format!("create {}", spec.name));
         Ok(id)
     }
@@ -481,7 +504,29 @@ impl EngineApi for FakeEngine {
             }
             Ok(c.id.clone())
         })?;
-        self.lock().containers.remove(&id);
+        let mut s = self.lock();
+        s.containers.remove(&id);
+        s.anonymous.remove(&id);
+        Ok(())
+    }
+
+    async fn remove_container_with_volumes(&self, container: &str) -> Result<(), EngineError> {
+        let _g = self.enter().await;
+        let id = self.with_container("remove-with-volumes", container, |c, _| {
+            if c.state == RunState::Running {
+                return Err(EngineError::Failed {
+                    op: "remove",
+                    name: c.name.clone(),
+                    message: "container is running".into(),
+                });
+            }
+            Ok(c.id.clone())
+        })?;
+        let mut s = self.lock();
+        s.containers.remove(&id);
+        for name in s.anonymous.remove(&id).unwrap_or_default() {
+            s.volumes.remove(&name);
+        }
         Ok(())
     }
 

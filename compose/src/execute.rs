@@ -138,7 +138,16 @@ async fn perform(engine: &dyn EngineApi, action: &Action) -> Result<(), OpError>
         Action::StopContainer {
             name, timeout_s, ..
         } => engine.stop_container(name, *timeout_s).await?,
-        Action::RemoveContainer { name, .. } => engine.remove_container(name, false).await?,
+        Action::RemoveContainer {
+            name,
+            volumes: false,
+            ..
+        } => engine.remove_container(name, false).await?,
+        Action::RemoveContainer {
+            name,
+            volumes: true,
+            ..
+        } => engine.remove_container_with_volumes(name).await?,
         Action::Wait {
             name, condition, ..
         } => match condition {

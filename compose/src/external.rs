@@ -127,7 +127,7 @@ mod tests {
     use super::*;
     use crate::engine_api::{FakeEngine, NetworkInfo, VolumeInfo};
     use crate::execute::execute;
-    use crate::plan::{PlanOptions, plan};
+    use crate::plan::{DownOptions, PlanOptions, plan, plan_down};
 
     const APP: &str = "\
 services:
@@ -243,5 +243,68 @@ networks:
         check_external(&FakeEngine::new(), &plain)
             .await
             .expect("nothing external");
+    }
+
+    async fn volume_names(engine: &FakeEngine) -> Vec<String> {
+        let all = engine.list_volumes(&LabelFilter::default()).await.unwrap();
+        all.into_iter().map(|v| v.name).collect()
+    }
+
+    #[tokio::test]
+    async fn down_v_removes_named_and_anonymous_volumes_but_never_an_external_one() {
+        let p = crate::testutil::project(
+            "services:\n  db:\n    image: busybox\n    volumes: [data:/data, ext:/ext, /anon]\n\
+             volumes:\n  data: {}\n  ext:\n    external: true\n",
+            "app",
+        );
+        let engine = FakeEngine::new();
+        engine.insert_volume(volume("ext"));
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let up = plan(&p, &Default::default(), &PlanOptions::default());
+        execute(&up, &engine, &tx).await.expect("up");
+        let after_up = volume_names(&engine).await;
+        assert_eq!(
+            after_up.len(),
+            3,
+            "named, external and one anonymous: {after_up:?}"
+        );
+
+        let observed = crate::execute::observe(&engine, "app").await.unwrap();
+        let keep = plan_down(&p, &observed, &DownOptions::default());
+        assert_eq!(
+            keep.to_string(),
+            "0: stop app-db-1 (down)\n1: remove app-db-1 (down) after 0\n2: remove-network app_default (down) after 1\n"
+        );
+        execute(&keep, &engine, &tx).await.expect("down");
+        assert_eq!(
+            volume_names(&engine).await,
+            after_up,
+            "plain down keeps every volume"
+        );
+
+        execute(&up, &engine, &tx).await.expect("up again");
+        let observed = crate::execute::observe(&engine, "app").await.unwrap();
+        let options = DownOptions {
+            volumes: true,
+            ..DownOptions::default()
+        };
+        let down = plan_down(&p, &observed, &options);
+        assert_eq!(
+            down.to_string(),
+            "0: stop app-db-1 (down)\n1: remove app-db-1 -v (down) after 0\n\
+             2: remove-network app_default (down) after 1\n3: remove-volume app_data (down) after 1\n"
+        );
+        execute(&down, &engine, &tx).await.expect("down -v");
+        let left = volume_names(&engine).await;
+        assert_eq!(
+            left.iter().filter(|n| n.starts_with("anon-")).count(),
+            1,
+            "the first up's anonymous volume stays (its container was removed without -v): {left:?}"
+        );
+        assert!(
+            left.contains(&"ext".to_owned()),
+            "external volume kept: {left:?}"
+        );
+        assert!(!left.contains(&"app_data".to_owned()), "{left:?}");
     }
 }

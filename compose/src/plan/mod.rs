@@ -151,6 +151,8 @@ pub enum Action {
     RemoveContainer {
         service: String,
         name: String,
+        /// Also remove the container's anonymous volumes (`down -v`).
+        volumes: bool,
     },
     /// Waits for a container of a dependency to be healthy or to have exited with 0.
     Wait {
@@ -170,7 +172,9 @@ impl fmt::Display for Action {
             Action::CreateContainer { spec, .. } => write!(f, "create {}", spec.name),
             Action::StartContainer { name, .. } => write!(f, "start {name}"),
             Action::StopContainer { name, .. } => write!(f, "stop {name}"),
-            Action::RemoveContainer { name, .. } => write!(f, "remove {name}"),
+            Action::RemoveContainer { name, volumes, .. } => {
+                write!(f, "remove {name}{}", if *volumes { " -v" } else { "" })
+            }
             Action::Wait {
                 name, condition, ..
             } => match condition {
