@@ -442,6 +442,18 @@ impl EngineApi for ComposeEngine {
         })
     }
 
+    async fn copy_to_container(
+        &self,
+        container: &str,
+        dir: &str,
+        tar: Vec<u8>,
+    ) -> Result<(), EngineError> {
+        self.client
+            .put_archive(container, dir, tar)
+            .await
+            .map_err(|e| engine_error("copy", "container", container, e))
+    }
+
     async fn wait_healthy(&self, container: &str) -> Result<Health, EngineError> {
         loop {
             let info = self.inspect_container(container).await?;

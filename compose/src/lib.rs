@@ -19,6 +19,7 @@ pub mod extends;
 pub mod external;
 pub mod graph;
 pub mod include;
+pub mod inject;
 pub mod interpolate;
 pub mod load;
 pub mod merge;

@@ -5,6 +5,7 @@
 //! return a [`Plan`], a DAG of one-call operations, each with its cause and the operations it
 //! must wait for. The executor ([`crate::execute`]) runs it and decides nothing.
 
+mod files;
 mod mounts;
 mod observe;
 mod spec;
@@ -13,6 +14,7 @@ mod up;
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use files::check_files;
 pub use observe::{Observed, ObservedContainer, ObservedNetwork, ObservedVolume};
 pub use spec::{container_name, container_spec, network_spec, volume_spec};
 pub use up::{plan, plan_down};
