@@ -2,8 +2,8 @@
 //! container), and the archive reads, exports and changes built on the same endpoints.
 
 use bytes::Bytes;
-use hyper::Method;
 use http_body_util::BodyExt;
+use hyper::Method;
 
 use super::{Client, ClientResult, query};
 
