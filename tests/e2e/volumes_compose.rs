@@ -2,7 +2,8 @@
 //! an external volume must exist before `up` creates anything (its `name:` is what is looked
 //! up), `down` keeps every volume, `down -v` removes the project's named and anonymous volumes
 //! but never the external one; secrets from `environment:` and from a file with `uid`/`mode`
-//! appear in the container with their content, owner and mode.
+//! appear in the container with their content, owner and mode. Also the volume events
+//! (`create`, `mount`, `unmount`, `destroy`) `docker events` shows.
 
 use crate::harness::{Engine, IMAGE};
 use crate::util::Project;
@@ -178,4 +179,66 @@ fn volumes_compose_secrets_from_environment_and_file_with_owner_and_mode() {
     e.berth(p.path())
         .args(["down", "-t", "1", "--progress", "plain"])
         .ok();
+}
+
+#[test]
+fn volumes_events_create_mount_unmount_destroy() {
+    let e = Engine::start("vcev");
+    e.ok(&["volume", "create", "vcev-named"]);
+    e.ok(&[
+        "run",
+        "--name",
+        "vcev-c",
+        "--network",
+        "none",
+        "-v",
+        "vcev-named:/d",
+        "-v",
+        "/anon",
+        IMAGE,
+        "true",
+    ]);
+    let anon = e.ok(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
+        "vcev-c",
+    ]);
+    assert_eq!(anon.len(), 64, "anonymous volume name: {anon:?}");
+    e.ok(&["rm", "-v", "vcev-c"]);
+    e.ok(&["volume", "rm", "vcev-named"]);
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let out = e.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "type=volume",
+        "--format",
+        "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.destination}}",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    for (volume, dest) in [("vcev-named", "/d"), (anon.as_str(), "/anon")] {
+        for action in ["create", "destroy"] {
+            let want = format!("{action} {volume} ");
+            assert!(
+                lines.iter().any(|l| l.starts_with(&want)),
+                "{want:?} missing in:\n{out}"
+            );
+        }
+        for action in ["mount", "unmount"] {
+            let want = format!("{action} {volume} {dest}");
+            assert!(
+                lines.contains(&want.as_str()),
+                "{want:?} missing in:\n{out}"
+            );
+        }
+    }
 }
