@@ -17,3 +17,4 @@ mod network;
 mod runtime;
 mod util;
 mod volumes;
+mod volumes_compose;
