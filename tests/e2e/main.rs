@@ -16,3 +16,4 @@ mod network;
 mod runtime;
 mod util;
 mod volumes;
+mod watch;
