@@ -152,18 +152,30 @@ fn watch_edits_new_dirs_renames_and_deletes_reach_every_replica() {
     for c in ["wedit-web-1", "wedit-web-2"] {
         wait_content(&e, &w, c, "/app/index.html", Some("v1\n"));
     }
-    w.wait(|out, _| out.contains("synced 1 file to wedit-web-2"), "the sync line");
+    w.wait(
+        |out, _| out.contains("synced 1 file to wedit-web-2"),
+        "the sync line",
+    );
     write(&p, "src/index.html", "v2\n");
     wait_content(&e, &w, "wedit-web-1", "/app/index.html", Some("v2\n"));
     write(&p, "src/a/b/c/deep.txt", "deep\n");
     wait_content(&e, &w, "wedit-web-2", "/app/a/b/c/deep.txt", Some("deep\n"));
     // An editor's save: write a temporary file, then rename it over the original.
     write(&p, "src/index.html.tmp", "v3\n");
-    std::fs::rename(p.path().join("src/index.html.tmp"), p.path().join("src/index.html"))
-        .expect("rename");
+    std::fs::rename(
+        p.path().join("src/index.html.tmp"),
+        p.path().join("src/index.html"),
+    )
+    .expect("rename");
     wait_content(&e, &w, "wedit-web-1", "/app/index.html", Some("v3\n"));
     std::fs::rename(p.path().join("src/a"), p.path().join("src/moved")).expect("rename dir");
-    wait_content(&e, &w, "wedit-web-2", "/app/moved/b/c/deep.txt", Some("deep\n"));
+    wait_content(
+        &e,
+        &w,
+        "wedit-web-2",
+        "/app/moved/b/c/deep.txt",
+        Some("deep\n"),
+    );
     wait_content(&e, &w, "wedit-web-2", "/app/a/b/c/deep.txt", None);
     // Deleting a file the container got at the initial up: the watcher sees it and removes it.
     write(&p, "src/old.txt", "old, synced\n");
@@ -172,7 +184,10 @@ fn watch_edits_new_dirs_renames_and_deletes_reach_every_replica() {
     for c in ["wedit-web-1", "wedit-web-2"] {
         wait_content(&e, &w, c, "/app/old.txt", None);
     }
-    w.wait(|out, _| out.contains("deleted 1 path in wedit-web-1"), "the delete line");
+    w.wait(
+        |out, _| out.contains("deleted 1 path in wedit-web-1"),
+        "the delete line",
+    );
 }
 
 #[test]
@@ -180,7 +195,7 @@ fn watch_burst_of_200_changes_arrives_as_a_batch_with_the_final_content() {
     let e = Engine::start("watch_burst");
     let p = Project::new();
     p.file("compose.yaml", &sync_project("wburst", 1, ""));
-    let mut w = Watching::start(&e, p.path(), &[]);
+    let w = Watching::start(&e, p.path(), &[]);
     std::fs::create_dir_all(p.path().join("src/burst")).expect("burst dir");
     for round in 0..2 {
         for i in 0..100 {
@@ -195,7 +210,11 @@ fn watch_burst_of_200_changes_arrives_as_a_batch_with_the_final_content() {
         "/app/burst/f099.txt",
         Some("round 1 file 99\n"),
     );
-    let lines = w.stdout().lines().filter(|l| l.starts_with("synced ")).count();
+    let lines = w
+        .stdout()
+        .lines()
+        .filter(|l| l.starts_with("synced "))
+        .count();
     assert!(
         lines <= 4,
         "200 changes should arrive in a few batches, not {lines}:\n{}",
@@ -210,10 +229,7 @@ fn watch_burst_of_200_changes_arrives_as_a_batch_with_the_final_content() {
 fn watch_ignored_paths_are_not_synced() {
     let e = Engine::start("watch_ignore");
     let p = Project::new();
-    let compose = sync_project("wign", 1, "").replace(
-        "    image: ",
-        "    build: .\n    image: ",
-    );
+    let compose = sync_project("wign", 1, "").replace("    image: ", "    build: .\n    image: ");
     p.file("compose.yaml", &compose)
         .file("Dockerfile", &format!("FROM {IMAGE}\n"))
         .file(".dockerignore", "**/*.log\n");
@@ -225,7 +241,10 @@ fn watch_ignored_paths_are_not_synced() {
     write(&p, "src/.index.html.swp", "ignored\n");
     write(&p, "src/after.txt", "synced\n");
     wait_content(&e, &w, "wign-web-1", "/app/after.txt", Some("synced\n"));
-    w.wait(|out, _| out.contains("synced 1 file to wign-web-1"), "one file synced");
+    w.wait(
+        |out, _| out.contains("synced 1 file to wign-web-1"),
+        "one file synced",
+    );
     let found = e.ok(&["exec", "wign-web-1", "find", "/app"]);
     assert_eq!(found, "/app\n/app/after.txt", "{found}");
 }
@@ -250,10 +269,16 @@ services:
 "
         ),
     )
-    .file("Dockerfile", &format!("FROM {IMAGE}\nCOPY version.txt /version.txt\n"))
+    .file(
+        "Dockerfile",
+        &format!("FROM {IMAGE}\nCOPY version.txt /version.txt\n"),
+    )
     .file("version.txt", "1\n");
     let mut w = Watching::start(&e, p.path(), &["--quiet"]);
-    assert_eq!(cat(&e, "wreb-web-1", "/version.txt").as_deref(), Some("1\n"));
+    assert_eq!(
+        cat(&e, "wreb-web-1", "/version.txt").as_deref(),
+        Some("1\n")
+    );
     let before = e.ok(&["inspect", "-f", "{{.Id}}", "wreb-web-1"]);
     write(&p, "version.txt", "2\n");
     w.wait(|out, _| out.contains("rebuilt web"), "the rebuild");
@@ -290,7 +315,7 @@ services:
           action: sync+exec
           target: /hooks
           exec:
-            command: [sh, -c, 'cat /hooks/h.txt > /tmp/ran; echo $MODE >> /tmp/ran; pwd >> /tmp/ran']
+            command: [sh, -c, 'cat /hooks/h.txt > /tmp/ran; echo $$MODE >> /tmp/ran; pwd >> /tmp/ran']
             working_dir: /hooks
             environment:
               MODE: dev
@@ -302,10 +327,19 @@ services:
     let before = started("wrs-app-1");
     write(&p, "conf/app.ini", "x=1\n");
     w.wait(|out, _| out.contains("restarted wrs-app-1"), "the restart");
-    assert_eq!(cat(&e, "wrs-app-1", "/etc/app/app.ini").as_deref(), Some("x=1\n"));
+    assert_eq!(
+        cat(&e, "wrs-app-1", "/etc/app/app.ini").as_deref(),
+        Some("x=1\n")
+    );
     assert_ne!(before, started("wrs-app-1"), "StartedAt changes");
     write(&p, "hooks/h.txt", "hooked\n");
-    wait_content(&e, &w, "wrs-hook-1", "/tmp/ran", Some("hooked\ndev\n/hooks\n"));
+    wait_content(
+        &e,
+        &w,
+        "wrs-hook-1",
+        "/tmp/ran",
+        Some("hooked\ndev\n/hooks\n"),
+    );
     w.wait(|out, _| out.contains("ran `sh -c"), "the exec line");
 }
 

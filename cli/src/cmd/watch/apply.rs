@@ -164,7 +164,8 @@ async fn run_step(
             }
             if !copies.is_empty() {
                 let tar = tar.map(<[u8]>::to_vec).unwrap_or_default();
-                put_archive(client, container, "/", tar)
+                client
+                    .put_archive(container, "/", tar)
                     .await
                     .with_context(|| format!("syncing files to {container}"))?;
             }
@@ -271,9 +272,4 @@ async fn rebuild(stack: &Stack, service: &str, options: ApplyOptions) -> anyhow:
         }
     }
     Ok(())
-}
-
-/// Placeholder until the engine's archive endpoint lands in main.
-async fn put_archive(_c: &Client, _id: &str, _path: &str, _tar: Vec<u8>) -> anyhow::Result<()> {
-    bail!("the engine has no archive endpoint yet")
 }
