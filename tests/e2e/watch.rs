@@ -118,6 +118,25 @@ fn wait_content(e: &Engine, w: &Watching, container: &str, path: &str, want: Opt
     }
 }
 
+/// Waits until `sh -c SCRIPT` in `container` prints `want`.
+fn wait_shell(e: &Engine, w: &Watching, container: &str, script: &str, want: &str) {
+    let start = Instant::now();
+    loop {
+        let out = e.docker(&["exec", container, "sh", "-c", script]);
+        let got = String::from_utf8_lossy(&out.stdout).into_owned();
+        if got == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{container}: `{script}` gives {got:?}, want {want:?}\n--- watch stdout\n{}\n--- stderr\n{}",
+            w.stdout(),
+            w.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn write(p: &Project, rel: &str, text: &str) {
     p.file(rel, text);
 }
@@ -145,47 +164,40 @@ services:
 fn watch_edits_new_dirs_renames_and_deletes_reach_every_replica() {
     let e = Engine::start("watch_edit");
     let p = Project::new();
-    p.file("compose.yaml", &sync_project("wedit", 2, ""))
+    let compose = sync_project("wedit", 2, "").replace(
+        "          target: /app\n",
+        "          target: /app\n          initial_sync: true\n",
+    );
+    p.file("compose.yaml", &compose)
         .file("src/old.txt", "old\n");
     let mut w = Watching::start(&e, p.path(), &[]);
-    write(&p, "src/index.html", "v1\n");
+    // initial_sync copied the tree before watching began.
+    w.wait(|out, _| out.contains("to wedit-web-2"), "the initial sync");
     for c in ["wedit-web-1", "wedit-web-2"] {
-        wait_content(&e, &w, c, "/app/index.html", Some("v1\n"));
+        assert_eq!(cat(&e, c, "/app/old.txt").as_deref(), Some("old\n"));
     }
-    w.wait(
-        |out, _| out.contains("synced 1 file to wedit-web-2"),
-        "the sync line",
-    );
-    write(&p, "src/index.html", "v2\n");
-    wait_content(&e, &w, "wedit-web-1", "/app/index.html", Some("v2\n"));
+    write(&p, "src/index.html", "v1\n");
     write(&p, "src/a/b/c/deep.txt", "deep\n");
-    wait_content(&e, &w, "wedit-web-2", "/app/a/b/c/deep.txt", Some("deep\n"));
-    // An editor's save: write a temporary file, then rename it over the original.
-    write(&p, "src/index.html.tmp", "v3\n");
+    let both = "cat /app/index.html /app/a/b/c/deep.txt";
+    for c in ["wedit-web-1", "wedit-web-2"] {
+        wait_shell(&e, &w, c, both, "v1\ndeep\n");
+    }
+    // An editor's save (write a temporary file, rename it over the original), a renamed
+    // directory and a deleted file, in one go.
+    write(&p, "src/index.html.tmp", "v2\n");
     std::fs::rename(
         p.path().join("src/index.html.tmp"),
         p.path().join("src/index.html"),
     )
     .expect("rename");
-    wait_content(&e, &w, "wedit-web-1", "/app/index.html", Some("v3\n"));
     std::fs::rename(p.path().join("src/a"), p.path().join("src/moved")).expect("rename dir");
-    wait_content(
-        &e,
-        &w,
-        "wedit-web-2",
-        "/app/moved/b/c/deep.txt",
-        Some("deep\n"),
-    );
-    wait_content(&e, &w, "wedit-web-2", "/app/a/b/c/deep.txt", None);
-    // Deleting a file the container got at the initial up: the watcher sees it and removes it.
-    write(&p, "src/old.txt", "old, synced\n");
-    wait_content(&e, &w, "wedit-web-1", "/app/old.txt", Some("old, synced\n"));
     std::fs::remove_file(p.path().join("src/old.txt")).expect("delete");
+    let after = "cat /app/index.html /app/moved/b/c/deep.txt; ls /app";
     for c in ["wedit-web-1", "wedit-web-2"] {
-        wait_content(&e, &w, c, "/app/old.txt", None);
+        wait_shell(&e, &w, c, after, "v2\ndeep\nindex.html\nmoved\n");
     }
     w.wait(
-        |out, _| out.contains("deleted 1 path in wedit-web-1"),
+        |out, _| out.contains("deleted 2 paths in wedit-web-1"),
         "the delete line",
     );
 }

@@ -7,13 +7,14 @@
 mod apply;
 mod fs;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use berth_build::dockerignore::{Matcher, read_patterns};
 use berth_compose::watch::{
-    ContextIgnores, Debouncer, MatcherFactory, PathMatcher, Trigger, WatchSet, plan_batch,
+    Change, ContextIgnores, Debouncer, MatcherFactory, PathMatcher, Trigger, WatchSet, plan_batch,
+    settle,
 };
 use clap::Args;
 
@@ -189,7 +190,9 @@ impl Session {
                         e = events.recv() => e,
                         () = tokio::time::sleep_until(d.into()) => {
                             if let Some(batch) = debouncer.poll(Instant::now()) {
-                                self.batch(stack, &batch).await;
+                                let changes = apply::observe_changes(&batch.paths);
+                                let changes = settle(changes, &batch.fresh);
+                                self.apply(stack, changes, Trigger::Changes).await;
                             }
                             continue;
                         }
@@ -213,11 +216,11 @@ impl Session {
                 eprintln!("WARN the kernel dropped file events: comparing every watched tree");
                 watcher.watch_roots(&self.set)?;
                 for p in fs::list_roots(&self.set, &self.set.roots()) {
-                    debouncer.push(p, now);
+                    debouncer.push(p, now, false);
                 }
             }
-            for p in seen.paths {
-                debouncer.push(p, now);
+            for (p, created) in seen.paths {
+                debouncer.push(p, now, created);
             }
         }
     }
@@ -234,17 +237,13 @@ impl Session {
             return;
         }
         let paths = fs::list_roots(&self.set, &roots);
-        self.apply(stack, &paths, Trigger::Initial).await;
-    }
-
-    async fn batch(&self, stack: &Stack, paths: &[PathBuf]) {
-        self.apply(stack, paths, Trigger::Changes).await;
+        let changes = apply::observe_changes(&paths);
+        self.apply(stack, changes, Trigger::Initial).await;
     }
 
     /// Plans and applies one batch; failures are reported and the loop goes on.
-    async fn apply(&self, stack: &Stack, paths: &[PathBuf], trigger: Trigger) {
+    async fn apply(&self, stack: &Stack, changes: Vec<Change>, trigger: Trigger) {
         let result = async {
-            let changes = apply::observe_changes(paths);
             let replicas = apply::replicas(stack, &self.services).await?;
             let plan = plan_batch(&self.set, &changes, &replicas, trigger);
             apply::apply(stack, &plan, self.options).await

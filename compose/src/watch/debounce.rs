@@ -20,6 +20,7 @@ pub struct Debouncer {
     quiet: Duration,
     max_delay: Duration,
     pending: BTreeSet<PathBuf>,
+    fresh: BTreeSet<PathBuf>,
     first: Option<Instant>,
     last: Option<Instant>,
 }
@@ -37,13 +38,18 @@ impl Debouncer {
             quiet,
             max_delay,
             pending: BTreeSet::new(),
+            fresh: BTreeSet::new(),
             first: None,
             last: None,
         }
     }
 
-    /// Records that `path` changed at `now`.
-    pub fn push(&mut self, path: PathBuf, now: Instant) {
+    /// Records that `path` changed at `now`; `created` when the change brought it into
+    /// existence (so a path created and removed within one batch needs no deletion).
+    pub fn push(&mut self, path: PathBuf, now: Instant, created: bool) {
+        if created && !self.pending.contains(&path) {
+            self.fresh.insert(path.clone());
+        }
         self.pending.insert(path);
         self.first.get_or_insert(now);
         self.last = Some(now);
@@ -60,13 +66,27 @@ impl Debouncer {
         Some((last + self.quiet).min(first + self.max_delay))
     }
 
-    /// The batch (sorted, each path once) when it is due at `now`; `None` before.
-    pub fn poll(&mut self, now: Instant) -> Option<Vec<PathBuf>> {
+    /// The batch when it is due at `now`; `None` before.
+    pub fn poll(&mut self, now: Instant) -> Option<Batch> {
         if now < self.deadline()? {
             return None;
         }
         self.first = None;
         self.last = None;
-        Some(std::mem::take(&mut self.pending).into_iter().collect())
+        Some(Batch {
+            paths: std::mem::take(&mut self.pending).into_iter().collect(),
+            fresh: std::mem::take(&mut self.fresh),
+        })
     }
+}
+
+/// Paths that changed during one debounce window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Every changed path, sorted, each once.
+    pub paths: Vec<PathBuf>,
+    /// The paths that did not exist when the batch began (their first event created them):
+    /// if they are gone again at the end (an editor's temporary file), the container never
+    /// had them and nothing needs deleting.
+    pub fresh: BTreeSet<PathBuf>,
 }

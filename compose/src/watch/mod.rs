@@ -13,7 +13,7 @@ pub mod rules;
 #[cfg(test)]
 mod tests;
 
-pub use debounce::Debouncer;
+pub use debounce::{Batch, Debouncer};
 pub use filter::{MatcherFactory, PathMatcher, RuleFilter, is_ephemeral};
-pub use plan::{Change, Copy, Step, Trigger, WatchPlan, plan_batch};
+pub use plan::{Change, Copy, Step, Trigger, WatchPlan, plan_batch, settle};
 pub use rules::{Action, ContextIgnores, ExecSpec, Rule, WatchError, WatchSet};

@@ -30,6 +30,15 @@ impl Change {
     }
 }
 
+/// Drops the deletions of paths that were created and removed within the batch: the
+/// container never had them (an editor's write-to-temp-then-rename save).
+pub fn settle(changes: Vec<Change>, fresh: &std::collections::BTreeSet<PathBuf>) -> Vec<Change> {
+    changes
+        .into_iter()
+        .filter(|c| !matches!(c, Change::Missing { path } if fresh.contains(path)))
+        .collect()
+}
+
 /// One host path copied to one container path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Copy {

@@ -205,25 +205,28 @@ fn debouncer_waits_for_quiet_and_caps_the_delay() {
     let mut d = Debouncer::new(Duration::from_millis(50), Duration::from_millis(200));
     assert_eq!(d.deadline(), None);
     assert_eq!(d.poll(ms(0)), None);
-    d.push("/b".into(), ms(0));
-    d.push("/a".into(), ms(10));
-    d.push("/b".into(), ms(20));
+    d.push("/b".into(), ms(0), false);
+    d.push("/a".into(), ms(10), true);
+    d.push("/b".into(), ms(20), true);
     assert_eq!(d.deadline(), Some(ms(70)));
     assert_eq!(d.poll(ms(69)), None);
+    let batch = d.poll(ms(70)).unwrap();
+    assert_eq!(batch.paths, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
     assert_eq!(
-        d.poll(ms(70)),
-        Some(vec![PathBuf::from("/a"), PathBuf::from("/b")])
+        batch.fresh.into_iter().collect::<Vec<_>>(),
+        vec![PathBuf::from("/a")],
+        "/b existed before its creation event in this batch"
     );
     assert!(d.is_empty());
     for n in 0..20 {
-        d.push(format!("/f{n}").into(), ms(100 + n * 10));
+        d.push(format!("/f{n}").into(), ms(100 + n * 10), false);
     }
     assert_eq!(
         d.deadline(),
         Some(ms(300)),
         "a steady stream flushes after max_delay"
     );
-    assert_eq!(d.poll(ms(300)).map(|b| b.len()), Some(20));
+    assert_eq!(d.poll(ms(300)).map(|b| b.paths.len()), Some(20));
 }
 
 #[test]
@@ -349,4 +352,18 @@ fn container_paths_join_cleanly() {
     assert_eq!(plan::container_path("/app", ""), "/app");
     assert_eq!(plan::container_path("/", "x"), "/x");
     assert_eq!(plan::container_path("/", ""), "/");
+}
+
+#[test]
+fn a_temporary_file_created_and_renamed_away_in_one_batch_is_not_deleted() {
+    let fresh = [PathBuf::from("/p/src/a.js.tmp")].into_iter().collect();
+    let changes = settle(
+        vec![
+            gone("/p/src/a.js.tmp"),
+            file("/p/src/a.js"),
+            gone("/p/src/b.js"),
+        ],
+        &fresh,
+    );
+    assert_eq!(changes, vec![file("/p/src/a.js"), gone("/p/src/b.js")]);
 }

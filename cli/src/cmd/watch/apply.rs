@@ -147,7 +147,12 @@ async fn run_step(
             deletes,
             ..
         } => {
-            if !deletes.is_empty() {
+            // Copies and deletions never name the same path (a path is either there or
+            // gone), so both go at once.
+            let delete = async {
+                if deletes.is_empty() {
+                    return Ok(());
+                }
                 let mut cmd = vec!["rm", "-rf", "--"];
                 cmd.extend(deletes.iter().map(String::as_str));
                 let out = client
@@ -161,15 +166,20 @@ async fn run_step(
                         out.exit_code
                     );
                 }
-            }
-            if !copies.is_empty() {
+                Ok(())
+            };
+            let copy = async {
+                if copies.is_empty() {
+                    return Ok(());
+                }
                 let tar = tar.map(<[u8]>::to_vec).unwrap_or_default();
                 client
                     .put_archive(container, "/", tar)
                     .await
-                    .with_context(|| format!("syncing files to {container}"))?;
-            }
-            Ok(())
+                    .with_context(|| format!("syncing files to {container}"))
+            };
+            let (deleted, copied) = tokio::join!(delete, copy);
+            deleted.and(copied)
         }
         Step::Restart { container, .. } => client
             .restart_container(container, None)

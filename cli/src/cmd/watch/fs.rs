@@ -30,8 +30,9 @@ impl std::fmt::Debug for FsWatcher {
 /// What one raw event means for the loop.
 #[derive(Debug, Default)]
 pub struct Seen {
-    /// Changed paths the rules care about.
-    pub paths: Vec<PathBuf>,
+    /// Changed paths the rules care about, each with whether this event brought it into
+    /// existence (created, or renamed to).
+    pub paths: Vec<(PathBuf, bool)>,
     /// The kernel dropped events: every watched tree must be compared again.
     pub rescan: bool,
 }
@@ -134,7 +135,13 @@ impl FsWatcher {
                 ))
                 | EventKind::Any
         );
-        for path in &event.paths {
+        for (n, path) in event.paths.iter().enumerate() {
+            let created = match event.kind {
+                EventKind::Create(_) => true,
+                EventKind::Modify(ModifyKind::Name(RenameMode::To)) => true,
+                EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => n == 1,
+                _ => false,
+            };
             if matches!(
                 event.kind,
                 EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
@@ -152,11 +159,12 @@ impl FsWatcher {
             }
             if may_be_new_dir && path.is_dir() && !set.skip_dir(path) {
                 self.watch_tree(set, path)?;
-                seen.paths.extend(list_tree(set, path));
+                seen.paths
+                    .extend(list_tree(set, path).into_iter().map(|p| (p, true)));
                 continue;
             }
             if set.matches(path) {
-                seen.paths.push(path.clone());
+                seen.paths.push((path.clone(), created));
             }
         }
         Ok(seen)

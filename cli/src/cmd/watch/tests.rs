@@ -86,7 +86,7 @@ fn wait_for(
                 .unwrap_or_else(|_| panic!("no event for {} (saw {seen:?})", want.display()))
                 .unwrap()
                 .unwrap();
-            seen.extend(w.handle(set, &e).unwrap().paths);
+            seen.extend(w.handle(set, &e).unwrap().paths.into_iter().map(|(p, _)| p));
         }
     });
     seen
