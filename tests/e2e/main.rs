@@ -18,3 +18,4 @@ mod runtime;
 mod util;
 mod volumes;
 mod volumes_compose;
+mod watch;

@@ -22,6 +22,7 @@ mod top;
 mod up;
 mod version;
 mod volume;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -108,6 +109,8 @@ pub enum Command {
     Events(events::EventsArgs),
     /// List the compose projects the engine runs.
     Ls(events::LsArgs),
+    /// Sync, rebuild or restart services as their `develop.watch` paths change.
+    Watch(watch::WatchArgs),
 }
 
 /// Runs one verb.
@@ -148,5 +151,6 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Wait(args) => top::wait(args, global),
         Command::Events(args) => events::events(args, global),
         Command::Ls(args) => events::ls(args, global),
+        Command::Watch(args) => watch::run(args, global),
     }
 }
