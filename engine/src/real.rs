@@ -12,6 +12,7 @@
 //! networks, `host`, `none` and `container:<id>`.
 
 mod build;
+mod build_net;
 mod containers;
 mod events;
 mod exec;

@@ -5,6 +5,7 @@
 
 mod bootstrap;
 mod build;
+mod build_net;
 mod compat;
 mod compose_up;
 mod config;
