@@ -294,6 +294,7 @@ impl Drop for Uplink {
 fn build_debian_bootstrap_installs_curl_over_the_bridge() {
     require_root();
     let e = Engine::start("build_debian");
+    let started = std::time::Instant::now();
     {
         let _lock = FileLock::take(&Path::new(BOOTSTRAP_CACHE).join(".e2e-bootstrap.lock"));
         e.berth(e.scratch())
@@ -310,21 +311,29 @@ fn build_debian_bootstrap_installs_curl_over_the_bridge() {
             ])
             .ok();
     }
+    eprintln!("bootstrap: {:.1}s", started.elapsed().as_secs_f64());
     let _uplink = Uplink::new(&e);
     let p = Project::new();
     p.file(
         "Dockerfile",
         "FROM e2e-build-debian:bookworm\n\
+         RUN grep -q eth0: /proc/net/dev && ! grep -q b14dn /proc/net/dev\n\
          RUN apt-get update && apt-get install -y --no-install-recommends curl \\\n\
          \x20   && rm -rf /var/lib/apt/lists/*\n",
     );
-    // The default network: the bridge (the engine's own namespace has no DNS of its own).
+    // The default network: the bridge. The first RUN checks it is not the host network
+    // (whose uplink `b14dn` it would see).
+    let started = std::time::Instant::now();
     let out = build(&e, p.path(), &["-t", "e2e-build-curl:1", "."]);
     assert!(
         out.status.success(),
         "apt-get install over the build bridge failed:\n{}\n--- engine log\n{}",
         show(&out),
         e.log()
+    );
+    eprintln!(
+        "build with apt-get: {:.1}s",
+        started.elapsed().as_secs_f64()
     );
     let version = e.ok(&["run", "--rm", "e2e-build-curl:1", "curl", "--version"]);
     assert!(version.starts_with("curl "), "curl --version: {version}");
