@@ -220,12 +220,17 @@ impl Drop for FileLock {
 struct Uplink {
     host_if: String,
     table: String,
+    /// The host's `ip_forward` before the test turned it on.
+    restore_forward: Option<String>,
 }
+
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
 impl Uplink {
     fn new(e: &Engine) -> Uplink {
         let pid = e.pid().to_string();
-        let up = Uplink {
+        let mut up = Uplink {
+            restore_forward: None,
             host_if: format!("b14u{}", std::process::id() % 100_000),
             table: format!("berth_e2e_uplink_{}", std::process::id()),
         };
@@ -268,13 +273,12 @@ impl Uplink {
             .expect("write nft script");
         drop(nft.stdin.take());
         assert!(nft.wait().expect("nft").success(), "nft -f failed");
-        assert_eq!(
-            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
-                .unwrap_or_default()
-                .trim(),
-            "1",
-            "the host must forward IPv4 for the uplink (sysctl net.ipv4.ip_forward=1)"
-        );
+        // The host forwards for the uplink; a host that did not is set back on drop.
+        let was = std::fs::read_to_string(IP_FORWARD).unwrap_or_default();
+        if was.trim() != "1" {
+            std::fs::write(IP_FORWARD, "1").expect("enable net.ipv4.ip_forward");
+            up.restore_forward = Some(was);
+        }
         up
     }
 }
@@ -287,6 +291,9 @@ impl Drop for Uplink {
         let _ = Command::new("ip")
             .args(["link", "del", &self.host_if])
             .status();
+        if let Some(was) = &self.restore_forward {
+            let _ = std::fs::write(IP_FORWARD, was.trim());
+        }
     }
 }
 
