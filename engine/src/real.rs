@@ -16,6 +16,7 @@ mod archive_extract;
 mod archive_fs;
 mod archive_read;
 mod build;
+mod build_net;
 mod containers;
 mod events;
 mod exec;

@@ -6,6 +6,7 @@
 mod archive;
 mod bootstrap;
 mod build;
+mod build_net;
 mod compat;
 mod compose_up;
 mod config;
