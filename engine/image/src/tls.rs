@@ -8,9 +8,8 @@
 //! that dockerd would reach insecurely (`insecure-registries`, loopback) get TLS without
 //! certificate verification when they speak TLS at all.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -57,14 +56,17 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// The system's trusted roots, loaded once per process (unreadable entries are skipped with a
 /// warning, as an empty store is still usable with a certs.d CA).
-fn system_roots() -> &'static [CertificateDer<'static>] {
-    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+fn system_roots() -> &'static RootCertStore {
+    static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
     ROOTS.get_or_init(|| {
         let found = rustls_native_certs::load_native_certs();
         for e in &found.errors {
             tracing::warn!(error = %e, "skipping an unreadable system certificate");
         }
-        found.certs
+        let mut roots = RootCertStore::empty();
+        let (added, ignored) = roots.add_parsable_certificates(found.certs);
+        tracing::debug!(added, ignored, "system certificate roots");
+        roots
     })
 }
 
@@ -139,27 +141,16 @@ fn read_dir(dir: &Path) -> Result<RegistryCerts, TlsError> {
     Ok(out)
 }
 
-/// Builds and caches one rustls configuration per (registry, verify) pair.
-#[derive(Default)]
+/// Builds the rustls configuration of a registry connection; certs.d is read for every
+/// connection, as dockerd does, so a CA dropped in takes effect without a restart.
+#[derive(Debug, Default)]
 pub(crate) struct TlsConfigs {
     certs_dirs: Vec<PathBuf>,
-    cache: Mutex<HashMap<(String, bool), Arc<ClientConfig>>>,
-}
-
-impl std::fmt::Debug for TlsConfigs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsConfigs")
-            .field("certs_dirs", &self.certs_dirs)
-            .finish_non_exhaustive()
-    }
 }
 
 impl TlsConfigs {
     pub(crate) fn new(certs_dirs: Vec<PathBuf>) -> TlsConfigs {
-        TlsConfigs {
-            certs_dirs,
-            cache: Mutex::default(),
-        }
+        TlsConfigs { certs_dirs }
     }
 
     /// The directory berth reads for `registry` (the first existing one, else the first
@@ -180,15 +171,6 @@ impl TlsConfigs {
         registry: &str,
         verify: bool,
     ) -> Result<Arc<ClientConfig>, TlsError> {
-        let key = (registry.to_owned(), verify);
-        if let Some(c) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Ok(Arc::clone(c));
-        }
         let dir = self
             .certs_dirs
             .iter()
@@ -206,9 +188,7 @@ impl TlsConfigs {
             .with_safe_default_protocol_versions()
             .map_err(cfg_err)?;
         let builder = if verify {
-            let mut roots = RootCertStore::empty();
-            let (added, ignored) = roots.add_parsable_certificates(system_roots().iter().cloned());
-            tracing::trace!(added, ignored, "system roots");
+            let mut roots = system_roots().clone();
             for c in certs.roots {
                 roots.add(c).map_err(cfg_err)?;
             }
@@ -225,12 +205,7 @@ impl TlsConfigs {
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let config = Arc::new(config);
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, Arc::clone(&config));
-        Ok(config)
+        Ok(Arc::new(config))
     }
 }
 
