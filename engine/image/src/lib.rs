@@ -23,6 +23,8 @@
 //! ImageStore::prepare_rootfs(&self, container_id: &str, image: &str) -> Result<Vec<Mount>, ImageError>
 //! ImageStore::release(&self, container_id: &str) -> Result<(), ImageError>
 //! ImageStore::gc(&self) -> Result<Garbage, ImageError>
+//! ImageStore::history(&self, reference: &str) -> Result<Vec<HistoryEntry>, ImageError>
+//! ImageStore::prune(&self, all: bool) -> Result<PruneReport, ImageError>
 //! ImageStore::hold_gc(&self) -> GcHold   // builds: GC waits while held
 //! ImageStore::unpacked_layer(&self, diff_id: &Digest, blob: &Digest) -> Result<PathBuf, ImageError>
 //! ImageStore::put_image(&self, config: &[u8], layers: &[BuiltLayer], names: &[String]) -> Result<ImageSummary, ImageError>
@@ -67,6 +69,7 @@ pub mod images;
 pub mod import;
 pub mod index;
 pub mod layers;
+pub mod maintain;
 pub mod pull;
 pub mod push;
 pub mod reference;
@@ -83,6 +86,7 @@ pub use built::{BuiltLayer, GcHold};
 pub use images::{ImageError, ImageStore, ImageSummary, RemoveReport};
 pub use import::ImportOptions;
 pub use index::Garbage;
+pub use maintain::{HistoryEntry, PruneReport};
 pub use pull::{Platform, PullEvent, PullOptions};
 pub use push::PushEvent;
 pub use reference::Reference;
