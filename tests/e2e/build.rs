@@ -240,8 +240,6 @@ fn build_user_by_name_resolves_in_the_image() {
          USER app\n",
     );
     build(&e, p.path(), &["-t", "e2e-user:1", "."]);
-    assert_eq!(
-        e.ok(&["run", "--rm", "--network", "none", "e2e-user:1", "id"]),
-        "uid=1234(app) gid=2345(app) groups=2345(app)"
-    );
+    let id = e.ok(&["run", "--rm", "--network", "none", "e2e-user:1", "id"]);
+    assert!(id.starts_with("uid=1234(app) gid=2345(app)"), "id: {id}");
 }
