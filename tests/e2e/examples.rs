@@ -17,7 +17,8 @@ mod wordpress;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -109,7 +110,42 @@ impl Example {
     pub fn build(&self, stack: &Stack<'_>) {
         let arg = format!("http_proxy={}", self.proxy.url());
         let t = Instant::now();
-        stack.ok(&["build", "--build-arg", &arg]);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["build", "--build-arg", &arg])
+            .current_dir(&stack.dir)
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .env_remove("COMPOSE_PROFILES")
+            .env("DOCKER_HOST", self.e.host())
+            .env("BERTH_NO_AUTOSTART", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berth build");
+        // Every line of the build with the seconds since it began (shown by --nocapture), so a
+        // slow step is easy to find.
+        let stderr = child.stderr.take().expect("piped stderr");
+        let errors = std::thread::spawn(move || {
+            BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
+        for line in BufReader::new(child.stdout.take().expect("piped stdout"))
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("[{:6.1}s] {line}", t.elapsed().as_secs_f64());
+        }
+        let status = child.wait().expect("wait for berth build");
+        let errors = errors.join().expect("stderr reader").join("\n");
+        assert!(
+            status.success(),
+            "berth build in {}: {status}\n{errors}\n--- engine log\n{}",
+            stack.dir.display(),
+            self.e.log()
+        );
         self.timings.borrow_mut().push(("build", t.elapsed()));
     }
 
