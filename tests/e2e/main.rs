@@ -12,6 +12,7 @@ mod compose_up;
 mod config;
 mod daemon;
 mod engine;
+mod examples;
 mod harness;
 mod images;
 mod network;
