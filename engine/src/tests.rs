@@ -5,3 +5,4 @@ mod docker_cli;
 mod e2e;
 mod router;
 mod router_objects;
+mod router_stats;

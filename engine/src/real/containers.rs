@@ -195,7 +195,9 @@ impl RealBackend {
                 &body.host_config,
                 host_network,
             )?);
-            let spec = spec::generate(&cfg).map_err(|e| BackendError::invalid(e.to_string()))?;
+            let mut spec =
+                spec::generate(&cfg).map_err(|e| BackendError::invalid(e.to_string()))?;
+            super::attach::annotate(&mut spec, body.config.open_stdin, body.config.stdin_once);
             spec.save(bundle.join("config.json")).map_err(|e| {
                 BackendError::new(
                     ErrorKind::Internal,
@@ -314,6 +316,7 @@ impl RealBackend {
             });
             return Err(e);
         }
+        self.connect_waiting(&id);
         self.update(&id, |r| {
             r.pid = pid;
             r.running = true;
