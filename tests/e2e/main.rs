@@ -12,6 +12,7 @@ mod daemon;
 mod engine;
 mod harness;
 mod images;
+mod interactive;
 mod network;
 mod runtime;
 mod util;

@@ -28,11 +28,7 @@ impl std::fmt::Debug for Session {
 }
 
 impl Client {
-    fn session(
-        io: TokioIo<hyper::upgrade::Upgraded>,
-        mode: Option<bool>,
-        tty: bool,
-    ) -> Session {
+    fn session(io: TokioIo<hyper::upgrade::Upgraded>, mode: Option<bool>, tty: bool) -> Session {
         let (read, input) = tokio::io::split(io);
         let mode = match tty {
             true => Some(false),
