@@ -66,9 +66,13 @@ pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
 
+/// Docker's detach keys: ctrl-p ctrl-q.
+const DETACH: [u8; 2] = [0x10, 0x11];
+
 /// Runs `session` until its output ends: stdin goes in (when `input`), output comes out, and
-/// `resize` is called with the terminal size now and on every window change.
-pub async fn interact<R, F>(session: Session, input: bool, resize: R) -> anyhow::Result<()>
+/// `resize` is called with the terminal size now and on every window change. True when the
+/// user typed the detach keys (the engine ends the session then; the container runs on).
+pub async fn interact<R, F>(session: Session, input: bool, resize: R) -> anyhow::Result<bool>
 where
     R: Fn(u16, u16) -> F + Send + 'static,
     F: std::future::Future<Output = ()> + Send,
@@ -92,18 +96,27 @@ where
             }
         }
     });
+    let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let pump = match input {
         true => {
+            let seen = std::sync::Arc::clone(&detached);
             // A plain thread: a read blocked on the terminal must not hold the runtime's
             // shutdown; the process exits without waiting for it.
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 let mut stdin = std::io::stdin().lock();
+                let mut last = 0u8;
                 loop {
                     match std::io::Read::read(&mut stdin, &mut buf) {
                         Ok(0) | Err(_) => return,
                         Ok(n) => {
+                            for b in &buf[..n] {
+                                if [last, *b] == DETACH {
+                                    seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                                }
+                                last = *b;
+                            }
                             if tx.blocking_send(buf[..n].to_vec()).is_err() {
                                 return;
                             }
@@ -152,5 +165,5 @@ where
     if let Some(p) = pump {
         p.abort();
     }
-    result
+    result.map(|()| detached.load(std::sync::atomic::Ordering::SeqCst))
 }

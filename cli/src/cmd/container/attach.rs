@@ -52,14 +52,9 @@ pub async fn follow(
     })
     .await;
     drop(raw);
-    result?;
-    let still_running = client
-        .inspect_container(id)
-        .await
-        .is_ok_and(|c| c.state.running);
-    if still_running {
+    if result? {
         waiter.abort();
-        eprintln!("\r\nread escape sequence");
+        eprintln!("read escape sequence");
         return Ok(ExitCode::SUCCESS);
     }
     let status = waiter.await?.with_context(|| format!("waiting for {id}"))?;

@@ -75,7 +75,7 @@ pub fn run(args: ExecArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs exec `exec_id` on this terminal and exits with the command's code.
-async fn interactive(
+pub(crate) async fn interactive(
     client: &berth_engine::client::Client,
     exec_id: &str,
     tty: bool,
@@ -99,6 +99,7 @@ async fn interactive(
     })
     .await;
     drop(raw);
+    // Detach keys are not special in an exec: the session ends with the command.
     result?;
     let inspect = client.inspect_exec(exec_id).await?;
     Ok(super::exit_code(inspect.exit_code.unwrap_or(126)))

@@ -2,7 +2,7 @@
 //! verbs work against any Docker-API engine): run, exec, ps, logs, lifecycle verbs, inspect, top.
 
 pub(crate) mod attach;
-mod exec;
+pub(crate) mod exec;
 mod lifecycle;
 mod logs;
 mod ps;
