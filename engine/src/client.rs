@@ -2,6 +2,7 @@
 //! executor. It talks to berth's engine, or to any Docker-compatible engine, over a unix socket or
 //! TCP, one HTTP/1.1 connection per request.
 
+mod archive;
 mod build;
 mod hijack;
 mod interactive;

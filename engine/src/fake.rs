@@ -2,6 +2,7 @@
 //! state rules and messages, but no processes. The API tests run over it, and it is the reference
 //! of the semantics the real engine must show (compare its answers with the real backend's).
 
+mod archive;
 mod exec;
 mod images;
 mod logs;
@@ -92,6 +93,7 @@ struct State {
     next_pid: i64,
     execs: BTreeMap<String, exec::FakeExec>,
     exec_script: exec::ExecScript,
+    files: BTreeMap<String, archive::FakeFs>,
 }
 
 /// In-memory engine. Cheap to clone (shared state).
@@ -292,6 +294,15 @@ fn not_running(id: &str) -> BackendError {
 }
 
 impl Backend for FakeBackend {
+    async fn put_archive(
+        &self,
+        id: &str,
+        opts: crate::backend::PutArchiveOptions,
+        archive: crate::backend::ByteStream,
+    ) -> BackendResult<()> {
+        self.put_archive_impl(id, opts, archive).await
+    }
+
     async fn info(&self) -> BackendResult<Info> {
         let st = self.lock();
         let count = |s: Status| st.containers.values().filter(|c| c.status == s).count() as i64;

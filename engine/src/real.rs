@@ -11,6 +11,9 @@
 //! `berth-network` once [`RealBackend::open_networks`] ran; modes bridge (default), user
 //! networks, `host`, `none` and `container:<id>`.
 
+mod archive;
+mod archive_extract;
+mod archive_fs;
 mod attach;
 mod build;
 mod containers;
@@ -364,6 +367,15 @@ impl Backend for RealBackend {
 
     async fn top_container(&self, id: &str) -> BackendResult<ContainerTopResponse> {
         self.top(id)
+    }
+
+    async fn put_archive(
+        &self,
+        id: &str,
+        opts: crate::backend::PutArchiveOptions,
+        archive: crate::backend::ByteStream,
+    ) -> BackendResult<()> {
+        self.archive_put(id, opts, archive).await
     }
 
     async fn list_images(&self, _all: bool, filters: Filters) -> BackendResult<Vec<ImageSummary>> {
