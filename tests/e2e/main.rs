@@ -15,6 +15,7 @@ mod engine;
 mod examples;
 mod harness;
 mod images;
+mod interactive;
 mod network;
 mod runtime;
 mod util;
