@@ -352,3 +352,35 @@ fn interactive_stdin_survives_an_engine_crash() {
     let code = e.ok(&["wait", "itcrash"]);
     assert_eq!(code, "0");
 }
+
+#[test]
+fn interactive_compose_stats_and_attach_to_a_service() {
+    let e = Engine::start("it-compose");
+    let p = crate::util::Project::new();
+    p.file(
+        "compose.yaml",
+        &format!(
+            "name: itcompose\nservices:\n  echo:\n    image: {IMAGE}\n    network_mode: none\n    stdin_open: true\n    command: [\"sh\", \"-c\", \"head -n 1 | sed s/^/said/; exit 2\"]\n"
+        ),
+    );
+    e.berth(p.path())
+        .args(["up", "-d", "--progress", "quiet"])
+        .ok();
+    let stats = e
+        .berth(p.path())
+        .args(["stats", "--no-stream", "--format", "{{.Name}}|{{.PIDs}}"])
+        .ok();
+    assert!(stats.contains("itcompose-echo-1|"), "{stats}");
+    let out = e
+        .berth(p.path())
+        .args(["attach", "echo"])
+        .stdin("hello\n")
+        .output();
+    assert_eq!(out.status.code(), Some(2), "{}\n{}", show(&out), e.log());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("saidhello"),
+        "{}",
+        show(&out)
+    );
+    e.berth(p.path()).args(["down", "--progress", "quiet"]).ok();
+}

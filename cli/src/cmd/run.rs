@@ -239,7 +239,6 @@ fn parse_volume(stack: &Stack, text: &str) -> anyhow::Result<MountSpec> {
 
 /// Runs `berth run`.
 pub fn run(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let _ = args.no_tty;
     runtime()?.block_on(run_async(args, global))
 }
 
@@ -312,6 +311,12 @@ async fn run_async(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         spec.mounts.push(parse_volume(&stack, v)?);
     }
     spec.restart = None;
+    // As `docker compose run`: a terminal (and stdin) when ours is one, unless -T.
+    let tty = !args.no_tty && !args.detach && crate::tty::stdin_is_terminal();
+    if tty {
+        spec.tty = true;
+        spec.stdin_open = true;
+    }
     if args.progress.dry_run {
         outln!("create {}", spec.name);
         return Ok(ExitCode::SUCCESS);
@@ -324,6 +329,20 @@ async fn run_async(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         outln!("{}", spec.name);
         return Ok(ExitCode::SUCCESS);
     }
+    if tty {
+        let result = interactive(client, &id).await;
+        let running = client
+            .inspect_container(&id)
+            .await
+            .is_ok_and(|c| c.state.running);
+        if args.rm && !running {
+            client
+                .remove_container(&id, true, true)
+                .await
+                .with_context(|| format!("removing {}", spec.name))?;
+        }
+        return result;
+    }
     let code = attach_and_wait(client, &id).await;
     if args.rm {
         client
@@ -332,6 +351,24 @@ async fn run_async(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
             .with_context(|| format!("removing {}", spec.name))?;
     }
     Ok(exit_code(code?))
+}
+
+/// Runs a created container with a terminal on ours and exits with its code.
+async fn interactive(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
+    let waiter = {
+        let client = client.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move { client.wait_container(&id, WaitCondition::NextExit).await })
+    };
+    let opts = AttachOptions {
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        logs: false,
+    };
+    let session = client.attach_session(id, opts, true).await?;
+    client.start_container(id).await?;
+    crate::cmd::container::attach::follow(client, id, session, true, true, waiter).await
 }
 
 /// Attaches to a created container, starts it, prints its output and returns its exit code.

@@ -216,7 +216,15 @@ pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
     drop(out_w);
     drop(err_w);
     drop(in_r);
-    let (pid, console) = created?;
+    let (pid, console) = match created {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some((_, socket)) = &listener {
+                let _ = std::fs::remove_file(socket);
+            }
+            return Err(e.into());
+        }
+    };
     // Tell the caller the init's pid, then let go of its pipe.
     let _ = writeln!(stdout, "{pid}");
     drop(stdout);

@@ -236,24 +236,26 @@ impl RealBackend {
         rows: u16,
         cols: u16,
     ) -> BackendResult<()> {
-        // The runner writes the pid right after the process starts; clients resize at once.
-        let mut pid = None;
-        for _ in 0..100 {
-            pid = std::fs::read_to_string(&pid_file)
+        // Clients resize right after the start: wait (a little) until the runner wrote the
+        // pid and the process has its terminal as stdin.
+        let mut last = std::io::Error::other("the exec process has not started");
+        for _ in 0..150 {
+            let pid = std::fs::read_to_string(&pid_file)
                 .ok()
                 .and_then(|s| s.trim().parse::<i32>().ok());
-            if pid.is_some() {
-                break;
+            if let Some(pid) = pid {
+                let path = self.inner.paths.proc_root.join(format!("{pid}/fd/0"));
+                match set_peer_size(&path, rows, cols) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last = e,
+                }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let Some(pid) = pid else {
-            return Err(BackendError::conflict("the exec process is not running"));
-        };
-        let path = self.inner.paths.proc_root.join(format!("{pid}/fd/0"));
-        set_peer_size(&path, rows, cols).map_err(|e| {
-            BackendError::new(ErrorKind::Internal, "cannot resize the exec terminal").with_source(e)
-        })
+        Err(
+            BackendError::new(ErrorKind::Conflict, "cannot resize the exec terminal")
+                .with_source(last),
+        )
     }
 }
 

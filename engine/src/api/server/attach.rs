@@ -104,6 +104,8 @@ pub(super) async fn resize_container<B: Backend>(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
+    // An unknown container is a 404 whatever the query says.
+    st.backend.inspect_container(&id).await?;
     let (h, w) = size(raw.as_deref())?;
     st.backend.resize_container(&id, h, w).await?;
     Ok(StatusCode::OK)
@@ -115,6 +117,7 @@ pub(super) async fn resize_exec<B: Backend>(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
+    st.backend.inspect_exec(&id).await?;
     let (h, w) = size(raw.as_deref())?;
     st.backend.resize_exec(&id, h, w).await?;
     Ok(StatusCode::OK)
