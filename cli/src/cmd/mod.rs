@@ -1,5 +1,6 @@
 //! The verbs of the `berth` CLI, one module each.
 
+mod attach;
 pub(crate) mod build;
 mod builder;
 mod config;
@@ -18,6 +19,7 @@ mod network;
 mod ps;
 mod run;
 mod scale;
+mod stats;
 mod top;
 mod up;
 mod version;
@@ -101,6 +103,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Show the processes of the project's containers.
     Top(top::TopArgs),
+    /// Show the resource usage of the project's containers.
+    Stats(stats::StatsArgs),
+    /// Attach the terminal to a service container (ctrl-p ctrl-q detaches).
+    Attach(attach::AttachArgs),
     /// Print the public address of a service's published port.
     Port(top::PortArgs),
     /// Wait for the containers of services to stop; exit with the first exit code.
@@ -147,6 +153,8 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => run::exec(args, global),
         Command::Run(args) => run::run(args, global),
         Command::Top(args) => top::top(args, global),
+        Command::Stats(args) => stats::run(args, global),
+        Command::Attach(args) => attach::run(args, global),
         Command::Port(args) => top::port(args, global),
         Command::Wait(args) => top::wait(args, global),
         Command::Events(args) => events::events(args, global),

@@ -142,7 +142,9 @@ pub async fn converge(
     let observed = observe(&stack.engine, &stack.project.name)
         .await
         .context("reading the project's state from the engine")?;
+    berth_compose::external::check_external(&stack.engine, &stack.project).await?;
     let plan = plan(&stack.project, &observed, options);
+    berth_compose::plan::check_files(&stack.project, &plan)?;
     for w in &plan.warnings {
         eprintln!("WARN[0000] {w}");
     }
