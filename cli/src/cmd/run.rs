@@ -156,7 +156,6 @@ pub fn exec(args: ExecArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             privileged: args.privileged,
             tty,
             attach_stdin: tty,
-            ..ExecConfig::default()
         };
         let client = stack.client();
         let created = client

@@ -52,7 +52,6 @@ pub fn run(args: ExecArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         privileged: args.privileged,
         attach_stdin: args.interactive && !args.detach,
         tty: args.tty,
-        ..ExecConfig::default()
     };
     runtime()?.block_on(async {
         let client = connect(global).await?;
