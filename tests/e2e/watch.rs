@@ -28,14 +28,13 @@ struct Watching {
 }
 
 impl Watching {
-    /// Starts `berth watch ARGS` in `dir` and waits until it watches.
+    /// Starts `berth ARGS` (`watch …` or `up --watch …`) in `dir` and waits until it watches.
     fn start(e: &Engine, dir: &Path, args: &[&str]) -> Watching {
         let logs = tempfile::tempdir().expect("log dir");
         let out = logs.path().join("out");
         let err = logs.path().join("err");
         let child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .current_dir(dir)
-            .arg("watch")
             .args(args)
             .env("DOCKER_HOST", e.host())
             .env("BERTH_NO_AUTOSTART", "1")
@@ -170,7 +169,7 @@ fn watch_edits_new_dirs_renames_and_deletes_reach_every_replica() {
     );
     p.file("compose.yaml", &compose)
         .file("src/old.txt", "old\n");
-    let mut w = Watching::start(&e, p.path(), &[]);
+    let mut w = Watching::start(&e, p.path(), &["watch"]);
     // initial_sync copied the tree before watching began.
     w.wait(|out, _| out.contains("to wedit-web-2"), "the initial sync");
     for c in ["wedit-web-1", "wedit-web-2"] {
@@ -207,7 +206,7 @@ fn watch_burst_of_200_changes_arrives_as_a_batch_with_the_final_content() {
     let e = Engine::start("watch_burst");
     let p = Project::new();
     p.file("compose.yaml", &sync_project("wburst", 1, ""));
-    let w = Watching::start(&e, p.path(), &[]);
+    let w = Watching::start(&e, p.path(), &["watch"]);
     std::fs::create_dir_all(p.path().join("src/burst")).expect("burst dir");
     for round in 0..2 {
         for i in 0..100 {
@@ -245,7 +244,7 @@ fn watch_ignored_paths_are_not_synced() {
     p.file("compose.yaml", &compose)
         .file("Dockerfile", &format!("FROM {IMAGE}\n"))
         .file(".dockerignore", "**/*.log\n");
-    let mut w = Watching::start(&e, p.path(), &[]);
+    let mut w = Watching::start(&e, p.path(), &["watch"]);
     write(&p, "src/node_modules/pkg/index.js", "ignored\n");
     write(&p, "src/key.secret", "ignored\n");
     write(&p, "src/debug.log", "ignored\n");
@@ -286,7 +285,7 @@ services:
         &format!("FROM {IMAGE}\nCOPY version.txt /version.txt\n"),
     )
     .file("version.txt", "1\n");
-    let mut w = Watching::start(&e, p.path(), &["--quiet"]);
+    let mut w = Watching::start(&e, p.path(), &["watch", "--quiet"]);
     assert_eq!(
         cat(&e, "wreb-web-1", "/version.txt").as_deref(),
         Some("1\n")
@@ -334,7 +333,7 @@ services:
 "
         ),
     );
-    let mut w = Watching::start(&e, p.path(), &[]);
+    let mut w = Watching::start(&e, p.path(), &["watch"]);
     let started = |c: &str| e.ok(&["inspect", "-f", "{{.State.StartedAt}}", c]);
     let before = started("wrs-app-1");
     write(&p, "conf/app.ini", "x=1\n");
@@ -353,6 +352,18 @@ services:
         Some("hooked\ndev\n/hooks\n"),
     );
     w.wait(|out, _| out.contains("ran `sh -c"), "the exec line");
+}
+
+#[test]
+fn watch_up_watch_syncs_while_attached() {
+    let e = Engine::start("watch_upw");
+    let p = Project::new();
+    p.file("compose.yaml", &sync_project("wupw", 1, ""));
+    let w = Watching::start(&e, p.path(), &["up", "--watch"]);
+    write(&p, "src/live.txt", "live\n");
+    wait_content(&e, &w, "wupw-web-1", "/app/live.txt", Some("live\n"));
+    let err = e.berth(p.path()).args(["up", "-d", "--watch"]).fails();
+    assert!(err.contains("--watch cannot be combined with -d"), "{err}");
 }
 
 #[test]

@@ -244,9 +244,19 @@ impl Session {
     /// Plans and applies one batch; failures are reported and the loop goes on.
     async fn apply(&self, stack: &Stack, changes: Vec<Change>, trigger: Trigger) {
         let result = async {
+            let start = Instant::now();
             let replicas = apply::replicas(stack, &self.services).await?;
+            let listed = start.elapsed();
             let plan = plan_batch(&self.set, &changes, &replicas, trigger);
-            apply::apply(stack, &plan, self.options).await
+            let r = apply::apply(stack, &plan, self.options).await;
+            tracing::debug!(
+                changes = changes.len(),
+                steps = plan.steps.len(),
+                list_ms = listed.as_secs_f64() * 1e3,
+                total_ms = start.elapsed().as_secs_f64() * 1e3,
+                "watch batch applied"
+            );
+            r
         }
         .await;
         if let Err(e) = result {

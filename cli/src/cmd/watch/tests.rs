@@ -46,6 +46,14 @@ fn tree() -> (tempfile::TempDir, WatchSet) {
     ] {
         std::fs::write(p.join(f), "x").unwrap();
     }
+    // A node_modules-like tree: 100 directories, 500 files, none of them watched or walked.
+    for d in 0..100 {
+        let sub = p.join(format!("src/node_modules/pkg{d}/lib"));
+        std::fs::create_dir_all(&sub).unwrap();
+        for f in 0..5 {
+            std::fs::write(sub.join(format!("m{f}.js")), "x").unwrap();
+        }
+    }
     let set = WatchSet::new(&project(p), &[], &Ignores).unwrap();
     (dir, set)
 }
