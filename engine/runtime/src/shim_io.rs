@@ -80,7 +80,7 @@ pub fn encode(kind: u8, payload: &[u8]) -> Vec<u8> {
 
 /// The hello frame of a client.
 pub fn hello(stdin: bool, output: bool) -> Vec<u8> {
-    let flags = u8::from(stdin) * HELLO_STDIN | u8::from(output) * HELLO_OUTPUT;
+    let flags = (u8::from(stdin) * HELLO_STDIN) | (u8::from(output) * HELLO_OUTPUT);
     encode(HELLO, &[flags])
 }
 
