@@ -125,7 +125,7 @@ impl RealBackend {
             .map(|e| (e.record.body.config.tty, e.record.body.config.open_stdin))
             .unwrap_or_default();
         let hello = shim_io::hello(opts.stdin && open_stdin, opts.stdout || opts.stderr);
-        let now = phase.borrow().clone();
+        let now = *phase.borrow();
         let (tx, rx) = oneshot::channel();
         match now {
             Phase::Running => {
