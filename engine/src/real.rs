@@ -36,6 +36,7 @@ mod record;
 mod recovery;
 mod resources;
 mod restart;
+mod runtime_bin;
 mod stats;
 mod stats_api;
 mod system;
@@ -105,6 +106,10 @@ pub enum RealError {
 struct Entry {
     record: Record,
     phase: watch::Sender<Phase>,
+    /// Bumped by every update of the record.
+    version: u64,
+    /// Serialises the writes of `record.json` (outside the map's lock); the version written.
+    written: Arc<Mutex<u64>>,
 }
 
 /// Where the engine keeps things; every root is a parameter.
@@ -145,6 +150,7 @@ struct Inner {
     health: health::Monitors,
     volumes: berth_volume::VolumeStore,
     net: std::sync::OnceLock<Arc<networks::Networking>>,
+    runtime_bin: std::sync::OnceLock<berth_runtime::sealed::RuntimeBinary>,
 }
 
 /// The engine backend that really runs containers.
@@ -197,7 +203,15 @@ impl RealBackend {
                     source,
                 })?;
             let (phase, _) = watch::channel(record.phase());
-            map.insert(record.id.clone(), Entry { record, phase });
+            map.insert(
+                record.id.clone(),
+                Entry {
+                    record,
+                    phase,
+                    version: 0,
+                    written: Arc::default(),
+                },
+            );
         }
         let volumes = berth_volume::VolumeStore::open(
             &paths.data_root.join("volumes"),
@@ -217,6 +231,7 @@ impl RealBackend {
                 health: health::Monitors::default(),
                 volumes,
                 net: std::sync::OnceLock::new(),
+                runtime_bin: std::sync::OnceLock::new(),
             }),
         };
         backend.set_probe(Arc::new(exec::ExecProbe::new(&backend)));

@@ -34,6 +34,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod defaults;
 pub mod exec;
+pub mod idle;
 pub mod init;
 pub mod mounts;
 pub mod runtime;

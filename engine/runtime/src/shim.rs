@@ -228,6 +228,7 @@ pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
     // Tell the caller the init's pid, then let go of its pipe.
     let _ = writeln!(stdout, "{pid}");
     drop(stdout);
+    crate::idle::shed_startup_memory(Path::new(crate::runtime::PROC));
     let io = match console {
         Some(master) => {
             let dup = |fd: &OwnedFd| {

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Stdio;
 use std::str::FromStr as _;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use berth_runtime::spec::{self, ContainerConfig, ImageConfig};
@@ -131,15 +132,25 @@ impl RealBackend {
             .ok_or_else(|| no_such(id))
     }
 
-    /// Applies `f` to the record, persists it and publishes its phase.
+    /// Applies `f` to the record, publishes its phase and persists it. The file is written
+    /// outside the lock of all containers (an fsync must not hold up the others); a write that
+    /// an update newer than it already made is skipped.
     pub(super) fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> BackendResult<Record> {
-        let mut map = self.lock();
-        let entry = map.get_mut(id).ok_or_else(|| no_such(id))?;
-        f(&mut entry.record);
-        let path = self.inner.paths.container(id).join("record.json");
-        write_json(&path, &entry.record).map_err(state_err)?;
-        entry.phase.send_replace(entry.record.phase());
-        Ok(entry.record.clone())
+        let (record, version, written) = {
+            let mut map = self.lock();
+            let entry = map.get_mut(id).ok_or_else(|| no_such(id))?;
+            f(&mut entry.record);
+            entry.version += 1;
+            entry.phase.send_replace(entry.record.phase());
+            (entry.record.clone(), entry.version, entry.written.clone())
+        };
+        let mut last = written.lock().unwrap_or_else(PoisonError::into_inner);
+        if *last < version {
+            let path = self.inner.paths.container(id).join("record.json");
+            write_json(&path, &record).map_err(state_err)?;
+            *last = version;
+        }
+        Ok(record)
     }
 
     pub(super) fn create(
@@ -240,7 +251,15 @@ impl RealBackend {
         };
         write_json(&dir.join("record.json"), &record).map_err(state_err)?;
         let (phase, _) = watch::channel(Phase::Created);
-        self.lock().insert(id.clone(), Entry { record, phase });
+        self.lock().insert(
+            id.clone(),
+            Entry {
+                record,
+                phase,
+                version: 0,
+                written: Arc::default(),
+            },
+        );
         self.container_event(&id, "create", &[]);
         Ok(ContainerCreateResponse { id, warnings })
     }
@@ -255,18 +274,13 @@ impl RealBackend {
         }
         let id = rec.id.clone();
         let dir = self.inner.paths.container(&id);
-        let paths = self.inner.paths.clone();
         // A previous run's runtime state and exit record must not be mistaken for this one.
         let _ = self.inner.runtime.delete(&id, true);
         let _ = std::fs::remove_file(dir.join("exit.json"));
         let shim_err = std::fs::File::create(dir.join("shim.err"))
             .map_err(internal("cannot create the shim error file"))?;
-        let mut child = tokio::process::Command::new(&paths.exe)
-            .arg("runtime")
-            .arg("--root")
-            .arg(paths.runtime_root())
-            .arg("--cgroup-root")
-            .arg(&paths.cgroup_root)
+        let mut child = self
+            .runtime_command()
             .arg("shim")
             .arg(&id)
             .arg("--bundle")

@@ -117,12 +117,8 @@ impl RealBackend {
         crate::state::write_json(&process_file, &process).map_err(|e| {
             BackendError::new(ErrorKind::Internal, format!("cannot write the exec: {e}"))
         })?;
-        let child = tokio::process::Command::new(&paths.exe)
-            .arg("runtime")
-            .arg("--root")
-            .arg(paths.runtime_root())
-            .arg("--cgroup-root")
-            .arg(&paths.cgroup_root)
+        let child = self
+            .runtime_command()
             .arg("exec")
             .arg("--process")
             .arg(&process_file)
