@@ -205,7 +205,9 @@ impl RealBackend {
                 BackendError::new(ErrorKind::Internal, format!("cannot mount the rootfs: {e}"))
             })?;
             // After the mount: a named USER is looked up in the image's /etc/passwd.
-            let spec = spec::generate(&cfg).map_err(|e| BackendError::invalid(e.to_string()))?;
+            let mut spec =
+                spec::generate(&cfg).map_err(|e| BackendError::invalid(e.to_string()))?;
+            super::attach::annotate(&mut spec, body.config.open_stdin, body.config.stdin_once);
             spec.save(bundle.join("config.json")).map_err(|e| {
                 BackendError::new(
                     ErrorKind::Internal,
@@ -315,6 +317,7 @@ impl RealBackend {
             });
             return Err(e);
         }
+        self.connect_waiting(&id);
         self.update(&id, |r| {
             r.pid = pid;
             r.running = true;
