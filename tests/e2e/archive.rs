@@ -111,3 +111,64 @@ fn archive_put_into_running_and_stopped_containers_keeps_content_modes_and_owner
     assert_eq!(e.ok(&["logs", "ar-put-new"]), "x=1");
     e.ok(&["rm", "-f", "ar-put-run", "ar-put-new"]);
 }
+
+#[test]
+fn archive_docker_cp_copies_both_ways_with_modes() {
+    let e = Engine::start("ar_dcp");
+    e.ok(&[
+        "run",
+        "--network",
+        "none",
+        "-d",
+        "--name",
+        "ar-dcp",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let src = e.scratch().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("sub/data"), "payload\n").unwrap();
+    std::fs::set_permissions(
+        src.join("sub/data"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o751),
+    )
+    .unwrap();
+    let src_s = src.display().to_string();
+    e.ok(&["cp", &src_s, "ar-dcp:/tmp/in"]);
+    assert_eq!(
+        e.ok(&["exec", "ar-dcp", "stat", "-c", "%a %s", "/tmp/in/sub/data"]),
+        "751 8"
+    );
+    e.ok(&[
+        "exec",
+        "ar-dcp",
+        "sh",
+        "-c",
+        "mkdir -p /srv/out && echo made > /srv/out/f && chmod 604 /srv/out/f && ln -s f /srv/out/l",
+    ]);
+    let dst = e.scratch().join("dst");
+    let dst_s = dst.display().to_string();
+    e.ok(&["cp", "ar-dcp:/srv/out", &dst_s]);
+    assert_eq!(std::fs::read_to_string(dst.join("f")).unwrap(), "made\n");
+    let mode = std::fs::metadata(dst.join("f")).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o604
+    );
+    assert_eq!(
+        std::fs::read_link(dst.join("l")).unwrap(),
+        std::path::Path::new("f")
+    );
+    // A single file onto a new name, and a directory's contents with `/.`.
+    let one = e.scratch().join("one.txt");
+    e.ok(&["cp", "ar-dcp:/srv/out/f", &one.display().to_string()]);
+    assert_eq!(std::fs::read_to_string(&one).unwrap(), "made\n");
+    let contents = e.scratch().join("contents");
+    std::fs::create_dir_all(&contents).unwrap();
+    e.ok(&["cp", "ar-dcp:/srv/out/.", &contents.display().to_string()]);
+    assert!(contents.join("f").is_file());
+    let missing = e.docker(&["cp", "ar-dcp:/no/such", &dst_s]);
+    assert!(!missing.status.success());
+    e.ok(&["rm", "-f", "ar-dcp"]);
+}
