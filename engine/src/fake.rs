@@ -7,6 +7,7 @@ mod exec;
 mod images;
 mod logs;
 mod objects;
+mod stats;
 mod util;
 mod views;
 
@@ -664,6 +665,10 @@ impl Backend for FakeBackend {
 
     async fn inspect_exec(&self, exec_id: &str) -> BackendResult<ExecInspect> {
         self.inspect_exec_impl(exec_id)
+    }
+
+    async fn container_stats(&self, id: &str) -> BackendResult<crate::api::models::ContainerStats> {
+        self.stats_impl(id)
     }
 
     async fn top_container(&self, id: &str) -> BackendResult<ContainerTopResponse> {
