@@ -16,8 +16,8 @@ mod redis;
 mod wordpress;
 
 use std::cell::RefCell;
-use std::path::PathBuf;
 use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};

@@ -36,7 +36,9 @@ impl MirrorProxy {
         .join()
         .expect("proxy bind thread");
         let port = listener.local_addr().expect("proxy address").port();
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let accept = std::thread::spawn(move || {

@@ -311,7 +311,10 @@ mod tests {
                 .expect("the lock file exists");
             Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok()
         };
-        assert!(!try_again(), "a second lock was granted while the first is held");
+        assert!(
+            !try_again(),
+            "a second lock was granted while the first is held"
+        );
         drop(held);
         assert!(try_again(), "the lock was not released on drop");
     }
