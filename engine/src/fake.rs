@@ -319,6 +319,14 @@ impl Backend for FakeBackend {
         self.get_archive_impl(id, path)
     }
 
+    async fn export_container(&self, id: &str) -> BackendResult<crate::backend::ByteStream> {
+        self.export_impl(id)
+    }
+
+    async fn container_changes(&self, id: &str) -> BackendResult<Vec<crate::backend::Change>> {
+        self.changes_impl(id)
+    }
+
     async fn info(&self) -> BackendResult<Info> {
         let st = self.lock();
         let count = |s: Status| st.containers.values().filter(|c| c.status == s).count() as i64;

@@ -12,6 +12,7 @@
 //! networks, `host`, `none` and `container:<id>`.
 
 mod archive;
+mod archive_changes;
 mod archive_extract;
 mod archive_fs;
 mod archive_read;
@@ -409,6 +410,14 @@ impl Backend for RealBackend {
         path: &str,
     ) -> BackendResult<(crate::backend::PathStat, crate::backend::ByteStream)> {
         self.archive_get(id, path).await
+    }
+
+    async fn export_container(&self, id: &str) -> BackendResult<crate::backend::ByteStream> {
+        self.archive_export(id).await
+    }
+
+    async fn container_changes(&self, id: &str) -> BackendResult<Vec<crate::backend::Change>> {
+        self.archive_changes(id).await
     }
 
     async fn list_images(&self, _all: bool, filters: Filters) -> BackendResult<Vec<ImageSummary>> {

@@ -5,6 +5,7 @@ pub(crate) mod build;
 mod builder;
 mod config;
 mod container;
+mod cp;
 mod down;
 mod engine;
 mod events;
@@ -115,6 +116,8 @@ pub enum Command {
     Events(events::EventsArgs),
     /// List the compose projects the engine runs.
     Ls(events::LsArgs),
+    /// Copy files between a service container and the local file system.
+    Cp(cp::CpArgs),
     /// Sync, rebuild or restart services as their `develop.watch` paths change.
     Watch(watch::WatchArgs),
 }
@@ -159,6 +162,7 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Wait(args) => top::wait(args, global),
         Command::Events(args) => events::events(args, global),
         Command::Ls(args) => events::ls(args, global),
+        Command::Cp(args) => cp::run(args, global),
         Command::Watch(args) => watch::run(args, global),
     }
 }

@@ -155,6 +155,8 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
                 .get(archive::get::<B>)
                 .head(archive::head::<B>),
         )
+        .route("/containers/{id}/export", get(archive::export::<B>))
+        .route("/containers/{id}/changes", get(archive::changes::<B>))
         .route("/containers/{id}/attach", post(attach::attach::<B>))
         .route("/containers/{id}/exec", post(attach::create_exec::<B>))
         .route(

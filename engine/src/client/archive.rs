@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Response};
 
 use super::{Client, ClientError, ClientResult, body_chunks, query};
-use crate::backend::{BoxStream, PathStat};
+use crate::backend::{BoxStream, Change, PathStat};
 
 /// The [`PathStat`] in an answer's `X-Docker-Container-Path-Stat` header.
 fn path_stat(resp: &Response<Incoming>) -> ClientResult<PathStat> {
@@ -85,5 +85,21 @@ impl Client {
             .await?;
         let stat = path_stat(&resp)?;
         Ok((stat, body_chunks(resp)))
+    }
+
+    /// `GET /containers/{id}/export`: a tar stream of the container's file system.
+    pub async fn export_container(&self, id: &str) -> ClientResult<BoxStream<ClientResult<Bytes>>> {
+        let resp = self
+            .request(Method::GET, &format!("/containers/{id}/export"), "", None)
+            .await?;
+        Ok(body_chunks(resp))
+    }
+
+    /// `GET /containers/{id}/changes`: the paths the container added, changed or deleted.
+    pub async fn container_changes(&self, id: &str) -> ClientResult<Vec<Change>> {
+        let changes: Option<Vec<Change>> = self
+            .call(Method::GET, &format!("/containers/{id}/changes"), "", None)
+            .await?;
+        Ok(changes.unwrap_or_default())
     }
 }

@@ -11,7 +11,9 @@ use futures_util::TryStreamExt;
 
 use super::{FakeBackend, resolve_container};
 use crate::backend::archive::{GO_MODE_DIR, GO_MODE_SYMLINK};
-use crate::backend::{BackendError, BackendResult, ByteStream, PathStat, PutArchiveOptions};
+use crate::backend::{
+    BackendError, BackendResult, ByteStream, Change, ChangeKind, PathStat, PutArchiveOptions,
+};
 
 /// What a fake path holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -352,5 +354,31 @@ impl FakeBackend {
         let tar = b.into_inner().map_err(write)?;
         let stream = futures_util::stream::iter([Ok(bytes::Bytes::from(tar))]);
         Ok((stat, Box::pin(stream)))
+    }
+
+    /// `GET /containers/{id}/export` on the fake: the whole tree.
+    pub(super) fn export_impl(&self, id: &str) -> BackendResult<ByteStream> {
+        Ok(self.get_archive_impl(id, "/.")?.1)
+    }
+
+    /// `GET /containers/{id}/changes` on the fake: every path beyond the initial tree is added.
+    pub(super) fn changes_impl(&self, id: &str) -> BackendResult<Vec<Change>> {
+        let full = resolve_container(&self.lock(), id)?;
+        let st = self.lock();
+        let initial = FakeFs::default();
+        Ok(st
+            .files
+            .get(&full)
+            .map(|fs| {
+                fs.nodes
+                    .keys()
+                    .filter(|p| !initial.nodes.contains_key(*p))
+                    .map(|p| Change {
+                        path: p.display().to_string(),
+                        kind: ChangeKind::Added,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }

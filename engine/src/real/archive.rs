@@ -16,10 +16,10 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::archive_extract::{ExtractOptions, extract};
 use super::archive_fs::{ArchiveError, open_in};
-use super::archive_read::{ChunkWriter, Source, locate, write_tar};
+use super::archive_read::{ChunkWriter, Source, locate, write_tar, write_tree};
 use super::{RealBackend, Record, blocking};
 use crate::backend::{
-    BackendError, BackendResult, ByteStream, ErrorKind, PathStat, PutArchiveOptions,
+    BackendError, BackendResult, ByteStream, Change, ErrorKind, PathStat, PutArchiveOptions,
 };
 
 /// The root a file operation on one container works in; unmounts the rootfs it mounted.
@@ -207,6 +207,60 @@ impl RealBackend {
         let stat = src.stat.clone();
         let stream = tar_stream(move |out| write_tar(root.fd(), &src, out));
         Ok((stat, stream))
+    }
+
+    /// The root of `rec`'s own file system (its rootfs, without volumes, whether it runs or
+    /// not), as `docker export` and `docker diff` see it.
+    fn rootfs_root(&self, rec: &Record) -> BackendResult<ContainerRoot> {
+        let stopped = Record {
+            running: false,
+            pid: 0,
+            ..rec.clone()
+        };
+        self.container_root(&stopped)
+    }
+
+    /// `GET /containers/{id}/export`.
+    pub(super) async fn archive_export(&self, id: &str) -> BackendResult<ByteStream> {
+        let rec = self.record(id)?;
+        let this = self.clone();
+        let root = blocking(move || this.rootfs_root(&rec)).await?;
+        Ok(tar_stream(move |out| write_tree(root.fd(), out)))
+    }
+
+    /// `GET /containers/{id}/changes`.
+    pub(super) async fn archive_changes(&self, id: &str) -> BackendResult<Vec<Change>> {
+        let rec = self.record(id)?;
+        let this = self.clone();
+        blocking(move || {
+            let mounts = this
+                .inner
+                .images
+                .prepare_rootfs(&rec.id, &rec.image_id)
+                .map_err(|e| {
+                    BackendError::new(
+                        ErrorKind::Internal,
+                        format!("cannot find the container's layers: {e}"),
+                    )
+                })?;
+            let option = |key: &str| {
+                mounts
+                    .iter()
+                    .flat_map(|m| m.options.iter())
+                    .find_map(|o| o.strip_prefix(key).map(str::to_owned))
+            };
+            let lowers: Vec<PathBuf> = option("lowerdir=")
+                .unwrap_or_default()
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect();
+            let upper = option("upperdir=").map(PathBuf::from).ok_or_else(|| {
+                BackendError::new(ErrorKind::Internal, "the container has no writable layer")
+            })?;
+            super::archive_changes::changes(&upper, &lowers).map_err(api_error)
+        })
+        .await
     }
 }
 

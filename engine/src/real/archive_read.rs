@@ -116,6 +116,22 @@ pub fn write_tar(root: &OwnedFd, src: &Source, out: impl Write) -> ArchiveResult
     w.builder.get_mut().flush().map_err(ArchiveError::Write)
 }
 
+/// Writes a tar of everything under the root (`docker export`: entries named without `./`).
+pub fn write_tree(root: &OwnedFd, out: impl Write) -> ArchiveResult<()> {
+    let mut w = Walker {
+        builder: tar::Builder::new(out),
+        links: HashMap::new(),
+    };
+    let top = Path::new("/");
+    let dir = open_in(root, top, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+        .map_err(|e| ArchiveError::sys("open", top, e))?;
+    for child in list_dir(&dir).map_err(|e| ArchiveError::sys("list", top, e))? {
+        w.add(&dir, &child, &top.join(&child), Path::new(&child))?;
+    }
+    w.builder.finish().map_err(ArchiveError::Write)?;
+    w.builder.get_mut().flush().map_err(ArchiveError::Write)
+}
+
 struct Walker<W: Write> {
     builder: tar::Builder<W>,
     links: HashMap<(u64, u64), PathBuf>,

@@ -2,7 +2,9 @@
 //! verbs work against any Docker-API engine): run, exec, ps, logs, lifecycle verbs, inspect, top.
 
 pub(crate) mod attach;
+pub(crate) mod cp;
 pub(crate) mod exec;
+mod export;
 mod lifecycle;
 mod logs;
 mod ps;
@@ -56,6 +58,12 @@ pub enum ContainerCommand {
     Wait(lifecycle::Ids),
     /// Rename a container.
     Rename(lifecycle::RenameArgs),
+    /// Copy files between a container and the local file system (`-` for a tar on stdin/stdout).
+    Cp(cp::CpArgs),
+    /// Write a container's file system as a tar archive.
+    Export(export::ExportArgs),
+    /// List the files a container added (A), changed (C) or deleted (D).
+    Diff(export::DiffArgs),
 }
 
 /// Runs one `berth container` sub-verb.
@@ -79,6 +87,9 @@ pub fn run(command: ContainerCommand, global: &GlobalArgs) -> anyhow::Result<Exi
         C::Unpause(a) => lifecycle::pause(a, global, false),
         C::Wait(a) => lifecycle::wait(a, global),
         C::Rename(a) => lifecycle::rename(a, global),
+        C::Cp(a) => cp::run(a, global),
+        C::Export(a) => export::export(a, global),
+        C::Diff(a) => export::diff(a, global),
     }
 }
 

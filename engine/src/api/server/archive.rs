@@ -97,3 +97,27 @@ pub(super) async fn put<B: Backend>(
     st.backend.put_archive(&id, opts, source).await?;
     Ok(StatusCode::OK)
 }
+
+/// `GET /containers/{id}/export`: a tar of the container's file system.
+pub(super) async fn export<B: Backend>(
+    State(st): State<AppState<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let tar = st.backend.export_container(&id).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-tar"),
+        )],
+        Body::from_stream(tar),
+    )
+        .into_response())
+}
+
+/// `GET /containers/{id}/changes`: what the container changed against its image.
+pub(super) async fn changes<B: Backend>(
+    State(st): State<AppState<B>>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Vec<crate::backend::Change>>> {
+    Ok(axum::Json(st.backend.container_changes(&id).await?))
+}
