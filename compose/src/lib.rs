@@ -34,6 +34,7 @@ pub mod schema;
 mod testutil;
 pub mod units;
 pub mod validate;
+pub mod watch;
 pub mod yaml;
 
 pub use error::{Error, ErrorKind, Loc, Result};

@@ -308,6 +308,41 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         exec_id: &str,
     ) -> impl Future<Output = BackendResult<ExecInspect>> + Send;
+    /// `POST /containers/{id}/resize`: sets the terminal size of a running container (a
+    /// container without a terminal ignores it).
+    fn resize_container(
+        &self,
+        id: &str,
+        rows: u16,
+        cols: u16,
+    ) -> impl Future<Output = BackendResult<()>> + Send {
+        let _ = (rows, cols);
+        async move { self.inspect_container(id).await.map(|_| ()) }
+    }
+    /// `POST /exec/{id}/resize`: sets the terminal size of a running exec.
+    fn resize_exec(
+        &self,
+        exec_id: &str,
+        rows: u16,
+        cols: u16,
+    ) -> impl Future<Output = BackendResult<()>> + Send {
+        let _ = (rows, cols);
+        async move { self.inspect_exec(exec_id).await.map(|_| ()) }
+    }
+    /// `GET /containers/{id}/stats`: one sample of resource usage (the server fills the
+    /// previous-sample fields); a stopped container gives an empty sample.
+    fn container_stats(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = BackendResult<crate::api::models::ContainerStats>> + Send {
+        let _ = id;
+        async {
+            Err(BackendError::new(
+                ErrorKind::Unavailable,
+                "stats are not supported by this engine",
+            ))
+        }
+    }
     /// `GET /containers/{id}/top`.
     fn top_container(
         &self,

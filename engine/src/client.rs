@@ -5,12 +5,15 @@
 mod archive;
 mod build;
 mod hijack;
+mod interactive;
 mod runtime;
+mod stats;
 mod stream;
 mod transport;
 
 pub use build::build_query;
 pub use hijack::ExecOutput;
+pub use interactive::{Session, SessionInput};
 pub use stream::{Demuxer, JsonLines, LogOutput, looks_multiplexed};
 pub use transport::{DEFAULT_HOST, Host};
 

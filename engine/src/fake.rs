@@ -7,6 +7,7 @@ mod exec;
 mod images;
 mod logs;
 mod objects;
+mod stats;
 mod util;
 mod views;
 
@@ -300,6 +301,22 @@ impl Backend for FakeBackend {
         archive: crate::backend::ByteStream,
     ) -> BackendResult<()> {
         self.put_archive_impl(id, opts, archive).await
+    }
+
+    async fn stat_container_path(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<crate::backend::PathStat> {
+        self.stat_path_impl(id, path)
+    }
+
+    async fn get_archive(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<(crate::backend::PathStat, crate::backend::ByteStream)> {
+        self.get_archive_impl(id, path)
     }
 
     async fn info(&self) -> BackendResult<Info> {
@@ -648,6 +665,10 @@ impl Backend for FakeBackend {
 
     async fn inspect_exec(&self, exec_id: &str) -> BackendResult<ExecInspect> {
         self.inspect_exec_impl(exec_id)
+    }
+
+    async fn container_stats(&self, id: &str) -> BackendResult<crate::api::models::ContainerStats> {
+        self.stats_impl(id)
     }
 
     async fn top_container(&self, id: &str) -> BackendResult<ContainerTopResponse> {

@@ -6,3 +6,4 @@ mod e2e;
 mod router;
 mod router_archive;
 mod router_objects;
+mod router_stats;

@@ -108,6 +108,11 @@ impl Engine {
 
     /// Like [`Engine::start`], with `daemon_json` (if given) as the engine's daemon.json.
     pub fn start_with_config(test: &str, daemon_json: Option<&str>) -> Engine {
+        Self::start_with_args(test, daemon_json, &[])
+    }
+
+    /// Like [`Engine::start_with_config`], with extra `berth engine` flags.
+    pub fn start_with_args(test: &str, daemon_json: Option<&str>, args: &[&str]) -> Engine {
         require_root();
         let dir = tempfile::Builder::new()
             .prefix(&format!("berth-engine-{test}-"))
@@ -133,6 +138,7 @@ impl Engine {
             std::fs::write(&path, json).expect("write daemon.json");
             cmd.arg("--config").arg(path);
         }
+        cmd.args(args);
         let child = cmd
             .arg("--data-root")
             .arg(&root)

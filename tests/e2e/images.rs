@@ -4,6 +4,7 @@
 //! `registry-mirrors` entry serving Docker Hub names).
 
 mod registry;
+mod secure;
 
 use std::path::Path;
 
@@ -13,7 +14,7 @@ use registry::Registry;
 
 /// A small rootfs (busybox, `sh`, `cat`, `echo`) with `/etc/marker` holding `marker`, so each
 /// test's layer is unique and a pull really downloads it.
-fn marked_rootfs(dir: &Path, marker: &str) -> String {
+pub(crate) fn marked_rootfs(dir: &Path, marker: &str) -> String {
     let path = dir.join(format!("{marker}.tar"));
     let mut tar = tar::Builder::new(std::fs::File::create(&path).expect("create tar"));
     let header = |kind: tar::EntryType, mode: u32, size: u64| {

@@ -20,6 +20,10 @@ pub struct EngineArgs {
     /// daemon.json to read (default: /etc/berth/daemon.json when it exists).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Per-registry certificate directories (`<dir>/<host:port>/ca.crt`, `client.cert`,
+    /// `client.key`), in lookup order.
+    #[arg(long = "certs-d", value_name = "DIR", default_values = berth_engine::image::tls::DEFAULT_CERTS_DIRS)]
+    certs_d: Vec<PathBuf>,
     /// Where cgroup hierarchies are mounted.
     #[arg(long, default_value = "/sys/fs/cgroup", hide = true)]
     cgroup_root: PathBuf,
@@ -59,6 +63,7 @@ pub fn run(args: EngineArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         backend.set_registry_options(&berth_engine::image::RegistryOptions {
             insecure: cfg.insecure_registries.clone(),
             mirrors: cfg.registry_mirrors.clone(),
+            certs_dirs: args.certs_d.clone(),
         });
         backend
             .open_networks(berth_engine::real::NetConfig::from_daemon(&cfg))

@@ -128,7 +128,7 @@ pub struct ImageStore {
     pub(crate) unpack: UnpackOptions,
 }
 
-fn familiar(r: &str) -> String {
+pub(crate) fn familiar(r: &str) -> String {
     Reference::parse(r).map_or_else(|_| r.to_owned(), |r| r.familiar())
 }
 
@@ -181,11 +181,11 @@ impl ImageStore {
         IngestGuard(self.ingesting.clone())
     }
 
-    fn read_index(&self) -> Result<ImageIndex> {
+    pub(crate) fn read_index(&self) -> Result<ImageIndex> {
         Ok(ImageIndex::load(&self.index_path)?)
     }
 
-    fn with_index<T>(&self, f: impl FnOnce(&mut ImageIndex) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_index<T>(&self, f: impl FnOnce(&mut ImageIndex) -> Result<T>) -> Result<T> {
         let _g = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut idx = ImageIndex::load(&self.index_path)?;
         let out = f(&mut idx)?;
@@ -287,7 +287,7 @@ impl ImageStore {
         })
     }
 
-    fn read_config(&self, digest: &Digest) -> Result<ImageConfiguration> {
+    pub(crate) fn read_config(&self, digest: &Digest) -> Result<ImageConfiguration> {
         let data = self.content.read_blob(digest)?;
         ImageConfiguration::from_reader(&data[..]).map_err(|e| ImageError::BadDocument {
             what: "config",
@@ -296,7 +296,7 @@ impl ImageStore {
         })
     }
 
-    fn find(&self, idx: &ImageIndex, s: &str) -> Result<(Digest, ImageRecord)> {
+    pub(crate) fn find(&self, idx: &ImageIndex, s: &str) -> Result<(Digest, ImageRecord)> {
         let found = |m: &Digest| idx.images.get(m).map(|r| (m.clone(), r.clone()));
         if let Ok(d) = s.parse::<Digest>() {
             if let Some(hit) = found(&d) {

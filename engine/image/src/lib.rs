@@ -1,5 +1,5 @@
 //! Images for berth's engine: the OCI content store, image references, `docker import`,
-//! registry pulls with progress events and auth (plain HTTP only), credentials,
+//! registry pulls with progress events and auth (HTTPS by default, rustls), credentials,
 //! `docker save`/`docker load` archives and the root-confined layer unpacker that turns layers
 //! into overlay snapshots.
 //!
@@ -23,11 +23,13 @@
 //! ImageStore::prepare_rootfs(&self, container_id: &str, image: &str) -> Result<Vec<Mount>, ImageError>
 //! ImageStore::release(&self, container_id: &str) -> Result<(), ImageError>
 //! ImageStore::gc(&self) -> Result<Garbage, ImageError>
+//! ImageStore::history(&self, reference: &str) -> Result<Vec<HistoryEntry>, ImageError>
+//! ImageStore::prune(&self, all: bool) -> Result<PruneReport, ImageError>
 //! ImageStore::hold_gc(&self) -> GcHold   // builds: GC waits while held
 //! ImageStore::unpacked_layer(&self, diff_id: &Digest, blob: &Digest) -> Result<PathBuf, ImageError>
 //! ImageStore::put_image(&self, config: &[u8], layers: &[BuiltLayer], names: &[String]) -> Result<ImageSummary, ImageError>
 //! RegistryClient::new(insecure: impl IntoIterator<Item = String>) -> RegistryClient
-//! RegistryClient::with_options(&RegistryOptions { insecure, mirrors }) -> RegistryClient
+//! RegistryClient::with_options(&RegistryOptions { insecure, mirrors, certs_dirs }) -> RegistryClient
 //! RegistryClient::pull(&self, &ImageStore, reference: &str) -> impl Future<Output = Result<ImageSummary, ImageError>> + Send
 //! RegistryClient::pull_with(&self, &ImageStore, reference: &str, &PullOptions, Progress) -> impl Future<Output = Result<ImageSummary, ImageError>> + Send
 //! RegistryClient::push(&self, &ImageStore, reference: &str, Option<Credentials>, PushProgress) -> impl Future<Output = Result<Digest, ImageError>> + Send
@@ -61,17 +63,22 @@ pub mod archive;
 pub mod auth;
 pub mod built;
 pub mod digest;
+pub mod endpoint;
 pub mod fsops;
 pub mod images;
 pub mod import;
 pub mod index;
 pub mod layers;
+pub mod maintain;
 pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod snapshot;
 pub mod store;
+pub mod tls;
+#[cfg(test)]
+mod tls_tests;
 pub mod unpack;
 
 pub use auth::Credentials;
@@ -79,6 +86,7 @@ pub use built::{BuiltLayer, GcHold};
 pub use images::{ImageError, ImageStore, ImageSummary, RemoveReport};
 pub use import::ImportOptions;
 pub use index::Garbage;
+pub use maintain::{HistoryEntry, PruneReport};
 pub use pull::{Platform, PullEvent, PullOptions};
 pub use push::PushEvent;
 pub use reference::Reference;

@@ -170,7 +170,7 @@ impl RegistryClient {
         progress: Progress,
     ) -> std::result::Result<ImageSummary, ImageError> {
         let r = Reference::parse_normalized(reference)?;
-        let bases = self.bases(r.domain())?;
+        let bases = self.bases(r.domain()).await?;
         let mut last = None;
         for (i, base) in bases.iter().enumerate() {
             match self.pull_from(store, base, &r, opts, &progress).await {

@@ -80,7 +80,7 @@ impl RegistryClient {
             layers.push(oci_digest(l.digest())?);
         }
         progress(PushEvent::Preparing(layers.clone()));
-        let base = self.base(r.domain())?;
+        let base = self.base(r.domain()).await?;
         let mut session = Session {
             credentials,
             authorization: None,

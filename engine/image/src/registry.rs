@@ -3,11 +3,13 @@
 //!
 //! It answers `WWW-Authenticate` challenges (bearer tokens fetched with the caller's
 //! credentials, or basic auth), follows redirects (dropping credentials on another host) and
-//! caps every body it reads. Registries are reached over plain HTTP: loopback ones, those the
-//! caller lists as insecure (dockerd's `insecure-registries`) and `registry-mirrors`; TLS is not
-//! built in yet, so any other registry is refused with [`RegistryError::TlsUnsupported`].
+//! caps every body it reads. Registries are reached over HTTPS ([`crate::tls`]: system roots
+//! plus the registry's `certs.d` directory); insecure ones ([`crate::endpoint`]: loopback and
+//! `insecure-registries`) over plain HTTP or unverified TLS, whichever they speak.
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -15,22 +17,38 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
 use crate::auth::Credentials;
+pub(crate) use crate::endpoint::Url;
+use crate::endpoint::{Insecure, Scheme, is_insecure};
 use crate::reference::DEFAULT_DOMAIN;
 use crate::store::StoreError;
+use crate::tls::{TlsConfigs, TlsError, server_name};
 
 pub(crate) const MAX_MANIFEST: u64 = 4 << 20;
 pub(crate) const MAX_BLOB: u64 = 32 << 30;
 const MAX_REDIRECTS: usize = 5;
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Errors of registry access.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// The registry needs TLS, which this client does not speak.
+    /// The TLS handshake with a registry failed (unknown CA, wrong name, not TLS, …).
     #[error(
-        "registry {0} needs HTTPS, which berth does not speak yet; add it to \
-         insecure-registries in daemon.json if it serves plain HTTP"
+        "TLS handshake with registry {registry} failed: {source}; if it uses a private CA, put \
+         the CA certificate in {}/ca.crt (client certificates: client.cert and client.key \
+         there), or list {registry} in insecure-registries in daemon.json",
+        dir.display()
     )]
-    TlsUnsupported(String),
+    Tls {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// The certs.d directory berth reads for it.
+        dir: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The registry's certs.d files are unusable.
+    #[error(transparent)]
+    TlsConfig(#[from] TlsError),
     /// TCP connection failed.
     #[error("connect to {host}: {source}")]
     Connect {
@@ -93,69 +111,21 @@ impl RegistryError {
 pub(crate) type Result<T> = std::result::Result<T, RegistryError>;
 
 /// Where the engine may reach registries: dockerd's `insecure-registries` and
-/// `registry-mirrors` (both from daemon.json).
+/// `registry-mirrors` (both from daemon.json) and the per-registry certificate directories.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegistryOptions {
-    /// `host[:port]` of registries reached over plain HTTP.
+    /// Registries reached over plain HTTP or unverified TLS: `host[:port]` or a CIDR.
     pub insecure: Vec<String>,
-    /// Base URLs (`http://host:port`) tried in order for `docker.io` images before Docker Hub.
+    /// Base URLs (`http[s]://host[:port]`) tried in order for `docker.io` images before
+    /// Docker Hub.
     pub mirrors: Vec<String>,
+    /// Directories holding `<host[:port]>/{*.crt,client.cert,client.key}`, in lookup order
+    /// (dockerd: [`crate::tls::DEFAULT_CERTS_DIRS`]); empty means the system roots only.
+    pub certs_dirs: Vec<PathBuf>,
 }
 
-/// A parsed `http://host[:port]/path` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Url {
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) path: String,
-}
-
-impl Url {
-    pub(crate) fn parse(s: &str) -> Result<Url> {
-        let rest = s
-            .strip_prefix("http://")
-            .ok_or_else(|| RegistryError::TlsUnsupported(s.to_owned()))?;
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-                h.to_owned(),
-                p.parse()
-                    .map_err(|_| RegistryError::Invalid(format!("bad port in {s}")))?,
-            ),
-            _ => (authority.to_owned(), 80),
-        };
-        if host.is_empty() {
-            return Err(RegistryError::Invalid(format!("no host in {s}")));
-        }
-        let path = if path.is_empty() { "/" } else { path };
-        Ok(Url {
-            host,
-            port,
-            path: path.to_owned(),
-        })
-    }
-
-    pub(crate) fn authority(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
-
-    pub(crate) fn join(&self, location: &str) -> Result<Url> {
-        if location.starts_with('/') {
-            Ok(Url {
-                path: location.to_owned(),
-                ..self.clone()
-            })
-        } else {
-            Url::parse(location)
-        }
-    }
-}
-
-impl std::fmt::Display for Url {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}:{}{}", self.host, self.port, self.path)
-    }
-}
+/// Docker Hub's registry endpoint (references say `docker.io`).
+pub const DOCKER_HUB: &str = "https://registry-1.docker.io/";
 
 /// Parses `Bearer realm="…",service="…",scope="…"` into the token URL to call.
 fn token_url(challenge: &str) -> Result<String> {
@@ -234,61 +204,105 @@ impl Call {
     }
 }
 
-/// Talks to registries over plain HTTP.
+/// Talks to registries over HTTPS (or, for insecure ones, whatever they speak).
 #[derive(Debug, Clone, Default)]
 pub struct RegistryClient {
-    insecure: BTreeSet<String>,
+    insecure: Arc<Vec<Insecure>>,
     mirrors: Vec<String>,
+    tls: Arc<TlsConfigs>,
+    /// The base URL chosen for each insecure registry (probed once).
+    probed: Arc<Mutex<HashMap<String, Url>>>,
 }
 
 impl RegistryClient {
-    /// A client that reaches loopback registries and those in `insecure` (`host:port`).
+    /// A client that reaches loopback registries and those in `insecure` (`host[:port]` or
+    /// CIDR) insecurely, any other over HTTPS verified against the system roots.
     pub fn new(insecure: impl IntoIterator<Item = String>) -> RegistryClient {
-        RegistryClient {
+        RegistryClient::with_options(&RegistryOptions {
             insecure: insecure.into_iter().collect(),
-            mirrors: Vec::new(),
-        }
+            ..RegistryOptions::default()
+        })
     }
 
-    /// A client with daemon.json's insecure registries and mirrors.
+    /// A client with daemon.json's insecure registries and mirrors and the certs.d directories.
     pub fn with_options(opts: &RegistryOptions) -> RegistryClient {
         RegistryClient {
-            insecure: opts.insecure.iter().cloned().collect(),
+            insecure: Arc::new(opts.insecure.iter().map(|e| Insecure::parse(e)).collect()),
             mirrors: opts
                 .mirrors
                 .iter()
                 .map(|m| m.trim_end_matches('/').to_owned())
                 .collect(),
+            tls: Arc::new(TlsConfigs::new(opts.certs_dirs.clone())),
+            probed: Arc::default(),
         }
     }
 
     /// Base URLs to try for `domain`, in order: the mirrors for Docker Hub, then the registry.
-    pub(crate) fn bases(&self, domain: &str) -> Result<Vec<Url>> {
+    pub(crate) async fn bases(&self, domain: &str) -> Result<Vec<Url>> {
         let mut out = Vec::new();
         if domain == DEFAULT_DOMAIN {
             for m in &self.mirrors {
-                out.push(Url::parse(&format!("{m}/"))?);
+                let mut u = Url::parse(&format!("{m}/"))?;
+                u.verify = !is_insecure(&self.insecure, &u.registry_name()).await;
+                out.push(u);
             }
         }
-        match self.base(domain) {
+        match self.base(domain).await {
             Ok(b) => out.push(b),
             Err(e) if out.is_empty() => return Err(e),
-            Err(_) => {}
+            Err(e) => tracing::warn!(registry = domain, error = %e, "registry unreachable"),
         }
         Ok(out)
     }
 
-    pub(crate) fn base(&self, domain: &str) -> Result<Url> {
-        let host = domain.rsplit_once(':').map_or(domain, |(h, _)| h);
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-            || host == "[::1]";
-        if domain == DEFAULT_DOMAIN || !(loopback || self.insecure.contains(domain)) {
-            return Err(RegistryError::TlsUnsupported(domain.to_owned()));
+    /// The base URL of `domain`: HTTPS, or for an insecure registry whatever it speaks
+    /// (probed once with a plain `GET /v2/`).
+    pub(crate) async fn base(&self, domain: &str) -> Result<Url> {
+        if domain == DEFAULT_DOMAIN {
+            return Url::parse(DOCKER_HUB);
         }
-        Url::parse(&format!("http://{domain}/"))
+        let mut https = Url::parse(&format!("https://{domain}/"))?;
+        if !is_insecure(&self.insecure, domain).await {
+            return Ok(https);
+        }
+        if let Some(u) = self
+            .probed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(domain)
+        {
+            return Ok(u.clone());
+        }
+        https.verify = false;
+        let mut http = https.clone();
+        http.scheme = Scheme::Http;
+        http.port = Url::parse(&format!("http://{domain}/"))?.port;
+        let chosen = if self.speaks_plain_http(&http).await? {
+            http
+        } else {
+            https
+        };
+        self.probed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(domain.to_owned(), chosen.clone());
+        Ok(chosen)
+    }
+
+    /// Whether the server at `base` answers plain HTTP (rather than TLS): any HTTP answer but
+    /// Go's "client sent an HTTP request to an HTTPS server" 400.
+    async fn speaks_plain_http(&self, base: &Url) -> Result<bool> {
+        let call = Call::get(base.join("/v2/")?);
+        let probe = tokio::time::timeout(PROBE_TIMEOUT, self.send(&call, None)).await;
+        Ok(match probe {
+            Ok(Ok(resp)) if resp.status() == StatusCode::BAD_REQUEST => {
+                !error_text(resp, base).await.contains("HTTPS server")
+            }
+            Ok(Ok(_)) => true,
+            Ok(Err(e @ RegistryError::Connect { .. })) => return Err(e),
+            Ok(Err(_)) | Err(_) => false,
+        })
     }
 
     async fn send(&self, call: &Call, authorization: Option<&str>) -> Result<Response<Incoming>> {
@@ -299,11 +313,45 @@ impl RegistryClient {
                 host: url.authority(),
                 source,
             })?;
+        stream.set_nodelay(true).ok();
+        match url.scheme {
+            Scheme::Http => {
+                self.send_on(TokioIo::new(stream), call, authorization)
+                    .await
+            }
+            Scheme::Https => {
+                let registry = url.registry_name();
+                let name = server_name(&url.host)
+                    .ok_or_else(|| RegistryError::Invalid(format!("bad host name in {url}")))?;
+                let config = self.tls.config(&registry, url.verify)?;
+                let tls = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, stream)
+                    .await
+                    .map_err(|source| RegistryError::Tls {
+                        dir: self.tls.dir_for(&registry),
+                        registry,
+                        source,
+                    })?;
+                self.send_on(TokioIo::new(tls), call, authorization).await
+            }
+        }
+    }
+
+    async fn send_on<IO>(
+        &self,
+        io: IO,
+        call: &Call,
+        authorization: Option<&str>,
+    ) -> Result<Response<Incoming>>
+    where
+        IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let url = &call.url;
         let http = |source| RegistryError::Http {
             url: url.to_string(),
             source,
         };
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(http)?;
         tokio::spawn(async move {
@@ -350,7 +398,8 @@ impl RegistryClient {
                         .and_then(|v| v.to_str().ok())
                         .ok_or_else(|| RegistryError::Auth("401 without a challenge".into()))?
                         .to_owned();
-                    session.authorization = Some(self.answer(&challenge, session).await?);
+                    session.authorization =
+                        Some(self.answer(&challenge, session, &call.url).await?);
                 }
                 StatusCode::UNAUTHORIZED => {
                     let detail = error_text(resp, &call.url).await;
@@ -408,7 +457,7 @@ impl RegistryClient {
     }
 
     /// The `Authorization` value answering `challenge`.
-    async fn answer(&self, challenge: &str, session: &Session) -> Result<String> {
+    async fn answer(&self, challenge: &str, session: &Session, origin: &Url) -> Result<String> {
         if challenge.starts_with("Basic") {
             return session
                 .credentials
@@ -420,7 +469,10 @@ impl RegistryClient {
                     )
                 });
         }
-        let url = Url::parse(&token_url(challenge)?)?;
+        let mut url = Url::parse(&token_url(challenge)?)?;
+        if url.host == origin.host {
+            url.verify = origin.verify;
+        }
         let mut call = Call::get(url.clone());
         if let Some(c) = &session.credentials {
             call = call.header("authorization", c.basic_header());
@@ -481,18 +533,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_urls_and_challenges() {
-        let u = Url::parse("http://127.0.0.1:5000/v2/x?y=1").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.path.as_str()),
-            ("127.0.0.1", 5000, "/v2/x?y=1")
-        );
-        assert_eq!(Url::parse("http://reg").unwrap().path, "/");
-        assert!(matches!(
-            Url::parse("https://x/"),
-            Err(RegistryError::TlsUnsupported(_))
-        ));
-        assert_eq!(u.join("/a").unwrap().to_string(), "http://127.0.0.1:5000/a");
+    fn parses_challenges() {
         let t = token_url(
             r#"Bearer realm="http://h:1/token",service="reg",scope="repository:a/b:pull""#,
         )
@@ -501,39 +542,43 @@ mod tests {
         assert!(token_url("Basic realm=\"x\"").is_err());
     }
 
-    #[test]
-    fn only_plain_http_registries_are_reachable() {
+    #[tokio::test]
+    async fn secure_registries_are_https() {
         let c = RegistryClient::new(["reg.internal:5000".to_owned()]);
-        assert!(c.base("127.0.0.1:5000").is_ok());
-        assert!(c.base("localhost:5000").is_ok());
-        assert!(c.base("reg.internal:5000").is_ok());
-        assert!(matches!(
-            c.base("docker.io"),
-            Err(RegistryError::TlsUnsupported(_))
-        ));
-        assert!(matches!(
-            c.base("ghcr.io"),
-            Err(RegistryError::TlsUnsupported(_))
-        ));
+        assert_eq!(
+            c.base("docker.io").await.unwrap().to_string(),
+            "https://registry-1.docker.io:443/"
+        );
+        let g = c.base("ghcr.io").await.unwrap();
+        assert_eq!((g.scheme, g.verify), (Scheme::Https, true));
+        let p = c.base("reg.example:5443").await.unwrap();
+        assert_eq!(
+            (p.registry_name().as_str(), p.verify),
+            ("reg.example:5443", true)
+        );
     }
 
-    #[test]
-    fn docker_hub_goes_to_the_mirrors_first() {
+    #[tokio::test]
+    async fn docker_hub_goes_to_the_mirrors_first() {
         let c = RegistryClient::with_options(&RegistryOptions {
-            insecure: Vec::new(),
+            insecure: vec!["10.0.0.0/8".into()],
             mirrors: vec![
-                "http://127.0.0.1:6000/".into(),
+                "https://mirror.example/".into(),
                 "http://10.0.0.1:5000".into(),
             ],
+            certs_dirs: Vec::new(),
         });
-        let bases: Vec<String> = c
-            .bases("docker.io")
-            .unwrap()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(bases, ["http://127.0.0.1:6000/", "http://10.0.0.1:5000/"]);
-        assert_eq!(c.bases("127.0.0.1:5000").unwrap().len(), 1);
-        assert!(RegistryClient::default().bases("docker.io").is_err());
+        let bases = c.bases("docker.io").await.unwrap();
+        let shown: Vec<String> = bases.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "https://mirror.example:443/",
+                "http://10.0.0.1:5000/",
+                "https://registry-1.docker.io:443/"
+            ]
+        );
+        assert!(bases[0].verify);
+        assert_eq!(c.bases("ghcr.io").await.unwrap().len(), 1);
     }
 }

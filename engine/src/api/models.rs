@@ -8,11 +8,13 @@ mod build;
 mod container;
 mod objects;
 mod resources;
+mod stats;
 
 pub use build::*;
 pub use container::*;
 pub use objects::*;
 pub use resources::*;
+pub use stats::*;
 
 use std::collections::{BTreeMap, HashMap};
 

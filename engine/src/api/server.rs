@@ -7,6 +7,7 @@ mod build;
 mod containers;
 mod image_io;
 mod objects;
+mod stats;
 mod system;
 
 use std::sync::Arc;
@@ -146,8 +147,14 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         .route("/containers/{id}/unpause", post(containers::unpause::<B>))
         .route("/containers/{id}/logs", get(containers::logs::<B>))
         .route("/containers/{id}/top", get(containers::top::<B>))
+        .route("/containers/{id}/stats", get(stats::stats::<B>))
         .route("/containers/{id}/rename", post(containers::rename::<B>))
-        .route("/containers/{id}/archive", put(archive::put::<B>))
+        .route(
+            "/containers/{id}/archive",
+            put(archive::put::<B>)
+                .get(archive::get::<B>)
+                .head(archive::head::<B>),
+        )
         .route("/containers/{id}/attach", post(attach::attach::<B>))
         .route("/containers/{id}/exec", post(attach::create_exec::<B>))
         .route(

@@ -3,9 +3,25 @@
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::Method;
+use hyper::body::Incoming;
+use hyper::{Method, Response};
 
-use super::{Client, ClientResult, query};
+use super::{Client, ClientError, ClientResult, body_chunks, query};
+use crate::backend::{BoxStream, PathStat};
+
+/// The [`PathStat`] in an answer's `X-Docker-Container-Path-Stat` header.
+fn path_stat(resp: &Response<Incoming>) -> ClientResult<PathStat> {
+    let bad =
+        |why: &str| ClientError::Stream(format!("bad X-Docker-Container-Path-Stat header: {why}"));
+    let value = resp
+        .headers()
+        .get("x-docker-container-path-stat")
+        .ok_or_else(|| bad("missing"))?
+        .to_str()
+        .map_err(|_| bad("not text"))?;
+    let json = berth_image::auth::base64_decode(value).ok_or_else(|| bad("not base64"))?;
+    Ok(serde_json::from_slice(&json)?)
+}
 
 impl Client {
     /// Extracts the tar archive `tar` into the directory `path` inside container `id`
@@ -44,5 +60,30 @@ impl Client {
             .await?;
         resp.into_body().collect().await?;
         Ok(())
+    }
+
+    /// `HEAD /containers/{id}/archive?path=…`: what is at `path` in container `id` (a symlink
+    /// is described itself, with `link_target` the path it resolves to).
+    pub async fn stat_path(&self, id: &str, path: &str) -> ClientResult<PathStat> {
+        let q = query([("path", path)]);
+        let resp = self
+            .request(Method::HEAD, &format!("/containers/{id}/archive"), &q, None)
+            .await?;
+        path_stat(&resp)
+    }
+
+    /// `GET /containers/{id}/archive?path=…`: the stat of `path` and a tar stream of it (its
+    /// base name is the top entry; `dir/.` gives the directory's contents under `./`).
+    pub async fn get_archive(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> ClientResult<(PathStat, BoxStream<ClientResult<Bytes>>)> {
+        let q = query([("path", path)]);
+        let resp = self
+            .request(Method::GET, &format!("/containers/{id}/archive"), &q, None)
+            .await?;
+        let stat = path_stat(&resp)?;
+        Ok((stat, body_chunks(resp)))
     }
 }

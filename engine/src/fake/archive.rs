@@ -10,7 +10,8 @@ use std::path::{Component, Path, PathBuf};
 use futures_util::TryStreamExt;
 
 use super::{FakeBackend, resolve_container};
-use crate::backend::{BackendError, BackendResult, ByteStream, PutArchiveOptions};
+use crate::backend::archive::{GO_MODE_DIR, GO_MODE_SYMLINK};
+use crate::backend::{BackendError, BackendResult, ByteStream, PathStat, PutArchiveOptions};
 
 /// What a fake path holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,5 +244,113 @@ impl FakeBackend {
         fs.extract(&dest, &tar, &opts)?;
         self.container_event(&mut st, &full, "extract-to-dir");
         Ok(())
+    }
+
+    /// The fake's path lookup of the read endpoints: the path (parents resolved), its top
+    /// entry name and stat.
+    fn locate_impl(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<(String, PathBuf, String, PathStat)> {
+        let full = resolve_container(&self.lock(), id)?;
+        let mut st = self.lock();
+        let fs = st.files.entry(full.clone()).or_default();
+        let missing =
+            || BackendError::not_found(format!("Could not find the file {path} in container {id}"));
+        let cleaned = clean(Path::new(path));
+        let follow = path.ends_with('/') || path.ends_with("/.");
+        let resolved = match (follow, cleaned.parent(), cleaned.file_name()) {
+            (false, Some(parent), Some(base)) => fs.resolve(parent).map(|p| p.join(base)),
+            _ => fs.resolve(&cleaned),
+        }
+        .ok_or_else(missing)?;
+        let node = fs.nodes.get(&resolved).ok_or_else(missing)?;
+        let top = if path.ends_with("/.") {
+            ".".to_owned()
+        } else {
+            cleaned
+                .file_name()
+                .map_or_else(|| "/".to_owned(), |n| n.to_string_lossy().into_owned())
+        };
+        let (size, kind, link_target) = match &node.node {
+            Node::Dir => (4096, GO_MODE_DIR, String::new()),
+            Node::File(d) => (d.len() as i64, 0, String::new()),
+            Node::Symlink(t) => (
+                t.len() as i64,
+                GO_MODE_SYMLINK,
+                fs.resolve(&resolved)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+        };
+        let stat = PathStat {
+            name: top.clone(),
+            size,
+            mode: kind | (node.mode & 0o777),
+            mtime: humantime::format_rfc3339(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(node.mtime),
+            )
+            .to_string(),
+            link_target,
+        };
+        Ok((full, resolved, top, stat))
+    }
+
+    /// `HEAD /containers/{id}/archive` on the fake file system.
+    pub(super) fn stat_path_impl(&self, id: &str, path: &str) -> BackendResult<PathStat> {
+        Ok(self.locate_impl(id, path)?.3)
+    }
+
+    /// `GET /containers/{id}/archive` on the fake file system.
+    pub(super) fn get_archive_impl(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<(PathStat, ByteStream)> {
+        let (full, resolved, top, stat) = self.locate_impl(id, path)?;
+        let st = self.lock();
+        let fs = st.files.get(&full).cloned().unwrap_or_default();
+        drop(st);
+        let mut b = tar::Builder::new(Vec::new());
+        let write = |e: std::io::Error| {
+            BackendError::new(crate::backend::ErrorKind::Internal, e.to_string())
+        };
+        let top_is_dir = matches!(fs.nodes.get(&resolved).map(|n| &n.node), Some(Node::Dir));
+        for (p, node) in fs.nodes.range(resolved.clone()..) {
+            let Ok(rest) = p.strip_prefix(&resolved) else {
+                break;
+            };
+            if !rest.as_os_str().is_empty() && !top_is_dir {
+                break;
+            }
+            let name = Path::new(&top).join(rest);
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(node.mode);
+            h.set_uid(node.uid);
+            h.set_gid(node.gid);
+            h.set_mtime(node.mtime);
+            h.set_size(0);
+            match &node.node {
+                Node::Dir => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    let mut n = name.into_os_string();
+                    n.push("/");
+                    b.append_data(&mut h, n, std::io::empty()).map_err(write)?;
+                }
+                Node::File(d) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(d.len() as u64);
+                    b.append_data(&mut h, name, &d[..]).map_err(write)?;
+                }
+                Node::Symlink(t) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    b.append_link(&mut h, name, t).map_err(write)?;
+                }
+            }
+        }
+        let tar = b.into_inner().map_err(write)?;
+        let stream = futures_util::stream::iter([Ok(bytes::Bytes::from(tar))]);
+        Ok((stat, Box::pin(stream)))
     }
 }

@@ -16,8 +16,11 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::archive_extract::{ExtractOptions, extract};
 use super::archive_fs::{ArchiveError, open_in};
+use super::archive_read::{ChunkWriter, Source, locate, write_tar};
 use super::{RealBackend, Record, blocking};
-use crate::backend::{BackendError, BackendResult, ByteStream, ErrorKind, PutArchiveOptions};
+use crate::backend::{
+    BackendError, BackendResult, ByteStream, ErrorKind, PathStat, PutArchiveOptions,
+};
 
 /// The root a file operation on one container works in; unmounts the rootfs it mounted.
 pub(super) struct ContainerRoot {
@@ -51,7 +54,7 @@ pub(super) fn api_error(e: ArchiveError) -> BackendError {
         | ArchiveError::Overwrite { .. }
         | ArchiveError::Read(_) => ErrorKind::InvalidArgument,
         ArchiveError::ReadOnly { .. } => ErrorKind::Forbidden,
-        ArchiveError::Sys { .. } => ErrorKind::Internal,
+        ArchiveError::Sys { .. } | ArchiveError::Write(_) => ErrorKind::Internal,
     };
     BackendError::new(kind, e.to_string()).with_source(e)
 }
@@ -174,4 +177,55 @@ impl RealBackend {
         self.container_event(&rec_id, "extract-to-dir", &[]);
         Ok(())
     }
+
+    /// `HEAD /containers/{id}/archive?path=`.
+    pub(super) async fn archive_stat(&self, id: &str, path: &str) -> BackendResult<PathStat> {
+        let rec = self.record(id)?;
+        let (this, given, path) = (self.clone(), id.to_owned(), path.to_owned());
+        blocking(move || {
+            let root = this.container_root(&rec)?;
+            Ok(locate(root.fd(), &given, &path).map_err(api_error)?.stat)
+        })
+        .await
+    }
+
+    /// `GET /containers/{id}/archive?path=`: the stat now, the tar streamed by a blocking task
+    /// that holds the container's root (and its mount) until the tar is written.
+    pub(super) async fn archive_get(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<(PathStat, ByteStream)> {
+        let rec = self.record(id)?;
+        let (this, given, path) = (self.clone(), id.to_owned(), path.to_owned());
+        let (root, src): (ContainerRoot, Source) = blocking(move || {
+            let root = this.container_root(&rec)?;
+            let src = locate(root.fd(), &given, &path).map_err(api_error)?;
+            Ok((root, src))
+        })
+        .await?;
+        let stat = src.stat.clone();
+        let stream = tar_stream(move |out| write_tar(root.fd(), &src, out));
+        Ok((stat, stream))
+    }
+}
+
+/// The body of a tar written by `write` on a blocking thread; a failure half-way ends the body
+/// with an error (the status line is already sent).
+pub(super) fn tar_stream(
+    write: impl FnOnce(&mut ChunkWriter) -> Result<(), ArchiveError> + Send + 'static,
+) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter::new(tx);
+        if let Err(e) = write(&mut out) {
+            if !matches!(&e, ArchiveError::Write(_)) {
+                tracing::warn!(error = %e, "archive failed half-way");
+            }
+            out.fail(std::io::Error::other(e.to_string()));
+        }
+    });
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
 }

@@ -60,6 +60,9 @@ pub enum ArchiveError {
     /// The archive could not be read or parsed.
     #[error("cannot read the archive: {0}")]
     Read(#[source] std::io::Error),
+    /// Writing the archive being sent failed (the client left).
+    #[error("cannot write the archive: {0}")]
+    Write(#[source] std::io::Error),
     /// A file system call failed.
     #[error("cannot {op} {path}: {source}")]
     Sys {

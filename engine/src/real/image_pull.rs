@@ -125,9 +125,9 @@ fn pull_err(reference: &str, e: ImageError) -> BackendError {
                 format!("manifest for {reference} not found: manifest unknown"),
             ),
             RegistryError::Auth(_) => (ErrorKind::Forbidden, e.to_string()),
-            RegistryError::TlsUnsupported(_) | RegistryError::NoPlatform(_) => {
-                (ErrorKind::InvalidArgument, e.to_string())
-            }
+            RegistryError::Tls { .. }
+            | RegistryError::TlsConfig(_)
+            | RegistryError::NoPlatform(_) => (ErrorKind::InvalidArgument, e.to_string()),
             _ => (ErrorKind::Internal, e.to_string()),
         },
         _ => (ErrorKind::Internal, e.to_string()),

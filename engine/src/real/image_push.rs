@@ -51,7 +51,7 @@ fn push_err(name: &str, e: ImageError) -> BackendError {
         ImageError::Reference(_) => ErrorKind::InvalidArgument,
         ImageError::Registry(r) => match **r {
             RegistryError::Auth(_) => ErrorKind::Forbidden,
-            RegistryError::TlsUnsupported(_) => ErrorKind::InvalidArgument,
+            RegistryError::Tls { .. } | RegistryError::TlsConfig(_) => ErrorKind::InvalidArgument,
             _ => ErrorKind::Internal,
         },
         _ => ErrorKind::Internal,

@@ -147,3 +147,88 @@ async fn put_archive_extracts_into_an_existing_directory_with_dockers_errors() {
             .contains("cannot overwrite directory")
     );
 }
+
+fn stat_of(r: &Reply) -> serde_json::Value {
+    let raw = r.headers["x-docker-container-path-stat"].to_str().unwrap();
+    serde_json::from_slice(&berth_image::auth::base64_decode(raw).unwrap()).unwrap()
+}
+
+async fn send(app: &Router, method: &str, uri: &str) -> Reply {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn get_and_head_archive_give_dockers_layout_and_path_stat() {
+    let (app, _) = new_app();
+    pull(&app, "busybox").await;
+    create(&app, "cp2", json!({"Image": "busybox"})).await;
+    let tar = tar_of(&[("app/", ""), ("app/conf", "x=1"), ("app/link", "->conf")]);
+    assert_eq!(
+        put(&app, "cp2", "path=/tmp", tar).await.status,
+        StatusCode::OK
+    );
+    let r = send(&app, "HEAD", "/v1.41/containers/cp2/archive?path=/tmp/app").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let stat = stat_of(&r);
+    assert_eq!(stat["name"], "app");
+    assert_eq!(stat["mode"].as_u64().unwrap(), (1 << 31) | 0o750);
+    let r = send(
+        &app,
+        "HEAD",
+        "/v1.41/containers/cp2/archive?path=/tmp/app/link",
+    )
+    .await;
+    assert_eq!(stat_of(&r)["linkTarget"], "/tmp/app/conf");
+    let r = send(&app, "GET", "/v1.41/containers/cp2/archive?path=/tmp/app").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "application/x-tar");
+    let mut names = Vec::new();
+    let mut archive = tar::Archive::new(&r.body[..]);
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        let mut data = String::new();
+        std::io::Read::read_to_string(&mut e, &mut data).unwrap();
+        names.push(format!("{name}={data}"));
+    }
+    assert_eq!(names, ["app/=", "app/conf=x=1", "app/link="]);
+    let r = send(
+        &app,
+        "HEAD",
+        "/v1.41/containers/cp2/archive?path=/tmp/nothing",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = send(
+        &app,
+        "GET",
+        "/v1.41/containers/cp2/archive?path=/tmp/nothing",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        r.json()["message"],
+        "Could not find the file /tmp/nothing in container cp2"
+    );
+    let r = send(&app, "GET", "/v1.41/containers/nope/archive?path=/").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
