@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use berth_compose::engine_api::{
     ContainerInfo, ContainerSpec, EngineApi, EngineError, Health, LabelFilter, NetworkInfo,
-    NetworkSpec, RunState, VolumeInfo, VolumeSpec,
+    NetworkSpec, RunState, VolumeInfo, VolumeMount, VolumeSpec,
 };
 use berth_engine::api::models::{
     BindOptions, ContainerConfig, ContainerCreateBody, ContainerSummary, EmptyObject,
@@ -142,7 +142,23 @@ pub fn container_info(c: &ContainerSummary) -> ContainerInfo {
         state: run_state(&c.state),
         health,
         exit_code,
+        volumes: volume_mounts(&c.mounts),
     }
+}
+
+/// The volume mounts of a container's `Mounts`.
+fn volume_mounts(mounts: &[berth_engine::api::models::MountPoint]) -> Vec<VolumeMount> {
+    mounts
+        .iter()
+        .filter(|m| m.typ == "volume")
+        .filter_map(|m| {
+            Some(VolumeMount {
+                name: m.name.clone()?,
+                destination: m.destination.clone(),
+                read_only: !m.rw,
+            })
+        })
+        .collect()
 }
 
 fn restart_policy(restart: Option<&str>) -> RestartPolicy {
@@ -439,6 +455,7 @@ impl EngineApi for ComposeEngine {
             state: run_state(&c.state.status),
             health: c.state.health.as_ref().and_then(|h| health_of(&h.status)),
             exit_code: exited.then_some(c.state.exit_code),
+            volumes: volume_mounts(&c.mounts),
         })
     }
 

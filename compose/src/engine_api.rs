@@ -73,6 +73,15 @@ pub enum Health {
     Unhealthy,
 }
 
+/// A volume mounted in a container, as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    /// The engine volume name (64 hex digits for an anonymous volume).
+    pub name: String,
+    pub destination: String,
+    pub read_only: bool,
+}
+
 /// What the engine reports about a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerInfo {
@@ -84,6 +93,8 @@ pub struct ContainerInfo {
     pub health: Option<Health>,
     /// Exit code once the container has exited.
     pub exit_code: Option<i64>,
+    /// Its volume mounts (named and anonymous).
+    pub volumes: Vec<VolumeMount>,
 }
 
 /// What the engine reports about a network.
@@ -298,8 +309,6 @@ struct FakeState {
     containers: BTreeMap<String, ContainerInfo>,
     networks: BTreeMap<String, NetworkInfo>,
     volumes: BTreeMap<String, VolumeInfo>,
-    /// Anonymous volumes each container got at create, by container id.
-    anonymous: BTreeMap<String, Vec<String>>,
     behaviour: BTreeMap<String, FakeBehaviour>,
     log: Vec<String>,
     copies: Vec<(String, String, Vec<u8>)>,
@@ -455,6 +464,23 @@ impl EngineApi for FakeEngine {
         }
         s.next_id += 1;
         let id = format!("c{:04}", s.next_id);
+        let mut anonymous = Vec::new();
+        let mut volumes = Vec::new();
+        for (i, m) in spec.mounts.iter().enumerate() {
+            if m.kind != "volume" {
+                continue;
+            }
+            let name = m.source.clone().unwrap_or_else(|| {
+                let name = format!("{:064x}", s.next_id * 1000 + i as u64);
+                anonymous.push(name.clone());
+                name
+            });
+            volumes.push(VolumeMount {
+                name,
+                destination: m.target.clone(),
+                read_only: m.read_only,
+            });
+        }
         let info = ContainerInfo {
             id: id.clone(),
             name: spec.name.clone(),
@@ -462,15 +488,9 @@ impl EngineApi for FakeEngine {
             state: RunState::Created,
             health: None,
             exit_code: None,
+            volumes,
         };
         s.containers.insert(id.clone(), info);
-        let anonymous: Vec<String> = spec
-            .mounts
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.kind == "volume" && m.source.is_none())
-            .map(|(i, _)| format!("anon-{id}-{i}"))
-            .collect();
         for name in &anonymous {
             let labels = [(ANONYMOUS_LABEL.to_owned(), String::new())].into();
             let info = VolumeInfo {
@@ -479,7 +499,6 @@ impl EngineApi for FakeEngine {
             };
             s.volumes.insert(name.clone(), info);
         }
-        s.anonymous.insert(id.clone(), anonymous);
         s.log.push(format!("create {}", spec.name));
         Ok(id)
     }
@@ -544,7 +563,6 @@ impl EngineApi for FakeEngine {
         })?;
         let mut s = self.lock();
         s.containers.remove(&id);
-        s.anonymous.remove(&id);
         Ok(())
     }
 
@@ -561,9 +579,23 @@ impl EngineApi for FakeEngine {
             Ok(c.id.clone())
         })?;
         let mut s = self.lock();
-        s.containers.remove(&id);
-        for name in s.anonymous.remove(&id).unwrap_or_default() {
-            s.volumes.remove(&name);
+        let mounted = s
+            .containers
+            .remove(&id)
+            .map(|c| c.volumes)
+            .unwrap_or_default();
+        for m in mounted {
+            let anonymous = s
+                .volumes
+                .get(&m.name)
+                .is_some_and(|v| v.labels.contains_key(ANONYMOUS_LABEL));
+            let used = s
+                .containers
+                .values()
+                .any(|c| c.volumes.iter().any(|o| o.name == m.name));
+            if anonymous && !used {
+                s.volumes.remove(&m.name);
+            }
         }
         Ok(())
     }

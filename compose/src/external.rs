@@ -297,7 +297,7 @@ networks:
         execute(&down, &engine, &tx).await.expect("down -v");
         let left = volume_names(&engine).await;
         assert_eq!(
-            left.iter().filter(|n| n.starts_with("anon-")).count(),
+            left.iter().filter(|n| n.len() == 64).count(),
             1,
             "the first up's anonymous volume stays (its container was removed without -v): {left:?}"
         );
@@ -306,5 +306,53 @@ networks:
             "external volume kept: {left:?}"
         );
         assert!(!left.contains(&"app_data".to_owned()), "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn a_recreated_container_keeps_its_anonymous_volume_until_down_v() {
+        let p = crate::testutil::project(
+            "services:\n  db:\n    image: busybox\n    volumes: [data:/data, /anon]\nvolumes:\n  data: {}\n",
+            "app",
+        );
+        let engine = FakeEngine::new();
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let up = plan(&p, &Default::default(), &PlanOptions::default());
+        execute(&up, &engine, &tx).await.expect("up");
+        let anon = |o: &crate::plan::Observed| {
+            let v = &o.containers[0].volumes;
+            v.iter()
+                .find(|m| m.destination == "/anon")
+                .map(|m| m.name.clone())
+        };
+        let observed = crate::execute::observe(&engine, "app").await.unwrap();
+        let first = anon(&observed).expect("an anonymous volume");
+        let force = PlanOptions {
+            force_recreate: true,
+            ..PlanOptions::default()
+        };
+        let again = plan(&p, &observed, &force);
+        execute(&again, &engine, &tx).await.expect("recreate");
+        let observed = crate::execute::observe(&engine, "app").await.unwrap();
+        assert_eq!(
+            anon(&observed),
+            Some(first.clone()),
+            "inherited by the new container"
+        );
+        assert_eq!(
+            volume_names(&engine).await.len(),
+            2,
+            "no second anonymous volume"
+        );
+        let down = DownOptions {
+            volumes: true,
+            ..DownOptions::default()
+        };
+        execute(&plan_down(&p, &observed, &down), &engine, &tx)
+            .await
+            .expect("down -v");
+        assert!(
+            volume_names(&engine).await.is_empty(),
+            "down -v removes the inherited one"
+        );
     }
 }

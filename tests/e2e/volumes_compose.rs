@@ -1,9 +1,10 @@
 //! Compose volumes, secrets and configs end to end with `berth up`/`down` on a real engine:
 //! an external volume must exist before `up` creates anything (its `name:` is what is looked
-//! up), `down` keeps every volume, `down -v` removes the project's named and anonymous volumes
-//! but never the external one; secrets from `environment:` and from a file with `uid`/`mode`
-//! appear in the container with their content, owner and mode. Also the volume events
-//! (`create`, `mount`, `unmount`, `destroy`) `docker events` shows.
+//! up), a recreated container keeps its anonymous volume, `down` keeps every volume, `down -v`
+//! removes the project's named and anonymous volumes but never the external one; secrets from
+//! `environment:` and from a file with `uid`/`mode` appear in the container with their
+//! content, owner and mode. Also the volume events (`create`, `mount`, `unmount`, `destroy`)
+//! `docker events` shows.
 
 use crate::harness::{Engine, IMAGE};
 use crate::util::Project;
@@ -76,6 +77,27 @@ fn volumes_compose_external_must_exist_and_down_v_never_removes_it() {
         "-c",
         "echo db > /data/f && echo keep > /keep/f && echo anon > /anon/f",
     ]);
+
+    e.berth(p.path())
+        .args([
+            "up",
+            "-d",
+            "--force-recreate",
+            "-t",
+            "1",
+            "--progress",
+            "plain",
+        ])
+        .ok();
+    assert!(
+        mounted(&e, "vcext-db-1").contains(&anon_first),
+        "the recreated container inherits its anonymous volume"
+    );
+    assert_eq!(
+        e.ok(&["exec", "vcext-db-1", "cat", "/anon/f"]),
+        "anon",
+        "anonymous data survives recreation"
+    );
 
     e.berth(p.path())
         .args(["down", "-t", "1", "--progress", "plain"])

@@ -3,7 +3,7 @@
 //! size and mode carried over), the read-only binds of `secrets:`/`configs:` (see
 //! [`super::files`]), and `volumes_from` resolved to container names.
 
-use crate::engine_api::MountSpec;
+use crate::engine_api::{MountSpec, VolumeMount};
 use crate::model::{Project, Service};
 
 use super::spec::container_name;
@@ -41,6 +41,34 @@ pub fn service_mounts(project: &Project, service: &Service) -> Vec<MountSpec> {
         .collect();
     out.extend(super::files::file_binds(project, service));
     out
+}
+
+/// Whether `name` is an engine-generated anonymous volume name (64 hex digits).
+fn is_anonymous(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Gives a recreated container the anonymous volumes of the one it replaces, as docker
+/// compose does: an anonymous volume the service declares (`- /data`) or the image's
+/// `VOLUME` the service does not mount otherwise keeps its data across `up`. Services with
+/// `volumes_from` inherit nothing (their extra mounts come from the other container).
+pub fn inherit_anonymous(mounts: &mut Vec<MountSpec>, service: &Service, old: &[VolumeMount]) {
+    if !service.volumes_from.is_empty() {
+        return;
+    }
+    for v in old.iter().filter(|v| is_anonymous(&v.name)) {
+        match mounts.iter_mut().find(|m| m.target == v.destination) {
+            Some(m) if m.kind == "volume" && m.source.is_none() => m.source = Some(v.name.clone()),
+            Some(_) => {}
+            None => mounts.push(MountSpec {
+                kind: "volume".to_owned(),
+                source: Some(v.name.clone()),
+                target: v.destination.clone(),
+                read_only: v.read_only,
+                ..MountSpec::default()
+            }),
+        }
+    }
 }
 
 /// `volumes_from` entries as the engine takes them: `service:X` (or a bare `X`) becomes the
@@ -154,5 +182,40 @@ configs:
         );
         let from = volumes_from(&p, &p.services["backup"]);
         assert_eq!(from, ["app-db-1", "app-db-1:ro", "legacy:rw"]);
+    }
+
+    #[test]
+    fn recreation_inherits_only_anonymous_volumes_not_declared_otherwise() {
+        let p = crate::testutil::project(
+            "services:\n  a:\n    image: x\n    volumes: [/anon, named:/named, ./b:/bind]\n  b:\n    image: x\n    volumes: [/anon]\n    volumes_from: [a]\nvolumes:\n  named: {}\n",
+            "app",
+        );
+        let hex = |c: char| c.to_string().repeat(64);
+        let old = [
+            ("/anon", hex('a')),
+            ("/named", hex('b')),
+            ("/image-volume", hex('c')),
+            ("/other", "not-anonymous".to_owned()),
+        ]
+        .map(|(d, n)| VolumeMount {
+            name: n,
+            destination: d.to_owned(),
+            read_only: false,
+        });
+        let a = &p.services["a"];
+        let mut m = service_mounts(&p, a);
+        inherit_anonymous(&mut m, a, &old);
+        let got: Vec<(String, Option<String>)> = m
+            .iter()
+            .map(|m| (m.target.clone(), m.source.clone()))
+            .collect();
+        assert_eq!(got[0], ("/anon".into(), Some(hex('a'))));
+        assert_eq!(got[1], ("/named".into(), Some("app_named".into())));
+        assert_eq!(got[3], ("/image-volume".into(), Some(hex('c'))));
+        assert_eq!(got.len(), 4, "{got:?}");
+        let b = &p.services["b"];
+        let mut m = service_mounts(&p, b);
+        inherit_anonymous(&mut m, b, &old);
+        assert_eq!(m[0].source, None, "volumes_from services inherit nothing");
     }
 }

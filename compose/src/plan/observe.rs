@@ -1,7 +1,7 @@
 //! The engine's state of one project, read from the labels compose puts on what it creates.
 
 use super::labels;
-use crate::engine_api::{ContainerInfo, Labels, NetworkInfo, RunState, VolumeInfo};
+use crate::engine_api::{ContainerInfo, Labels, NetworkInfo, RunState, VolumeInfo, VolumeMount};
 
 /// A container of the project.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub struct ObservedContainer {
     pub config_hash: String,
     pub state: RunState,
     pub labels: Labels,
+    /// Its volume mounts (anonymous ones are inherited when it is recreated).
+    pub volumes: Vec<VolumeMount>,
 }
 
 /// A network of the project.
@@ -71,6 +73,7 @@ impl Observed {
                     config_hash: label(&c.labels, labels::CONFIG_HASH),
                     state: c.state,
                     labels: c.labels.clone(),
+                    volumes: c.volumes.clone(),
                 })
                 .collect(),
             networks: networks

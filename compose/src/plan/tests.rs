@@ -42,6 +42,7 @@ fn container(spec: &crate::engine_api::ContainerSpec, state: RunState) -> Contai
         state,
         health: None,
         exit_code: None,
+        volumes: Vec::new(),
     }
 }
 
@@ -375,6 +376,7 @@ fn observed_reads_labels_and_ignores_other_projects() {
                 state: c.state,
                 health: None,
                 exit_code: None,
+                volumes: Vec::new(),
             }
         })
         .collect();

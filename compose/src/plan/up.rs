@@ -184,15 +184,19 @@ impl Up<'_> {
         deps
     }
 
-    /// Creates replica `number` (after `after`) and starts it unless `no_start`.
+    /// Creates replica `number` (after `after`, with the anonymous volumes of `replaces`) and
+    /// starts it unless `no_start`.
     fn create_and_start(
         &mut self,
         service: &Service,
-        number: u64,
+        (number, replaces): (u64, Option<&ObservedContainer>),
         cause: Cause,
         after: Vec<usize>,
     ) -> Ready {
-        let spec = container_spec(self.project, service, number, self.options);
+        let mut spec = container_spec(self.project, service, number, self.options);
+        if let Some(old) = replaces {
+            super::mounts::inherit_anonymous(&mut spec.mounts, service, &old.volumes);
+        }
         let name = spec.name.clone();
         let mut deps = self.create_deps(service);
         deps.extend(after);
@@ -260,7 +264,12 @@ impl Up<'_> {
                     Vec::new(),
                     (self.options.timeout_s, false),
                 );
-                ready.push(self.create_and_start(service, c.number, cause, vec![removed]));
+                ready.push(self.create_and_start(
+                    service,
+                    (c.number, Some(c)),
+                    cause,
+                    vec![removed],
+                ));
             } else if !self.options.no_start && (!is_running(c) || restart_after_dep) {
                 let mut deps = self.start_deps(service);
                 let cause = if is_running(c) {
@@ -298,7 +307,7 @@ impl Up<'_> {
         let missing = want.saturating_sub(keep.len() as u64);
         let free = (1..).filter(|n| !used.contains(n));
         for number in free.take(usize::try_from(missing).unwrap_or(usize::MAX)) {
-            ready.push(self.create_and_start(service, number, Cause::Missing, Vec::new()));
+            ready.push(self.create_and_start(service, (number, None), Cause::Missing, Vec::new()));
         }
         self.ready.insert(service.name.clone(), ready);
     }

@@ -634,7 +634,7 @@ impl RealBackend {
                     network_settings: SummaryNetworkSettings {
                         networks: self.net_settings(&r).networks,
                     },
-                    ..ContainerSummary::default()
+                    mounts: self.mount_points(&r.id),
                 }
             })
             .collect();

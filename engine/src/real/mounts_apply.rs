@@ -199,9 +199,10 @@ impl RealBackend {
                 }
                 Ok(Resolved {
                     typ: "volume".to_owned(),
+                    // an anonymous volume a recreated container inherits stays anonymous
+                    anonymous: v.is_anonymous(),
                     name: Some(v.name),
                     source: source.display().to_string(),
-                    anonymous,
                     ..base
                 })
             }
