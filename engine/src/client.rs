@@ -4,6 +4,7 @@
 
 mod build;
 mod hijack;
+mod images_io;
 mod runtime;
 mod stream;
 mod transport;

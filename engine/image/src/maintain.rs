@@ -158,7 +158,11 @@ mod tests {
         assert_eq!(h[0].id.as_ref().map(ToString::to_string), Some(id));
         assert_eq!(h[0].tags, ["hist:v1", "hist:v2"]);
         assert!(h[0].size > 0, "{h:?}");
-        assert!(h.iter().skip(1).all(|e| e.id.is_none() && e.tags.is_empty()));
+        assert!(
+            h.iter()
+                .skip(1)
+                .all(|e| e.id.is_none() && e.tags.is_empty())
+        );
         assert!(store.history("nope:v1").is_err());
     }
 

@@ -6,11 +6,13 @@
 
 mod build;
 mod container;
+mod image_io;
 mod objects;
 mod resources;
 
 pub use build::*;
 pub use container::*;
+pub use image_io::*;
 pub use objects::*;
 pub use resources::*;
 
