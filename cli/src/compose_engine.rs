@@ -418,6 +418,13 @@ impl EngineApi for ComposeEngine {
             .map_err(|e| engine_error("remove", "container", container, e))
     }
 
+    async fn remove_container_with_volumes(&self, container: &str) -> Result<(), EngineError> {
+        self.client
+            .remove_container(container, false, true)
+            .await
+            .map_err(|e| engine_error("remove", "container", container, e))
+    }
+
     async fn inspect_container(&self, container: &str) -> Result<ContainerInfo, EngineError> {
         let c = self
             .client
@@ -433,6 +440,18 @@ impl EngineApi for ComposeEngine {
             health: c.state.health.as_ref().and_then(|h| health_of(&h.status)),
             exit_code: exited.then_some(c.state.exit_code),
         })
+    }
+
+    async fn copy_to_container(
+        &self,
+        container: &str,
+        dir: &str,
+        tar: Vec<u8>,
+    ) -> Result<(), EngineError> {
+        self.client
+            .put_archive(container, dir, tar)
+            .await
+            .map_err(|e| engine_error("copy", "container", container, e))
     }
 
     async fn wait_healthy(&self, container: &str) -> Result<Health, EngineError> {

@@ -18,6 +18,7 @@ mod global;
 mod progress;
 mod stack;
 mod table;
+mod tty;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;

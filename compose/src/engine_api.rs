@@ -133,6 +133,28 @@ pub struct MountSpec {
     pub tmpfs_mode: Option<u32>,
 }
 
+/// Where the bytes of a [`FileCopy`] come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSource {
+    /// Inline text (`content:`, or the value of an `environment:` source).
+    Content(String),
+    /// A host file (`file:` with `uid`, `gid` or `mode`), read when the container is created.
+    HostFile(String),
+}
+
+/// A file copied into a container after it is created and before it starts, as docker
+/// compose does for secrets and configs that cannot be a plain read-only bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCopy {
+    /// Absolute path in the container.
+    pub target: String,
+    pub source: FileSource,
+    pub uid: u32,
+    pub gid: u32,
+    /// Permission bits (0444 unless set).
+    pub mode: u32,
+}
+
 /// A network a container joins, with its DNS aliases.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkAttachment {
@@ -165,6 +187,8 @@ pub struct ContainerSpec {
     pub hostname: Option<String>,
     pub ports: Vec<PortSpec>,
     pub mounts: Vec<MountSpec>,
+    /// Files copied in after create, before start (secrets and configs).
+    pub files: Vec<FileCopy>,
     /// `HostConfig.VolumesFrom`: container names with an optional `:ro`/`:rw`.
     pub volumes_from: Vec<String>,
     /// `HostConfig.Tmpfs` from the short `tmpfs:` list: `path[:options]`.
@@ -226,7 +250,17 @@ pub trait EngineApi: Send + Sync {
     ) -> Result<(), EngineError>;
     async fn kill_container(&self, container: &str, signal: &str) -> Result<(), EngineError>;
     async fn remove_container(&self, container: &str, force: bool) -> Result<(), EngineError>;
+    /// Removes a stopped container and its anonymous volumes (`rm -v`); named volumes stay.
+    async fn remove_container_with_volumes(&self, container: &str) -> Result<(), EngineError>;
     async fn inspect_container(&self, container: &str) -> Result<ContainerInfo, EngineError>;
+    /// Extracts the tar archive `tar` into directory `dir` of a created container; owners and
+    /// modes come from the tar headers.
+    async fn copy_to_container(
+        &self,
+        container: &str,
+        dir: &str,
+        tar: Vec<u8>,
+    ) -> Result<(), EngineError>;
     /// Waits until the container's health check settles and returns the result.
     async fn wait_healthy(&self, container: &str) -> Result<Health, EngineError>;
     /// Waits until the container exits and returns its exit code.
@@ -237,6 +271,9 @@ pub trait EngineApi: Send + Sync {
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<(), EngineError>;
     async fn remove_volume(&self, name: &str) -> Result<(), EngineError>;
 }
+
+/// The label the engine puts on the anonymous volumes it creates.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
 
 /// How a [`FakeEngine`] container behaves once started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,8 +298,11 @@ struct FakeState {
     containers: BTreeMap<String, ContainerInfo>,
     networks: BTreeMap<String, NetworkInfo>,
     volumes: BTreeMap<String, VolumeInfo>,
+    /// Anonymous volumes each container got at create, by container id.
+    anonymous: BTreeMap<String, Vec<String>>,
     behaviour: BTreeMap<String, FakeBehaviour>,
     log: Vec<String>,
+    copies: Vec<(String, String, Vec<u8>)>,
     next_id: u64,
     in_flight: usize,
     max_in_flight: usize,
@@ -318,6 +358,11 @@ impl FakeEngine {
     /// Every mutating call so far, as `verb name`, in completion order.
     pub fn log(&self) -> Vec<String> {
         self.lock().log.clone()
+    }
+
+    /// Every `copy_to_container` so far: (container name, directory, tar).
+    pub fn copies(&self) -> Vec<(String, String, Vec<u8>)> {
+        self.lock().copies.clone()
     }
 
     /// The most calls that were in progress at the same time.
@@ -419,6 +464,22 @@ impl EngineApi for FakeEngine {
             exit_code: None,
         };
         s.containers.insert(id.clone(), info);
+        let anonymous: Vec<String> = spec
+            .mounts
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.kind == "volume" && m.source.is_none())
+            .map(|(i, _)| format!("anon-{id}-{i}"))
+            .collect();
+        for name in &anonymous {
+            let labels = [(ANONYMOUS_LABEL.to_owned(), String::new())].into();
+            let info = VolumeInfo {
+                name: name.clone(),
+                labels,
+            };
+            s.volumes.insert(name.clone(), info);
+        }
+        s.anonymous.insert(id.clone(), anonymous);
         s.log.push(format!("create {}", spec.name));
         Ok(id)
     }
@@ -481,7 +542,29 @@ impl EngineApi for FakeEngine {
             }
             Ok(c.id.clone())
         })?;
-        self.lock().containers.remove(&id);
+        let mut s = self.lock();
+        s.containers.remove(&id);
+        s.anonymous.remove(&id);
+        Ok(())
+    }
+
+    async fn remove_container_with_volumes(&self, container: &str) -> Result<(), EngineError> {
+        let _g = self.enter().await;
+        let id = self.with_container("remove-with-volumes", container, |c, _| {
+            if c.state == RunState::Running {
+                return Err(EngineError::Failed {
+                    op: "remove",
+                    name: c.name.clone(),
+                    message: "container is running".into(),
+                });
+            }
+            Ok(c.id.clone())
+        })?;
+        let mut s = self.lock();
+        s.containers.remove(&id);
+        for name in s.anonymous.remove(&id).unwrap_or_default() {
+            s.volumes.remove(&name);
+        }
         Ok(())
     }
 
@@ -495,6 +578,18 @@ impl EngineApi for FakeEngine {
                 kind: "container",
                 name: container.to_string(),
             })
+    }
+
+    async fn copy_to_container(
+        &self,
+        container: &str,
+        dir: &str,
+        tar: Vec<u8>,
+    ) -> Result<(), EngineError> {
+        let _g = self.enter().await;
+        let name = self.with_container("copy", container, |c, _| Ok(c.name.clone()))?;
+        self.lock().copies.push((name, dir.to_owned(), tar));
+        Ok(())
     }
 
     async fn wait_healthy(&self, container: &str) -> Result<Health, EngineError> {

@@ -62,6 +62,9 @@ pub enum OpError {
     ExitedWithError { name: String, code: i64 },
     #[error("skipped because operation {0} failed")]
     DependencyFailed(usize),
+    /// Secrets or configs could not be copied into a new container (it was removed again).
+    #[error(transparent)]
+    Files(#[from] crate::inject::InjectError),
 }
 
 /// The failures of a run: every failed or skipped operation, not just the first.
@@ -133,12 +136,28 @@ async fn perform(engine: &dyn EngineApi, action: &Action) -> Result<(), OpError>
         Action::RemoveNetwork { name } => engine.remove_network(name).await?,
         Action::CreateVolume(spec) => engine.create_volume(spec).await?,
         Action::RemoveVolume { name } => engine.remove_volume(name).await?,
-        Action::CreateContainer { spec, .. } => engine.create_container(spec).await.map(drop)?,
+        Action::CreateContainer { spec, .. } => {
+            engine.create_container(spec).await?;
+            if let Err(e) = crate::inject::copy_files(engine, &spec.name, &spec.files).await {
+                // Nothing half-built: a container without its secrets never stays.
+                let _ = engine.remove_container(&spec.name, true).await;
+                return Err(e.into());
+            }
+        }
         Action::StartContainer { name, .. } => engine.start_container(name).await?,
         Action::StopContainer {
             name, timeout_s, ..
         } => engine.stop_container(name, *timeout_s).await?,
-        Action::RemoveContainer { name, .. } => engine.remove_container(name, false).await?,
+        Action::RemoveContainer {
+            name,
+            volumes: false,
+            ..
+        } => engine.remove_container(name, false).await?,
+        Action::RemoveContainer {
+            name,
+            volumes: true,
+            ..
+        } => engine.remove_container_with_volumes(name).await?,
         Action::Wait {
             name, condition, ..
         } => match condition {

@@ -16,8 +16,10 @@ pub mod env;
 pub mod error;
 pub mod execute;
 pub mod extends;
+pub mod external;
 pub mod graph;
 pub mod include;
+pub mod inject;
 pub mod interpolate;
 pub mod load;
 pub mod merge;
@@ -32,6 +34,7 @@ pub mod schema;
 mod testutil;
 pub mod units;
 pub mod validate;
+pub mod watch;
 pub mod yaml;
 
 pub use error::{Error, ErrorKind, Loc, Result};

@@ -5,6 +5,7 @@
 //! the reference semantics). Errors carry one [`ErrorKind`] so the server maps them to HTTP status
 //! codes in a single place.
 
+pub mod archive;
 pub mod contract;
 
 use std::future::Future;
@@ -13,6 +14,8 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::broadcast;
+
+pub use archive::{Change, ChangeKind, PathStat, PutArchiveOptions};
 
 use crate::api::models::{BuildMessage, BuildOptions};
 use crate::api::models::{
@@ -314,6 +317,41 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         exec_id: &str,
     ) -> impl Future<Output = BackendResult<ExecInspect>> + Send;
+    /// `POST /containers/{id}/resize`: sets the terminal size of a running container (a
+    /// container without a terminal ignores it).
+    fn resize_container(
+        &self,
+        id: &str,
+        rows: u16,
+        cols: u16,
+    ) -> impl Future<Output = BackendResult<()>> + Send {
+        let _ = (rows, cols);
+        async move { self.inspect_container(id).await.map(|_| ()) }
+    }
+    /// `POST /exec/{id}/resize`: sets the terminal size of a running exec.
+    fn resize_exec(
+        &self,
+        exec_id: &str,
+        rows: u16,
+        cols: u16,
+    ) -> impl Future<Output = BackendResult<()>> + Send {
+        let _ = (rows, cols);
+        async move { self.inspect_exec(exec_id).await.map(|_| ()) }
+    }
+    /// `GET /containers/{id}/stats`: one sample of resource usage (the server fills the
+    /// previous-sample fields); a stopped container gives an empty sample.
+    fn container_stats(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = BackendResult<crate::api::models::ContainerStats>> + Send {
+        let _ = id;
+        async {
+            Err(BackendError::new(
+                ErrorKind::Unavailable,
+                "stats are not supported by this engine",
+            ))
+        }
+    }
     /// `GET /containers/{id}/top`.
     fn top_container(
         &self,
@@ -502,6 +540,50 @@ pub trait Backend: Send + Sync + 'static {
         force: bool,
     ) -> impl Future<Output = BackendResult<()>> + Send;
 
+    /// `PUT /containers/{id}/archive`: extracts the tar `archive` into the existing directory
+    /// `opts.path` of the container; no entry may land outside the container's root.
+    fn put_archive(
+        &self,
+        id: &str,
+        opts: PutArchiveOptions,
+        archive: ByteStream,
+    ) -> impl Future<Output = BackendResult<()>> + Send {
+        let _ = (id, opts, archive);
+        async { Err(unsupported_archive()) }
+    }
+    /// `HEAD /containers/{id}/archive?path=`: what is at `path` in the container.
+    fn stat_container_path(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> impl Future<Output = BackendResult<PathStat>> + Send {
+        let _ = (id, path);
+        async { Err(unsupported_archive()) }
+    }
+    /// `GET /containers/{id}/archive?path=`: the stat of `path` and a tar of it whose top entry
+    /// is its base name.
+    fn get_archive(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> impl Future<Output = BackendResult<(PathStat, ByteStream)>> + Send {
+        let _ = (id, path);
+        async { Err(unsupported_archive()) }
+    }
+    /// `GET /containers/{id}/export`: a tar of the container's whole filesystem.
+    fn export_container(&self, id: &str) -> impl Future<Output = BackendResult<ByteStream>> + Send {
+        let _ = id;
+        async { Err(unsupported_archive()) }
+    }
+    /// `GET /containers/{id}/changes`: what the container changed against its image.
+    fn container_changes(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = BackendResult<Vec<Change>>> + Send {
+        let _ = id;
+        async { Err(unsupported_archive()) }
+    }
+
     /// `GET /system/df`: by default composed from the image, container and volume lists.
     fn system_df(&self) -> impl Future<Output = BackendResult<SystemDf>> + Send {
         async move {
@@ -535,6 +617,13 @@ pub trait Backend: Send + Sync + 'static {
             ))
         }
     }
+}
+
+fn unsupported_archive() -> BackendError {
+    BackendError::new(
+        ErrorKind::Unavailable,
+        "container file access is not supported by this engine",
+    )
 }
 
 /// Docker's human-readable duration (`units.HumanDuration`), used in container `Status` text.

@@ -2,15 +2,19 @@
 //! executor. It talks to berth's engine, or to any Docker-compatible engine, over a unix socket or
 //! TCP, one HTTP/1.1 connection per request.
 
+mod archive;
 mod build;
 mod hijack;
 mod images_io;
+mod interactive;
 mod runtime;
+mod stats;
 mod stream;
 mod transport;
 
 pub use build::build_query;
 pub use hijack::ExecOutput;
+pub use interactive::{Session, SessionInput};
 pub use stream::{Demuxer, JsonLines, LogOutput, looks_multiplexed};
 pub use transport::{DEFAULT_HOST, Host};
 

@@ -2,10 +2,12 @@
 //! state rules and messages, but no processes. The API tests run over it, and it is the reference
 //! of the semantics the real engine must show (compare its answers with the real backend's).
 
+mod archive;
 mod exec;
 mod images;
 mod logs;
 mod objects;
+mod stats;
 mod util;
 mod views;
 
@@ -91,6 +93,7 @@ struct State {
     next_pid: i64,
     execs: BTreeMap<String, exec::FakeExec>,
     exec_script: exec::ExecScript,
+    files: BTreeMap<String, archive::FakeFs>,
 }
 
 /// In-memory engine. Cheap to clone (shared state).
@@ -291,6 +294,31 @@ fn not_running(id: &str) -> BackendError {
 }
 
 impl Backend for FakeBackend {
+    async fn put_archive(
+        &self,
+        id: &str,
+        opts: crate::backend::PutArchiveOptions,
+        archive: crate::backend::ByteStream,
+    ) -> BackendResult<()> {
+        self.put_archive_impl(id, opts, archive).await
+    }
+
+    async fn stat_container_path(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<crate::backend::PathStat> {
+        self.stat_path_impl(id, path)
+    }
+
+    async fn get_archive(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<(crate::backend::PathStat, crate::backend::ByteStream)> {
+        self.get_archive_impl(id, path)
+    }
+
     async fn info(&self) -> BackendResult<Info> {
         let st = self.lock();
         let count = |s: Status| st.containers.values().filter(|c| c.status == s).count() as i64;
@@ -637,6 +665,10 @@ impl Backend for FakeBackend {
 
     async fn inspect_exec(&self, exec_id: &str) -> BackendResult<ExecInspect> {
         self.inspect_exec_impl(exec_id)
+    }
+
+    async fn container_stats(&self, id: &str) -> BackendResult<crate::api::models::ContainerStats> {
+        self.stats_impl(id)
     }
 
     async fn top_container(&self, id: &str) -> BackendResult<ContainerTopResponse> {

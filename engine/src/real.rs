@@ -11,7 +11,13 @@
 //! `berth-network` once [`RealBackend::open_networks`] ran; modes bridge (default), user
 //! networks, `host`, `none` and `container:<id>`.
 
+mod archive;
+mod archive_extract;
+mod archive_fs;
+mod archive_read;
+mod attach;
 mod build;
+mod build_net;
 mod containers;
 mod events;
 mod exec;
@@ -32,6 +38,7 @@ mod recovery;
 mod resources;
 mod restart;
 mod stats;
+mod stats_api;
 mod system;
 mod volumes;
 
@@ -133,6 +140,7 @@ struct Inner {
     runtime: Runtime,
     containers: Mutex<HashMap<String, Entry>>,
     execs: exec::Execs,
+    attach_waiting: attach::Waiting,
     event_log: EventLog,
     supervisor: restart::Supervisor,
     health: health::Monitors,
@@ -204,6 +212,7 @@ impl RealBackend {
                 runtime,
                 containers: Mutex::new(map),
                 execs: exec::Execs::default(),
+                attach_waiting: attach::Waiting::default(),
                 event_log: EventLog::new(events::HISTORY),
                 supervisor: restart::Supervisor::new(Arc::new(SystemClock)),
                 health: health::Monitors::default(),
@@ -335,6 +344,18 @@ impl Backend for RealBackend {
         self.attach(id, opts)
     }
 
+    async fn resize_container(&self, id: &str, rows: u16, cols: u16) -> BackendResult<()> {
+        self.resize_tty(id, rows, cols)
+    }
+
+    async fn resize_exec(&self, exec_id: &str, rows: u16, cols: u16) -> BackendResult<()> {
+        self.exec_resize(exec_id, rows, cols).await
+    }
+
+    async fn container_stats(&self, id: &str) -> BackendResult<crate::api::models::ContainerStats> {
+        self.stats_sample(id)
+    }
+
     async fn create_exec(&self, id: &str, config: ExecConfig) -> BackendResult<IdResponse> {
         self.exec_create(id, config)
     }
@@ -349,6 +370,31 @@ impl Backend for RealBackend {
 
     async fn top_container(&self, id: &str) -> BackendResult<ContainerTopResponse> {
         self.top(id)
+    }
+
+    async fn put_archive(
+        &self,
+        id: &str,
+        opts: crate::backend::PutArchiveOptions,
+        archive: crate::backend::ByteStream,
+    ) -> BackendResult<()> {
+        self.archive_put(id, opts, archive).await
+    }
+
+    async fn stat_container_path(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<crate::backend::PathStat> {
+        self.archive_stat(id, path).await
+    }
+
+    async fn get_archive(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> BackendResult<(crate::backend::PathStat, crate::backend::ByteStream)> {
+        self.archive_get(id, path).await
     }
 
     async fn list_images(&self, _all: bool, filters: Filters) -> BackendResult<Vec<ImageSummary>> {

@@ -4,4 +4,6 @@
 mod docker_cli;
 mod e2e;
 mod router;
+mod router_archive;
 mod router_objects;
+mod router_stats;

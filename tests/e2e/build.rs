@@ -225,3 +225,21 @@ fn build_compose_services() {
     let err = e.berth(p.path()).arg_list(&["build", "nope"]).fails();
     assert!(err.contains("no such service: nope"), "{err}");
 }
+
+/// Regression: a container of an image whose `USER` names an account the image's own
+/// `/etc/passwd` defines starts as that account (the user is looked up in the mounted rootfs;
+/// it was once looked up before the mount and always failed).
+#[test]
+fn build_user_by_name_resolves_in_the_image() {
+    let e = Engine::start("build_user_name");
+    let p = Project::new();
+    p.file(
+        "Dockerfile",
+        "FROM e2e-busybox:latest\n\
+         RUN echo 'app:x:1234:2345::/:/bin/sh' >> /etc/passwd && echo 'app:x:2345:' >> /etc/group\n\
+         USER app\n",
+    );
+    build(&e, p.path(), &["-t", "e2e-user:1", "."]);
+    let id = e.ok(&["run", "--rm", "--network", "none", "e2e-user:1", "id"]);
+    assert!(id.starts_with("uid=1234(app) gid=2345(app)"), "id: {id}");
+}

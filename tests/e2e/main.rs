@@ -3,16 +3,22 @@
 //! One test binary with a shared harness (`util`), one module per area. Tests that need root say
 //! so and fail without it; nothing here returns early as a pass.
 
+mod archive;
 mod bootstrap;
 mod build;
+mod build_net;
 mod compat;
 mod compose_up;
 mod config;
 mod daemon;
 mod engine;
+mod examples;
 mod harness;
 mod images;
+mod interactive;
 mod network;
 mod runtime;
 mod util;
 mod volumes;
+mod volumes_compose;
+mod watch;

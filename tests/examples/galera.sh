@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The pxc example's node image logic without an engine: two Galera nodes on loopback addresses
-# (127.0.0.2 bootstraps, 127.0.0.3 joins with a mariabackup state transfer), the health check
-# passes on both, rows written on one are read on the other, HAProxy's check user exists, and a
-# bootstrap node stopped while the other keeps running rejoins on restart (instead of starting a
-# second cluster) and gets the rows written while it was down.
+# The pxc example's node image logic (examples/_base/mariadb with galera-entrypoint.sh) without
+# an engine: two Galera nodes on loopback addresses (127.0.0.2 bootstraps, 127.0.0.3 joins with
+# a mariabackup state transfer), the health check passes on both, rows written on one are read on
+# the other, HAProxy's check user exists, and a bootstrap node stopped while the other keeps
+# running rejoins on restart (instead of starting a second cluster) and gets the rows written
+# while it was down.
 . "$(dirname "$0")/lib.sh"
-sandbox "$EXAMPLES/pxc" "$IN_SANDBOX"'
-install -m 755 /src/node/docker-entrypoint.sh /src/node/healthcheck.sh /usr/local/bin/
-install -m 755 /src/node/mariadb-entrypoint.sh /usr/local/bin/mariadb-entrypoint.sh
-install -m 644 /src/node/container.cnf /etc/mysql/mariadb.conf.d/99-container.cnf
+sandbox "$EXAMPLES/_base/mariadb" "$IN_SANDBOX"'
+install -m 755 /src/docker-entrypoint.sh /src/galera-entrypoint.sh /src/galera-healthcheck.sh \
+  /usr/local/bin/
+install -m 644 /src/container.cnf /etc/mysql/mariadb.conf.d/99-container.cnf
 mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
 export MYSQL_ROOT_PASSWORD=abc123456 CLUSTER_NAME=PXC XTRABACKUP_PASSWORD=xb-secret
 export CLUSTER_MEMBERS=127.0.0.2,127.0.0.3
@@ -16,10 +17,10 @@ node() { # node N JOIN: starts node N (address 127.0.0.(N+1)) in the background
   local n=$1
   ( export NODE_ADDRESS=127.0.0.$((n + 1)) NODE_NAME=node$n DATADIR=/var/lib/mysql-n$n \
       WSREP_CNF=/etc/galera-n$n.cnf CLUSTER_JOIN=$2
-    exec docker-entrypoint.sh mariadbd --defaults-extra-file=/etc/galera-n$n.cnf \
+    exec galera-entrypoint.sh mariadbd --defaults-extra-file=/etc/galera-n$n.cnf \
       --socket=/run/mysqld/n$n.sock --pid-file=/run/mysqld/n$n.pid ) >>/tmp/n$n.log 2>&1 &
 }
-healthy() { NODE_ADDRESS=127.0.0.$(($1 + 1)) healthcheck.sh; }
+healthy() { NODE_ADDRESS=127.0.0.$(($1 + 1)) galera-healthcheck.sh; }
 sql() { local n=$1; shift; mariadb -h 127.0.0.$((n + 1)) -uroot -p"$MYSQL_ROOT_PASSWORD" -NB -e "$*"; }
 stop() {
   local n=$1 pid; pid=$(cat /run/mysqld/n$n.pid)

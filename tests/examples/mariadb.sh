@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The wordpress example's database image logic, without an engine: the entrypoint initialises an
+# The database image logic (examples/_base/mariadb, the wordpress example's `db`), without an engine: the entrypoint initialises an
 # empty data directory from MYSQL_ROOT_PASSWORD / MYSQL_DATABASE / MYSQL_USER / MYSQL_PASSWORD,
 # the compose health check passes, the users can (and a wrong password cannot) log in over TCP,
 # and a restart on the kept data directory skips the initialisation.
 . "$(dirname "$0")/lib.sh"
-sandbox "$EXAMPLES/wordpress/db" "$IN_SANDBOX"'
+sandbox "$EXAMPLES/_base/mariadb" "$IN_SANDBOX"'
 install -m 755 /src/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 install -m 644 /src/container.cnf /etc/mysql/mariadb.conf.d/99-container.cnf
 rm -rf /var/lib/mysql/*

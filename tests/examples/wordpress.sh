@@ -5,12 +5,12 @@
 # post a browser sends, a post created over XML-RPC appears on the home page, and the site
 # answers again after Apache is restarted on the same database.
 . "$(dirname "$0")/lib.sh"
-sandbox "$EXAMPLES/wordpress" "$IN_SANDBOX"'
-install -m 755 /src/db/docker-entrypoint.sh /usr/local/bin/db-entrypoint.sh
-install -m 644 /src/db/container.cnf /etc/mysql/mariadb.conf.d/99-container.cnf
-install -m 755 /src/wordpress/docker-entrypoint.sh /usr/local/bin/wp-entrypoint.sh
+sandbox "$EXAMPLES" "$IN_SANDBOX"'
+install -m 755 /src/_base/mariadb/docker-entrypoint.sh /usr/local/bin/db-entrypoint.sh
+install -m 644 /src/_base/mariadb/container.cnf /etc/mysql/mariadb.conf.d/99-container.cnf
+install -m 755 /src/wordpress/wordpress/docker-entrypoint.sh /usr/local/bin/wp-entrypoint.sh
 rm -f /etc/apache2/sites-enabled/*
-install -m 644 /src/wordpress/wordpress-site.conf /etc/apache2/sites-available/wordpress.conf
+install -m 644 /src/wordpress/wordpress/wordpress-site.conf /etc/apache2/sites-available/wordpress.conf
 a2ensite -q wordpress >/dev/null; a2enmod -q rewrite >/dev/null
 chown -R www-data:www-data /var/lib/wordpress/wp-content
 rm -rf /var/lib/mysql/*

@@ -1,5 +1,6 @@
 //! The verbs of the `berth` CLI, one module each.
 
+mod attach;
 pub(crate) mod build;
 mod builder;
 mod config;
@@ -18,10 +19,12 @@ mod network;
 mod ps;
 mod run;
 mod scale;
+mod stats;
 mod top;
 mod up;
 mod version;
 mod volume;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -100,6 +103,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Show the processes of the project's containers.
     Top(top::TopArgs),
+    /// Show the resource usage of the project's containers.
+    Stats(stats::StatsArgs),
+    /// Attach the terminal to a service container (ctrl-p ctrl-q detaches).
+    Attach(attach::AttachArgs),
     /// Print the public address of a service's published port.
     Port(top::PortArgs),
     /// Wait for the containers of services to stop; exit with the first exit code.
@@ -108,6 +115,8 @@ pub enum Command {
     Events(events::EventsArgs),
     /// List the compose projects the engine runs.
     Ls(events::LsArgs),
+    /// Sync, rebuild or restart services as their `develop.watch` paths change.
+    Watch(watch::WatchArgs),
 }
 
 /// Runs one verb.
@@ -144,9 +153,12 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => run::exec(args, global),
         Command::Run(args) => run::run(args, global),
         Command::Top(args) => top::top(args, global),
+        Command::Stats(args) => stats::run(args, global),
+        Command::Attach(args) => attach::run(args, global),
         Command::Port(args) => top::port(args, global),
         Command::Wait(args) => top::wait(args, global),
         Command::Events(args) => events::events(args, global),
         Command::Ls(args) => events::ls(args, global),
+        Command::Watch(args) => watch::run(args, global),
     }
 }

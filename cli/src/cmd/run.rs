@@ -27,7 +27,7 @@ pub struct ExecArgs {
     /// Detached mode: run the command in the background.
     #[arg(short = 'd', long)]
     detach: bool,
-    /// Disable pseudo-TTY allocation (berth never allocates one).
+    /// Disable pseudo-TTY allocation (one is allocated when stdin is a terminal).
     #[arg(short = 'T', long = "no-TTY")]
     no_tty: bool,
     /// Run as this user.
@@ -91,7 +91,7 @@ pub struct RunArgs {
     /// Bind-mount a volume (`SOURCE:TARGET[:ro]`).
     #[arg(short = 'v', long = "volume", value_name = "VOLUME")]
     volume: Vec<String>,
-    /// Disable pseudo-TTY allocation (berth never allocates one).
+    /// Disable pseudo-TTY allocation (one is allocated when stdin is a terminal).
     #[arg(short = 'T', long = "no-TTY")]
     no_tty: bool,
     /// Pull images: always, missing, never.
@@ -130,7 +130,8 @@ pub fn exit_code(code: i64) -> ExitCode {
 
 /// Runs `berth exec`.
 pub fn exec(args: ExecArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let _ = args.no_tty;
+    // As `docker compose exec`: a terminal (and stdin) when ours is one, unless -T.
+    let tty = !args.no_tty && !args.detach && crate::tty::stdin_is_terminal();
     runtime()?.block_on(async {
         let stack = Stack::open_by_name(global).await?;
         stack.check_services(std::slice::from_ref(&args.service))?;
@@ -153,13 +154,17 @@ pub fn exec(args: ExecArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             working_dir: args.workdir.clone().unwrap_or_default(),
             user: args.user.clone().unwrap_or_default(),
             privileged: args.privileged,
-            ..ExecConfig::default()
+            tty,
+            attach_stdin: tty,
         };
         let client = stack.client();
         let created = client
             .create_exec(&c.id, &config)
             .await
             .with_context(|| format!("creating an exec in {}", name_of(c)))?;
+        if tty {
+            return crate::cmd::container::exec::interactive(client, &created.id, true, true).await;
+        }
         let mut output = client.start_exec(&created.id, false).await?;
         if args.detach {
             return Ok(ExitCode::SUCCESS);

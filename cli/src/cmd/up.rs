@@ -98,6 +98,9 @@ pub struct UpArgs {
     /// Don't prefix output lines with the container name.
     #[arg(long)]
     no_log_prefix: bool,
+    /// Watch the services' `develop.watch` paths while attached (see `berth watch`).
+    #[arg(long)]
+    watch: bool,
     #[command(flatten)]
     progress: ProgressArgs,
     /// Services to start (default: all).
@@ -110,6 +113,9 @@ fn validate(args: &UpArgs) -> anyhow::Result<()> {
     }
     if args.wait && (args.abort_on_container_exit || args.exit_code_from.is_some()) {
         bail!("--wait cannot be combined with --abort-on-container-exit or --exit-code-from");
+    }
+    if args.watch && (args.detach || args.wait) {
+        bail!("--watch cannot be combined with -d or --wait (hint: use `berth watch --no-up`)");
     }
     if args.build && args.no_build {
         bail!("--build and --no-build are incompatible");
@@ -136,7 +142,9 @@ pub async fn converge(
     let observed = observe(&stack.engine, &stack.project.name)
         .await
         .context("reading the project's state from the engine")?;
+    berth_compose::external::check_external(&stack.engine, &stack.project).await?;
     let plan = plan(&stack.project, &observed, options);
+    berth_compose::plan::check_files(&stack.project, &plan)?;
     for w in &plan.warnings {
         eprintln!("WARN[0000] {w}");
     }
@@ -182,6 +190,14 @@ async fn up(args: UpArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         timeout_s: args.timeout,
         ..plan_options(&stack, &args.services)
     };
+    let watch = match args.watch {
+        true => Some(crate::cmd::watch::Session::prepare(
+            &stack,
+            &args.services,
+            crate::cmd::watch::ApplyOptions::default(),
+        )?),
+        false => None,
+    };
     if !args.progress.dry_run {
         let mode = Mode::parse(&args.progress.progress)?;
         ensure_images(&stack, &args.services, &args.pull, mode).await?;
@@ -197,6 +213,9 @@ async fn up(args: UpArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
     if args.detach {
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(watch) = watch {
+        return watch.alongside(&stack, attached(&stack, &args)).await;
     }
     attached(&stack, &args).await
 }

@@ -111,6 +111,13 @@ pub struct FileObject {
     pub extensions: Extensions,
     #[serde(skip)]
     pub loc: Option<Loc>,
+    /// The value of the `environment` variable in the project environment, `None` when it is
+    /// not set (never serialized: it is the secret itself).
+    #[serde(skip)]
+    pub environment_value: Option<String>,
+    /// Where `environment` is written.
+    #[serde(skip)]
+    pub environment_loc: Option<Loc>,
 }
 
 /// A top-level model (AI model served to services).
@@ -290,7 +297,10 @@ impl Conv<'_> {
             match e.key.as_str() {
                 "name" => name = self.str(v, &p),
                 "file" => obj.file = self.str(v, &p).map(|f| self.path(&f)),
-                "environment" => obj.environment = self.str(v, &p),
+                "environment" => {
+                    obj.environment = self.str(v, &p);
+                    obj.environment_loc = Some(v.loc.clone());
+                }
                 "content" => obj.content = self.str(v, &p),
                 "external" => obj.external = external(self, v, &p, &mut name),
                 "labels" => obj.labels = self.mapping(v, &p),
@@ -301,6 +311,10 @@ impl Conv<'_> {
             }
         }
         obj.extensions = extensions(entries);
+        obj.environment_value = obj
+            .environment
+            .as_ref()
+            .and_then(|var| self.ctx.environment.get(var).cloned());
         let sources = [
             obj.file.is_some(),
             obj.environment.is_some(),

@@ -5,6 +5,7 @@
 //! return a [`Plan`], a DAG of one-call operations, each with its cause and the operations it
 //! must wait for. The executor ([`crate::execute`]) runs it and decides nothing.
 
+mod files;
 mod mounts;
 mod observe;
 mod spec;
@@ -13,6 +14,7 @@ mod up;
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use files::check_files;
 pub use observe::{Observed, ObservedContainer, ObservedNetwork, ObservedVolume};
 pub use spec::{container_name, container_spec, network_spec, volume_spec};
 pub use up::{plan, plan_down};
@@ -151,6 +153,8 @@ pub enum Action {
     RemoveContainer {
         service: String,
         name: String,
+        /// Also remove the container's anonymous volumes (`down -v`).
+        volumes: bool,
     },
     /// Waits for a container of a dependency to be healthy or to have exited with 0.
     Wait {
@@ -170,7 +174,9 @@ impl fmt::Display for Action {
             Action::CreateContainer { spec, .. } => write!(f, "create {}", spec.name),
             Action::StartContainer { name, .. } => write!(f, "start {name}"),
             Action::StopContainer { name, .. } => write!(f, "stop {name}"),
-            Action::RemoveContainer { name, .. } => write!(f, "remove {name}"),
+            Action::RemoveContainer { name, volumes, .. } => {
+                write!(f, "remove {name}{}", if *volumes { " -v" } else { "" })
+            }
             Action::Wait {
                 name, condition, ..
             } => match condition {

@@ -1,12 +1,10 @@
 //! A service's mounts in engine form (pure): `volumes:` short and long syntax (project volume
 //! keys become engine names; `bind.create_host_path`, propagation, `volume.nocopy`, tmpfs
-//! size and mode carried over), `secrets:`/`configs:` with `file:` sources as read-only binds
-//! at `/run/secrets/<name>` (or their `target`), and `volumes_from` resolved to container names.
-
-use std::path::Path;
+//! size and mode carried over), the read-only binds of `secrets:`/`configs:` (see
+//! [`super::files`]), and `volumes_from` resolved to container names.
 
 use crate::engine_api::MountSpec;
-use crate::model::{FileObject, Project, Service};
+use crate::model::{Project, Service};
 
 use super::spec::container_name;
 
@@ -41,34 +39,7 @@ pub fn service_mounts(project: &Project, service: &Service) -> Vec<MountSpec> {
             }
         })
         .collect();
-    let files = [
-        (&service.secrets, &project.secrets, "/run/secrets"),
-        (&service.configs, &project.configs, ""),
-    ];
-    for (refs, objects, dir) in files {
-        for r in refs {
-            let Some(file) = objects
-                .get(&r.source)
-                .and_then(|o: &FileObject| o.file.clone())
-            else {
-                continue;
-            };
-            let target = match (&r.target, dir) {
-                (Some(t), d) if !d.is_empty() && !t.starts_with('/') => format!("{d}/{t}"),
-                (Some(t), _) => t.clone(),
-                (None, "") => format!("/{}", r.source),
-                (None, d) => format!("{d}/{}", r.source),
-            };
-            let source = project.working_dir.join(Path::new(&file));
-            out.push(MountSpec {
-                kind: "bind".to_owned(),
-                source: Some(source.display().to_string()),
-                target,
-                read_only: true,
-                ..MountSpec::default()
-            });
-        }
-    }
+    out.extend(super::files::file_binds(project, service));
     out
 }
 

@@ -65,6 +65,7 @@ pub fn container_spec(
         })
         .collect();
     let mounts = mounts::service_mounts(project, service);
+    let files = super::files::file_copies(project, service);
     let networks = service
         .networks
         .iter()
@@ -108,6 +109,7 @@ pub fn container_spec(
         hostname: service.hostname.clone(),
         ports,
         mounts,
+        files,
         volumes_from: mounts::volumes_from(project, service),
         tmpfs: service.tmpfs.clone(),
         networks,

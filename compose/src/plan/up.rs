@@ -79,14 +79,15 @@ fn stop_timeout(project: &Project, service: &str, timeout_s: Option<u64>) -> Opt
     Some(grace.0.div_ceil(1_000_000_000))
 }
 
-/// Pushes stop (when running) and remove of `c`, after `deps`; returns the remove's index.
+/// Pushes stop (when running) and remove of `c` (with its anonymous volumes when `volumes`),
+/// after `deps`; returns the remove's index.
 fn stop_and_remove(
     project: &Project,
     plan: &mut Plan,
     c: &ObservedContainer,
     cause: Cause,
     deps: Vec<usize>,
-    timeout_s: Option<u64>,
+    (timeout_s, volumes): (Option<u64>, bool),
 ) -> usize {
     let deps = if is_running(c) {
         let stop = Action::StopContainer {
@@ -101,6 +102,7 @@ fn stop_and_remove(
     let remove = Action::RemoveContainer {
         service: c.service.clone(),
         name: c.name.clone(),
+        volumes,
     };
     plan.push(remove, cause, deps)
 }
@@ -232,7 +234,7 @@ impl Up<'_> {
                 c,
                 Cause::ScaleDown,
                 previous,
-                self.options.timeout_s,
+                (self.options.timeout_s, false),
             );
             previous = vec![removed];
         }
@@ -256,7 +258,7 @@ impl Up<'_> {
                     c,
                     cause,
                     Vec::new(),
-                    self.options.timeout_s,
+                    (self.options.timeout_s, false),
                 );
                 ready.push(self.create_and_start(service, c.number, cause, vec![removed]));
             } else if !self.options.no_start && (!is_running(c) || restart_after_dep) {
@@ -363,7 +365,7 @@ pub fn plan(project: &Project, observed: &Observed, options: &PlanOptions) -> Pl
                 c,
                 Cause::Orphan,
                 Vec::new(),
-                options.timeout_s,
+                (options.timeout_s, false),
             );
         }
     } else if !orphans.is_empty() {
@@ -416,7 +418,7 @@ pub fn plan_down(project: &Project, observed: &Observed, options: &DownOptions) 
                 c,
                 Cause::Orphan,
                 Vec::new(),
-                options.timeout_s,
+                (options.timeout_s, options.volumes),
             ));
         }
     } else if !orphans.is_empty() {
@@ -451,12 +453,14 @@ pub fn plan_down(project: &Project, observed: &Observed, options: &DownOptions) 
                 let remove = Action::RemoveContainer {
                     service: c.service.clone(),
                     name: c.name.clone(),
+                    volumes: options.volumes,
                 };
                 plan.push(remove, Cause::Down, vec![stop])
             } else {
                 let remove = Action::RemoveContainer {
                     service: c.service.clone(),
                     name: c.name.clone(),
+                    volumes: options.volumes,
                 };
                 let i = plan.push(remove, Cause::Down, deps);
                 mine.push(i);

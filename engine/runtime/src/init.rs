@@ -92,6 +92,9 @@ pub struct InitConfig {
     pub fifo: RawFd,
     /// Seccomp programs to install.
     pub seccomp: Vec<BpfProgram>,
+    /// When the process gets a terminal: the child's end of the channel its master is sent
+    /// over (see [`crate::tty`]).
+    pub console: Option<OwnedFd>,
 }
 
 /// Child entry point: sets the container up, reports to `report`, waits for `start`, execs.
@@ -188,6 +191,9 @@ fn setup(cfg: &InitConfig) -> Result<ExecArgs, InitError> {
         }
     }
     setup_rootfs(cfg)?;
+    if let Some(sock) = &cfg.console {
+        crate::tty::attach_new_terminal(sock)?;
+    }
     for (key, value) in linux.sysctl().clone().unwrap_or_default() {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(&path, value).map_err(io(format!("sysctl {key}")))?;

@@ -41,6 +41,7 @@ pub mod safe_path;
 pub mod sealed;
 pub mod seccomp;
 pub mod shim;
+pub mod shim_io;
 pub mod spec;
 pub mod state;
 pub mod tty;

@@ -284,6 +284,16 @@ impl Runtime {
     /// Creates container `id` from the bundle and returns the init's pid. The init waits for
     /// [`Runtime::start`]. Must be called from a single-threaded process: the CLI or the shim.
     pub fn create(&self, id: &str, bundle: &Path) -> Result<i32, RuntimeError> {
+        self.create_with_console(id, bundle).map(|(pid, _)| pid)
+    }
+
+    /// [`Runtime::create`], also returning the master end of the init's terminal when the
+    /// spec asks for one (`process.terminal`). Without it a terminal process gets none.
+    pub fn create_with_console(
+        &self,
+        id: &str,
+        bundle: &Path,
+    ) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
         let threads = thread_count();
         if threads != 1 {
             return Err(RuntimeError::MultiThreaded(threads));
@@ -355,12 +365,24 @@ impl Runtime {
             Some(_) => CgroupMount::Unified,
             None => CgroupMount::Legacy(legacy_hierarchies(&self.cgroup_root)),
         };
+        let terminal = spec
+            .process()
+            .as_ref()
+            .is_some_and(|p| p.terminal() == Some(true));
+        let (console_parent, console_child) = match terminal {
+            true => {
+                let (a, b) = crate::tty::channel().map_err(sys("socketpair"))?;
+                (Some(a), Some(b))
+            }
+            false => (None, None),
+        };
         let init_cfg = InitConfig {
             spec: spec.clone(),
             rootfs,
             cgroup_mount,
             fifo: fifo.as_raw_fd(),
             seccomp,
+            console: console_child,
         };
         let (sync_r, sync_w) = pipe()?;
         let (rep_r, rep_w) = pipe()?;
@@ -434,9 +456,22 @@ impl Runtime {
             cgroup: cgroup_rel,
             annotations: spec.annotations().clone().unwrap_or_default(),
         };
+        // The init sent its terminal's master before reporting ready.
+        let console = match console_parent {
+            Some(sock) => match crate::tty::receive_master(&sock) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    kill_child();
+                    return Err(RuntimeError::Init(format!(
+                        "no terminal from the init: {e}"
+                    )));
+                }
+            },
+            None => None,
+        };
         state::save_json(&dir.join("state.json"), &rec)?;
         guard.committed = true;
-        Ok(pid)
+        Ok((pid, console))
     }
 
     fn alive(rec: &Record) -> bool {

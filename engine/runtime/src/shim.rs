@@ -9,7 +9,6 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::{Runtime, RuntimeError};
@@ -91,12 +90,6 @@ fn now() -> String {
     humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
 }
 
-struct Stream {
-    name: &'static str,
-    fd: Option<OwnedFd>,
-    buf: Vec<u8>,
-}
-
 /// Options of one shim.
 #[derive(Debug, Clone)]
 pub struct ShimOptions {
@@ -108,6 +101,37 @@ pub struct ShimOptions {
     pub log: PathBuf,
     /// Where the [`ExitRecord`] is written when the container ends.
     pub exit_file: PathBuf,
+}
+
+/// How the container's stdio is set up, from its spec: a terminal (`process.terminal`) and
+/// an open stdin (the [`crate::shim_io::OPEN_STDIN`] annotations).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StdioPlan {
+    /// The init gets a terminal.
+    pub terminal: bool,
+    /// Input is kept open for attach clients.
+    pub open_stdin: bool,
+    /// Input closes when the first client attached to it leaves.
+    pub stdin_once: bool,
+}
+
+impl StdioPlan {
+    /// The plan of the bundle's spec (no terminal, no stdin when it cannot be read).
+    pub fn of(bundle: &Path) -> Self {
+        let Ok(spec) = oci_spec::runtime::Spec::load(bundle.join("config.json")) else {
+            return Self::default();
+        };
+        let notes = spec.annotations().clone().unwrap_or_default();
+        let flag = |k: &str| notes.get(k).is_some_and(|v| v == "true");
+        Self {
+            terminal: spec
+                .process()
+                .as_ref()
+                .is_some_and(|p| p.terminal() == Some(true)),
+            open_stdin: flag(crate::shim_io::OPEN_STDIN),
+            stdin_once: flag(crate::shim_io::STDIN_ONCE),
+        }
+    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), ShimError> {
@@ -128,8 +152,26 @@ pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
         .append(true)
         .open(&opts.log)
         .map_err(log_err)?;
+    let stdio = StdioPlan::of(&opts.bundle);
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
+    let (in_r, in_w) = match stdio.open_stdin && !stdio.terminal {
+        true => {
+            let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        }
+        false => (None, None),
+    };
+    // Interactive containers get the attach channel, bound before the init exists so the
+    // engine can connect as soon as it learns the pid.
+    let socket = crate::shim_io::socket_path(&opts.exit_file);
+    let listener = match stdio.open_stdin || stdio.terminal {
+        true => Some((
+            crate::shim_io::bind(&socket, Path::new(crate::runtime::PROC))?,
+            socket,
+        )),
+        false => None,
+    };
     let devnull = File::options()
         .read(true)
         .write(true)
@@ -152,11 +194,16 @@ pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
     .map_err(sys("dup stderr"))?;
     // SAFETY: `err_copy` is a fresh descriptor nothing else owns.
     let caller_stderr = unsafe { File::from_raw_fd(err_copy) };
-    // The init inherits fds 0-2: point them at /dev/null and the pipes while cloning.
-    nix::unistd::dup2_stdin(&devnull).map_err(sys("dup2"))?;
+    // The init inherits fds 0-2: point them at /dev/null (or the stdin pipe) and the pipes
+    // while cloning. A terminal init replaces them with its terminal.
+    match &in_r {
+        Some(r) => nix::unistd::dup2_stdin(r).map_err(sys("dup2"))?,
+        None => nix::unistd::dup2_stdin(&devnull).map_err(sys("dup2"))?,
+    }
     nix::unistd::dup2_stdout(&out_w).map_err(sys("dup2"))?;
     nix::unistd::dup2_stderr(&err_w).map_err(sys("dup2"))?;
-    let created = rt.create(&opts.id, &opts.bundle);
+    let created = rt.create_with_console(&opts.id, &opts.bundle);
+    nix::unistd::dup2_stdin(&devnull).map_err(sys("dup2"))?;
     nix::unistd::dup2_stdout(&devnull).map_err(sys("dup2"))?;
     // A failed create is reported on the caller's stderr (the daemon reads it to explain the
     // failure, e.g. "executable file not found"); a running shim holds none of the caller's fds.
@@ -168,70 +215,58 @@ pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
     drop(caller_stderr);
     drop(out_w);
     drop(err_w);
-    let pid = created?;
+    drop(in_r);
+    let (pid, console) = created?;
     // Tell the caller the init's pid, then let go of its pipe.
     let _ = writeln!(stdout, "{pid}");
     drop(stdout);
-    let mut streams = [
-        Stream {
-            name: "stdout",
-            fd: Some(out_r),
-            buf: Vec::new(),
-        },
-        Stream {
-            name: "stderr",
-            fd: Some(err_r),
-            buf: Vec::new(),
-        },
-    ];
-    while streams.iter().any(|s| s.fd.is_some()) {
-        let open: Vec<usize> = (0..2).filter(|i| streams[*i].fd.is_some()).collect();
-        let mut fds: Vec<PollFd<'_>> = open
-            .iter()
-            .map(|i| {
-                PollFd::new(
-                    streams[*i].fd.as_ref().expect("open").as_fd(),
-                    PollFlags::POLLIN,
-                )
-            })
-            .collect();
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::Error::EINTR) => continue,
-            other => other.map_err(sys("poll"))?,
-        };
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
-        for (k, i) in open.into_iter().enumerate() {
-            if !ready[k] {
-                continue;
-            }
-            let s = &mut streams[i];
-            let mut chunk = [0u8; 8192];
-            let n = match nix::unistd::read(s.fd.as_ref().expect("open"), &mut chunk) {
-                Err(nix::Error::EINTR | nix::Error::EAGAIN) => continue,
-                Err(_) | Ok(0) => 0,
-                Ok(n) => n,
+    let io = match console {
+        Some(master) => {
+            let dup = |fd: &OwnedFd| {
+                fd.try_clone().map_err(|source| ShimError::Io {
+                    path: "pty master".into(),
+                    source,
+                })
             };
-            s.buf.extend_from_slice(&chunk[..n]);
-            let eof = n == 0;
-            for line in take_lines(&mut s.buf, eof) {
-                let entry = LogLine {
-                    log: line,
-                    stream: s.name.into(),
-                    time: now(),
-                };
-                let mut data = serde_json::to_vec(&entry).unwrap_or_default();
-                data.push(b'\n');
-                log.write_all(&data).map_err(log_err)?;
-            }
-            if eof {
-                s.fd = None;
+            crate::shim_io::Stdio {
+                stdin: match stdio.open_stdin {
+                    true => Some(dup(&master)?),
+                    false => None,
+                },
+                terminal: Some(dup(&master)?),
+                outputs: vec![(crate::shim_io::STDOUT, master)],
+                stdin_once: stdio.stdin_once,
             }
         }
-    }
+        None => crate::shim_io::Stdio {
+            outputs: vec![
+                (crate::shim_io::STDOUT, out_r),
+                (crate::shim_io::STDERR, err_r),
+            ],
+            stdin: in_w,
+            terminal: None,
+            stdin_once: stdio.stdin_once,
+        },
+    };
+    let mut bufs: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    crate::shim_io::serve(io, listener, |kind, data| {
+        let (name, buf) = match kind {
+            crate::shim_io::STDERR => ("stderr", &mut bufs[1]),
+            _ => ("stdout", &mut bufs[0]),
+        };
+        buf.extend_from_slice(data);
+        for line in take_lines(buf, data.is_empty()) {
+            let entry = LogLine {
+                log: line,
+                stream: name.into(),
+                time: now(),
+            };
+            let mut data = serde_json::to_vec(&entry).unwrap_or_default();
+            data.push(b'\n');
+            log.write_all(&data).map_err(log_err)?;
+        }
+        Ok(())
+    })?;
     let status = rt.wait(pid)?;
     let oom_killed = rt.stats(&opts.id).is_ok_and(|s| s.oom_kills > 0);
     let record = ExitRecord {

@@ -9,12 +9,14 @@ mod container;
 mod image_io;
 mod objects;
 mod resources;
+mod stats;
 
 pub use build::*;
 pub use container::*;
 pub use image_io::*;
 pub use objects::*;
 pub use resources::*;
+pub use stats::*;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,11 +1,13 @@
 //! The Docker-Engine-API HTTP server: routing, API version negotiation, error mapping and
 //! serving on a unix socket. Handlers parse the request, make one [`Backend`] call and render it.
 
+mod archive;
 mod attach;
 mod build;
 mod containers;
 mod image_io;
 mod objects;
+mod stats;
 mod system;
 
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use tokio::sync::watch;
@@ -145,7 +147,14 @@ pub fn app_with_shutdown<B: Backend>(backend: Arc<B>, shutdown: watch::Receiver<
         .route("/containers/{id}/unpause", post(containers::unpause::<B>))
         .route("/containers/{id}/logs", get(containers::logs::<B>))
         .route("/containers/{id}/top", get(containers::top::<B>))
+        .route("/containers/{id}/stats", get(stats::stats::<B>))
         .route("/containers/{id}/rename", post(containers::rename::<B>))
+        .route(
+            "/containers/{id}/archive",
+            put(archive::put::<B>)
+                .get(archive::get::<B>)
+                .head(archive::head::<B>),
+        )
         .route("/containers/{id}/attach", post(attach::attach::<B>))
         .route("/containers/{id}/exec", post(attach::create_exec::<B>))
         .route(

@@ -29,6 +29,18 @@ impl Client {
         query: &str,
         body: Option<Vec<u8>>,
     ) -> ClientResult<BoxStream<ClientResult<LogOutput>>> {
+        let (io, mode) = self.upgrade(path, query, body).await?;
+        Ok(decode_output(read_chunks(io), mode))
+    }
+
+    /// Sends a request that asks for `Upgrade: tcp`; returns the taken-over connection and
+    /// whether its output is framed (`Some(true)`), raw (`Some(false)`) or unknown.
+    pub(super) async fn upgrade(
+        &self,
+        path: &str,
+        query: &str,
+        body: Option<Vec<u8>>,
+    ) -> ClientResult<(TokioIo<hyper::upgrade::Upgraded>, Option<bool>)> {
         let mut uri = format!("/v{}{path}", self.version);
         if !query.is_empty() {
             uri = format!("{uri}?{query}");
@@ -56,20 +68,7 @@ impl Client {
             }
             _ => None,
         };
-        let io = TokioIo::new(hyper::upgrade::on(resp).await?);
-        let chunks = futures_util::stream::unfold(Some(io), |io| async move {
-            let mut io = io?;
-            let mut buf = vec![0u8; 32 * 1024];
-            match io.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(Bytes::from(buf)), Some(io)))
-                }
-                Err(e) => Some((Err(ClientError::Io(e)), None)),
-            }
-        });
-        Ok(decode_output(Box::pin(chunks), mode))
+        Ok((TokioIo::new(hyper::upgrade::on(resp).await?), mode))
     }
 
     /// `POST /containers/{id}/attach` (no input): output until the container stops.
@@ -137,4 +136,23 @@ impl Client {
             .ok_or_else(|| ClientError::Stream(format!("exec {} has no exit code", created.id)))?;
         Ok(ExecOutput { output, exit_code })
     }
+}
+
+/// The bytes read from `io` until it ends, as chunks.
+pub(super) fn read_chunks<R>(io: R) -> BoxStream<ClientResult<Bytes>>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    Box::pin(futures_util::stream::unfold(Some(io), |io| async move {
+        let mut io = io?;
+        let mut buf = vec![0u8; 32 * 1024];
+        match io.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), Some(io)))
+            }
+            Err(e) => Some((Err(ClientError::Io(e)), None)),
+        }
+    }))
 }

@@ -1,7 +1,7 @@
 //! Image builds in the real engine: the [`StepRunner`] that runs a Dockerfile `RUN` in a
 //! container made by berth's runtime (through the same shim as `docker run`, on the build
-//! network: `none`, or `host` when asked; the default network is `none` until the engine
-//! has bridge networking), and `POST /build`: unpack the tar context, run
+//! network of `build_net.rs`: the default bridge unless `none`, `host` or another network is
+//! asked for), and `POST /build`: unpack the tar context, run
 //! `berth_build::exec::Builder` on a blocking thread, and stream its events as Docker's
 //! JSON messages.
 
@@ -15,6 +15,7 @@ use berth_runtime::spec::{self, ContainerConfig, ImageConfig};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use super::build_net::{BuildNet, BuildNetError, SANDBOX_HOSTNAME, StepEndpoint, StepNet};
 use super::{Paths, RealBackend};
 use crate::api::models::{BuildAux, BuildMessage, BuildOptions};
 use crate::backend::{BackendError, BackendResult, BoxStream, ErrorKind};
@@ -34,8 +35,8 @@ pub enum RunnerError {
     },
     #[error("the build container did not start: {0}")]
     Start(String),
-    #[error("unsupported build network {0:?} (use default, none or host)")]
-    Network(String),
+    #[error(transparent)]
+    Network(#[from] BuildNetError),
 }
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RunnerError {
@@ -67,34 +68,44 @@ impl Drop for RuntimeState<'_> {
 pub struct ShimRunner<'a> {
     paths: &'a Paths,
     runtime: &'a Runtime,
+    /// The engine's networking (`None` when it has none: only `none` and `host` work).
+    net: Option<BuildNet>,
 }
 
 impl StepRunner for ShimRunner<'_> {
     type Error = RunnerError;
 
     fn run(&self, spec: &RunSpec, output: &mut dyn FnMut(&str)) -> Result<i64, RunnerError> {
-        let netns = match spec.network.as_str() {
-            // The engine's own namespace, as for containers in `host` mode.
-            "host" => Some(
-                self.paths
-                    .proc_root
-                    .join(format!("{}/ns/net", std::process::id())),
-            ),
-            "" | "default" | "none" | "bridge" => None,
-            other => return Err(RunnerError::Network(other.to_string())),
-        };
-        // RUN on the host network resolves names as the host does (as Docker's builder): a copy
-        // of the host's resolv.conf is bound read-only over the step's /etc/resolv.conf.
+        let mode = StepNet::parse(&spec.network);
+        let id = format!("build-{}", spec.id);
         let mut binds = Vec::new();
-        if netns.is_some() {
-            let copy = spec.dir.join("resolv.conf");
-            let text = std::fs::read(HOST_RESOLV_CONF).unwrap_or_default();
-            std::fs::write(&copy, text).map_err(io("write", &copy))?;
-            binds.push(berth_runtime::spec::BindMount {
-                source: copy,
-                destination: "/etc/resolv.conf".into(),
-                read_only: true,
-            });
+        let mut netns = None;
+        let mut endpoint = None;
+        match &mode {
+            StepNet::None => {}
+            // The engine's own namespace, as for containers in `host` mode; names resolve as
+            // on the host (as Docker's builder): a read-only copy of the host's resolv.conf.
+            StepNet::Host => {
+                netns = Some(
+                    self.paths
+                        .proc_root
+                        .join(format!("{}/ns/net", std::process::id())),
+                );
+                let copy = spec.dir.join("resolv.conf");
+                let text = std::fs::read(HOST_RESOLV_CONF).unwrap_or_default();
+                std::fs::write(&copy, text).map_err(io("write", &copy))?;
+                binds.push(berth_runtime::spec::BindMount {
+                    source: copy,
+                    destination: "/etc/resolv.conf".into(),
+                    read_only: true,
+                });
+            }
+            StepNet::Bridge(network) => {
+                let (ep, files) =
+                    StepEndpoint::prepare(self.net.as_ref(), network, &id, &spec.dir)?;
+                endpoint = Some(ep);
+                binds.extend(files);
+            }
         }
         berth_image::snapshot::mount_all(&spec.mounts, &spec.rootfs)?;
         let _mounted = Mounted(spec.rootfs.clone());
@@ -109,7 +120,7 @@ impl StepRunner for ShimRunner<'_> {
                 working_dir: spec.workdir.clone().unwrap_or_default(),
                 user: spec.user.clone().unwrap_or_default(),
             },
-            hostname: "buildkitsandbox".into(),
+            hostname: SANDBOX_HOSTNAME.into(),
             netns_path: netns,
             binds,
             ..ContainerConfig::default()
@@ -118,7 +129,6 @@ impl StepRunner for ShimRunner<'_> {
         spec::generate(&cfg)?
             .save(&config)
             .map_err(|e| RunnerError::Start(format!("cannot write {}: {e}", config.display())))?;
-        let id = format!("build-{}", spec.id);
         let (log, exit, err) = (
             spec.dir.join("log.json"),
             spec.dir.join("exit.json"),
@@ -149,10 +159,19 @@ impl StepRunner for ShimRunner<'_> {
         if let Some(out) = child.stdout.take() {
             let _ = BufReader::new(out).read_line(&mut line);
         }
-        if line.trim().parse::<i64>().is_err() {
+        let Ok(pid) = line.trim().parse::<i64>() else {
             let _ = child.wait();
             let why = std::fs::read_to_string(&err).unwrap_or_default();
             return Err(RunnerError::Start(why.trim().to_string()));
+        };
+        // The step's namespace exists and its command waits for `start`: join the network now.
+        if let Some(ep) = endpoint.as_mut() {
+            let ns = self.paths.proc_root.join(format!("{pid}/ns/net"));
+            if let Err(e) = ep.attach(&ns) {
+                let _ = self.runtime.kill(&id, nix::sys::signal::Signal::SIGKILL);
+                let _ = child.wait();
+                return Err(e.into());
+            }
         }
         if let Err(e) = self.runtime.start(&id) {
             let _ = self.runtime.kill(&id, nix::sys::signal::Signal::SIGKILL);
@@ -255,12 +274,14 @@ impl RealBackend {
         let (tx, rx) = mpsc::unbounded_channel::<BuildMessage>();
         let this = self.clone();
         let quiet = opts.quiet;
+        let rt = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let _context = dir;
             let inner = &this.inner;
             let runner = ShimRunner {
                 paths: &inner.paths,
                 runtime: &inner.runtime,
+                net: this.net().ok().map(|n| BuildNet::new(n, rt)),
             };
             let mut emit = |ev: BuildEvent| {
                 if let BuildEvent::Built { id } = &ev {

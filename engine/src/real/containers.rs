@@ -195,13 +195,6 @@ impl RealBackend {
                 &body.host_config,
                 host_network,
             )?);
-            let spec = spec::generate(&cfg).map_err(|e| BackendError::invalid(e.to_string()))?;
-            spec.save(bundle.join("config.json")).map_err(|e| {
-                BackendError::new(
-                    ErrorKind::Internal,
-                    format!("cannot write config.json: {e}"),
-                )
-            })?;
             let mounts = images.prepare_rootfs(&id, &image_ref).map_err(|e| {
                 BackendError::new(
                     ErrorKind::Internal,
@@ -210,6 +203,16 @@ impl RealBackend {
             })?;
             berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
                 BackendError::new(ErrorKind::Internal, format!("cannot mount the rootfs: {e}"))
+            })?;
+            // After the mount: a named USER is looked up in the image's /etc/passwd.
+            let mut spec =
+                spec::generate(&cfg).map_err(|e| BackendError::invalid(e.to_string()))?;
+            super::attach::annotate(&mut spec, body.config.open_stdin, body.config.stdin_once);
+            spec.save(bundle.join("config.json")).map_err(|e| {
+                BackendError::new(
+                    ErrorKind::Internal,
+                    format!("cannot write config.json: {e}"),
+                )
             })?;
             self.attach_mounts(&id, &rootfs, &image_cfg, &body, &bundle)
         })();
@@ -314,6 +317,7 @@ impl RealBackend {
             });
             return Err(e);
         }
+        self.connect_waiting(&id);
         self.update(&id, |r| {
             r.pid = pid;
             r.running = true;

@@ -107,7 +107,7 @@ impl RealBackend {
             env: config.env.clone(),
             cwd: Some(config.working_dir.clone()),
             user: Some(config.user.clone()),
-            tty: false,
+            tty: config.tty,
             privileged: config.privileged,
         };
         let process = berth_runtime::exec::process_for(&spec, &req, &bundle.join("rootfs"))
@@ -230,6 +230,34 @@ impl RealBackend {
             stdin,
             tty: config.tty,
         })
+    }
+
+    /// Resizes the terminal of a running exec (one without a terminal ignores it).
+    pub(super) async fn exec_resize(
+        &self,
+        exec_id: &str,
+        rows: u16,
+        cols: u16,
+    ) -> BackendResult<()> {
+        let e = self
+            .execs()
+            .get(exec_id)
+            .cloned()
+            .ok_or_else(|| no_exec(exec_id))?;
+        if !e.config.tty {
+            return Ok(());
+        }
+        if !e.running && e.exit_code.is_some() {
+            return Err(BackendError::conflict(format!(
+                "Exec {exec_id} is not running"
+            )));
+        }
+        let pid_file = self
+            .inner
+            .paths
+            .container(&e.container_id)
+            .join(format!("exec-{exec_id}.pid"));
+        self.resize_exec_tty(pid_file, rows, cols).await
     }
 
     fn finish_exec(&self, exec_id: &str, code: i64) {

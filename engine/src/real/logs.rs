@@ -142,6 +142,9 @@ impl RealBackend {
 
     pub(super) fn attach(&self, id: &str, opts: AttachOptions) -> BackendResult<Attachment> {
         let (full, mut file, phase) = self.open_log(id)?;
+        if self.interactive(&full) {
+            return self.attach_channel(&full, opts, phase);
+        }
         if !opts.logs {
             let _ = file.seek(SeekFrom::End(0));
         }

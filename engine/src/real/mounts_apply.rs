@@ -176,7 +176,7 @@ impl RealBackend {
             } => {
                 let anonymous = name.is_empty();
                 let store = &self.inner.volumes;
-                let (v, _) = store
+                let (v, created) = store
                     .create(CreateSpec {
                         name,
                         driver,
@@ -184,12 +184,15 @@ impl RealBackend {
                         labels,
                     })
                     .map_err(volume_err)?;
+                if created {
+                    self.volume_event("create", &v.name, "local");
+                }
                 let source = store.acquire(&v.name, id).map_err(volume_err)?;
                 if !nocopy {
                     if let Err(e) = store.populate(&v.name, rootfs, Path::new(&w.destination)) {
                         let _ = store.release(&v.name, id);
                         if anonymous {
-                            let _ = store.remove(&v.name, false);
+                            self.remove_volumes_quietly(std::slice::from_ref(&v.name));
                         }
                         return Err(volume_err(e));
                     }

@@ -325,6 +325,7 @@ impl RealBackend {
     pub(super) fn started(&self, id: &str) {
         self.inner.supervisor.started(id);
         self.container_event(id, "start", &[]);
+        self.volume_mount_events(id, "mount");
         self.start_health(id);
     }
 
@@ -333,6 +334,7 @@ impl RealBackend {
     pub(super) fn exited(&self, rec: &super::Record) {
         self.stop_health(&rec.id);
         self.container_event(&rec.id, "die", &[("exitCode", rec.exit_code.to_string())]);
+        self.volume_mount_events(&rec.id, "unmount");
         if !rec.body.host_config.auto_remove {
             self.after_exit(&rec.id);
         }

@@ -148,6 +148,9 @@ impl RealBackend {
             .volumes
             .prune(|v| selected.contains(&v.name))
             .map_err(volume_err)?;
+        for (name, _) in &removed {
+            self.volume_event("destroy", name, "local");
+        }
         Ok(VolumePruneResponse {
             space_reclaimed: removed.iter().map(|(_, n)| n).sum(),
             volumes_deleted: removed.into_iter().map(|(n, _)| n).collect(),
@@ -158,11 +161,28 @@ impl RealBackend {
     pub(super) fn remove_volumes_quietly(&self, names: &[String]) {
         for name in names {
             match self.inner.volumes.remove(name, false) {
-                Ok(()) | Err(VolumeError::InUse { .. } | VolumeError::NotFound(_)) => {}
+                Ok(()) => self.volume_event("destroy", name, "local"),
+                Err(VolumeError::InUse { .. } | VolumeError::NotFound(_)) => {}
                 Err(e) => {
                     tracing::warn!(volume = %name, error = %e, "cannot remove anonymous volume")
                 }
             }
+        }
+    }
+
+    /// Docker's `mount` (container started) and `unmount` (container exited) volume events,
+    /// one per volume the container uses, with its destination and access.
+    pub(super) fn volume_mount_events(&self, id: &str, action: &str) {
+        for r in self.resolved_mounts(id) {
+            let Some(name) = &r.name else { continue };
+            let attrs = std::collections::BTreeMap::from([
+                ("container".to_owned(), id.to_owned()),
+                ("destination".to_owned(), r.destination.clone()),
+                ("driver".to_owned(), "local".to_owned()),
+                ("propagation".to_owned(), r.propagation.clone()),
+                ("read/write".to_owned(), r.rw.to_string()),
+            ]);
+            self.emit_event("volume", action, name, attrs);
         }
     }
 }

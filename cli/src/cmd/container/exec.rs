@@ -15,6 +15,12 @@ pub struct ExecArgs {
     /// Start the command and return at once.
     #[arg(short, long)]
     detach: bool,
+    /// Keep stdin open and attach it.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a terminal (raw mode on yours).
+    #[arg(short, long)]
+    tty: bool,
     /// Environment variable `KEY=value` (repeatable).
     #[arg(short, long = "env")]
     env: Vec<String>,
@@ -44,7 +50,8 @@ pub fn run(args: ExecArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         working_dir: args.workdir.clone().unwrap_or_default(),
         user: args.user.clone().unwrap_or_default(),
         privileged: args.privileged,
-        ..ExecConfig::default()
+        attach_stdin: args.interactive && !args.detach,
+        tty: args.tty,
     };
     runtime()?.block_on(async {
         let client = connect(global).await?;
@@ -52,7 +59,10 @@ pub fn run(args: ExecArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             .create_exec(&args.container, &config)
             .await
             .with_context(|| format!("exec in {}", args.container))?;
-        let output = client.start_exec(&created.id, false).await?;
+        if !args.detach && (args.interactive || args.tty) {
+            return interactive(&client, &created.id, args.tty, args.interactive).await;
+        }
+        let output = client.start_exec(&created.id, args.tty).await?;
         if args.detach {
             drop(output);
             return Ok(ExitCode::SUCCESS);
@@ -61,4 +71,35 @@ pub fn run(args: ExecArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         let inspect = client.inspect_exec(&created.id).await?;
         Ok(super::exit_code(inspect.exit_code.unwrap_or(126)))
     })
+}
+
+/// Runs exec `exec_id` on this terminal and exits with the command's code.
+pub(crate) async fn interactive(
+    client: &berth_engine::client::Client,
+    exec_id: &str,
+    tty: bool,
+    input: bool,
+) -> anyhow::Result<ExitCode> {
+    let session = client.start_exec_session(exec_id, tty).await?;
+    let raw = match tty {
+        true => crate::tty::RawMode::enable()?,
+        false => None,
+    };
+    let resizer = client.clone();
+    let target = exec_id.to_owned();
+    let result = crate::tty::interact(session, input, move |rows, cols| {
+        let c = resizer.clone();
+        let t = target.clone();
+        async move {
+            if tty {
+                let _ = c.resize_exec(&t, rows, cols).await;
+            }
+        }
+    })
+    .await;
+    drop(raw);
+    // Detach keys are not special in an exec: the session ends with the command.
+    result?;
+    let inspect = client.inspect_exec(exec_id).await?;
+    Ok(super::exit_code(inspect.exit_code.unwrap_or(126)))
 }

@@ -1,11 +1,13 @@
 //! `berth container …`: one running container at a time through the engine's API (so the same
 //! verbs work against any Docker-API engine): run, exec, ps, logs, lifecycle verbs, inspect, top.
 
-mod exec;
+pub(crate) mod attach;
+pub(crate) mod exec;
 mod lifecycle;
 mod logs;
 mod ps;
 mod run;
+pub(crate) mod stats;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -42,6 +44,10 @@ pub enum ContainerCommand {
     Inspect(lifecycle::Ids),
     /// Show a container's processes.
     Top(lifecycle::One),
+    /// Attach the terminal to a running container (ctrl-p ctrl-q detaches).
+    Attach(attach::AttachArgs),
+    /// Show containers' resource usage (CPU, memory, network and block I/O, PIDs).
+    Stats(stats::StatsArgs),
     /// Freeze every process of containers.
     Pause(lifecycle::Ids),
     /// Thaw paused containers.
@@ -67,6 +73,8 @@ pub fn run(command: ContainerCommand, global: &GlobalArgs) -> anyhow::Result<Exi
         C::Rm(a) => lifecycle::rm(a, global),
         C::Inspect(a) => lifecycle::inspect(a, global),
         C::Top(a) => lifecycle::top(a, global),
+        C::Attach(a) => attach::run(a, global),
+        C::Stats(a) => stats::run(a, global),
         C::Pause(a) => lifecycle::pause(a, global, true),
         C::Unpause(a) => lifecycle::pause(a, global, false),
         C::Wait(a) => lifecycle::wait(a, global),

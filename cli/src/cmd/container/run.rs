@@ -20,6 +20,12 @@ pub struct RunArgs {
     /// Remove the container when it exits.
     #[arg(long)]
     rm: bool,
+    /// Keep stdin open and attach it.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a terminal (raw mode on yours; ctrl-p ctrl-q detaches).
+    #[arg(short, long)]
+    tty: bool,
     /// Container name.
     #[arg(long)]
     name: Option<String>,
@@ -136,6 +142,10 @@ fn body(args: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
     c.hostname = args.hostname.clone().unwrap_or_default();
     c.attach_stdout = !args.detach;
     c.attach_stderr = !args.detach;
+    c.tty = args.tty;
+    c.open_stdin = args.interactive;
+    c.attach_stdin = args.interactive && !args.detach;
+    c.stdin_once = args.interactive && !args.detach;
     let h = &mut b.host_config;
     h.auto_remove = args.rm;
     h.memory = args
@@ -198,6 +208,29 @@ pub fn run(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             let id = id.clone();
             tokio::spawn(async move { client.wait_container(&id, condition).await })
         };
+        if args.interactive || args.tty {
+            let opts = AttachOptions {
+                stdin: args.interactive,
+                ..opts
+            };
+            let session = client
+                .attach_session(&id, opts, args.tty)
+                .await
+                .with_context(|| format!("attaching to {id}"))?;
+            client
+                .start_container(&id)
+                .await
+                .with_context(|| format!("starting {id}"))?;
+            return super::attach::follow(
+                &client,
+                &id,
+                session,
+                args.tty,
+                args.interactive,
+                waiter,
+            )
+            .await;
+        }
         let output = client
             .attach_container(&id, opts)
             .await

@@ -203,9 +203,12 @@ fn fresh_tree(request: &Request, parent: &Path) -> anyhow::Result<TreeGuard> {
 }
 
 /// The cached tree for `request` under `dir`, built first when missing. A tree is published by
-/// renaming a finished build into place, so a cache entry is always complete.
+/// renaming a finished build into place, so a cache entry is always complete; concurrent
+/// bootstraps of the same key take turns on `DIR/<key>.lock`, so debootstrap runs once and the
+/// others wait for its tree.
 fn cached_tree(request: &Request, dir: &Path) -> anyhow::Result<PathBuf> {
     let path = dir.join(request.cache_key());
+    let _lock = lock_cache_entry(dir, &request.cache_key())?;
     if path.is_dir() {
         eprintln!("using the cached tree {}", path.display());
         return Ok(path);
@@ -228,6 +231,23 @@ fn cached_tree(request: &Request, dir: &Path) -> anyhow::Result<PathBuf> {
         }
     }
     Ok(path)
+}
+
+/// An exclusive lock on `dir/<key>.lock` (created when missing), held until dropped; waits
+/// while another bootstrap holds it.
+fn lock_cache_entry(dir: &Path, key: &str) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{key}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the cache lock {}", path.display()))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| errno)
+        .with_context(|| format!("cannot lock {}", path.display()))
 }
 
 /// Sends the tree to the engine's import endpoint and returns the new image's id.
@@ -279,5 +299,23 @@ mod tests {
             text.contains("not a local unix socket") && text.contains("--output"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_cache_entry_lock_excludes_a_second_bootstrap_until_dropped() {
+        use nix::fcntl::{Flock, FlockArg};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let held = lock_cache_entry(dir.path(), "bookworm-minbase-x").expect("first lock");
+        let try_again = || {
+            let file = std::fs::File::open(dir.path().join("bookworm-minbase-x.lock"))
+                .expect("the lock file exists");
+            Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok()
+        };
+        assert!(
+            !try_again(),
+            "a second lock was granted while the first is held"
+        );
+        drop(held);
+        assert!(try_again(), "the lock was not released on drop");
     }
 }

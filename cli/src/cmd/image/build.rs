@@ -44,7 +44,7 @@ pub struct BuildArgs {
     /// Print only the image id.
     #[arg(short, long)]
     quiet: bool,
-    /// Network of RUN steps: `default`, `none` or `host`.
+    /// Network of RUN steps: `default` (the engine's bridge), `none`, `host` or a network name.
     #[arg(long, default_value = "default")]
     network: String,
     /// Accepted for compatibility; berth builds for the host platform only.

@@ -81,21 +81,42 @@ pub(super) async fn inspect_exec<B: Backend>(
     Ok(Json(st.backend.inspect_exec(&id).await?))
 }
 
-/// `POST /containers/{id}/resize`: accepted for a known container (sizes are not tracked yet).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ResizeQuery {
+    h: Option<u16>,
+    w: Option<u16>,
+}
+
+fn size(raw: Option<&str>) -> ApiResult<(u16, u16)> {
+    let q: ResizeQuery = parse_query(raw)?;
+    match (q.h, q.w) {
+        (Some(h), Some(w)) => Ok((h, w)),
+        _ => Err(ApiError::BadRequest(
+            "resize needs the terminal size: ?h=ROWS&w=COLUMNS".to_owned(),
+        )),
+    }
+}
+
+/// `POST /containers/{id}/resize?h=&w=`: the terminal size of a running container.
 pub(super) async fn resize_container<B: Backend>(
     State(st): State<AppState<B>>,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
-    st.backend.inspect_container(&id).await?;
+    let (h, w) = size(raw.as_deref())?;
+    st.backend.resize_container(&id, h, w).await?;
     Ok(StatusCode::OK)
 }
 
-/// `POST /exec/{id}/resize`: accepted for a known exec (terminal sizes are not tracked yet).
+/// `POST /exec/{id}/resize?h=&w=`: the terminal size of a running exec.
 pub(super) async fn resize_exec<B: Backend>(
     State(st): State<AppState<B>>,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
-    st.backend.inspect_exec(&id).await?;
+    let (h, w) = size(raw.as_deref())?;
+    st.backend.resize_exec(&id, h, w).await?;
     Ok(StatusCode::OK)
 }
 

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Galera node start-up: writes the wsrep settings from CLUSTER_NAME / CLUSTER_JOIN /
-# CLUSTER_MEMBERS / XTRABACKUP_PASSWORD, then hands over to the MariaDB entrypoint (which
-# initialises the data directory on first start and execs the server).
+# Galera node start-up (the entrypoint of the pxc example's nodes): writes the wsrep settings
+# from CLUSTER_NAME / CLUSTER_JOIN / CLUSTER_MEMBERS / XTRABACKUP_PASSWORD, then hands over to
+# the MariaDB entrypoint, docker-entrypoint.sh (which initialises the data directory on first
+# start and execs the server).
 #
 # Who bootstraps: a node with an empty CLUSTER_JOIN starts a new cluster on its first start. On a
 # later start it rejoins the others (CLUSTER_MEMBERS) unless Galera marked its state
@@ -55,7 +56,7 @@ write_wsrep_config() {
   local addr=$1
   mkdir -p "$(dirname "$WSREP_CNF")"
   cat > "$WSREP_CNF" <<CNF
-# Written by docker-entrypoint.sh from the CLUSTER_* environment.
+# Written by galera-entrypoint.sh from the CLUSTER_* environment.
 [galera]
 wsrep_on = ON
 wsrep_provider = /usr/lib/galera/libgalera_smm.so
@@ -96,4 +97,4 @@ if [ "$1" = mariadbd ] || [ "$1" = mysqld ]; then
   fi
 fi
 SKIP_INIT=${SKIP_INIT:-0}
-. /usr/local/bin/mariadb-entrypoint.sh "$@"
+. /usr/local/bin/docker-entrypoint.sh "$@"

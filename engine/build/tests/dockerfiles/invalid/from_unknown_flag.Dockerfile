@@ -1,0 +1,1 @@
+FROM --pull=always alpine

@@ -1,0 +1,8 @@
+# escape=`
+FROM alpine
+RUN <<EOF
+echo `
+still here
+EOF
+RUN echo a `
+    b
