@@ -25,6 +25,15 @@ use crate::api::models::{
     NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest, ProgressMessage,
     SystemDf, Volume, VolumeCreateRequest, VolumeListResponse,
 };
+use crate::api::models::{HistoryResponseItem, ImagePruneResponse};
+
+/// The error of an image operation a backend without an image store does not offer.
+fn unsupported(what: &str) -> BackendError {
+    BackendError::new(
+        ErrorKind::Unavailable,
+        format!("{what} is not supported by this engine"),
+    )
+}
 
 /// Category of a backend failure; decides the HTTP status of the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,6 +404,41 @@ pub trait Backend: Send + Sync + 'static {
                 format!("pushing {name}: this engine has no registry access"),
             ))
         }
+    }
+    /// `GET /images/get?names=…` (and `GET /images/{name}/get`): a `docker save` tarball of
+    /// `names` (Docker's legacy layout plus an OCI layout); unknown names fail up front.
+    fn save_images(
+        &self,
+        names: Vec<String>,
+    ) -> impl Future<Output = BackendResult<ByteStream>> + Send {
+        let _ = names;
+        async { Err(unsupported("saving images")) }
+    }
+    /// `POST /images/load`: loads a `docker save` tarball or an OCI layout archive; answers
+    /// one `Loaded image: …` (or `Loaded image ID: …`) line per image.
+    fn load_images(
+        &self,
+        source: ByteStream,
+    ) -> impl Future<Output = BackendResult<Vec<String>>> + Send {
+        let _ = source;
+        async { Err(unsupported("loading images")) }
+    }
+    /// `GET /images/{name}/history`, newest step first.
+    fn image_history(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = BackendResult<Vec<HistoryResponseItem>>> + Send {
+        let _ = name;
+        async { Err(unsupported("image history")) }
+    }
+    /// `POST /images/prune`: removes unused image data; with `all`, every image no container
+    /// uses (`dangling=false`).
+    fn prune_images(
+        &self,
+        all: bool,
+    ) -> impl Future<Output = BackendResult<ImagePruneResponse>> + Send {
+        let _ = all;
+        async { Err(unsupported("image prune")) }
     }
     /// `POST /build`: builds an image from a tar `context`; the progress messages (an error
     /// half-way is a message, the HTTP status being already sent).

@@ -5,6 +5,7 @@
 mod archive;
 mod build;
 mod hijack;
+mod images_io;
 mod interactive;
 mod runtime;
 mod stats;

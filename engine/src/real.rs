@@ -23,6 +23,7 @@ mod containers;
 mod events;
 mod exec;
 mod health;
+mod image_archive;
 mod image_pull;
 mod image_push;
 mod image_transfer;
@@ -472,6 +473,28 @@ impl Backend for RealBackend {
         let target = format!("{repo}:{}", tag.unwrap_or("latest"));
         let (this, name) = (self.clone(), name.to_owned());
         blocking(move || this.image_tag(&name, &target)).await
+    }
+
+    async fn save_images(&self, names: Vec<String>) -> BackendResult<crate::backend::ByteStream> {
+        self.image_save(names).await
+    }
+
+    async fn load_images(&self, source: crate::backend::ByteStream) -> BackendResult<Vec<String>> {
+        self.image_load(source).await
+    }
+
+    async fn image_history(
+        &self,
+        name: &str,
+    ) -> BackendResult<Vec<crate::api::models::HistoryResponseItem>> {
+        self.image_steps(name).await
+    }
+
+    async fn prune_images(
+        &self,
+        all: bool,
+    ) -> BackendResult<crate::api::models::ImagePruneResponse> {
+        self.image_prune(all).await
     }
 
     async fn remove_image(&self, name: &str, force: bool) -> BackendResult<Vec<ImageDeleteItem>> {

@@ -3,6 +3,7 @@
 //! a local `docker-registry` (plain HTTP on loopback, basic auth with `berth login`, and a
 //! `registry-mirrors` entry serving Docker Hub names).
 
+mod archive;
 mod registry;
 mod secure;
 

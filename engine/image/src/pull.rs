@@ -277,6 +277,7 @@ impl RegistryClient {
         for res in results {
             res?;
         }
+        store.content().sync().map_err(RegistryError::from)?;
         let (stored, _) = store
             .content()
             .write_blob(&bytes[..], Some(&digest), MAX_MANIFEST)
@@ -328,7 +329,7 @@ impl RegistryClient {
                 }
             }
         }
-        w.commit(Some(digest))?;
+        w.commit_deferred(Some(digest))?;
         progress(PullEvent::Downloaded(digest.clone()));
         Ok(())
     }

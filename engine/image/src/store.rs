@@ -144,6 +144,13 @@ impl ContentStore {
         })
     }
 
+    /// Flushes the filesystem holding the blobs (one `syncfs(2)`): makes the blobs written
+    /// with [`BlobWriter::commit_deferred`] durable, with their directory entries.
+    pub fn sync(&self) -> Result<()> {
+        let dir = File::open(&self.blobs).map_err(io_err("open", &self.blobs))?;
+        nix::unistd::syncfs(&dir).map_err(|e| io_err("syncfs", &self.blobs)(io::Error::from(e)))
+    }
+
     /// Streams `reader` into the store, verifying it against `expected` (when given) and
     /// refusing more than `limit` bytes. Returns the digest and size.
     pub fn write_blob(
@@ -269,7 +276,17 @@ impl BlobWriter {
 
     /// Verifies, fsyncs and renames the blob into place. A blob that already exists is kept
     /// (content addressing makes the two identical) and the temp file is dropped.
-    pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+    pub fn commit(self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        self.finish(expected, true)
+    }
+
+    /// Like [`Self::commit`] without the fsyncs, for bulk ingestion (pulls): the caller makes
+    /// every such blob durable with one [`ContentStore::sync`] before anything records them.
+    pub fn commit_deferred(self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        self.finish(expected, false)
+    }
+
+    fn finish(mut self, expected: Option<&Digest>, durable: bool) -> Result<(Digest, u64)> {
         if self.exceeded {
             return Err(StoreError::TooLarge { limit: self.limit });
         }
@@ -287,16 +304,20 @@ impl BlobWriter {
         if target.is_file() {
             return Ok((actual, self.count));
         }
-        self.file
-            .as_file()
-            .sync_all()
-            .map_err(io_err("fsync", &target))?;
+        if durable {
+            self.file
+                .as_file()
+                .sync_all()
+                .map_err(io_err("fsync", &target))?;
+        }
         self.file.persist(&target).map_err(|e| StoreError::Io {
             op: "rename into",
             path: target.clone(),
             source: e.error,
         })?;
-        sync_dir(&self.dir)?;
+        if durable {
+            sync_dir(&self.dir)?;
+        }
         Ok((actual, self.count))
     }
 }

@@ -6,12 +6,14 @@
 
 mod build;
 mod container;
+mod image_io;
 mod objects;
 mod resources;
 mod stats;
 
 pub use build::*;
 pub use container::*;
+pub use image_io::*;
 pub use objects::*;
 pub use resources::*;
 pub use stats::*;

@@ -3,10 +3,15 @@
 
 mod bootstrap;
 pub(crate) mod build;
+mod history;
 mod import;
+mod load;
 mod ls;
+mod prune;
 mod pull;
 mod push;
+mod rm;
+mod save;
 
 use std::process::ExitCode;
 
@@ -28,6 +33,17 @@ pub enum ImageCommand {
     Push(push::PushArgs),
     /// Create an image from a root filesystem tarball.
     Import(import::ImportArgs),
+    /// Write images to a tarball (`docker save` format with an OCI layout).
+    Save(save::SaveArgs),
+    /// Load images from a `docker save` tarball or an OCI layout archive.
+    Load(load::LoadArgs),
+    /// Show the build steps of an image.
+    History(history::HistoryArgs),
+    /// Remove unused images.
+    Prune(prune::PruneArgs),
+    /// Remove images.
+    #[command(visible_alias = "remove")]
+    Rm(rm::RmArgs),
     /// Build a Debian base image from a package mirror with debootstrap (no registry needed).
     Bootstrap(bootstrap::BootstrapArgs),
 }
@@ -41,5 +57,10 @@ pub fn run(command: ImageCommand, global: &GlobalArgs) -> anyhow::Result<ExitCod
         ImageCommand::Pull(args) => pull::run(args, global),
         ImageCommand::Push(args) => push::run(args, global),
         ImageCommand::Bootstrap(args) => bootstrap::run(args, global),
+        ImageCommand::Save(args) => save::run(args, global),
+        ImageCommand::Load(args) => load::run(args, global),
+        ImageCommand::History(args) => history::run(args, global),
+        ImageCommand::Prune(args) => prune::run(args, global),
+        ImageCommand::Rm(args) => rm::run(args, global),
     }
 }

@@ -1,8 +1,10 @@
 //! Image handlers that stream a body in or out of the engine: `POST /images/create?fromSrc=-`
-//! (`docker import`) and `POST /images/{name}/push`.
+//! (`docker import`), `POST /images/{name}/push`, `GET /images/get` and `/images/{name}/get`
+//! (`docker save`), `POST /images/load`; plus `GET /images/{name}/history` and
+//! `POST /images/prune`.
 
 use axum::body::Body;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 
@@ -110,6 +112,77 @@ pub(super) async fn push<B: Backend>(
         "application/json",
         progress_lines(progress),
     ))
+}
+
+/// The names of `GET /images/get?names=a&names=b` (each may also be comma-free repeated).
+pub(super) fn save_names(raw: Option<&str>) -> ApiResult<Vec<String>> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?;
+    let names: Vec<String> = pairs
+        .into_iter()
+        .filter(|(k, v)| k == "names" && !v.is_empty())
+        .map(|(_, v)| v)
+        .collect();
+    if names.is_empty() {
+        return Err(ApiError::BadRequest(
+            "no image names given: pass names=IMAGE (repeatable)".to_owned(),
+        ));
+    }
+    Ok(names)
+}
+
+/// `GET /images/get?names=…` and `GET /images/{name}/get`: the tarball as the body.
+pub(super) async fn save<B: Backend>(st: AppState<B>, names: Vec<String>) -> ApiResult<Response> {
+    let stream = st.backend.save_images(names).await?;
+    Response::builder()
+        .header("content-type", "application/x-tar")
+        .body(Body::from_stream(stream))
+        .map_err(|e| {
+            crate::backend::BackendError::new(crate::backend::ErrorKind::Internal, e.to_string())
+                .into()
+        })
+}
+
+/// `POST /images/load?quiet=`: a JSON stream of `{"stream": "Loaded image: …\n"}` lines (the
+/// same with `quiet`: the load reports no per-layer progress).
+pub(super) async fn load<B: Backend>(st: AppState<B>, body: Body) -> ApiResult<Response> {
+    let source = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
+    let lines = st.backend.load_images(source).await?;
+    let out: Vec<Bytes> = lines
+        .into_iter()
+        .map(|l| {
+            let mut v = serde_json::to_vec(&serde_json::json!({ "stream": format!("{l}\n") }))
+                .unwrap_or_default();
+            v.extend_from_slice(b"\r\n");
+            Bytes::from(v)
+        })
+        .collect();
+    Ok(super::stream_response(
+        "application/json",
+        futures_util::stream::iter(out),
+    ))
+}
+
+/// `GET /images/{name}/history`.
+pub(super) async fn history<B: Backend>(st: AppState<B>, name: &str) -> ApiResult<Response> {
+    Ok(axum::Json(st.backend.image_history(name).await?).into_response())
+}
+
+/// `POST /images/prune?filters={"dangling":["false"]}`: `dangling=false` prunes every image
+/// no container uses (`docker image prune -a`).
+pub(super) async fn prune<B: Backend>(st: AppState<B>, raw: Option<&str>) -> ApiResult<Response> {
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(default)]
+    struct PruneQuery {
+        filters: Option<String>,
+    }
+    let q: PruneQuery = super::parse_query(raw)?;
+    let filters = super::parse_filters(q.filters.as_deref())?;
+    let all = filters
+        .get("dangling")
+        .iter()
+        .any(|v| v.as_str() == "false" || v.as_str() == "0");
+    Ok(axum::Json(st.backend.prune_images(all).await?).into_response())
 }
 
 #[cfg(test)]

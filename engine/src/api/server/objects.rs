@@ -69,11 +69,23 @@ pub(super) async fn pull_image<B: Backend>(
     Ok(super::stream_response("application/json", lines))
 }
 
-/// `GET /images/{name}/json`, where the name may contain slashes.
+/// `GET /images/{name}/json`, where the name may contain slashes (also `/images/get`,
+/// `/images/{name}/get` and `/images/{name}/history`).
 pub(super) async fn image_get<B: Backend>(
     State(st): State<AppState<B>>,
     Path(rest): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
+    if rest == "get" {
+        let names = super::image_io::save_names(raw.as_deref())?;
+        return super::image_io::save(st, names).await;
+    }
+    if let Some(name) = rest.strip_suffix("/get") {
+        return super::image_io::save(st, vec![name.to_owned()]).await;
+    }
+    if let Some(name) = rest.strip_suffix("/history") {
+        return super::image_io::history(st, name).await;
+    }
     let Some(name) = rest.strip_suffix("/json") else {
         return Err(ApiError::PageNotFound);
     };
@@ -93,7 +105,13 @@ pub(super) async fn image_post<B: Backend>(
     Path(rest): Path<String>,
     RawQuery(raw): RawQuery,
     headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> ApiResult<Response> {
+    match rest.as_str() {
+        "load" => return super::image_io::load(st, body).await,
+        "prune" => return super::image_io::prune(st, raw.as_deref()).await,
+        _ => {}
+    }
     if let Some(name) = rest.strip_suffix("/push") {
         return super::image_io::push(st, name, raw.as_deref(), &headers).await;
     }
