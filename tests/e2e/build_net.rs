@@ -185,35 +185,6 @@ fn build_run_on_the_default_bridge_reaches_outside_through_nat() {
 /// Where the root tests keep debootstrap trees between runs (shared with the examples tests).
 const BOOTSTRAP_CACHE: &str = "/var/cache/berth-test/bootstrap";
 
-/// An exclusive lock on a file, held until dropped (so concurrent tests bootstrap the cached
-/// tree one at a time).
-struct FileLock(std::fs::File);
-
-impl FileLock {
-    fn take(path: &Path) -> FileLock {
-        use std::os::fd::AsRawFd as _;
-        std::fs::create_dir_all(path.parent().expect("lock dir")).expect("create lock dir");
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .expect("open lock file");
-        // SAFETY: flock(2) on a descriptor this function owns.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        assert_eq!(rc, 0, "flock {}", path.display());
-        FileLock(f)
-    }
-}
-
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        use std::os::fd::AsRawFd as _;
-        // SAFETY: flock(2) on the descriptor this guard owns.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
-    }
-}
-
 /// The engine's namespace linked to the host: a veth pair (198.18.142.1 on the host,
 /// .2 in the engine's namespace, default route through the host) and a host nft table
 /// masquerading that /30. Removed on drop.
@@ -302,22 +273,20 @@ fn build_debian_bootstrap_installs_curl_over_the_bridge() {
     require_root();
     let e = Engine::start("build_debian");
     let started = std::time::Instant::now();
-    {
-        let _lock = FileLock::take(&Path::new(BOOTSTRAP_CACHE).join(".e2e-bootstrap.lock"));
-        e.berth(e.scratch())
-            .arg_list(&[
-                "image",
-                "bootstrap",
-                "e2e-build-debian:bookworm",
-                "--suite",
-                "bookworm",
-                "--variant",
-                "minbase",
-                "--cache-dir",
-                BOOTSTRAP_CACHE,
-            ])
-            .ok();
-    }
+    // `berth image bootstrap` takes turns with other tests on the cache's lock file.
+    e.berth(e.scratch())
+        .arg_list(&[
+            "image",
+            "bootstrap",
+            "e2e-build-debian:bookworm",
+            "--suite",
+            "bookworm",
+            "--variant",
+            "minbase",
+            "--cache-dir",
+            BOOTSTRAP_CACHE,
+        ])
+        .ok();
     eprintln!("bootstrap: {:.1}s", started.elapsed().as_secs_f64());
     let _uplink = Uplink::new(&e);
     let p = Project::new();
