@@ -113,6 +113,20 @@ impl Stack {
         list.sort_by_cached_key(|c| (service_of(c).to_owned(), number_of(c), name_of(c)));
         Ok(list)
     }
+
+    /// The running container number `index` of `service` (checked against the compose file
+    /// first), as `exec`, `attach` and `port` address one replica.
+    pub async fn replica(&self, service: &str, index: u64) -> anyhow::Result<ContainerSummary> {
+        let services = [service.to_owned()];
+        self.check_services(&services)?;
+        let list = self.containers(&services, false, false).await?;
+        match list.into_iter().find(|c| number_of(c) == index) {
+            Some(c) => Ok(c),
+            None => bail!(
+                "service {service:?} is not running container #{index} (hint: berth up -d {service})"
+            ),
+        }
+    }
 }
 
 /// Whether a load error means "no compose file here" (rather than a broken one).

@@ -8,7 +8,7 @@ use std::os::fd::AsFd;
 
 use anyhow::Context as _;
 use berth_engine::client::{LogOutput, Session};
-use futures_util::StreamExt as _;
+use futures_util::{Stream, StreamExt as _};
 use nix::sys::termios::{self, SetArg, Termios};
 use tokio::io::AsyncWriteExt as _;
 
@@ -143,27 +143,32 @@ where
             }))
         }
     };
-    let result = async {
-        while let Some(piece) = output.next().await {
-            match piece? {
-                LogOutput::StdOut(b) | LogOutput::Console(b) | LogOutput::StdIn(b) => {
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(&b)?;
-                    out.flush()?;
-                }
-                LogOutput::StdErr(b) => {
-                    let mut err = std::io::stderr().lock();
-                    err.write_all(&b)?;
-                    err.flush()?;
-                }
-            }
-        }
-        anyhow::Ok(())
-    }
-    .await;
+    let result = copy_output(&mut output).await;
     winch.abort();
     if let Some(p) = pump {
         p.abort();
     }
     result.map(|()| detached.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+/// Copies container output to this process's stdout and stderr until the stream ends.
+pub async fn copy_output<S>(mut stream: S) -> anyhow::Result<()>
+where
+    S: Stream<Item = Result<LogOutput, berth_engine::client::ClientError>> + Unpin,
+{
+    while let Some(piece) = stream.next().await {
+        match piece? {
+            LogOutput::StdOut(b) | LogOutput::Console(b) | LogOutput::StdIn(b) => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&b)?;
+                out.flush()?;
+            }
+            LogOutput::StdErr(b) => {
+                let mut err = std::io::stderr().lock();
+                err.write_all(&b)?;
+                err.flush()?;
+            }
+        }
+    }
+    Ok(())
 }

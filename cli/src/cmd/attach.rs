@@ -3,12 +3,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
 use clap::Args;
 
 use crate::connect::runtime;
 use crate::global::GlobalArgs;
-use crate::stack::{Stack, name_of, number_of};
+use crate::stack::{Stack, name_of};
 
 /// Arguments of `berth attach`.
 #[derive(Debug, Args)]
@@ -27,18 +26,7 @@ pub struct AttachArgs {
 pub fn run(args: AttachArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let stack = Stack::open_by_name(global).await?;
-        stack.check_services(std::slice::from_ref(&args.service))?;
-        let containers = stack
-            .containers(std::slice::from_ref(&args.service), false, false)
-            .await?;
-        let Some(c) = containers.iter().find(|c| number_of(c) == args.index) else {
-            bail!(
-                "service {:?} is not running container #{} (hint: berth up -d {})",
-                args.service,
-                args.index,
-                args.service
-            );
-        };
-        crate::cmd::container::attach::attach(stack.client(), &name_of(c), !args.no_stdin).await
+        let c = stack.replica(&args.service, args.index).await?;
+        crate::cmd::container::attach::attach(stack.client(), &name_of(&c), !args.no_stdin).await
     })
 }

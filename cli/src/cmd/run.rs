@@ -19,7 +19,7 @@ use crate::cmd::up::{ProgressArgs, converge, plan_options};
 use crate::connect::runtime;
 use crate::global::GlobalArgs;
 use crate::progress::Mode;
-use crate::stack::{Stack, name_of, number_of};
+use crate::stack::{Stack, name_of};
 
 /// Arguments of `berth exec`.
 #[derive(Debug, Args)]
@@ -134,18 +134,7 @@ pub fn exec(args: ExecArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let tty = !args.no_tty && !args.detach && crate::tty::stdin_is_terminal();
     runtime()?.block_on(async {
         let stack = Stack::open_by_name(global).await?;
-        stack.check_services(std::slice::from_ref(&args.service))?;
-        let containers = stack
-            .containers(std::slice::from_ref(&args.service), false, false)
-            .await?;
-        let Some(c) = containers.iter().find(|c| number_of(c) == args.index) else {
-            bail!(
-                "service {:?} is not running container #{} (hint: berth up -d {})",
-                args.service,
-                args.index,
-                args.service
-            );
-        };
+        let c = stack.replica(&args.service, args.index).await?;
         let config = ExecConfig {
             attach_stdout: !args.detach,
             attach_stderr: !args.detach,
@@ -161,7 +150,7 @@ pub fn exec(args: ExecArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         let created = client
             .create_exec(&c.id, &config)
             .await
-            .with_context(|| format!("creating an exec in {}", name_of(c)))?;
+            .with_context(|| format!("creating an exec in {}", name_of(&c)))?;
         if tty {
             return crate::cmd::container::exec::interactive(client, &created.id, true, true).await;
         }

@@ -11,7 +11,7 @@ use clap::Args;
 use crate::cmd::run::exit_code;
 use crate::connect::runtime;
 use crate::global::GlobalArgs;
-use crate::stack::{Stack, name_of, number_of};
+use crate::stack::{Stack, name_of};
 
 /// Arguments of `berth top`.
 #[derive(Debug, Args)]
@@ -84,17 +84,7 @@ pub fn top(args: TopArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
 pub fn port(args: PortArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let stack = Stack::open_by_name(global).await?;
-        stack.check_services(std::slice::from_ref(&args.service))?;
-        let list = stack
-            .containers(std::slice::from_ref(&args.service), false, false)
-            .await?;
-        let Some(c) = list.iter().find(|c| number_of(c) == args.index) else {
-            bail!(
-                "service {:?} has no running container #{}",
-                args.service,
-                args.index
-            );
-        };
+        let c = stack.replica(&args.service, args.index).await?;
         let key = format!("{}/{}", args.private_port, args.protocol);
         let inspect = stack.client().inspect_container(&c.id).await?;
         let binding = inspect
@@ -113,7 +103,7 @@ pub fn port(args: PortArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 outln!("{ip}:{}", b.host_port);
                 Ok(ExitCode::SUCCESS)
             }
-            None => bail!("no port {key} published for {}", name_of(c)),
+            None => bail!("no port {key} published for {}", name_of(&c)),
         }
     })
 }

@@ -67,7 +67,7 @@ pub fn run(args: ExecArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             drop(output);
             return Ok(ExitCode::SUCCESS);
         }
-        super::copy_output(output).await?;
+        crate::tty::copy_output(output).await?;
         let inspect = client.inspect_exec(&created.id).await?;
         Ok(super::exit_code(inspect.exit_code.unwrap_or(126)))
     })

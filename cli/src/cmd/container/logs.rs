@@ -40,7 +40,7 @@ pub fn run(args: LogsArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             .logs(&args.container, &opts)
             .await
             .with_context(|| format!("logs of {}", args.container))?;
-        super::copy_output(stream).await
+        crate::tty::copy_output(stream).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

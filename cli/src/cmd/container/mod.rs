@@ -11,12 +11,9 @@ mod ps;
 mod run;
 pub(crate) mod stats;
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
-use berth_engine::client::LogOutput;
 use clap::Subcommand;
-use futures_util::{Stream, StreamExt as _};
 
 use crate::global::GlobalArgs;
 
@@ -91,28 +88,6 @@ pub fn run(command: ContainerCommand, global: &GlobalArgs) -> anyhow::Result<Exi
         C::Export(a) => export::export(a, global),
         C::Diff(a) => export::diff(a, global),
     }
-}
-
-/// Copies container output to this process's stdout and stderr until the stream ends.
-async fn copy_output<S>(mut stream: S) -> anyhow::Result<()>
-where
-    S: Stream<Item = Result<LogOutput, berth_engine::client::ClientError>> + Unpin,
-{
-    while let Some(piece) = stream.next().await {
-        match piece? {
-            LogOutput::StdOut(b) | LogOutput::Console(b) | LogOutput::StdIn(b) => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(&b)?;
-                out.flush()?;
-            }
-            LogOutput::StdErr(b) => {
-                let mut err = std::io::stderr().lock();
-                err.write_all(&b)?;
-                err.flush()?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A process exit code from a container's (0..=255).

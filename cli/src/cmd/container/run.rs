@@ -239,7 +239,7 @@ pub fn run(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             .start_container(&id)
             .await
             .with_context(|| format!("starting {id}"))?;
-        super::copy_output(output).await?;
+        crate::tty::copy_output(output).await?;
         let status = waiter.await?.with_context(|| format!("waiting for {id}"))?;
         Ok(super::exit_code(status.status_code))
     })
