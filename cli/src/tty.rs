@@ -172,3 +172,17 @@ where
     }
     Ok(())
 }
+
+/// Writes container output to our standard output and error.
+pub fn print_output(piece: &LogOutput) {
+    match piece {
+        LogOutput::StdErr(b) => {
+            let _ = std::io::stderr().lock().write_all(b);
+        }
+        LogOutput::StdOut(b) | LogOutput::Console(b) | LogOutput::StdIn(b) => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(b);
+            let _ = out.flush();
+        }
+    }
+}

@@ -2,7 +2,6 @@
 //! command in a running service container). Both print the command's output and return its
 //! exit code, like `docker compose run` / `exec`. Standard input is not forwarded.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -10,7 +9,7 @@ use berth_compose::engine_api::{EngineApi, MountSpec, PortSpec};
 use berth_compose::plan::{PlanOptions, container_spec, labels};
 use berth_engine::api::models::ExecConfig;
 use berth_engine::backend::{AttachOptions, WaitCondition};
-use berth_engine::client::{Client, LogOutput};
+use berth_engine::client::Client;
 use clap::Args;
 use futures_util::StreamExt;
 
@@ -109,20 +108,6 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
-/// Writes container output to our standard output and error.
-fn print_output(piece: &LogOutput) {
-    match piece {
-        LogOutput::StdErr(b) => {
-            let _ = std::io::stderr().lock().write_all(b);
-        }
-        LogOutput::StdOut(b) | LogOutput::Console(b) | LogOutput::StdIn(b) => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(b);
-            let _ = out.flush();
-        }
-    }
-}
-
 /// An exit code as the process's own.
 pub fn exit_code(code: i64) -> ExitCode {
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
@@ -159,7 +144,7 @@ pub fn exec(args: ExecArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         while let Some(piece) = output.next().await {
-            print_output(&piece?);
+            crate::tty::print_output(&piece?);
         }
         let inspect = client.inspect_exec(&created.id).await?;
         Ok(exit_code(inspect.exit_code.unwrap_or(-1)))
@@ -372,7 +357,7 @@ async fn attach_and_wait(client: &Client, id: &str) -> anyhow::Result<i64> {
     client.start_container(id).await?;
     while let Some(piece) = output.next().await {
         match piece {
-            Ok(p) => print_output(&p),
+            Ok(p) => crate::tty::print_output(&p),
             Err(_) => break,
         }
     }

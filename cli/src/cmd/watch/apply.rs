@@ -12,7 +12,7 @@ use anyhow::{Context as _, bail};
 use berth_compose::plan::PlanOptions;
 use berth_compose::watch::{Change, Copy, ExecSpec, Step, WatchPlan};
 use berth_engine::api::models::ExecConfig;
-use berth_engine::client::{Client, LogOutput};
+use berth_engine::client::Client;
 use futures_util::StreamExt as _;
 
 use crate::cmd::build::{ServiceBuildOptions, build_services, image_name};
@@ -215,7 +215,7 @@ async fn run_exec(
     let mut output = client.start_exec(&created.id, false).await?;
     while let Some(piece) = output.next().await {
         if !quiet {
-            print_piece(&piece?);
+            crate::tty::print_output(&piece?);
         }
     }
     let code = client.inspect_exec(&created.id).await?.exit_code;
@@ -227,20 +227,6 @@ async fn run_exec(
         );
     }
     Ok(())
-}
-
-fn print_piece(piece: &LogOutput) {
-    use std::io::Write as _;
-    match piece {
-        LogOutput::StdErr(b) => {
-            let _ = std::io::stderr().lock().write_all(b);
-        }
-        LogOutput::StdOut(b) | LogOutput::Console(b) | LogOutput::StdIn(b) => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(b);
-            let _ = out.flush();
-        }
-    }
 }
 
 /// Builds the service's image again and recreates its containers on it.
