@@ -148,7 +148,7 @@ async fn unknown_endpoints_and_methods_are_404_page_not_found() {
         ("GET", "/nope"),
         ("GET", "/v1.41/containers/abc/nope"),
         ("PUT", "/containers/json"),
-        ("GET", "/images/busybox/history"),
+        ("GET", "/swarm"),
     ] {
         let r = call(&app, method, uri, None).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {uri}");
