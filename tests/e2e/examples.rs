@@ -204,13 +204,17 @@ impl Stack<'_> {
     /// Runs `berth ARGS`, asserts success (printing the engine log otherwise), returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?} in {}:\n{}\n--- engine log\n{}",
-            self.dir.display(),
-            show(&out),
-            self.e.log()
-        );
+        if !out.status.success() {
+            // The containers' own output says why a service failed to start or become healthy.
+            let logs = self.run(&["logs", "--no-color", "--tail", "60"]);
+            panic!(
+                "berth {args:?} in {}:\n{}\n--- berth logs\n{}\n--- engine log\n{}",
+                self.dir.display(),
+                show(&out),
+                show(&logs),
+                self.e.log()
+            );
+        }
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
