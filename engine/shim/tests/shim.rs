@@ -23,7 +23,7 @@ struct Fixture {
 impl Fixture {
     fn new(test: &str, script: &str) -> Self {
         assert!(
-            nix_is_root(),
+            nix::unistd::Uid::effective().is_root(),
             "this test needs root (namespaces, mounts, cgroups): run `cargo test` as root"
         );
         assert!(
@@ -82,17 +82,6 @@ impl Drop for Fixture {
             }
         }
     }
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|v| v.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 #[test]
