@@ -47,6 +47,19 @@ pub(crate) fn marked_rootfs(dir: &Path, marker: &str) -> String {
 }
 
 /// The `Digest: sha256:…` line of `docker pull` output.
+/// `cat /etc/marker` in a throwaway container of image `name` (no network).
+fn run_cat(e: &Engine, name: &str) -> String {
+    e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        name,
+        "cat",
+        "/etc/marker",
+    ])
+}
+
 fn pulled_digest(out: &str) -> String {
     out.lines()
         .find_map(|l| l.strip_prefix("Digest: "))

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use super::marked_rootfs;
+use super::{marked_rootfs, run_cat};
 use crate::harness::Engine;
 use crate::util::show;
 
@@ -22,18 +22,6 @@ fn tar_entries(path: &std::path::Path) -> Vec<String> {
                 .into_owned()
         })
         .collect()
-}
-
-fn run_cat(e: &Engine, name: &str) -> String {
-    e.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        name,
-        "cat",
-        "/etc/marker",
-    ])
 }
 
 #[test]

@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 
 use rcgen::{CertificateParams, KeyPair};
 
-use super::marked_rootfs;
 use super::registry::{Config, Registry, add_address};
+use super::{marked_rootfs, run_cat};
 use crate::harness::Engine;
 
 /// A CA and a server certificate for `ip`, written as PEM files into `dir`.
@@ -50,18 +50,6 @@ fn push(e: &Engine, name: &str, marker: &str) -> Result<String, String> {
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
-}
-
-fn run_cat(e: &Engine, name: &str) -> String {
-    e.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        name,
-        "cat",
-        "/etc/marker",
-    ])
 }
 
 #[test]
