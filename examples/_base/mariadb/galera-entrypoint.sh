@@ -38,6 +38,10 @@ extra_init_sql() {
   echo "CREATE USER 'haproxy'@'%';"
 }
 
+# A data directory without a finished initialisation (docker-entrypoint.sh's `initialised`,
+# which is sourced only later): node1 then bootstraps, as on its first start.
+fresh() { [ ! -d "$DATADIR/mysql" ] || [ -e "$DATADIR/.init-incomplete" ]; }
+
 safe_to_bootstrap() {
   [ -f "$DATADIR/grastate.dat" ] && grep -q '^safe_to_bootstrap: *1' "$DATADIR/grastate.dat"
 }
@@ -45,7 +49,7 @@ safe_to_bootstrap() {
 address() {
   if [ -n "$CLUSTER_JOIN" ]; then
     echo "gcomm://${CLUSTER_MEMBERS:-$CLUSTER_JOIN}"
-  elif [ ! -d "$DATADIR/mysql" ] || safe_to_bootstrap || [ -z "$CLUSTER_MEMBERS" ]; then
+  elif fresh || safe_to_bootstrap || [ -z "$CLUSTER_MEMBERS" ]; then
     echo "gcomm://"
   else
     echo "gcomm://$CLUSTER_MEMBERS"
@@ -84,7 +88,7 @@ CNF
 if [ "${1:0:1}" = '-' ]; then set -- mariadbd "$@"; fi
 if [ "$1" = mariadbd ] || [ "$1" = mysqld ]; then
   addr=$(address)
-  if [ -n "$CLUSTER_JOIN" ] && [ ! -d "$DATADIR/mysql" ]; then
+  if [ -n "$CLUSTER_JOIN" ] && fresh; then
     # A joiner gets everything (users included) from its donor.
     SKIP_INIT=1
   fi
