@@ -201,21 +201,44 @@ impl Stack<'_> {
         b.arg_list(args).output()
     }
 
-    /// Runs `berth ARGS`, asserts success (printing the engine log otherwise), returns stdout.
+    /// Runs `berth ARGS`, asserts success (printing the engine log otherwise; the containers'
+    /// state and logs follow from the drop guard), returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        if !out.status.success() {
-            // The containers' own output says why a service failed to start or become healthy.
-            let logs = self.run(&["logs", "--no-color", "--tail", "60"]);
-            panic!(
-                "berth {args:?} in {}:\n{}\n--- berth logs\n{}\n--- engine log\n{}",
-                self.dir.display(),
-                show(&out),
-                show(&logs),
-                self.e.log()
-            );
-        }
+        assert!(
+            out.status.success(),
+            "berth {args:?} in {}:\n{}\n--- engine log\n{}",
+            self.dir.display(),
+            show(&out),
+            self.e.log()
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// What a failed check needs to be understood: every container's state, exit code and
+    /// last health-check results, and the last lines of its log.
+    pub fn diagnostics(&self) -> String {
+        let ps = self.run(&["ps", "-a", "-q"]);
+        let mut text = format!("--- berth ps -a\n{}", show(&self.run(&["ps", "-a"])));
+        for id in String::from_utf8_lossy(&ps.stdout).split_whitespace() {
+            let state = self.e.berth(&self.dir).arg_list(&[
+                "inspect",
+                "-f",
+                "{{.Name}} {{.State.Status}} exit {{.State.ExitCode}} restarts {{.RestartCount}} \
+                 health {{json .State.Health}}",
+                id,
+            ]);
+            let logs = self
+                .e
+                .berth(&self.dir)
+                .arg_list(&["logs", "--tail", "80", id]);
+            text.push_str(&format!(
+                "\n--- container {id}\n{}\n{}",
+                show(&state.output()),
+                show(&logs.output())
+            ));
+        }
+        text
     }
 
     /// `berth exec SERVICE mariadb -uroot -pPASSWORD -NB -e SQL`: (success, trimmed stdout).
@@ -231,6 +254,10 @@ impl Stack<'_> {
 
 impl Drop for Stack<'_> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A check failed: its containers say why, before `down` removes them.
+            eprintln!("{}", self.diagnostics());
+        }
         let _ = self.run(&["down", "-v", "--remove-orphans"]);
     }
 }
