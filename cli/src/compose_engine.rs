@@ -248,7 +248,7 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             .retries
             .map_or(0, |r| i64::try_from(r).unwrap_or(i64::MAX)),
         start_period: nanos(h.start_period_ns),
-        start_interval: 0,
+        start_interval: nanos(h.start_interval_ns),
     });
     ContainerCreateBody {
         config: ContainerConfig {
@@ -268,6 +268,9 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             entrypoint: spec.entrypoint.clone(),
             labels: spec.labels.clone().into_iter().collect(),
             stop_signal: spec.stop_signal.clone(),
+            stop_timeout: spec
+                .stop_timeout
+                .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
             ..ContainerConfig::default()
         },
         host_config: HostConfig {
@@ -549,7 +552,7 @@ impl EngineApi for ComposeEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_compose::engine_api::{MountSpec, NetworkAttachment, PortSpec};
+    use berth_compose::engine_api::{HealthSpec, MountSpec, NetworkAttachment, PortSpec};
 
     #[test]
     fn status_text_gives_health_and_exit_code() {
@@ -613,9 +616,24 @@ mod tests {
                 },
             ],
             restart: Some("on-failure:3".into()),
+            healthcheck: Some(HealthSpec {
+                test: vec!["CMD".into(), "true".into()],
+                interval_ns: Some(2_000_000_000),
+                timeout_ns: None,
+                start_period_ns: Some(180_000_000_000),
+                start_interval_ns: Some(1_000_000_000),
+                retries: Some(3),
+            }),
+            stop_timeout: Some(60),
             ..ContainerSpec::default()
         };
         let body = create_body(&spec);
+        let h = body.config.healthcheck.as_ref().expect("health check");
+        assert_eq!(
+            (h.interval, h.start_period, h.start_interval, h.retries),
+            (2_000_000_000, 180_000_000_000, 1_000_000_000, 3)
+        );
+        assert_eq!(body.config.stop_timeout, Some(60));
         assert_eq!(body.host_config.network_mode, "p_default");
         assert_eq!(
             body.host_config.port_bindings["80/tcp"][0].host_port,

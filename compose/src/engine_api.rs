@@ -180,6 +180,7 @@ pub struct HealthSpec {
     pub interval_ns: Option<u64>,
     pub timeout_ns: Option<u64>,
     pub start_period_ns: Option<u64>,
+    pub start_interval_ns: Option<u64>,
     pub retries: Option<u64>,
 }
 
@@ -216,6 +217,9 @@ pub struct ContainerSpec {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub stop_signal: Option<String>,
+    /// `Config.StopTimeout` in seconds, from `stop_grace_period`: what `stop` and `restart`
+    /// wait before SIGKILL when given no timeout.
+    pub stop_timeout: Option<u64>,
 }
 
 /// Everything needed to create one network.

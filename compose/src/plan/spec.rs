@@ -92,6 +92,7 @@ pub fn container_spec(
             interval_ns: h.interval.map(|d| d.0),
             timeout_ns: h.timeout.map(|d| d.0),
             start_period_ns: h.start_period.map(|d| d.0),
+            start_interval_ns: h.start_interval.map(|d| d.0),
             retries: h.retries,
         });
     ContainerSpec {
@@ -124,6 +125,9 @@ pub fn container_spec(
         cap_add: service.cap_add.clone(),
         cap_drop: service.cap_drop.clone(),
         stop_signal: service.stop_signal.clone(),
+        stop_timeout: service
+            .stop_grace_period
+            .map(|d| d.0.div_ceil(1_000_000_000)),
     }
 }
 

@@ -468,14 +468,20 @@ fn dependents_with_restart_true_restart_after_a_recreated_dependency() {
 #[test]
 fn specs_convert_environment_healthcheck_and_ipam() {
     let p = project(
-        "services:\n  a:\n    image: x\n    environment: {B: '2', A: '1', UNSET: null}\n    healthcheck: {test: [CMD, true], interval: 2s, retries: 3}\n    networks: [front]\nnetworks:\n  front:\n    ipam: {config: [{subnet: 10.250.7.0/24, gateway: 10.250.7.1}]}\n",
+        "services:\n  a:\n    image: x\n    environment: {B: '2', A: '1', UNSET: null}\n    healthcheck: {test: [CMD, true], interval: 2s, start_interval: 1s, retries: 3}\n    stop_grace_period: 1500ms\n    networks: [front]\nnetworks:\n  front:\n    ipam: {config: [{subnet: 10.250.7.0/24, gateway: 10.250.7.1}]}\n",
     );
     let spec = container_spec(&p, &p.services["a"], 1, &PlanOptions::default());
     assert_eq!(spec.env, ["A=1", "B=2"]);
     let h = spec.healthcheck.expect("healthcheck kept");
     assert_eq!(h.test, ["CMD", "true"]);
     assert_eq!(h.interval_ns, Some(2_000_000_000));
+    assert_eq!(h.start_interval_ns, Some(1_000_000_000));
     assert_eq!(h.retries, Some(3));
+    assert_eq!(
+        spec.stop_timeout,
+        Some(2),
+        "stop_grace_period in seconds, rounded up"
+    );
     assert_eq!(spec.networks[0].network, "app_front");
     let net = network_spec("app", "front", &p.networks["front"]);
     assert_eq!(
