@@ -2,7 +2,8 @@
 # The pxc example's node image logic (examples/_base/mariadb with galera-entrypoint.sh) without
 # an engine: two Galera nodes on loopback addresses (127.0.0.2 bootstraps, 127.0.0.3 joins with
 # a mariabackup state transfer), the health check passes on both, rows written on one are read on
-# the other, HAProxy's check user exists, and a bootstrap node stopped while the other keeps
+# the other, HAProxy's check user exists, a bootstrap node killed while it is the only member
+# starts the cluster again on restart, and a bootstrap node stopped while the other keeps
 # running rejoins on restart (instead of starting a second cluster) and gets the rows written
 # while it was down.
 . "$(dirname "$0")/lib.sh"
@@ -31,6 +32,11 @@ wait_for 90 "node1 (bootstrap) to be healthy" healthy 1 || { cat /tmp/n1.log; ex
 grep -q "bootstrapping cluster PXC" /tmp/n1.log; ok "node1 bootstrapped the cluster and is healthy"
 [ "$(sql 1 "SELECT COUNT(*) FROM mysql.user WHERE user=\"haproxy\" AND host=\"%\"")" = 1 ]
 ok "the password-less haproxy check user exists"
+pid=$(cat /run/mysqld/n1.pid); kill -KILL "$pid"; wait_for 30 "node1 to die" bash -c "! kill -0 $pid"
+node 1 ""
+wait_for 120 "node1 to come back after a crash" healthy 1 || { tail -40 /tmp/n1.log; exit 1; }
+[ "$(grep -c "bootstrapping cluster PXC" /tmp/n1.log)" = 2 ] || { grep entrypoint /tmp/n1.log; exit 1; }
+ok "node1 killed while it was the only member bootstraps the cluster again on restart"
 node 2 127.0.0.2
 wait_for 120 "node2 to join" healthy 2 || { tail -40 /tmp/n2.log; exit 1; }
 [ "$(sql 2 "SHOW STATUS LIKE \"wsrep_cluster_size\"" | cut -f2)" = 2 ]; ok "node2 joined: cluster size 2"

@@ -6,7 +6,9 @@
 #
 # Who bootstraps: a node with an empty CLUSTER_JOIN starts a new cluster on its first start. On a
 # later start it rejoins the others (CLUSTER_MEMBERS) unless Galera marked its state
-# safe_to_bootstrap (it was the last node to stop), in which case it starts the cluster again.
+# safe_to_bootstrap, in which case it starts the cluster again: Galera does so while the node is
+# the only member of the primary component, so a node that was the last to stop, or that died
+# before any other node joined, bootstraps again.
 # A node with CLUSTER_JOIN set always joins (state transfer with mariabackup on first start).
 #
 # NODE_ADDRESS (optional) pins the node's SQL, Galera, IST and SST listeners to one address;
