@@ -221,21 +221,18 @@ impl Stack<'_> {
         let ps = self.run(&["ps", "-a", "-q"]);
         let mut text = format!("--- berth ps -a\n{}", show(&self.run(&["ps", "-a"])));
         for id in String::from_utf8_lossy(&ps.stdout).split_whitespace() {
-            let state = self.e.berth(&self.dir).arg_list(&[
+            let state = self.e.docker(&[
                 "inspect",
                 "-f",
                 "{{.Name}} {{.State.Status}} exit {{.State.ExitCode}} restarts {{.RestartCount}} \
                  health {{json .State.Health}}",
                 id,
             ]);
-            let logs = self
-                .e
-                .berth(&self.dir)
-                .arg_list(&["logs", "--tail", "80", id]);
+            let logs = self.e.docker(&["logs", "--tail", "80", id]);
             text.push_str(&format!(
                 "\n--- container {id}\n{}\n{}",
-                show(&state.output()),
-                show(&logs.output())
+                show(&state),
+                show(&logs)
             ));
         }
         text
