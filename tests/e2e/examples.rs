@@ -285,13 +285,13 @@ pub fn in_netns(e: &Engine, cmd: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|err| panic!("run {cmd} in the engine's network namespace: {err}"))
 }
 
-/// `curl -sS --max-time 10 ARGS` in the engine's network namespace: (success, stdout).
+/// `curl -sS --max-time 10 ARGS` in the engine's network namespace: (success, stdout), or
+/// (false, curl's error message) when it failed.
 pub fn curl(e: &Engine, args: &[&str]) -> (bool, String) {
     let mut all = vec!["-sS", "--max-time", "10"];
     all.extend_from_slice(args);
     let out = in_netns(e, "curl", &all);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let ok = out.status.success();
+    let text = if ok { &out.stdout } else { &out.stderr };
+    (ok, String::from_utf8_lossy(text).into_owned())
 }

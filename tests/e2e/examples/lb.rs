@@ -14,7 +14,7 @@ fn example_lb_spreads_over_three_replicas() {
         let mut seen = BTreeSet::new();
         for i in 0..30 {
             let (ok, body) = curl(ex.engine(), &["http://127.0.0.1:8081/"]);
-            assert!(ok, "request {i} through nginx failed");
+            assert!(ok, "request {i} through nginx failed: {body}");
             seen.insert(body.trim().to_owned());
         }
         assert_eq!(seen.len(), 3, "30 requests reached {seen:?}");
