@@ -575,7 +575,15 @@ impl Runtime {
 
     /// Removes a stopped container (or, with `force`, kills it first): cgroup and state.
     pub fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
-        let rec = self.record(id)?;
+        let rec = match self.record(id) {
+            // A state file a machine crash left unreadable (it is written without fsync): its
+            // processes are gone; forcing removes what is left of it.
+            Err(RuntimeError::State(StateError::Corrupt { .. })) if force => {
+                let dir = self.dir(id)?;
+                return std::fs::remove_dir_all(&dir).map_err(io("remove", &dir));
+            }
+            other => other?,
+        };
         let status = self.status(&rec)?;
         if status != Status::Stopped && status != Status::Created && !force {
             return Err(RuntimeError::Conflict {
