@@ -626,3 +626,24 @@ impl Runtime {
         Ok(self.cgroup(&rec)?.set_frozen(paused)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forced_delete_clears_an_unreadable_state() {
+        let d = tempfile::tempdir().unwrap();
+        let rt = Runtime::new(d.path().join("state"), d.path().join("cgroup"));
+        let dir = d.path().join("state/c1");
+        std::fs::create_dir_all(&dir).unwrap();
+        // What a power loss can leave of a state written without fsync.
+        std::fs::write(dir.join("state.json"), "").unwrap();
+        assert!(matches!(
+            rt.delete("c1", false),
+            Err(RuntimeError::State(StateError::Corrupt { .. }))
+        ));
+        rt.delete("c1", true).unwrap();
+        assert!(!dir.exists());
+    }
+}
