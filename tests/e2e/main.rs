@@ -18,6 +18,7 @@ mod images;
 mod interactive;
 mod network;
 mod runtime;
+mod runtime_security;
 mod util;
 mod volumes;
 mod volumes_compose;

@@ -55,6 +55,18 @@ pub enum InitError {
     /// Setting capabilities failed.
     #[error("capabilities: {0}")]
     Caps(String),
+    /// A device path of the container is a symlink (an image's `/dev` seen through a volume).
+    #[error(
+        "device {0:?} in the container is a symlink (from the image or a volume mounted at \
+         /dev?): refusing to create the device through it"
+    )]
+    DeviceIsSymlink(PathBuf),
+    /// The container's `/dev/null` is not the null device, so it cannot hide masked paths.
+    #[error(
+        "/dev/null in the container is not the null character device 1:3 (a symlink or file \
+         from the image or a volume mounted at /dev?): refusing to mask paths with it"
+    )]
+    NotNullDevice,
     /// The spec lacks a required part.
     #[error("spec has no {0}")]
     Missing(&'static str),
@@ -198,8 +210,12 @@ fn setup(cfg: &InitConfig) -> Result<ExecArgs, InitError> {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(&path, value).map_err(io(format!("sysctl {key}")))?;
     }
-    for p in linux.masked_paths().iter().flatten() {
-        mask_path(Path::new(p))?;
+    let masked = linux.masked_paths().clone().unwrap_or_default();
+    if !masked.is_empty() {
+        let null = open_dev_null()?;
+        for p in &masked {
+            mask_path(Path::new(p), &null)?;
+        }
     }
     for p in linux.readonly_paths().iter().flatten() {
         readonly_path(Path::new(p))?;
@@ -481,9 +497,16 @@ fn create_devices(cfg: &InitConfig) -> Result<(), InitError> {
         .chain(defaults)
         .collect();
     for d in &all {
-        let target = secure_join(&cfg.rootfs, d.path())?;
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(io(format!("mkdir {}", parent.display())))?;
+        // The parent resolves inside the rootfs; the node itself is never made through a link.
+        let name = d
+            .path()
+            .file_name()
+            .ok_or_else(|| InitError::DeviceIsSymlink(d.path().clone()))?;
+        let parent = secure_join(&cfg.rootfs, d.path().parent().unwrap_or(Path::new("/")))?;
+        std::fs::create_dir_all(&parent).map_err(io(format!("mkdir {}", parent.display())))?;
+        let target = parent.join(name);
+        if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(InitError::DeviceIsSymlink(d.path().clone()));
         }
         let kind = match d.typ() {
             oci_spec::runtime::LinuxDeviceType::B => SFlag::S_IFBLK,
@@ -534,11 +557,56 @@ fn create_devices(cfg: &InitConfig) -> Result<(), InitError> {
     Ok(())
 }
 
-fn mask_path(path: &Path) -> Result<(), InitError> {
-    match std::fs::metadata(path) {
-        Err(_) => Ok(()),
-        Ok(m) if m.is_dir() => do_mount("tmpfs", path, "tmpfs", MsFlags::MS_RDONLY, ""),
-        Ok(_) => do_mount("/dev/null", path, "bind", MsFlags::MS_BIND, ""),
+/// Opens the container's `/dev/null` without following a symlink and checks it is the null
+/// character device (1:3). A `/dev/null` that an image, a volume at `/dev` or a racing
+/// container made a symlink or a file would otherwise turn a masked path into a bind of a host
+/// file such as `/proc/sys/kernel/core_pattern` (CVE-2025-31133).
+fn open_dev_null() -> Result<OwnedFd, InitError> {
+    use nix::fcntl::{OFlag, open};
+    let fd = open(
+        "/dev/null",
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(sys("open /dev/null to mask paths"))?;
+    let st = nix::sys::stat::fstat(&fd).map_err(sys("stat /dev/null"))?;
+    let is_char = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    if !is_null_device(is_char, st.st_rdev) {
+        return Err(InitError::NotNullDevice);
+    }
+    Ok(fd)
+}
+
+/// True for the character device 1:3.
+fn is_null_device(is_char: bool, rdev: u64) -> bool {
+    is_char && rdev == makedev(1, 3)
+}
+
+/// Hides `path`: an empty read-only tmpfs over a directory, the verified null device (`null`,
+/// from [`open_dev_null`]) over anything else. The target is opened without following a final
+/// symlink and mounted on through its descriptor.
+fn mask_path(path: &Path, null: &OwnedFd) -> Result<(), InitError> {
+    use nix::fcntl::{OFlag, open};
+    let target = match open(
+        path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(_) => return Ok(()),
+    };
+    let st = nix::sys::stat::fstat(&target).map_err(sys(format!("stat {}", path.display())))?;
+    let fd_dir = Path::new("/proc/self/fd");
+    let at = crate::safe_path::fd_target(fd_dir, &target);
+    match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+        SFlag::S_IFDIR => do_mount("tmpfs", &at, "tmpfs", MsFlags::MS_RDONLY, ""),
+        // A symlink is not followed: what it names is masked under its own name, or not at all.
+        SFlag::S_IFLNK => Ok(()),
+        _ => {
+            let src = crate::safe_path::fd_target(fd_dir, null);
+            let src = src.display().to_string();
+            do_mount(&src, &at, "bind", MsFlags::MS_BIND, "")
+        }
     }
 }
 
@@ -621,4 +689,17 @@ pub(crate) fn exec_args(process: &oci_spec::runtime::Process) -> Result<ExecArgs
         .filter_map(|a| CString::new(a.as_str()).ok())
         .collect();
     Ok((cpath, argv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_character_device_1_3_masks_paths() {
+        assert!(is_null_device(true, makedev(1, 3)));
+        assert!(!is_null_device(false, makedev(1, 3)), "a block device 1:3");
+        assert!(!is_null_device(true, makedev(1, 5)), "/dev/zero");
+        assert!(!is_null_device(false, 0), "a symlink or a file");
+    }
 }

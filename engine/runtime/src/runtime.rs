@@ -575,7 +575,15 @@ impl Runtime {
 
     /// Removes a stopped container (or, with `force`, kills it first): cgroup and state.
     pub fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
-        let rec = self.record(id)?;
+        let rec = match self.record(id) {
+            // A state file a machine crash left unreadable (it is written without fsync): its
+            // processes are gone; forcing removes what is left of it.
+            Err(RuntimeError::State(StateError::Corrupt { .. })) if force => {
+                let dir = self.dir(id)?;
+                return std::fs::remove_dir_all(&dir).map_err(io("remove", &dir));
+            }
+            other => other?,
+        };
         let status = self.status(&rec)?;
         if status != Status::Stopped && status != Status::Created && !force {
             return Err(RuntimeError::Conflict {
@@ -616,5 +624,26 @@ impl Runtime {
     pub fn set_paused(&self, id: &str, paused: bool) -> Result<(), RuntimeError> {
         let rec = self.record(id)?;
         Ok(self.cgroup(&rec)?.set_frozen(paused)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forced_delete_clears_an_unreadable_state() {
+        let d = tempfile::tempdir().unwrap();
+        let rt = Runtime::new(d.path().join("state"), d.path().join("cgroup"));
+        let dir = d.path().join("state/c1");
+        std::fs::create_dir_all(&dir).unwrap();
+        // What a power loss can leave of a state written without fsync.
+        std::fs::write(dir.join("state.json"), "").unwrap();
+        assert!(matches!(
+            rt.delete("c1", false),
+            Err(RuntimeError::State(StateError::Corrupt { .. }))
+        ));
+        rt.delete("c1", true).unwrap();
+        assert!(!dir.exists());
     }
 }

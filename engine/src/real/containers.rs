@@ -134,12 +134,17 @@ impl RealBackend {
 
     /// Applies `f` to the record, publishes its phase and persists it. The file is written
     /// outside the lock of all containers (an fsync must not hold up the others); a write that
-    /// an update newer than it already made is skipped.
+    /// an update newer than it already made is skipped, and so is an update that changed
+    /// nothing (a start resetting counters that are already zero costs no fsync).
     pub(super) fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> BackendResult<Record> {
         let (record, version, written) = {
             let mut map = self.lock();
             let entry = map.get_mut(id).ok_or_else(|| no_such(id))?;
+            let before = entry.record.clone();
             f(&mut entry.record);
+            if entry.record == before {
+                return Ok(before);
+            }
             entry.version += 1;
             entry.phase.send_replace(entry.record.phase());
             (entry.record.clone(), entry.version, entry.written.clone())
