@@ -40,6 +40,9 @@ pub enum Action {
     /// The record says running but neither the init nor an exit record is there: watch a
     /// little for the shim's record, then record an unknown exit.
     AwaitExit,
+    /// The record says running but the init still waits to be released (the daemon died
+    /// between recording the start and releasing the init): release it, then watch it.
+    FinishStart,
     /// Not started as far as the record knows, yet the runtime has it (a start cut short):
     /// kill it and drop its runtime state.
     Undo,
@@ -53,6 +56,7 @@ pub fn plan(rec: &Record, seen: Observed) -> Action {
     );
     match (rec.running, alive, seen.exit_recorded) {
         (true, _, true) => Action::RecordExit,
+        (true, true, false) if seen.runtime == Some(Status::Created) => Action::FinishStart,
         (true, true, false) => Action::Reattach,
         (true, false, false) => Action::AwaitExit,
         (false, true, _) => Action::Undo,
@@ -118,6 +122,17 @@ impl RealBackend {
                 }
                 Action::RecordExit => exited.push(id),
                 Action::Reattach | Action::AwaitExit => watch.push(id),
+                Action::FinishStart => match self.inner.runtime.start(&id) {
+                    Ok(()) => {
+                        tracing::info!(container = %id, "finished a start the previous daemon left unfinished");
+                        watch.push(id);
+                    }
+                    Err(e) => {
+                        tracing::warn!(container = %id, error = %e, "cannot finish an unfinished start");
+                        self.drop_runtime_state(&id);
+                        exited.push(id);
+                    }
+                },
                 Action::Undo => {
                     tracing::info!(container = %id, "undoing a start the previous daemon left unfinished");
                     self.drop_runtime_state(&id);
@@ -340,6 +355,11 @@ mod tests {
         assert_eq!(
             plan(&rec(true), seen(false, Some(Running))),
             Action::Reattach
+        );
+        assert_eq!(
+            plan(&rec(true), seen(false, Some(Status::Created))),
+            Action::FinishStart,
+            "recorded as started, init never released"
         );
         assert_eq!(
             plan(&rec(true), seen(false, Some(Stopped))),
