@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::daemon_debris::{assert_no_debris, ids};
+use crate::daemon_debris::{about, assert_no_debris, ids};
 use crate::harness::{Engine, IMAGE};
 use crate::util::{Project, show};
 
@@ -211,10 +211,7 @@ fn daemon_chaos_sigkill_during_compose_up() {
             .collect();
         let lost: Vec<String> = lost
             .into_iter()
-            .map(|id| {
-                let state = "{{.Name}} {{.State.Status}} {{.State.ExitCode}} {{.State.Error}}";
-                format!("{id}: {}", e.ok(&["inspect", "-f", state, id]))
-            })
+            .map(|id| format!("{id}: {}", about(&e, id)))
             .collect();
         assert!(
             lost.is_empty(),

@@ -132,6 +132,27 @@ fn networks(e: &Engine) -> BTreeMap<String, NetView> {
     out
 }
 
+/// A container's state and the engine's log lines about it, for failure messages.
+pub fn about(e: &Engine, id: &str) -> String {
+    let state = e.docker(&[
+        "inspect",
+        "-f",
+        "{{.Name}} {{.State.Status}} {{.State.ExitCode}} {{.State.Error}}",
+        id,
+    ]);
+    let log: Vec<String> = e
+        .log()
+        .lines()
+        .filter(|l| l.contains(id))
+        .map(str::to_owned)
+        .collect();
+    format!(
+        "{}\n--- engine log about it\n{}",
+        String::from_utf8_lossy(&state.stdout).trim(),
+        log.join("\n")
+    )
+}
+
 /// Checks that bridges, veths and nftables tables match the engine's networks and the
 /// endpoints of its running containers, both ways.
 fn assert_network_state(e: &Engine, running: &BTreeSet<String>, loop_no: usize) {
@@ -155,8 +176,9 @@ fn assert_network_state(e: &Engine, running: &BTreeSet<String>, loop_no: usize) 
         for c in &net.containers {
             assert!(
                 running.contains(c),
-                "loop {loop_no}: network {} keeps an endpoint of {c}, which is not running",
-                net.name
+                "loop {loop_no}: network {} keeps an endpoint of {c}, which is not running: {}",
+                net.name,
+                about(e, c)
             );
             let veth = veth_of(id, c);
             assert!(

@@ -108,6 +108,16 @@ impl RealBackend {
     /// Reconciles records with the kernel (see the module doc). Exits and re-attachments that
     /// need the async runtime are handed to it when there is one.
     pub(super) fn reconcile(&self) {
+        // Shims of containers not recorded as running are starts the dead daemon left
+        // half-done. They go first, so that none of them writes runtime state after it was
+        // cleaned up below.
+        let recorded_running: Vec<String> = self
+            .lock()
+            .values()
+            .filter(|e| e.record.running)
+            .map(|e| e.record.id.clone())
+            .collect();
+        self.kill_stray_shims(&recorded_running);
         self.remove_debris();
         let records: Vec<Record> = self.lock().values().map(|e| e.record.clone()).collect();
         let mut exited = Vec::new();
@@ -140,7 +150,6 @@ impl RealBackend {
                 }
             }
         }
-        self.kill_stray_shims(&watch);
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             // Without a runtime (a synchronous caller) exits are still recorded; nothing is
             // watched or restarted.
@@ -167,7 +176,7 @@ impl RealBackend {
     /// Deletes the runtime state of a container that is not running. When the state cannot be
     /// read (the daemon died while it was written) the container's cgroups are emptied with
     /// SIGKILL and removed by hand, then the state directory.
-    fn drop_runtime_state(&self, id: &str) {
+    pub(super) fn drop_runtime_state(&self, id: &str) {
         if self.inner.runtime.delete(id, true).is_ok() {
             return;
         }
@@ -199,15 +208,20 @@ impl RealBackend {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            tracing::warn!(path = %dir.display(), error = %e, "cannot remove runtime state");
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(path = %dir.display(), error = %e, "cannot remove runtime state");
+            }
+            _ => {}
         }
     }
 
     /// Kills shim processes of this engine (their argv names its runtime root) whose container
-    /// is not one being re-attached: starts the previous daemon left half-done. Their cloned
-    /// children carry the same argv until they exec, so a stuck init goes too.
+    /// is not recorded as running: starts the previous daemon left half-done. Their cloned
+    /// children carry the same argv until they exec, so a stuck init goes too. Waits (briefly)
+    /// until they are gone.
     fn kill_stray_shims(&self, keep: &[String]) {
+        let mut killed = Vec::new();
         let runtime = self.inner.paths.runtime_root();
         let runtime = runtime.to_string_lossy();
         for dir in subdirs(&self.inner.paths.proc_root) {
@@ -229,7 +243,18 @@ impl RealBackend {
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
                 );
+                killed.push(dir);
             }
+        }
+        // A dead process (or a zombie) has an empty command line.
+        let alive = |dir: &std::path::PathBuf| {
+            std::fs::read(dir.join("cmdline")).is_ok_and(|c| !c.is_empty())
+        };
+        for _ in 0..200 {
+            if !killed.iter().any(alive) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
