@@ -392,7 +392,10 @@ impl RealBackend {
         // An exit recorded by recovery can race with the daemon opening its networking: the
         // detach above found no networking, and `open_networks` listed the stopped containers
         // before this update. Whichever comes second detaches (the endpoint map is taken once).
-        if self.net().is_ok_and(|n| super::networks::lock(&n.attached).contains_key(id)) {
+        if self
+            .net()
+            .is_ok_and(|n| super::networks::lock(&n.attached).contains_key(id))
+        {
             self.net_detach(id).await;
         }
         self.exited(&rec);

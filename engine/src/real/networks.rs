@@ -432,7 +432,12 @@ async fn drop_unfinished(
         if meta.contains_key(&net.id) {
             continue;
         }
-        if manager.endpoints(&net.id).await.map_err(net_err)?.is_empty() {
+        if manager
+            .endpoints(&net.id)
+            .await
+            .map_err(net_err)?
+            .is_empty()
+        {
             tracing::info!(network = %net.name, "removing a network whose create was cut short");
             if let Err(e) = manager.remove_network(&net.id).await {
                 tracing::warn!(network = %net.name, error = %e, "cannot tear down an unfinished network");

@@ -132,6 +132,12 @@ impl RealBackend {
                 }
                 Action::RecordExit => exited.push(id),
                 Action::Reattach | Action::AwaitExit => watch.push(id),
+                Action::FinishStart if self.init_released(&id) => {
+                    // Released, killed before the runtime removed its fifo.
+                    let fifo = self.inner.paths.runtime_root().join(&id).join("exec.fifo");
+                    let _ = std::fs::remove_file(fifo);
+                    watch.push(id);
+                }
                 Action::FinishStart => match self.inner.runtime.start(&id) {
                     Ok(()) => {
                         tracing::info!(container = %id, "finished a start the previous daemon left unfinished");
@@ -214,6 +220,23 @@ impl RealBackend {
             }
             _ => {}
         }
+    }
+
+    /// Whether the init of a container the runtime reports as created has left the runtime
+    /// already: an init waiting to be released still carries its shim's command line.
+    fn init_released(&self, id: &str) -> bool {
+        let Ok(state) = self.inner.runtime.state(id) else {
+            return false;
+        };
+        let runtime = self.inner.paths.runtime_root();
+        let cmdline = self
+            .inner
+            .paths
+            .proc_root
+            .join(state.pid.to_string())
+            .join("cmdline");
+        std::fs::read(cmdline)
+            .is_ok_and(|c| !c.is_empty() && shim_of(&c, &runtime.to_string_lossy()) != Some(id))
     }
 
     /// Kills shim processes of this engine (their argv names its runtime root) whose container

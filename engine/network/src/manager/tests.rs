@@ -402,7 +402,10 @@ async fn reconcile_deletes_bridges_of_unsaved_networks() {
     assert_eq!(done.bridges, vec!["br-0123456789ab".to_string()]);
     let links = env.fake.links().unwrap();
     assert!(!links.contains(&"br-0123456789ab".to_string()));
-    assert!(links.contains(&"br-notours".to_string()), "not berth-shaped");
+    assert!(
+        links.contains(&"br-notours".to_string()),
+        "not berth-shaped"
+    );
     assert!(links.contains(&"brtest0".to_string()), "a known network's");
     assert_eq!(mgr.reconcile().await.unwrap(), Reconciled::default());
 }
