@@ -110,7 +110,8 @@ struct Entry {
     phase: watch::Sender<Phase>,
     /// Bumped by every update of the record.
     version: u64,
-    /// Serialises the writes of `record.json` (outside the map's lock); the version written.
+    /// Serialises the updates of the record and its `record.json` (held outside the map's
+    /// lock, across the write); the version written.
     written: Arc<Mutex<u64>>,
 }
 

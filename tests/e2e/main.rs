@@ -11,6 +11,8 @@ mod compat;
 mod compose_up;
 mod config;
 mod daemon;
+mod daemon_chaos;
+mod daemon_debris;
 mod engine;
 mod examples;
 mod harness;

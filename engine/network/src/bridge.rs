@@ -89,6 +89,16 @@ pub fn is_berth_veth(name: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Whether `name` has the shape of a bridge named by [`bridge_name`] without a name option
+/// (`br-` and 12 hex digits of the network id).
+pub fn is_berth_bridge(name: &str) -> bool {
+    name.len() == 15
+        && name.starts_with("br-")
+        && name[3..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Bridge of a network to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BridgePlan {

@@ -132,29 +132,37 @@ impl RealBackend {
             .ok_or_else(|| no_such(id))
     }
 
-    /// Applies `f` to the record, publishes its phase and persists it. The file is written
-    /// outside the lock of all containers (an fsync must not hold up the others); a write that
-    /// an update newer than it already made is skipped, and so is an update that changed
-    /// nothing (a start resetting counters that are already zero costs no fsync).
+    /// Applies `f` to the record, persists it, then publishes it and its phase: what the API
+    /// shows is on disk, so a daemon killed at any point comes back with what a client saw
+    /// (`docker ps` never lists as running a start the next daemon cannot know of). Updates of
+    /// one container are serialized by its write lock; the file is written outside the lock
+    /// of all containers (an fsync must not hold up the others). An update that changes nothing
+    /// is not written (a start resetting counters that are already zero costs no fsync).
     pub(super) fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> BackendResult<Record> {
-        let (record, version, written) = {
-            let mut map = self.lock();
-            let entry = map.get_mut(id).ok_or_else(|| no_such(id))?;
-            let before = entry.record.clone();
-            f(&mut entry.record);
-            if entry.record == before {
-                return Ok(before);
-            }
-            entry.version += 1;
-            entry.phase.send_replace(entry.record.phase());
-            (entry.record.clone(), entry.version, entry.written.clone())
-        };
+        let written = self
+            .lock()
+            .get(id)
+            .map(|e| e.written.clone())
+            .ok_or_else(|| no_such(id))?;
         let mut last = written.lock().unwrap_or_else(PoisonError::into_inner);
-        if *last < version {
-            let path = self.inner.paths.container(id).join("record.json");
-            write_json(&path, &record).map_err(state_err)?;
-            *last = version;
+        let (mut record, version) = {
+            let map = self.lock();
+            let entry = map.get(id).ok_or_else(|| no_such(id))?;
+            (entry.record.clone(), entry.version + 1)
+        };
+        let before = record.clone();
+        f(&mut record);
+        if record == before {
+            return Ok(record);
         }
+        let path = self.inner.paths.container(id).join("record.json");
+        write_json(&path, &record).map_err(state_err)?;
+        *last = version;
+        let mut map = self.lock();
+        let entry = map.get_mut(id).ok_or_else(|| no_such(id))?;
+        entry.record = record.clone();
+        entry.version = version;
+        entry.phase.send_replace(entry.record.phase());
         Ok(record)
     }
 
@@ -386,6 +394,15 @@ impl RealBackend {
         }) else {
             return;
         };
+        // An exit recorded by recovery can race with the daemon opening its networking: the
+        // detach above found no networking, and `open_networks` listed the stopped containers
+        // before this update. Whichever comes second detaches (the endpoint map is taken once).
+        if self
+            .net()
+            .is_ok_and(|n| super::networks::lock(&n.attached).contains_key(id))
+        {
+            self.net_detach(id).await;
+        }
         self.exited(&rec);
         if rec.body.host_config.auto_remove {
             let anonymous = self.anonymous_volumes(id);
@@ -535,13 +552,20 @@ impl RealBackend {
         self.inner.supervisor.forget(id);
         self.stop_health(id);
         self.container_event(id, "destroy", &[]);
+        // Under the container's write lock, so no update writes the record again after it.
+        let written = self.lock().get(id).map(|e| e.written.clone());
+        let guard = written
+            .as_ref()
+            .map(|w| w.lock().unwrap_or_else(PoisonError::into_inner));
         let Some(entry) = self.lock().remove(id) else {
             return Ok(());
         };
         // Without its record the directory is debris: a daemon killed during the rest of the
         // removal finishes it on start (recovery) instead of reviving a half-removed container.
         let _ = std::fs::remove_file(self.inner.paths.container(id).join("record.json"));
-        let _ = self.inner.runtime.delete(id, true);
+        drop(guard);
+        // Also when the state cannot be read (a shim killed while it wrote it).
+        self.drop_runtime_state(id);
         self.detach_mounts(id);
         let dir = self.inner.paths.container(id);
         let rootfs = dir.join("bundle/rootfs");

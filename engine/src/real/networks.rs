@@ -254,13 +254,16 @@ impl Networking {
         .map_err(|e| RealError::Network(e.to_string()))?;
         let net_err = |e: ManagerError| RealError::Network(e.to_string());
         manager.reconcile().await.map_err(net_err)?;
-        manager.restore_networks().await.map_err(net_err)?;
-        manager.restore_dns().await.map_err(net_err)?;
         let meta_path = root.join("meta.json");
-        let meta: BTreeMap<String, NetMeta> = match std::fs::read(&meta_path) {
+        let mut meta: BTreeMap<String, NetMeta> = match std::fs::read(&meta_path) {
             Ok(data) => serde_json::from_slice(&data).unwrap_or_default(),
             Err(_) => BTreeMap::new(),
         };
+        if drop_unfinished(&manager, &mut meta).await? {
+            write_json(&meta_path, &meta).map_err(|e| RealError::Network(e.to_string()))?;
+        }
+        manager.restore_networks().await.map_err(net_err)?;
+        manager.restore_dns().await.map_err(net_err)?;
         let mut attached: BTreeMap<String, BTreeMap<String, Endpoint>> = BTreeMap::new();
         let mut views = BTreeMap::new();
         for net in manager.networks().await {
@@ -412,6 +415,49 @@ fn matches(f: &Filters, net: &Network) -> bool {
             _ => false,
         })
         && f.match_labels(&net.labels)
+}
+
+/// Makes the manager's networks and their metadata agree after a crash; returns whether the
+/// metadata changed. A network without metadata is a create cut short between the two saves:
+/// its client never got an answer, so it is removed (it has no endpoints yet; one that has
+/// gets fresh metadata instead). Metadata of a network the manager no longer has (a remove cut
+/// short) is dropped.
+async fn drop_unfinished(
+    manager: &NetworkManager,
+    meta: &mut BTreeMap<String, NetMeta>,
+) -> Result<bool, RealError> {
+    let net_err = |e: ManagerError| RealError::Network(e.to_string());
+    let mut changed = false;
+    for net in manager.networks().await {
+        if meta.contains_key(&net.id) {
+            continue;
+        }
+        if manager
+            .endpoints(&net.id)
+            .await
+            .map_err(net_err)?
+            .is_empty()
+        {
+            tracing::info!(network = %net.name, "removing a network whose create was cut short");
+            if let Err(e) = manager.remove_network(&net.id).await {
+                tracing::warn!(network = %net.name, error = %e, "cannot tear down an unfinished network");
+            }
+        } else {
+            meta.insert(
+                net.id.clone(),
+                NetMeta {
+                    created: now(),
+                    ..NetMeta::default()
+                },
+            );
+            changed = true;
+        }
+    }
+    let ids: std::collections::BTreeSet<String> =
+        manager.networks().await.into_iter().map(|n| n.id).collect();
+    let before = meta.len();
+    meta.retain(|id, _| ids.contains(id));
+    Ok(changed || meta.len() != before)
 }
 
 impl RealBackend {

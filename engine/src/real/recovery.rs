@@ -40,6 +40,9 @@ pub enum Action {
     /// The record says running but neither the init nor an exit record is there: watch a
     /// little for the shim's record, then record an unknown exit.
     AwaitExit,
+    /// The record says running but the init still waits to be released (the daemon died
+    /// between recording the start and releasing the init): release it, then watch it.
+    FinishStart,
     /// Not started as far as the record knows, yet the runtime has it (a start cut short):
     /// kill it and drop its runtime state.
     Undo,
@@ -53,6 +56,7 @@ pub fn plan(rec: &Record, seen: Observed) -> Action {
     );
     match (rec.running, alive, seen.exit_recorded) {
         (true, _, true) => Action::RecordExit,
+        (true, true, false) if seen.runtime == Some(Status::Created) => Action::FinishStart,
         (true, true, false) => Action::Reattach,
         (true, false, false) => Action::AwaitExit,
         (false, true, _) => Action::Undo,
@@ -104,6 +108,16 @@ impl RealBackend {
     /// Reconciles records with the kernel (see the module doc). Exits and re-attachments that
     /// need the async runtime are handed to it when there is one.
     pub(super) fn reconcile(&self) {
+        // Shims of containers not recorded as running are starts the dead daemon left
+        // half-done. They go first, so that none of them writes runtime state after it was
+        // cleaned up below.
+        let recorded_running: Vec<String> = self
+            .lock()
+            .values()
+            .filter(|e| e.record.running)
+            .map(|e| e.record.id.clone())
+            .collect();
+        self.kill_stray_shims(&recorded_running);
         self.remove_debris();
         let records: Vec<Record> = self.lock().values().map(|e| e.record.clone()).collect();
         let mut exited = Vec::new();
@@ -118,6 +132,23 @@ impl RealBackend {
                 }
                 Action::RecordExit => exited.push(id),
                 Action::Reattach | Action::AwaitExit => watch.push(id),
+                Action::FinishStart if self.init_released(&id) => {
+                    // Released, killed before the runtime removed its fifo.
+                    let fifo = self.inner.paths.runtime_root().join(&id).join("exec.fifo");
+                    let _ = std::fs::remove_file(fifo);
+                    watch.push(id);
+                }
+                Action::FinishStart => match self.inner.runtime.start(&id) {
+                    Ok(()) => {
+                        tracing::info!(container = %id, "finished a start the previous daemon left unfinished");
+                        watch.push(id);
+                    }
+                    Err(e) => {
+                        tracing::warn!(container = %id, error = %e, "cannot finish an unfinished start");
+                        self.drop_runtime_state(&id);
+                        exited.push(id);
+                    }
+                },
                 Action::Undo => {
                     tracing::info!(container = %id, "undoing a start the previous daemon left unfinished");
                     self.drop_runtime_state(&id);
@@ -125,7 +156,6 @@ impl RealBackend {
                 }
             }
         }
-        self.kill_stray_shims(&watch);
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             // Without a runtime (a synchronous caller) exits are still recorded; nothing is
             // watched or restarted.
@@ -152,7 +182,7 @@ impl RealBackend {
     /// Deletes the runtime state of a container that is not running. When the state cannot be
     /// read (the daemon died while it was written) the container's cgroups are emptied with
     /// SIGKILL and removed by hand, then the state directory.
-    fn drop_runtime_state(&self, id: &str) {
+    pub(super) fn drop_runtime_state(&self, id: &str) {
         if self.inner.runtime.delete(id, true).is_ok() {
             return;
         }
@@ -184,15 +214,37 @@ impl RealBackend {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            tracing::warn!(path = %dir.display(), error = %e, "cannot remove runtime state");
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(path = %dir.display(), error = %e, "cannot remove runtime state");
+            }
+            _ => {}
         }
     }
 
+    /// Whether the init of a container the runtime reports as created has left the runtime
+    /// already: an init waiting to be released still carries its shim's command line.
+    fn init_released(&self, id: &str) -> bool {
+        let Ok(state) = self.inner.runtime.state(id) else {
+            return false;
+        };
+        let runtime = self.inner.paths.runtime_root();
+        let cmdline = self
+            .inner
+            .paths
+            .proc_root
+            .join(state.pid.to_string())
+            .join("cmdline");
+        std::fs::read(cmdline)
+            .is_ok_and(|c| !c.is_empty() && shim_of(&c, &runtime.to_string_lossy()) != Some(id))
+    }
+
     /// Kills shim processes of this engine (their argv names its runtime root) whose container
-    /// is not one being re-attached: starts the previous daemon left half-done. Their cloned
-    /// children carry the same argv until they exec, so a stuck init goes too.
+    /// is not recorded as running: starts the previous daemon left half-done. Their cloned
+    /// children carry the same argv until they exec, so a stuck init goes too. Waits (briefly)
+    /// until they are gone.
     fn kill_stray_shims(&self, keep: &[String]) {
+        let mut killed = Vec::new();
         let runtime = self.inner.paths.runtime_root();
         let runtime = runtime.to_string_lossy();
         for dir in subdirs(&self.inner.paths.proc_root) {
@@ -214,7 +266,18 @@ impl RealBackend {
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
                 );
+                killed.push(dir);
             }
+        }
+        // A dead process (or a zombie) has an empty command line.
+        let alive = |dir: &std::path::PathBuf| {
+            std::fs::read(dir.join("cmdline")).is_ok_and(|c| !c.is_empty())
+        };
+        for _ in 0..200 {
+            if !killed.iter().any(alive) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -340,6 +403,11 @@ mod tests {
         assert_eq!(
             plan(&rec(true), seen(false, Some(Running))),
             Action::Reattach
+        );
+        assert_eq!(
+            plan(&rec(true), seen(false, Some(Status::Created))),
+            Action::FinishStart,
+            "recorded as started, init never released"
         );
         assert_eq!(
             plan(&rec(true), seen(false, Some(Stopped))),

@@ -1,7 +1,8 @@
 //! Start-up recovery: after a crash or a reboot the kernel and the state file disagree. This
 //! reconciles them without touching anything berth does not own: endpoints whose veth vanished
 //! (their container died) are dropped and their addresses released, berth-shaped veths that no
-//! endpoint owns are deleted, and berth firewall rule sets of unknown networks are removed.
+//! endpoint owns and `br-<id>` bridges that no network owns are deleted, and berth firewall
+//! rule sets of unknown networks are removed.
 
 use std::collections::BTreeSet;
 
@@ -15,6 +16,9 @@ pub struct Reconciled {
     pub endpoints: Vec<(String, String)>,
     /// Stray veths deleted.
     pub veths: Vec<String>,
+    /// Stray bridges deleted (`br-<id>` bridges of no known network: a create cut short
+    /// before the network was saved).
+    pub bridges: Vec<String>,
     /// Ids of stray firewall rule sets removed.
     pub firewall: Vec<String>,
 }
@@ -81,6 +85,20 @@ impl NetworkManager {
         {
             match apply_links(&self.config.netlink, bridge::plan_remove_endpoint(veth)).await {
                 Ok(()) => done.veths.push(veth.clone()),
+                Err(e) => errors.push(e.into()),
+            }
+        }
+        let bridges: BTreeSet<&str> = inner
+            .networks
+            .values()
+            .map(|s| s.network.bridge.as_str())
+            .collect();
+        for bridge in links
+            .iter()
+            .filter(|l| bridge::is_berth_bridge(l) && !bridges.contains(l.as_str()))
+        {
+            match apply_links(&self.config.netlink, bridge::plan_remove_bridge(bridge)).await {
+                Ok(()) => done.bridges.push(bridge.clone()),
                 Err(e) => errors.push(e.into()),
             }
         }

@@ -380,6 +380,36 @@ async fn reconcile_drops_dead_endpoints_and_stray_veths() {
     assert_eq!(mgr.reconcile().await.unwrap(), Reconciled::default());
 }
 
+/// A create cut short after the bridge was made but before the network was saved leaves a
+/// `br-<id>` bridge no network owns: reconcile deletes it, and nothing else.
+#[tokio::test]
+async fn reconcile_deletes_bridges_of_unsaved_networks() {
+    let env = Env::new();
+    let mgr = env.manager();
+    mgr.create_network(spec("front", "brtest0")).await.unwrap();
+    let steps: Vec<Step> = ["br-0123456789ab", "br-notours"]
+        .into_iter()
+        .map(|name| Step {
+            netns: None,
+            op: LinkOp::AddBridge {
+                name: name.into(),
+                mtu: 1500,
+            },
+        })
+        .collect();
+    env.fake.apply(&steps).unwrap();
+    let done = mgr.reconcile().await.unwrap();
+    assert_eq!(done.bridges, vec!["br-0123456789ab".to_string()]);
+    let links = env.fake.links().unwrap();
+    assert!(!links.contains(&"br-0123456789ab".to_string()));
+    assert!(
+        links.contains(&"br-notours".to_string()),
+        "not berth-shaped"
+    );
+    assert!(links.contains(&"brtest0".to_string()), "a known network's");
+    assert_eq!(mgr.reconcile().await.unwrap(), Reconciled::default());
+}
+
 #[tokio::test]
 async fn static_mac_overrides_the_derived_one() {
     let env = Env::new();
