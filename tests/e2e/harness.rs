@@ -159,12 +159,19 @@ impl Engine {
         engine
     }
 
-    /// Waits until the API answers (or the engine died, which fails the test with its log).
+    /// Waits until the API answers (or the engine died, which fails the test with its log). A
+    /// recovery that hangs fails the test after two minutes instead of hanging the suite.
     fn wait_ready(&mut self) {
+        let started = std::time::Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("poll engine") {
                 panic!("berth engine exited with {status}:\n{}", self.log());
             }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(120),
+                "berth engine did not answer within 120 s (recovery hung?):\n{}",
+                self.log()
+            );
             if self.socket.exists() && self.docker(&["version"]).status.success() {
                 return;
             }
