@@ -17,6 +17,7 @@ mod lifecycle;
 mod login;
 mod logs;
 mod network;
+mod prepare;
 mod ps;
 mod run;
 mod scale;
