@@ -11,6 +11,7 @@ mod compat;
 mod compose_up;
 mod config;
 mod daemon;
+mod dockerd;
 mod engine;
 mod examples;
 mod harness;
