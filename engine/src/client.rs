@@ -38,6 +38,9 @@ use crate::backend::{BoxStream, ListContainersOptions, LogsOptions, WaitConditio
 /// API version the client speaks until [`Client::negotiate_version`] says otherwise.
 pub const CLIENT_API_VERSION: &str = "1.41";
 
+/// The `X-Registry-Auth` value of no credentials: base64url of `{}`.
+const EMPTY_REGISTRY_AUTH: &str = "e30=";
+
 /// Failures of client calls.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -498,10 +501,12 @@ impl Client {
         uri: &str,
         registry_auth: Option<&str>,
     ) -> ClientResult<BoxStream<ClientResult<ProgressMessage>>> {
-        let headers: Vec<(&str, &str)> = registry_auth
-            .map(|a| ("x-registry-auth", a))
-            .into_iter()
-            .collect();
+        // Without credentials an empty auth config (`{}`), as the docker CLI sends: dockerd
+        // rejects a push without the header.
+        let headers = [(
+            "x-registry-auth",
+            registry_auth.unwrap_or(EMPTY_REGISTRY_AUTH),
+        )];
         let resp = self
             .request_body(Method::POST, uri, Bytes::new(), None, &headers)
             .await?;

@@ -4,7 +4,7 @@
 //! `registry-mirrors` entry serving Docker Hub names).
 
 mod archive;
-mod registry;
+pub mod registry;
 mod secure;
 
 use std::path::Path;

@@ -13,6 +13,7 @@ mod config;
 mod daemon;
 mod daemon_chaos;
 mod daemon_debris;
+mod dockerd;
 mod engine;
 mod examples;
 mod harness;

@@ -41,6 +41,7 @@ pub struct ServiceBuildOptions {
     /// Extra build args for every service (over the service's own `args`).
     pub build_args: BTreeMap<String, String>,
     pub no_cache: bool,
+    /// Print nothing (the image ids are returned).
     pub quiet: bool,
 }
 
@@ -143,9 +144,14 @@ pub fn run(args: BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         no_cache: args.no_cache,
         quiet: args.quiet,
     };
-    runtime()?.block_on(async {
+    let built = runtime()?.block_on(async {
         let client = connect(global).await?;
         build_services(&loaded.project, &args.services, &client, &options).await
     })?;
+    if args.quiet {
+        for (_, id) in built {
+            outln!("{id}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

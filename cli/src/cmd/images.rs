@@ -1,5 +1,5 @@
-//! `berth pull` and `berth images`: the project's images. [`ensure_images`] is the pull step of
-//! `up`, `create` and `run` (`--pull always|missing|never`).
+//! `berth pull` and `berth images`: the project's images. [`pull_all`] is also the pull step of
+//! `up`, `create` and `run` (`crate::cmd::prepare`).
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -54,7 +54,7 @@ fn service_images(stack: &Stack, services: &[String]) -> BTreeSet<String> {
 }
 
 /// `image:tag` split for the pull endpoint (`latest` when untagged; digests kept whole).
-fn split_reference(image: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_reference(image: &str) -> (&str, Option<&str>) {
     if image.contains('@') {
         return (image, None);
     }
@@ -64,31 +64,8 @@ fn split_reference(image: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Pulls the images of `services` under `policy` (`always`, `missing`, `never`, `build`):
-/// `missing` pulls only images the engine does not have.
-pub async fn ensure_images(
-    stack: &Stack,
-    services: &[String],
-    policy: &str,
-    mode: Mode,
-) -> anyhow::Result<()> {
-    if policy == "never" || policy == "build" {
-        return Ok(());
-    }
-    let mut wanted = Vec::new();
-    for image in service_images(stack, services) {
-        let present = stack.client().inspect_image(&image).await.is_ok();
-        if policy == "always" || !present {
-            wanted.push(image);
-        }
-    }
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    pull_all(stack, &wanted, mode, false).await
-}
-
-async fn pull_all(
+/// Pulls `images` in parallel with progress; failures are errors unless `ignore`.
+pub(crate) async fn pull_all(
     stack: &Stack,
     images: &[String],
     mode: Mode,

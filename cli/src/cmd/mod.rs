@@ -17,7 +17,9 @@ mod lifecycle;
 mod login;
 mod logs;
 mod network;
+mod prepare;
 mod ps;
+mod push;
 mod run;
 mod scale;
 mod stats;
@@ -78,6 +80,8 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// Pull the project's images.
     Pull(images::PullArgs),
+    /// Push the images of services with `image:` and `build:`.
+    Push(push::PushArgs),
     /// List the images the project's containers use.
     Images(images::ImagesArgs),
     /// Set the number of containers of services.
@@ -143,6 +147,7 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Command::Ps(args) => ps::run(args, global),
         Command::Logs(args) => logs::run(args, global),
         Command::Pull(args) => images::pull(args, global),
+        Command::Push(args) => push::run(args, global),
         Command::Images(args) => images::images(args, global),
         Command::Scale(args) => scale::scale(args, global),
         Command::Create(args) => scale::create(args, global),

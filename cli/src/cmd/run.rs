@@ -13,7 +13,7 @@ use berth_engine::client::Client;
 use clap::Args;
 use futures_util::StreamExt;
 
-use crate::cmd::images::ensure_images;
+use crate::cmd::prepare::{BuildPolicy, prepare_images};
 use crate::cmd::up::{ProgressArgs, converge, plan_options};
 use crate::connect::runtime;
 use crate::global::GlobalArgs;
@@ -96,6 +96,9 @@ pub struct RunArgs {
     /// Pull images: always, missing, never.
     #[arg(long, value_name = "POLICY", default_value = "missing")]
     pull: String,
+    /// Build the service's image (and its dependencies') before starting the container.
+    #[arg(long)]
+    build: bool,
     /// Remove containers of services not in the compose file.
     #[arg(long)]
     remove_orphans: bool,
@@ -226,10 +229,12 @@ async fn run_async(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         );
     };
     let mode = Mode::parse(&args.progress.progress)?;
-    ensure_images(
+    let build = BuildPolicy::from_flags(args.build, false);
+    let image_ids = prepare_images(
         &stack,
         std::slice::from_ref(&args.service),
-        &args.pull,
+        args.no_deps,
+        (&args.pull, build),
         mode,
     )
     .await?;
@@ -238,11 +243,15 @@ async fn run_async(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
     if !args.no_deps && !deps.is_empty() {
         let options = PlanOptions {
             remove_orphans: args.remove_orphans,
+            image_ids: image_ids.clone(),
             ..plan_options(&stack, &deps)
         };
         converge(&stack, &options, &args.progress, "Running").await?;
     }
-    let options = plan_options(&stack, &[]);
+    let options = PlanOptions {
+        image_ids,
+        ..plan_options(&stack, &[])
+    };
     let mut spec = container_spec(&stack.project, service, 1, &options);
     spec.name = args.name.clone().unwrap_or_else(|| {
         format!(

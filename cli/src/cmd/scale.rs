@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use berth_compose::plan::PlanOptions;
 use clap::Args;
 
-use crate::cmd::images::ensure_images;
+use crate::cmd::prepare::{BuildPolicy, prepare_images};
 use crate::cmd::up::{ProgressArgs, converge, plan_options};
 use crate::connect::runtime;
 use crate::global::GlobalArgs;
@@ -44,7 +44,7 @@ pub struct CreateArgs {
     /// Scale SERVICE to NUM instances.
     #[arg(long, value_name = "SERVICE=NUM")]
     scale: Vec<String>,
-    /// Build images before creating containers (images are taken from the store).
+    /// Build images before creating containers (default: build only absent images).
     #[arg(long)]
     build: bool,
     /// Don't build images.
@@ -83,7 +83,7 @@ pub fn create(args: CreateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode>
     runtime()?.block_on(async {
         let stack = Stack::open(global).await?;
         stack.check_services(&args.services)?;
-        let options = PlanOptions {
+        let mut options = PlanOptions {
             scale,
             force_recreate: args.force_recreate,
             no_recreate: args.no_recreate,
@@ -93,7 +93,9 @@ pub fn create(args: CreateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode>
         };
         if !args.progress.dry_run {
             let mode = Mode::parse(&args.progress.progress)?;
-            ensure_images(&stack, &args.services, &args.pull, mode).await?;
+            let build = BuildPolicy::from_flags(args.build, args.no_build);
+            options.image_ids =
+                prepare_images(&stack, &args.services, false, (&args.pull, build), mode).await?;
         }
         converge(&stack, &options, &args.progress, "Running").await?;
         Ok(ExitCode::SUCCESS)

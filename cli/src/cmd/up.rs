@@ -17,8 +17,8 @@ use berth_engine::backend::LogsOptions;
 use clap::Args;
 use tokio::sync::mpsc::unbounded_channel;
 
-use crate::cmd::images::ensure_images;
 use crate::cmd::logs::{LogStyle, display_name, stdout_sink, stream_logs};
+use crate::cmd::prepare::{BuildPolicy, prepare_images};
 use crate::connect::runtime;
 use crate::global::GlobalArgs;
 use crate::progress::{Mode, Progress};
@@ -41,7 +41,7 @@ pub struct UpArgs {
     /// Detached mode: run containers in the background.
     #[arg(short = 'd', long)]
     detach: bool,
-    /// Build images before starting containers (images are taken from the store).
+    /// Build images before starting containers (default: build only absent images).
     #[arg(long)]
     build: bool,
     /// Don't build images.
@@ -179,7 +179,7 @@ async fn up(args: UpArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if let Some(s) = &args.exit_code_from {
         stack.check_services(std::slice::from_ref(s))?;
     }
-    let options = PlanOptions {
+    let mut options = PlanOptions {
         no_deps: args.no_deps,
         force_recreate: args.force_recreate,
         no_recreate: args.no_recreate,
@@ -200,7 +200,15 @@ async fn up(args: UpArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     };
     if !args.progress.dry_run {
         let mode = Mode::parse(&args.progress.progress)?;
-        ensure_images(&stack, &args.services, &args.pull, mode).await?;
+        let build = BuildPolicy::from_flags(args.build, args.no_build);
+        options.image_ids = prepare_images(
+            &stack,
+            &args.services,
+            args.no_deps,
+            (&args.pull, build),
+            mode,
+        )
+        .await?;
     }
     converge(&stack, &options, &args.progress, "Running").await?;
     if args.progress.dry_run || args.no_start {

@@ -19,7 +19,7 @@ use berth_compose::watch::{
 use clap::Args;
 
 use crate::cmd::build::{ServiceBuildOptions, build_services, image_name};
-use crate::cmd::images::ensure_images;
+use crate::cmd::prepare::{BuildPolicy, prepare_images};
 use crate::cmd::up::{ProgressArgs, converge, plan_options};
 use crate::connect::runtime;
 use crate::global::GlobalArgs;
@@ -118,7 +118,8 @@ async fn up(stack: &Stack, services: &[String], quiet: bool) -> anyhow::Result<(
         Mode::parse("auto")?
     };
     if !pulled.is_empty() {
-        ensure_images(stack, &pulled, "missing", mode).await?;
+        let policy = ("missing", BuildPolicy::Missing);
+        prepare_images(stack, &pulled, true, policy, mode).await?;
     }
     let progress = ProgressArgs {
         progress: if quiet { "quiet" } else { "auto" }.to_owned(),

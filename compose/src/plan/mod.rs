@@ -34,6 +34,9 @@ pub mod labels {
     pub const VERSION: &str = "com.docker.compose.version";
     pub const NETWORK: &str = "com.docker.compose.network";
     pub const VOLUME: &str = "com.docker.compose.volume";
+    /// The id of the image a container was created from, as the service's image resolved
+    /// when it was created (a rebuilt or re-pulled image recreates it).
+    pub const IMAGE: &str = "com.docker.compose.image";
 }
 
 /// The compose version berth writes in [`labels::VERSION`].
@@ -58,6 +61,10 @@ pub struct PlanOptions {
     /// Stop timeout in seconds for every stop in the plan (`-t`), overriding
     /// `stop_grace_period`.
     pub timeout_s: Option<u64>,
+    /// Image id per service, as the engine resolves the service's image now: put in the
+    /// [`labels::IMAGE`] label of new containers, and a kept container whose label differs is
+    /// recreated (its image was rebuilt or re-pulled). Services missing here are not compared.
+    pub image_ids: BTreeMap<String, String>,
 }
 
 /// Options that contradict each other or the project.
@@ -192,6 +199,8 @@ impl fmt::Display for Action {
 pub enum Cause {
     Missing,
     ConfigHashChanged,
+    /// The service's image now resolves to another id (rebuilt or re-pulled).
+    ImageChanged,
     ForceRecreate,
     /// `--always-recreate-deps` on a dependency.
     RecreateDependency,
@@ -211,6 +220,7 @@ impl fmt::Display for Cause {
         f.write_str(match self {
             Cause::Missing => "missing",
             Cause::ConfigHashChanged => "config hash changed",
+            Cause::ImageChanged => "image changed",
             Cause::ForceRecreate => "--force-recreate",
             Cause::RecreateDependency => "--always-recreate-deps",
             Cause::NotRunning => "not running",

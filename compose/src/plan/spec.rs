@@ -49,6 +49,9 @@ pub fn container_spec(
         (labels::VERSION, COMPOSE_VERSION.to_string()),
     ];
     labels.extend(own.into_iter().map(|(k, v)| (k.to_string(), v)));
+    if let Some(id) = options.image_ids.get(&service.name) {
+        labels.insert(labels::IMAGE.to_string(), id.clone());
+    }
     let env = service
         .environment
         .iter()

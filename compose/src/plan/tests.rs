@@ -163,6 +163,45 @@ fn changed_service_is_recreated_and_only_it() {
 }
 
 #[test]
+fn rebuilt_image_recreates_only_containers_made_from_the_old_one() {
+    let p = project(
+        "services:\n  a: {build: ., network_mode: none}\n  b: {image: x, network_mode: none}\n  \
+         c: {image: y, network_mode: none}\n",
+    );
+    let ids = |a: &str| {
+        [("a", a), ("b", "sha256:b")]
+            .iter()
+            .map(|(s, id)| (s.to_string(), id.to_string()))
+            .collect()
+    };
+    let first = PlanOptions {
+        image_ids: ids("sha256:a1"),
+        ..PlanOptions::default()
+    };
+    let mut containers = Vec::new();
+    for svc in p.services.values() {
+        let spec = container_spec(&p, svc, 1, &first);
+        containers.push(container(&spec, RunState::Running));
+    }
+    let observed = Observed::from_engine(&p.name, &containers, &[], &[]);
+    assert!(plan(&p, &observed, &first).is_empty());
+    let rebuilt = PlanOptions {
+        image_ids: ids("sha256:a2"),
+        ..PlanOptions::default()
+    };
+    let plan = plan(&p, &observed, &rebuilt);
+    assert_eq!(
+        plan.to_string(),
+        "0: stop app-a-1 (image changed)\n1: remove app-a-1 (image changed) after 0\n\
+         2: create app-a-1 (image changed) after 1\n3: start app-a-1 (image changed) after 2\n"
+    );
+    let spec = container_spec(&p, &p.services["a"], 1, &rebuilt);
+    assert_eq!(spec.labels[labels::IMAGE], "sha256:a2");
+    let unknown = container_spec(&p, &p.services["c"], 1, &rebuilt);
+    assert!(!unknown.labels.contains_key(labels::IMAGE));
+}
+
+#[test]
 fn stopped_container_is_started() {
     let p = project("services:\n  a: {image: x}\n");
     let mut observed = up_state(&p, &[]);

@@ -222,6 +222,14 @@ impl Up<'_> {
         Ready { name, start }
     }
 
+    /// Whether `c` was created from another image than the one `service` resolves to now
+    /// (containers without the image label are not compared).
+    fn image_changed(&self, service: &Service, c: &ObservedContainer) -> bool {
+        let now = self.options.image_ids.get(&service.name);
+        let then = c.labels.get(super::labels::IMAGE);
+        matches!((now, then), (Some(now), Some(then)) if now != then)
+    }
+
     fn service(&mut self, service: &Service, policy: Recreate) {
         let want = replicas(service, self.options);
         let hash = config_hash(service);
@@ -252,6 +260,7 @@ impl Up<'_> {
             let cause = match policy {
                 Recreate::Force(cause) => Some(cause),
                 Recreate::Diverged if c.config_hash != hash => Some(Cause::ConfigHashChanged),
+                Recreate::Diverged if self.image_changed(service, c) => Some(Cause::ImageChanged),
                 _ => None,
             };
             if let Some(cause) = cause {

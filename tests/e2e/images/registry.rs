@@ -1,5 +1,5 @@
 //! A local registry from Debian's `docker-registry` package for the push/pull tests, run inside
-//! an engine's network namespace (each test engine has its own) on 127.0.0.1:5000, with its own
+//! an engine's network namespace (each test engine, berth's or dockerd, has its own) on 127.0.0.1:5000, with its own
 //! config and storage (optionally htpasswd basic auth); killed in `Drop`. [`Registry::share`]
 //! serves the same storage inside another engine's namespace, so an image pushed from one
 //! engine can be pulled by a fresh one under the same name. [`Registry::start_with`] takes a
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use crate::harness::Engine;
+use crate::dockerd::Target;
 
 /// The registry binary of Debian's `docker-registry` package.
 pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
@@ -32,7 +32,7 @@ pub struct Config<'a> {
 
 /// Adds `ip`/32 to the loopback device of `engine`'s network namespace (gone with the engine),
 /// so a registry can listen on an address that is not loopback.
-pub fn add_address(engine: &Engine, ip: &str) {
+pub fn add_address(engine: &impl Target, ip: &str) {
     let out = Command::new("nsenter")
         .arg(format!("--net=/proc/{}/ns/net", engine.pid()))
         .args(["ip", "addr", "add", &format!("{ip}/32"), "dev", "lo"])
@@ -57,7 +57,7 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry in `engine`'s network namespace; with `user` it requires that user
     /// name and password (basic auth).
-    pub fn start(test: &str, engine: &Engine, user: Option<(&str, &str)>) -> Registry {
+    pub fn start(test: &str, engine: &impl Target, user: Option<(&str, &str)>) -> Registry {
         Self::start_with(
             test,
             engine,
@@ -69,7 +69,7 @@ impl Registry {
     }
 
     /// Starts a registry in `engine`'s network namespace as `cfg` says.
-    pub fn start_with(test: &str, engine: &Engine, cfg: &Config<'_>) -> Registry {
+    pub fn start_with(test: &str, engine: &impl Target, cfg: &Config<'_>) -> Registry {
         let addr = cfg.addr.unwrap_or(ADDR);
         assert!(
             Path::new(REGISTRY_BIN).exists(),
@@ -116,11 +116,16 @@ impl Registry {
     }
 
     /// Another registry process on the same storage and config, in `engine`'s namespace.
-    pub fn share(&self, engine: &Engine) -> Registry {
+    pub fn share(&self, engine: &impl Target) -> Registry {
         Self::spawn(Arc::clone(&self.dir), engine, "shared", &self.addr)
     }
 
-    fn spawn(dir: Arc<tempfile::TempDir>, engine: &Engine, which: &str, addr: &str) -> Registry {
+    fn spawn(
+        dir: Arc<tempfile::TempDir>,
+        engine: &impl Target,
+        which: &str,
+        addr: &str,
+    ) -> Registry {
         let netns = format!("/proc/{}/ns/net", engine.pid());
         let log = dir
             .path()

@@ -132,7 +132,8 @@ pub(crate) fn context_tar(
     Ok((tar.into_inner().context("finishing the context tar")?, name))
 }
 
-/// Streams one build, printing its progress (or only the id when `quiet`); returns the id.
+/// Streams one build, printing its progress (nothing when `quiet`); returns the image id: the
+/// final `aux` message's, or with `quiet`, where dockerd sends no `aux`, the id it prints.
 pub(crate) async fn stream_build(
     client: &Client,
     opts: &BuildOptions,
@@ -154,17 +155,17 @@ pub(crate) async fn stream_build(
         }
         if let Some(text) = msg.stream {
             if opts.quiet {
+                let line = text.trim();
+                if line.starts_with("sha256:") && id.is_none() {
+                    id = Some(line.to_owned());
+                }
                 continue;
             }
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         }
     }
-    let id = id.context("the engine ended the build without an image id")?;
-    if opts.quiet {
-        let _ = writeln!(out, "{id}");
-    }
-    Ok(id)
+    id.context("the engine ended the build without an image id")
 }
 
 /// Builds an image from a Dockerfile.
@@ -193,9 +194,12 @@ pub fn run(args: BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         quiet: args.quiet,
         network: args.network.clone(),
     };
-    runtime()?.block_on(async {
+    let id = runtime()?.block_on(async {
         let client = connect(global).await?;
         stream_build(&client, &opts, context).await
     })?;
+    if args.quiet {
+        outln!("{id}");
+    }
     Ok(ExitCode::SUCCESS)
 }
