@@ -62,6 +62,7 @@
 pub mod archive;
 pub mod auth;
 pub mod built;
+pub mod decode;
 pub mod digest;
 pub mod endpoint;
 pub mod fsops;
