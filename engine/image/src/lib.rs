@@ -77,6 +77,7 @@ pub mod reference;
 pub mod registry;
 pub mod snapshot;
 pub mod store;
+pub mod stream;
 pub mod tls;
 #[cfg(test)]
 mod tls_tests;
