@@ -58,6 +58,21 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Lay
     }
 }
 
+/// A layer unpacked into a temp directory of the cache, not yet under its diff-id (see
+/// [`LayerStore::unpack_staged`]). Dropping it removes the directory.
+#[derive(Debug)]
+pub struct StagedLayer {
+    tmp: tempfile::TempDir,
+    diff_id: Digest,
+}
+
+impl StagedLayer {
+    /// The layer's diff-id (verified).
+    pub fn diff_id(&self) -> &Digest {
+        &self.diff_id
+    }
+}
+
 /// The unpacked-layer cache under a data root.
 #[derive(Debug, Clone)]
 pub struct LayerStore {
@@ -99,6 +114,59 @@ impl LayerStore {
         self.layers.join(diff_id.hex()).is_dir()
     }
 
+    /// Unpacks a layer from `blob` into a temp directory of the cache and checks its diff-id;
+    /// nothing is visible under the layer's name until [`Self::commit`]. Dropping the result
+    /// removes the directory.
+    pub fn unpack_staged(
+        &self,
+        diff_id: &Digest,
+        blob: impl Read,
+        opts: &UnpackOptions,
+    ) -> Result<StagedLayer, LayerError> {
+        let tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempdir_in(&self.layers)
+            .map_err(io_err("create temp dir in", &self.layers))?;
+        let diff = tmp.path().join("diff");
+        fs::create_dir(&diff).map_err(io_err("create dir", &diff))?;
+        let stats = unpack_layer(blob, &diff, opts).map_err(|source| LayerError::Unpack {
+            diff_id: diff_id.clone(),
+            source,
+        })?;
+        if stats.diff_id != *diff_id {
+            return Err(LayerError::DiffIdMismatch {
+                expected: diff_id.clone(),
+                actual: stats.diff_id,
+            });
+        }
+        fs::write(tmp.path().join("link"), Self::short_name(diff_id))
+            .map_err(io_err("write link name", tmp.path()))?;
+        Ok(StagedLayer {
+            tmp,
+            diff_id: diff_id.clone(),
+        })
+    }
+
+    /// Makes a staged layer visible under its diff-id (a rename, made durable). A layer that
+    /// is already there (a concurrent unpack of the same layer) is kept and the staged copy
+    /// removed.
+    pub fn commit(&self, staged: StagedLayer) -> Result<(), LayerError> {
+        let final_dir = self.layers.join(staged.diff_id.hex());
+        let tmp_path = staged.tmp.keep();
+        if let Err(e) = fs::rename(&tmp_path, &final_dir) {
+            let _ = fs::remove_dir_all(&tmp_path);
+            if !final_dir.is_dir() {
+                return Err(LayerError::Io {
+                    op: "rename into",
+                    path: final_dir,
+                    source: e,
+                });
+            }
+        }
+        sync_dir(&self.layers)?;
+        Ok(())
+    }
+
     /// Unpacks the layer if needed (reading the blob through `open_blob`) and returns its short
     /// link.
     pub fn ensure<R: Read>(
@@ -109,37 +177,9 @@ impl LayerStore {
     ) -> Result<PathBuf, LayerError> {
         let final_dir = self.layers.join(diff_id.hex());
         if !final_dir.is_dir() {
-            let tmp = tempfile::Builder::new()
-                .prefix(TMP_PREFIX)
-                .tempdir_in(&self.layers)
-                .map_err(io_err("create temp dir in", &self.layers))?;
-            let diff = tmp.path().join("diff");
-            fs::create_dir(&diff).map_err(io_err("create dir", &diff))?;
             let blob = open_blob().map_err(io_err("open blob of layer", &final_dir))?;
-            let stats = unpack_layer(blob, &diff, opts).map_err(|source| LayerError::Unpack {
-                diff_id: diff_id.clone(),
-                source,
-            })?;
-            if stats.diff_id != *diff_id {
-                return Err(LayerError::DiffIdMismatch {
-                    expected: diff_id.clone(),
-                    actual: stats.diff_id,
-                });
-            }
-            fs::write(tmp.path().join("link"), Self::short_name(diff_id))
-                .map_err(io_err("write link name", tmp.path()))?;
-            let tmp_path = tmp.keep();
-            if let Err(e) = fs::rename(&tmp_path, &final_dir) {
-                let _ = fs::remove_dir_all(&tmp_path);
-                if !final_dir.is_dir() {
-                    return Err(LayerError::Io {
-                        op: "rename into",
-                        path: final_dir,
-                        source: e,
-                    });
-                }
-            }
-            sync_dir(&self.layers)?;
+            let staged = self.unpack_staged(diff_id, blob, opts)?;
+            self.commit(staged)?;
         }
         let link = self.short_link(diff_id);
         let target = Path::new("..")

@@ -62,6 +62,7 @@
 pub mod archive;
 pub mod auth;
 pub mod built;
+pub mod decode;
 pub mod digest;
 pub mod endpoint;
 pub mod fsops;
@@ -76,6 +77,7 @@ pub mod reference;
 pub mod registry;
 pub mod snapshot;
 pub mod store;
+pub mod stream;
 pub mod tls;
 #[cfg(test)]
 mod tls_tests;

@@ -1,6 +1,7 @@
 //! Pulling an image: resolve the manifest (choosing the platform's entry of an index), download
-//! the config and layer blobs in parallel with retries, each streamed into the content store
-//! with digest verification and a size cap, then record the image under its reference.
+//! the config, then the layer blobs in parallel with retries, each streamed into the content
+//! store with digest verification and a size cap and, in the same pass, unpacked into a staged
+//! layer ([`crate::stream`]); then record the image under its reference.
 //!
 //! Progress is an event stream ([`PullEvent`]) delivered to a callback; the engine turns it into
 //! Docker's progress JSON and the CLI into bars.
@@ -11,14 +12,17 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use oci_spec::image::{ImageIndex as OciIndex, ImageManifest};
+use tokio::sync::mpsc;
 
 use crate::auth::Credentials;
 use crate::digest::{Algorithm, Digest};
 use crate::images::{ImageError, ImageStore, ImageSummary, oci_digest};
+use crate::layers::StagedLayer;
 use crate::reference::Reference;
 use crate::registry::{
     Call, MAX_BLOB, MAX_MANIFEST, RegistryClient, RegistryError, Result, Session, Url, read_limited,
 };
+use crate::stream::{CHANNEL_FRAMES, FrameReader, StreamError, store_and_unpack};
 
 /// Manifest media types a pull accepts.
 pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -244,40 +248,42 @@ impl RegistryClient {
             oci_digest(manifest.config().digest())?,
             manifest.config().size(),
         );
-        let mut blobs = vec![config];
-        blobs.extend(layers);
         let session = session;
-        let results: Vec<Result<()>> = futures_util::stream::iter(blobs)
-            .map(|(d, size)| {
-                let mut session = session.clone();
-                async move {
-                    let d = &d;
-                    if store.content().contains(d) {
-                        progress(PullEvent::Exists(d.clone()));
-                        return Ok(());
+        // The config first: its diff-ids name the layers, unpacked while they download.
+        self.blob_with_retries(store, base, r.path(), &config, None, &session, progress)
+            .await?;
+        let diff_ids = streamable_layers(store, &config.0, layers.len());
+        let results: Vec<Result<Option<StagedLayer>>> =
+            futures_util::stream::iter(layers.into_iter().zip(diff_ids))
+                .map(|(blob, diff_id)| {
+                    let session = &session;
+                    async move {
+                        let diff_id = diff_id.filter(|d| !store.layers().contains(d));
+                        self.blob_with_retries(
+                            store,
+                            base,
+                            r.path(),
+                            &blob,
+                            diff_id.as_ref(),
+                            session,
+                            progress,
+                        )
+                        .await
                     }
-                    let mut attempt = 1;
-                    loop {
-                        match self
-                            .blob(store, base, r.path(), d, size, &mut session, progress)
-                            .await
-                        {
-                            Err(e) if e.retryable() && attempt < ATTEMPTS => {
-                                tracing::warn!(blob = %d, attempt, error = %e, "retrying blob");
-                                attempt += 1;
-                            }
-                            other => return other,
-                        }
-                    }
-                }
-            })
-            .buffer_unordered(PARALLEL_DOWNLOADS)
-            .collect()
-            .await;
+                })
+                .buffer_unordered(PARALLEL_DOWNLOADS)
+                .collect()
+                .await;
+        let mut staged = Vec::new();
         for res in results {
-            res?;
+            staged.extend(res?);
         }
+        // One syncfs makes the blobs and the staged layers' files durable; only then do the
+        // layers appear under their diff-ids.
         store.content().sync().map_err(RegistryError::from)?;
+        for layer in staged {
+            store.layers().commit(layer)?;
+        }
         let (stored, _) = store
             .content()
             .write_blob(&bytes[..], Some(&digest), MAX_MANIFEST)
@@ -285,6 +291,51 @@ impl RegistryClient {
         store.commit_image(&stored, std::slice::from_ref(r))
     }
 
+    /// Downloads a blob unless the store has it, trying again on transient errors; a layer
+    /// given its diff-id is unpacked while it downloads (see [`Self::blob`]).
+    #[allow(clippy::too_many_arguments)]
+    async fn blob_with_retries(
+        &self,
+        store: &ImageStore,
+        base: &Url,
+        repo: &str,
+        (digest, size): &(Digest, u64),
+        diff_id: Option<&Digest>,
+        session: &Session,
+        progress: &Progress,
+    ) -> Result<Option<StagedLayer>> {
+        if store.content().contains(digest) {
+            progress(PullEvent::Exists(digest.clone()));
+            return Ok(None);
+        }
+        let mut session = session.clone();
+        let mut attempt = 1;
+        loop {
+            match self
+                .blob(
+                    store,
+                    base,
+                    repo,
+                    digest,
+                    *size,
+                    diff_id,
+                    &mut session,
+                    progress,
+                )
+                .await
+            {
+                Err(e) if e.retryable() && attempt < ATTEMPTS => {
+                    tracing::warn!(blob = %digest, attempt, error = %e, "retrying blob");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Downloads one blob into the content store. With `diff_id` (a layer not unpacked yet),
+    /// the body is also unpacked in the same pass into a staged layer, returned once the blob
+    /// and the diff-id both verified ([`crate::stream`]).
     #[allow(clippy::too_many_arguments)]
     async fn blob(
         &self,
@@ -293,45 +344,124 @@ impl RegistryClient {
         repo: &str,
         digest: &Digest,
         size: u64,
+        diff_id: Option<&Digest>,
         session: &mut Session,
         progress: &Progress,
-    ) -> Result<()> {
+    ) -> Result<Option<StagedLayer>> {
         let url = base.join(&format!("/v2/{repo}/blobs/{digest}"))?;
         let resp = self.fetch(Call::get(url.clone()), session).await?;
         let limit = size.min(MAX_BLOB);
-        let mut w = store.content().writer(digest.algorithm(), limit)?;
+        let too_large = || RegistryError::TooLarge {
+            url: url.to_string(),
+            limit,
+        };
+        let w = store.content().writer(digest.algorithm(), limit)?;
+        let (mut w, mut unpacker) = match diff_id {
+            None => (Some(w), None),
+            Some(diff_id) => {
+                let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+                let (layers, opts) = (store.layers().clone(), store.unpack.clone());
+                let (digest, diff_id) = (digest.clone(), diff_id.clone());
+                let task = tokio::task::spawn_blocking(move || {
+                    store_and_unpack(FrameReader::new(rx), w, &digest, &diff_id, &layers, &opts)
+                });
+                (None, Some((tx, task)))
+            }
+        };
         let mut body = resp.into_body();
         let (mut done, mut reported) = (0u64, 0u64);
+        let mut failed = None;
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|source| RegistryError::Http {
-                url: url.to_string(),
-                source,
-            })?;
-            if let Ok(data) = frame.into_data() {
+            let data = match frame {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_) => continue,
+                },
+                Err(source) => {
+                    failed = Some(RegistryError::Http {
+                        url: url.to_string(),
+                        source,
+                    });
+                    break;
+                }
+            };
+            done += data.len() as u64;
+            if done > limit {
+                failed = Some(too_large());
+                break;
+            }
+            if let Some(w) = &mut w {
                 if w.write_all(&data).is_err() {
                     return Err(if w.exceeded() {
-                        RegistryError::TooLarge {
-                            url: url.to_string(),
-                            limit,
-                        }
+                        too_large()
                     } else {
                         RegistryError::Invalid(format!("writing blob {digest} failed"))
                     });
                 }
-                done += data.len() as u64;
-                if done - reported >= 256 << 10 || done == size {
-                    reported = done;
-                    progress(PullEvent::Progress {
-                        blob: digest.clone(),
-                        done,
-                        total: size,
-                    });
-                }
+            } else if let Some((tx, _)) = &unpacker
+                && tx.send(Ok(data)).await.is_err()
+            {
+                // The unpacker stopped early; its error is reported below.
+                break;
+            }
+            if done - reported >= 256 << 10 || done == size {
+                reported = done;
+                progress(PullEvent::Progress {
+                    blob: digest.clone(),
+                    done,
+                    total: size,
+                });
             }
         }
-        w.commit_deferred(Some(digest))?;
+        let staged = match unpacker.take() {
+            None => {
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                if let Some(w) = w {
+                    w.commit_deferred(Some(digest))?;
+                }
+                None
+            }
+            Some((tx, task)) => {
+                if failed.is_some() {
+                    let _ = tx.send(Err(std::io::Error::other("download failed"))).await;
+                }
+                drop(tx);
+                let unpacked = task
+                    .await
+                    .map_err(|e| RegistryError::Invalid(format!("layer unpack task: {e}")))?;
+                // A transport error is the cause; the unpacker only saw its consequence.
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                Some(unpacked.map_err(|e| match e {
+                    StreamError::TooLarge { .. } => too_large(),
+                    StreamError::Store(e) => RegistryError::Store(e),
+                    StreamError::Layer(e) => RegistryError::Layer(Box::new(e)),
+                    StreamError::Io(e) => {
+                        RegistryError::Invalid(format!("writing blob {digest}: {e}"))
+                    }
+                })?)
+            }
+        };
         progress(PullEvent::Downloaded(digest.clone()));
-        Ok(())
+        Ok(staged)
+    }
+}
+
+/// The diff-id of each layer, from the stored config; `None` where it cannot be told (a config
+/// that does not parse or does not match the manifest: such layers are only downloaded, and
+/// recording the image reports the problem).
+fn streamable_layers(store: &ImageStore, config: &Digest, layers: usize) -> Vec<Option<Digest>> {
+    let diff_ids = store
+        .read_config(config)
+        .ok()
+        .map(|c| c.rootfs().diff_ids().clone())
+        .filter(|d| d.len() == layers);
+    match diff_ids {
+        Some(d) => d.iter().map(|d| d.parse().ok()).collect(),
+        None => vec![None; layers],
     }
 }
 

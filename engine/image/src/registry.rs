@@ -95,6 +95,10 @@ pub enum RegistryError {
     /// Content did not verify.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A layer unpacked while downloading was refused (hostile or corrupt archive, wrong
+    /// diff-id).
+    #[error(transparent)]
+    Layer(#[from] Box<crate::layers::LayerError>),
 }
 
 impl RegistryError {

@@ -269,6 +269,11 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
+    /// The size cap.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
     /// Whether a write was refused for crossing the size limit.
     pub fn exceeded(&self) -> bool {
         self.exceeded

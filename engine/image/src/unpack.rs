@@ -8,7 +8,7 @@
 
 use std::cell::Cell;
 use std::ffi::OsStr;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -23,12 +23,18 @@ use nix::sys::stat::{
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, fchown, fchownat, linkat, symlinkat};
 
+pub use crate::decode::{Compression, decompress};
+use crate::decode::{Counting, RatioGuard, archive_err};
 use crate::digest::{Algorithm, Digest, HashingReader};
 use crate::fsops::{self, WalkError};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// Buffer of the decompressed tar stream.
+const TAR_BUFFER: usize = 1 << 20;
+/// Buffer a file's content is copied through (one write per this many bytes).
+const COPY_BUFFER: usize = 1 << 20;
 
 /// Resource caps applied while unpacking.
 #[derive(Debug, Clone)]
@@ -210,101 +216,6 @@ pub enum UnpackError {
 
 type Result<T> = std::result::Result<T, UnpackError>;
 
-/// Compression of a layer stream, detected by magic bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// Plain tar.
-    None,
-    /// gzip.
-    Gzip,
-    /// zstd.
-    Zstd,
-}
-
-impl Compression {
-    /// Detects compression from the first bytes of a stream.
-    pub fn detect(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
-}
-
-/// Wraps `reader` in the decompressor its magic bytes call for.
-pub fn decompress<'a>(reader: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
-    let mut buf = BufReader::new(reader);
-    let kind = Compression::detect(buf.fill_buf()?);
-    Ok(match kind {
-        Compression::None => Box::new(buf),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buf)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buf)?),
-    })
-}
-
-struct Counting<R> {
-    inner: R,
-    count: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
-        Ok(n)
-    }
-}
-
-#[derive(Debug)]
-struct Bomb;
-
-impl std::fmt::Display for Bomb {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("decompression ratio exceeded")
-    }
-}
-
-impl std::error::Error for Bomb {}
-
-struct RatioGuard<R> {
-    inner: R,
-    compressed: Rc<Cell<u64>>,
-    out: u64,
-    ratio: u64,
-    slack: u64,
-}
-
-impl<R: Read> Read for RatioGuard<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.out += n as u64;
-        let allowed = self
-            .compressed
-            .get()
-            .saturating_mul(self.ratio)
-            .saturating_add(self.slack);
-        if self.out > allowed {
-            return Err(io::Error::other(Bomb));
-        }
-        Ok(n)
-    }
-}
-
-fn archive_err(limits: &Limits) -> impl Fn(io::Error) -> UnpackError + '_ {
-    move |e| {
-        if e.get_ref().is_some_and(|i| i.is::<Bomb>()) {
-            UnpackError::DecompressionBomb {
-                limit: limits.max_ratio,
-            }
-        } else {
-            UnpackError::Archive(e)
-        }
-    }
-}
-
 /// Applies the layer read from `reader` into `dest` (an existing, normally empty directory).
 pub fn unpack_layer(reader: impl Read, dest: &Path, opts: &UnpackOptions) -> Result<UnpackStats> {
     let compressed = Rc::new(Cell::new(0));
@@ -320,7 +231,11 @@ pub fn unpack_layer(reader: impl Read, dest: &Path, opts: &UnpackOptions) -> Res
         ratio: opts.limits.max_ratio,
         slack: opts.limits.ratio_slack,
     };
-    let hashing = HashingReader::new(guarded, Algorithm::Sha256);
+    // Tar headers are read 512 bytes at a time and most files are small: a large buffer above
+    // the hasher serves them without a trip through the decompressor each. The hasher sees
+    // every byte: the rest of the stream is drained through it below.
+    let hashing =
+        BufReader::with_capacity(TAR_BUFFER, HashingReader::new(guarded, Algorithm::Sha256));
     let root = fsops::open_root(dest).map_err(|source| UnpackError::Root {
         path: dest.to_owned(),
         source,
@@ -333,6 +248,8 @@ pub fn unpack_layer(reader: impl Read, dest: &Path, opts: &UnpackOptions) -> Res
         bytes: 0,
         dirs: Vec::new(),
         opaque: Vec::new(),
+        parent: None,
+        buf: vec![0; COPY_BUFFER],
     };
     for entry in archive.entries().map_err(archive_err(&opts.limits))? {
         let entry = entry.map_err(archive_err(&opts.limits))?;
@@ -342,12 +259,37 @@ pub fn unpack_layer(reader: impl Read, dest: &Path, opts: &UnpackOptions) -> Res
     let (entries, bytes) = (state.entries, state.bytes);
     let mut rest = archive.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(archive_err(&opts.limits))?;
-    let (diff_id, _) = rest.finish();
+    let (diff_id, _) = rest.into_inner().finish();
     Ok(UnpackStats {
         entries,
         bytes,
         diff_id,
     })
+}
+
+/// Copies up to `size` bytes of an entry into `file` through `buf`; returns the bytes copied
+/// (fewer when the entry ends early).
+fn copy_data(
+    entry: &mut impl Read,
+    file: &mut std::fs::File,
+    size: u64,
+    buf: &mut [u8],
+) -> io::Result<u64> {
+    let mut done = 0u64;
+    while done < size {
+        let want = buf
+            .len()
+            .min((size - done).try_into().unwrap_or(usize::MAX));
+        let n = match entry.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        file.write_all(&buf[..n])?;
+        done += n as u64;
+    }
+    Ok(done)
 }
 
 /// A validated, relative path split into plain components.
@@ -410,6 +352,11 @@ struct Applier<'a> {
     bytes: u64,
     dirs: Vec<(EntryPath, Meta)>,
     opaque: Vec<EntryPath>,
+    /// The parent directory of the last entry (components and fd): a directory's entries come
+    /// in a row, so most entries skip the walk from the root. Dropped as soon as an entry could
+    /// replace that directory or one of its ancestors ([`Applier::forget_parent_under`]).
+    parent: Option<(Vec<Vec<u8>>, Rc<OwnedFd>)>,
+    buf: Vec<u8>,
 }
 
 impl Applier<'_> {
@@ -421,11 +368,34 @@ impl Applier<'_> {
         }
     }
 
-    fn parent_fd(&self, p: &EntryPath, create: bool) -> Result<OwnedFd> {
-        fsops::walk(self.root, &p.parent(), create).map_err(|source| UnpackError::UnsafeParent {
-            path: p.display.clone(),
-            source,
-        })
+    fn parent_fd(&mut self, p: &EntryPath, create: bool) -> Result<Rc<OwnedFd>> {
+        let parts = &p.parts[..p.parts.len().saturating_sub(1)];
+        if let Some((cached, fd)) = &self.parent
+            && cached.as_slice() == parts
+        {
+            return Ok(fd.clone());
+        }
+        let fd = fsops::walk(self.root, &p.parent(), create).map_err(|source| {
+            UnpackError::UnsafeParent {
+                path: p.display.clone(),
+                source,
+            }
+        })?;
+        let fd = Rc::new(fd);
+        self.parent = Some((parts.to_vec(), fd.clone()));
+        Ok(fd)
+    }
+
+    /// Drops the cached parent when `parts` (about to be created, replaced or removed) is that
+    /// directory or one of its ancestors: a later entry must walk again and see what is there.
+    fn forget_parent_under(&mut self, parts: &[Vec<u8>]) {
+        if self
+            .parent
+            .as_ref()
+            .is_some_and(|(cached, _)| cached.starts_with(parts))
+        {
+            self.parent = None;
+        }
     }
 
     fn apply<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<()> {
@@ -449,6 +419,7 @@ impl Applier<'_> {
         if path.parts.is_empty() {
             return Ok(());
         }
+        self.forget_parent_under(&path.parts);
         let name = path.name().as_bytes();
         if name == OPAQUE.as_bytes() {
             self.parent_fd(&path, true)?;
@@ -491,20 +462,30 @@ impl Applier<'_> {
                         path: path.display,
                     });
                 }
-                fsops::remove_all_at(parent.as_fd(), name).map_err(Self::sys("remove", &path))?;
-                let fd = openat(
-                    parent.as_fd(),
-                    name,
-                    OFlag::O_WRONLY
-                        | OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o600),
-                )
+                let create = || {
+                    openat(
+                        parent.as_fd(),
+                        name,
+                        OFlag::O_WRONLY
+                            | OFlag::O_CREAT
+                            | OFlag::O_EXCL
+                            | OFlag::O_NOFOLLOW
+                            | OFlag::O_CLOEXEC,
+                        Mode::from_bits_truncate(0o600),
+                    )
+                };
+                // Most names are new in a layer: try the create first, remove only on EEXIST.
+                let fd = match create() {
+                    Err(Errno::EEXIST) => {
+                        fsops::remove_all_at(parent.as_fd(), name)
+                            .map_err(Self::sys("remove", &path))?;
+                        create()
+                    }
+                    other => other,
+                }
                 .map_err(Self::sys("create", &path))?;
                 let mut file = std::fs::File::from(fd);
-                let got = io::copy(&mut (&mut entry).take(size), &mut file)
+                let got = copy_data(&mut entry, &mut file, size, &mut self.buf)
                     .map_err(archive_err(limits))?;
                 if got != size {
                     return Err(UnpackError::Truncated {
@@ -675,7 +656,7 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn whiteout(&self, path: &EntryPath, hidden: &[u8]) -> Result<()> {
+    fn whiteout(&mut self, path: &EntryPath, hidden: &[u8]) -> Result<()> {
         if hidden.is_empty() || hidden == b"." || hidden == b".." {
             return Err(UnpackError::InvalidWhiteout {
                 path: path.display.clone(),
@@ -687,6 +668,9 @@ impl Applier<'_> {
                 what: "whiteout device",
             });
         }
+        let mut hidden_parts = path.parts.clone();
+        *hidden_parts.last_mut().expect("a whiteout has a name") = hidden.to_vec();
+        self.forget_parent_under(&hidden_parts);
         let parent = self.parent_fd(path, true)?;
         let hidden = OsStr::from_bytes(hidden);
         fsops::remove_all_at(parent.as_fd(), hidden).map_err(Self::sys("remove", path))?;

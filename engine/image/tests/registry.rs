@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use berth_image::digest::{Algorithm, Digest};
 use berth_image::images::{ImageError, ImageStore};
+use berth_image::layers::LayerError;
 use berth_image::registry::{RegistryClient, RegistryError};
 use berth_image::store::StoreError;
 use common::{E, RawTar};
@@ -112,7 +113,8 @@ fn sha(b: &[u8]) -> Digest {
     Digest::of_bytes(Algorithm::Sha256, b)
 }
 
-/// Installs `team/app` (index → manifest → config + gzip layer) and `team/bad` (corrupt layer).
+/// Installs `team/app` (index → manifest → config + gzip layer), `team/bad` (corrupt layer) and
+/// `team/lie` (a sound layer whose config names another diff-id).
 fn routes(port: u16) -> (Fake, Digest) {
     let layer_tar = RawTar::new()
         .add(E::file(b"hello.txt", b"hello from the registry"))
@@ -126,20 +128,27 @@ fn routes(port: u16) -> (Fake, Digest) {
         "rootfs": {"type": "layers", "diff_ids": [sha(&layer_tar).to_string()]},
     }))
     .unwrap();
-    let manifest = |layer_digest: &Digest| {
+    let lying_config = serde_json::to_vec(&json!({
+        "architecture": berth_image::import::go_arch(), "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha(b"another tar").to_string()]},
+    }))
+    .unwrap();
+    let manifest_with = |config: &[u8], layer_digest: &Digest| {
         serde_json::to_vec(&json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": sha(&config).to_string(), "size": config.len()},
+                       "digest": sha(config).to_string(), "size": config.len()},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
                         "digest": layer_digest.to_string(), "size": layer.len()}],
         }))
         .unwrap()
     };
+    let manifest = |layer_digest: &Digest| manifest_with(&config, layer_digest);
     let good = manifest(&sha(&layer));
     let bad_digest = sha(b"the real layer");
     let bad = manifest(&bad_digest);
+    let lie = manifest_with(&lying_config, &sha(&layer));
     let index = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -162,6 +171,11 @@ fn routes(port: u16) -> (Fake, Digest) {
         (oci("manifest"), good.clone()),
     );
     r.insert("/v2/team/bad/manifests/v1".into(), (oci("manifest"), bad));
+    r.insert("/v2/team/lie/manifests/v1".into(), (oci("manifest"), lie));
+    r.insert(
+        format!("blob:{}", sha(&lying_config).hex()),
+        (String::new(), lying_config),
+    );
     r.insert(
         format!("blob:{}", sha(&config).hex()),
         (String::new(), config),
@@ -204,6 +218,17 @@ async fn pull_by_tag_follows_auth_index_and_redirects() {
         ["/hello"]
     );
 
+    // The layer was unpacked while it downloaded, under its diff-id, with no staging left.
+    let diff_id = store.image_config(&name).unwrap().rootfs().diff_ids()[0]
+        .parse::<Digest>()
+        .unwrap();
+    assert!(store.layers().contains(&diff_id));
+    assert_eq!(
+        std::fs::read(store.layers().diff_dir(&diff_id).join("hello.txt")).unwrap(),
+        b"hello from the registry"
+    );
+    assert_eq!(staging_leftovers(dir.path()), Vec::<String>::new());
+
     let by_digest = format!("{name}@{manifest_digest}");
     let again = client.pull(&store, &by_digest).await.unwrap();
     assert_eq!(again.id, s.id);
@@ -231,6 +256,8 @@ async fn corrupt_blob_is_refused_and_nothing_recorded() {
         "{e}"
     );
     assert!(matches!(store.resolve(&name), Err(ImageError::NotFound(_))));
+    assert_eq!(staging_leftovers(dir.path()), Vec::<String>::new());
+    assert!(store.layers().list().unwrap().is_empty());
     let e = RegistryClient::default()
         .pull(&store, &format!("127.0.0.1:{port}/team/missing:v1"))
         .await
@@ -242,6 +269,42 @@ async fn corrupt_blob_is_refused_and_nothing_recorded() {
         ),
         "{e}"
     );
+}
+
+/// Names under the layer cache that are not complete layers (staging directories).
+fn staging_leftovers(root: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(root.join("layers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layer_not_matching_its_diff_id_is_refused_while_streaming() {
+    let (port, shared) = start().await;
+    let (fake, _) = routes(port);
+    *shared.lock().unwrap() = Some(Arc::new(fake));
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    let name = format!("127.0.0.1:{port}/team/lie:v1");
+    let e = RegistryClient::default()
+        .pull(&store, &name)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImageError::Registry(ref r)
+                if matches!(**r, RegistryError::Layer(ref l)
+                    if matches!(**l, LayerError::DiffIdMismatch { .. }))
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("diff-id mismatch"), "{e}");
+    assert!(matches!(store.resolve(&name), Err(ImageError::NotFound(_))));
+    assert!(store.layers().list().unwrap().is_empty());
+    assert_eq!(staging_leftovers(dir.path()), Vec::<String>::new());
 }
 
 #[test]
