@@ -8,7 +8,8 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
+use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::bridge::{LinkOp, Step};
 
@@ -260,6 +261,15 @@ async fn apply_op(handle: &Handle, op: &LinkOp) -> Result<(), NetlinkError> {
                 .await
                 .map_err(kernel)
         }
+        LinkOp::SetHairpin { link } => {
+            let idx = require(handle, link).await?;
+            links
+                .add(LinkBridgePort::new(idx).hairpin(true).build())
+                .replace()
+                .execute()
+                .await
+                .map_err(kernel)
+        }
         LinkOp::SetNetns { link, netns } => {
             let idx = require(handle, link).await?;
             let file = File::open(netns).map_err(io_err("open netns"))?;
@@ -294,6 +304,30 @@ async fn apply_op(handle: &Handle, op: &LinkOp) -> Result<(), NetlinkError> {
                 .address()
                 .add(idx, address.addr().into(), address.prefix_len());
             req.replace().execute().await.map_err(kernel)
+        }
+        LinkOp::AddAddress6 { link, address } => {
+            let idx = require(handle, link).await?;
+            let mut req = handle
+                .address()
+                .add(idx, address.addr().into(), address.prefix_len());
+            req.message_mut()
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            req.replace().execute().await.map_err(kernel)
+        }
+        LinkOp::AddDefaultRoute6 { link, gateway } => {
+            let idx = require(handle, link).await?;
+            let msg = RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                .gateway(*gateway)
+                .output_interface(idx)
+                .build();
+            handle
+                .route()
+                .add(msg)
+                .replace()
+                .execute()
+                .await
+                .map_err(kernel)
         }
         LinkOp::Up { link } => {
             let idx = require(handle, link).await?;
