@@ -17,6 +17,7 @@ mod harness;
 mod images;
 mod interactive;
 mod network;
+mod network_v6;
 mod runtime;
 mod util;
 mod volumes;
