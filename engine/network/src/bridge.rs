@@ -39,10 +39,6 @@ pub enum LinkOp {
     },
     /// Enslave `link` to the bridge `master`.
     SetMaster { link: String, master: String },
-    /// Turn on hairpin mode of the bridge port `link`: frames may leave by the port they came
-    /// in, so a container reaches its own published port through a host address when bridged
-    /// traffic goes through netfilter (`br_netfilter`).
-    SetHairpin { link: String },
     /// Move `link` into the namespace at `netns`.
     SetNetns { link: String, netns: PathBuf },
     /// Rename `link` to `to`.
@@ -186,9 +182,6 @@ pub fn plan_endpoint(ep: &EndpointPlan) -> Vec<Step> {
             link: ep.host_if.clone(),
             master: ep.bridge.clone(),
         }),
-        host(LinkOp::SetHairpin {
-            link: ep.host_if.clone(),
-        }),
         host(LinkOp::SetNetns {
             link: ep.peer_if.clone(),
             netns: ep.netns.clone(),
@@ -325,12 +318,6 @@ mod tests {
                 gateway: "10.203.0.1".parse().unwrap()
             }
         );
-        assert!(plan.contains(&Step {
-            netns: None,
-            op: LinkOp::SetHairpin {
-                link: "vbabc".into()
-            }
-        }));
         assert!(plan.contains(&Step {
             netns: Some("/run/netns/c1".into()),
             op: LinkOp::SetMac {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
-use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::bridge::{LinkOp, Step};
 
@@ -257,15 +257,6 @@ async fn apply_op(handle: &Handle, op: &LinkOp) -> Result<(), NetlinkError> {
             let master = require(handle, master).await?;
             links
                 .set(LinkUnspec::new_with_index(idx).controller(master).build())
-                .execute()
-                .await
-                .map_err(kernel)
-        }
-        LinkOp::SetHairpin { link } => {
-            let idx = require(handle, link).await?;
-            links
-                .add(LinkBridgePort::new(idx).hairpin(true).build())
-                .replace()
                 .execute()
                 .await
                 .map_err(kernel)

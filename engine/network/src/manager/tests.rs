@@ -212,7 +212,10 @@ async fn ipv6_network_plans_v6_addresses_routes_and_aaaa_records() {
     let mut again = spec("v6b", "brtest0");
     again.ipv6 = Some(SubnetRequest6::default());
     let again = mgr.create_network(again).await.unwrap();
-    assert_eq!(again.subnet6, net.subnet6, "the IPv6 subnet must be released");
+    assert_eq!(
+        again.subnet6, net.subnet6,
+        "the IPv6 subnet must be released"
+    );
 }
 
 #[tokio::test]
