@@ -427,10 +427,13 @@ impl Firewall {
     pub fn remove(&self, id: &str) -> Result<(), FirewallError> {
         match self {
             Firewall::Nftables { nft } => run_stdin(nft, &["-f", "-"], &render_nft_delete(id)),
-            Firewall::Iptables { iptables } => ipt_tools(iptables)
-                .into_iter()
-                .map(|(tool, family)| ipt_remove_all(&tool, id, family))
-                .collect(),
+            Firewall::Iptables { iptables } => {
+                let results: Vec<_> = ipt_tools(iptables)
+                    .into_iter()
+                    .map(|(tool, family)| ipt_remove_all(&tool, id, family))
+                    .collect();
+                results.into_iter().collect()
+            }
             Firewall::Disabled => Ok(()),
         }
     }

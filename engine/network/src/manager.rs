@@ -656,7 +656,7 @@ impl NetworkManager {
             if net.internal {
                 return Ok(Vec::new());
             }
-            Ok::<_, ManagerError>(start_proxies(&endpoint).await?)
+            start_proxies(&endpoint).await
         }
         .await;
         let proxies = match built {
