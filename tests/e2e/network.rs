@@ -11,7 +11,7 @@ use crate::harness::{BUSYBOX, Engine, IMAGE};
 use crate::util::show;
 
 /// Runs `argv` in the engine's network namespace (where its bridges and published ports are).
-fn in_engine_ns(e: &Engine, argv: &[&str]) -> Output {
+pub(super) fn in_engine_ns(e: &Engine, argv: &[&str]) -> Output {
     Command::new("nsenter")
         .arg(format!("--net=/proc/{}/ns/net", e.pid()))
         .arg("--")
@@ -23,7 +23,7 @@ fn in_engine_ns(e: &Engine, argv: &[&str]) -> Output {
 /// One HTTP GET with busybox `nc` (busybox's `wget` crashes on refused connections): prints
 /// the body's last line. `HOST` may be a name, resolved by `nslookup` (the static busybox
 /// cannot use NSS). Retried while the server starts (about 10 s at most).
-const HTTP_SH: &str = r#"h=$1; p=$2
+pub(super) const HTTP_SH: &str = r#"h=$1; p=$2
 for i in $(seq 100); do
   a=$h
   case $h in *[!0-9.]*) a=$(nslookup -type=a "$h" 2>/dev/null | awk '/^Address/ && !/:53$/ {print $NF; exit}');; esac
@@ -37,18 +37,18 @@ done
 exit 1"#;
 
 /// The page at `host:port` fetched from the engine's namespace (the host side of its networks).
-fn fetch(e: &Engine, host: &str, port: &str) -> Output {
+pub(super) fn fetch(e: &Engine, host: &str, port: &str) -> Output {
     in_engine_ns(e, &[BUSYBOX, "sh", "-c", HTTP_SH, "http", host, port])
 }
 
 /// docker-run arguments fetching `host:port` from inside a container; `once` tries only once.
-fn http_args<'a>(host: &'a str, port: &'a str, once: bool) -> Vec<&'a str> {
+pub(super) fn http_args<'a>(host: &'a str, port: &'a str, once: bool) -> Vec<&'a str> {
     let env = if once { "ONCE=1" } else { "ONCE=" };
     vec!["env", env, "sh", "-c", HTTP_SH, "http", host, port]
 }
 
 /// What the engine's namespace looks like, for failure messages.
-fn diag(e: &Engine) -> String {
+pub(super) fn diag(e: &Engine) -> String {
     let mut out = String::new();
     for argv in [
         &["ip", "-o", "addr"][..],
@@ -62,7 +62,7 @@ fn diag(e: &Engine) -> String {
 }
 
 /// A detached busybox web server answering `body` on port 8080.
-fn web(e: &Engine, extra: &[&str], body: &str) -> String {
+pub(super) fn web(e: &Engine, extra: &[&str], body: &str) -> String {
     let script =
         format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 8080 -h /www");
     let mut args = vec!["run", "-d"];
@@ -71,12 +71,12 @@ fn web(e: &Engine, extra: &[&str], body: &str) -> String {
     e.ok(&args)
 }
 
-fn ip_of(e: &Engine, container: &str, network: &str) -> String {
+pub(super) fn ip_of(e: &Engine, container: &str, network: &str) -> String {
     let fmt = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
     e.ok(&["inspect", "-f", &fmt, container])
 }
 
-fn gateway_of(e: &Engine, network: &str) -> String {
+pub(super) fn gateway_of(e: &Engine, network: &str) -> String {
     e.ok(&[
         "network",
         "inspect",

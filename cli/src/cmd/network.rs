@@ -70,6 +70,13 @@ pub struct CreateArgs {
     /// No outside access and no upstream DNS.
     #[arg(long)]
     internal: bool,
+    /// Give the network IPv6 too: a unique-local /64 from the default pool, or the IPv6
+    /// subnet of `--subnet6`.
+    #[arg(long)]
+    ipv6: bool,
+    /// IPv6 subnet in CIDR form (e.g. fd00:1::/64); needs --ipv6.
+    #[arg(long)]
+    subnet6: Option<String>,
     /// Let containers be connected by hand (recorded for compatibility).
     #[arg(long)]
     attachable: bool,
@@ -144,13 +151,22 @@ pub fn create_request(args: &CreateArgs) -> anyhow::Result<NetworkCreateRequest>
     if args.ip_range.is_some() && args.subnet.is_none() {
         bail!("--ip-range needs --subnet");
     }
-    let ipam = args.subnet.as_ref().map(|subnet| Ipam {
+    if args.subnet6.is_some() && !args.ipv6 {
+        bail!("--subnet6 needs --ipv6");
+    }
+    let v4 = args.subnet.as_ref().map(|subnet| IpamConfig {
+        subnet: subnet.clone(),
+        ip_range: args.ip_range.clone().unwrap_or_default(),
+        gateway: args.gateway.clone().unwrap_or_default(),
+    });
+    let v6 = args.subnet6.as_ref().map(|subnet| IpamConfig {
+        subnet: subnet.clone(),
+        ..IpamConfig::default()
+    });
+    let config: Vec<IpamConfig> = v4.into_iter().chain(v6).collect();
+    let ipam = (!config.is_empty()).then(|| Ipam {
         driver: "default".to_owned(),
-        config: vec![IpamConfig {
-            subnet: subnet.clone(),
-            ip_range: args.ip_range.clone().unwrap_or_default(),
-            gateway: args.gateway.clone().unwrap_or_default(),
-        }],
+        config,
         options: BTreeMap::new(),
     });
     Ok(NetworkCreateRequest {
@@ -158,7 +174,7 @@ pub fn create_request(args: &CreateArgs) -> anyhow::Result<NetworkCreateRequest>
         driver: args.driver.clone(),
         internal: args.internal,
         attachable: args.attachable,
-        enable_ipv6: false,
+        enable_ipv6: args.ipv6,
         ipam,
         options: key_values(&args.opts, "--opt", false)?,
         labels: key_values(&args.labels, "--label", false)?,

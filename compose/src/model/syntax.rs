@@ -368,6 +368,11 @@ mod tests {
             port("::1:5000:5000"),
             vec![(s("::1"), 5000, s("5000"), "tcp".into())]
         );
+        assert_eq!(
+            port("[::]:5000:5000/udp"),
+            vec![(s("::"), 5000, s("5000"), "udp".into())]
+        );
+        assert_eq!(port("::5000/udp"), vec![(None, 5000, None, "udp".into())]);
     }
 
     #[test]

@@ -31,6 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         proc_sys: "/proc/sys".into(),
         host_routes: RtNetlink.ipv4_routes()?,
         pools: default_pools(),
+        pools6: berth_network::ipam6::default_pools6(),
         firewall: Firewall::detect(&std::env::var("PATH").unwrap_or_default()),
         netlink: Arc::new(RtNetlink),
         upstreams: vec![],

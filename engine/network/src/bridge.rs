@@ -3,10 +3,10 @@
 //! over netlink lives in [`crate::netlink`]; tests assert on the plan without touching the kernel.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -49,8 +49,13 @@ pub enum LinkOp {
     AddAddress { link: String, address: Ipv4Net },
     /// Bring `link` up.
     Up { link: String },
+    /// Add an IPv6 address with prefix to `link`, usable at once (no duplicate address
+    /// detection: berth's IPAM hands each address out once).
+    AddAddress6 { link: String, address: Ipv6Net },
     /// Add the default route via `gateway` out of `link`.
     AddDefaultRoute { link: String, gateway: Ipv4Addr },
+    /// Add the IPv6 default route via `gateway` out of `link`.
+    AddDefaultRoute6 { link: String, gateway: Ipv6Addr },
     /// Delete `link` (a missing link is not an error).
     Delete { link: String },
 }
@@ -106,13 +111,15 @@ pub struct BridgePlan {
     pub name: String,
     /// Gateway address with the subnet's prefix length.
     pub gateway: Ipv4Net,
+    /// IPv6 gateway with the IPv6 subnet's prefix length, for IPv6 networks.
+    pub gateway6: Option<Ipv6Net>,
     /// MTU.
     pub mtu: u32,
 }
 
-/// Steps creating a bridge with its gateway address, up.
+/// Steps creating a bridge with its gateway address(es), up.
 pub fn plan_bridge(bridge: &BridgePlan) -> Vec<Step> {
-    vec![
+    let mut steps = vec![
         host(LinkOp::AddBridge {
             name: bridge.name.clone(),
             mtu: bridge.mtu,
@@ -121,10 +128,17 @@ pub fn plan_bridge(bridge: &BridgePlan) -> Vec<Step> {
             link: bridge.name.clone(),
             address: bridge.gateway,
         }),
-        host(LinkOp::Up {
+    ];
+    if let Some(address) = bridge.gateway6 {
+        steps.push(host(LinkOp::AddAddress6 {
             link: bridge.name.clone(),
-        }),
-    ]
+            address,
+        }));
+    }
+    steps.push(host(LinkOp::Up {
+        link: bridge.name.clone(),
+    }));
+    steps
 }
 
 /// Steps deleting a bridge.
@@ -151,6 +165,10 @@ pub struct EndpointPlan {
     pub address: Ipv4Net,
     /// Default gateway; `None` for internal networks or secondary interfaces.
     pub gateway: Option<Ipv4Addr>,
+    /// IPv6 address with the IPv6 subnet's prefix length, on IPv6 networks.
+    pub address6: Option<Ipv6Net>,
+    /// IPv6 default gateway (same rule as `gateway`).
+    pub gateway6: Option<Ipv6Addr>,
     /// Hardware address.
     pub mac: [u8; 6],
     /// MTU.
@@ -193,13 +211,25 @@ pub fn plan_endpoint(ep: &EndpointPlan) -> Vec<Step> {
             link: ep.ifname.clone(),
             address: ep.address,
         }),
-        ns(LinkOp::Up {
-            link: "lo".to_string(),
-        }),
-        ns(LinkOp::Up {
-            link: ep.ifname.clone(),
-        }),
     ];
+    if let Some(address) = ep.address6 {
+        steps.push(ns(LinkOp::AddAddress6 {
+            link: ep.ifname.clone(),
+            address,
+        }));
+    }
+    steps.push(ns(LinkOp::Up {
+        link: "lo".to_string(),
+    }));
+    steps.push(ns(LinkOp::Up {
+        link: ep.ifname.clone(),
+    }));
+    if let Some(gateway) = ep.gateway6 {
+        steps.push(ns(LinkOp::AddDefaultRoute6 {
+            link: ep.ifname.clone(),
+            gateway,
+        }));
+    }
     if let Some(gateway) = ep.gateway {
         steps.push(ns(LinkOp::AddDefaultRoute {
             link: ep.ifname.clone(),
@@ -242,6 +272,7 @@ mod tests {
         let plan = plan_bridge(&BridgePlan {
             name: "br-x".into(),
             gateway: "10.203.0.1/24".parse().unwrap(),
+            gateway6: None,
             mtu: 1400,
         });
         assert_eq!(
@@ -253,6 +284,20 @@ mod tests {
         );
         assert_eq!(plan.len(), 3);
         assert!(plan.iter().all(|s| s.netns.is_none()));
+        let v6 = plan_bridge(&BridgePlan {
+            name: "br-x".into(),
+            gateway: "10.203.0.1/24".parse().unwrap(),
+            gateway6: Some("fd00:b37::1/64".parse().unwrap()),
+            mtu: 1400,
+        });
+        assert_eq!(
+            v6[2].op,
+            LinkOp::AddAddress6 {
+                link: "br-x".into(),
+                address: "fd00:b37::1/64".parse().unwrap()
+            }
+        );
+        assert!(matches!(v6[3].op, LinkOp::Up { .. }));
     }
 
     #[test]
@@ -265,6 +310,8 @@ mod tests {
             ifname: "eth0".into(),
             address: "10.203.0.2/24".parse().unwrap(),
             gateway: Some("10.203.0.1".parse().unwrap()),
+            address6: None,
+            gateway6: None,
             mac: mac_from_ip("10.203.0.2".parse().unwrap()),
             mtu: 1500,
         };
@@ -293,6 +340,25 @@ mod tests {
             !plan_endpoint(&ep)
                 .iter()
                 .any(|s| matches!(s.op, LinkOp::AddDefaultRoute { .. }))
+        );
+        ep.address6 = Some("fd00:b37::2/64".parse().unwrap());
+        ep.gateway6 = Some("fd00:b37::1".parse().unwrap());
+        let v6: Vec<LinkOp> = plan_endpoint(&ep).into_iter().map(|s| s.op).collect();
+        let addr = v6
+            .iter()
+            .position(|o| matches!(o, LinkOp::AddAddress6 { .. }))
+            .expect("v6 address");
+        let up = v6
+            .iter()
+            .position(|o| matches!(o, LinkOp::Up { link } if link == "eth0"))
+            .expect("up");
+        assert!(addr < up);
+        assert_eq!(
+            v6.last(),
+            Some(&LinkOp::AddDefaultRoute6 {
+                link: "eth0".into(),
+                gateway: "fd00:b37::1".parse().unwrap()
+            })
         );
     }
 }

@@ -3,17 +3,19 @@
 //!
 //! One server per network, bound on the gateway address (UDP and TCP) of that network. It only
 //! answers clients whose source address is inside the network's subnet; internal networks get no
-//! upstreams, so names outside the network fail instead of leaking out.
+//! upstreams, so names outside the network fail instead of leaking out. Endpoints of IPv6
+//! networks have AAAA records too; a known name without an address of the asked type gets an
+//! empty NOERROR answer, never a forward.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hickory_proto::op::{Header, Message, MessageType, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, Record, RecordType, rdata::A};
+use hickory_proto::rr::{Name, RData, Record, RecordType, rdata::A, rdata::AAAA};
 use hickory_server::ServerFuture;
 use hickory_server::authority::MessageResponseBuilder;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
@@ -51,7 +53,7 @@ pub enum DnsError {
 /// address of such a client in this network to the (name, records) of its other networks.
 #[derive(Default)]
 pub struct Records {
-    endpoints: BTreeMap<String, (Ipv4Addr, Vec<String>)>,
+    endpoints: BTreeMap<String, (Addrs, Vec<String>)>,
     peers: BTreeMap<Ipv4Addr, Vec<(String, SharedRecords)>>,
     rotation: AtomicUsize,
 }
@@ -73,16 +75,24 @@ impl std::fmt::Debug for Records {
 /// Records shared between the manager (writer) and the server (reader).
 pub type SharedRecords = Arc<RwLock<Records>>;
 
+/// The addresses of one endpoint: IPv4 always, IPv6 on IPv6 networks.
+pub type Addrs = (Ipv4Addr, Option<Ipv6Addr>);
+
 impl Records {
-    /// Sets the names (service, container name, aliases…) of an endpoint.
+    /// Sets the names (service, container name, aliases…) of an IPv4-only endpoint.
     pub fn upsert(&mut self, endpoint: &str, ip: Ipv4Addr, names: Vec<String>) {
+        self.upsert_dual(endpoint, (ip, None), names);
+    }
+
+    /// Sets the addresses and names of an endpoint.
+    pub fn upsert_dual(&mut self, endpoint: &str, addrs: Addrs, names: Vec<String>) {
         let names = names.into_iter().map(|n| n.to_ascii_lowercase()).collect();
-        self.endpoints.insert(endpoint.to_string(), (ip, names));
+        self.endpoints.insert(endpoint.to_string(), (addrs, names));
     }
 
     /// Forgets an endpoint.
     pub fn remove(&mut self, endpoint: &str) {
-        if let Some((ip, _)) = self.endpoints.remove(endpoint) {
+        if let Some(((ip, _), _)) = self.endpoints.remove(endpoint) {
             self.peers.remove(&ip);
         }
     }
@@ -96,12 +106,20 @@ impl Records {
         }
     }
 
-    /// Addresses for `name` (`name`, `name.` or `name.<network>`), rotated on every call.
+    /// IPv4 addresses for `name` (`name`, `name.` or `name.<network>`), rotated on every call.
     pub fn lookup(&self, name: &str, network: &str) -> Vec<Ipv4Addr> {
+        self.lookup_dual(name, network)
+            .into_iter()
+            .map(|(ip, _)| ip)
+            .collect()
+    }
+
+    /// Addresses of both families for `name`, rotated on every call.
+    pub fn lookup_dual(&self, name: &str, network: &str) -> Vec<Addrs> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let suffix = format!(".{}", network.to_ascii_lowercase());
         let name = name.strip_suffix(&suffix).unwrap_or(&name);
-        let mut ips: Vec<Ipv4Addr> = self
+        let mut ips: Vec<Addrs> = self
             .endpoints
             .values()
             .filter(|(_, names)| names.iter().any(|n| n == name))
@@ -115,18 +133,31 @@ impl Records {
     }
 }
 
-/// Addresses of `name` for a query from `client`: this network's records first, then those of
-/// the client's other networks. Never holds two locks at once.
+/// IPv4 addresses of `name` for a query from `client` (see [`resolve_dual`]).
 pub fn resolve(
     records: &SharedRecords,
     network: &str,
     client: Option<Ipv4Addr>,
     name: &str,
 ) -> Vec<Ipv4Addr> {
+    resolve_dual(records, network, client, name)
+        .into_iter()
+        .map(|(ip, _)| ip)
+        .collect()
+}
+
+/// Addresses of `name` for a query from `client`: this network's records first, then those of
+/// the client's other networks. Never holds two locks at once.
+pub fn resolve_dual(
+    records: &SharedRecords,
+    network: &str,
+    client: Option<Ipv4Addr>,
+    name: &str,
+) -> Vec<Addrs> {
     let (ips, peers) = match records.read() {
         Ok(r) => {
             let peers = client.and_then(|c| r.peers.get(&c).cloned());
-            (r.lookup(name, network), peers.unwrap_or_default())
+            (r.lookup_dual(name, network), peers.unwrap_or_default())
         }
         Err(_) => return Vec::new(),
     };
@@ -136,7 +167,7 @@ pub fn resolve(
     peers
         .iter()
         .find_map(|(net, recs)| {
-            let ips = recs.read().ok()?.lookup(name, net);
+            let ips = recs.read().ok()?.lookup_dual(name, net);
             (!ips.is_empty()).then_some(ips)
         })
         .unwrap_or_default()
@@ -209,19 +240,23 @@ impl Handler {
             IpAddr::V4(v4) => Some(v4),
             IpAddr::V6(v6) => v6.to_ipv4_mapped(),
         };
-        let ips = resolve(&self.records, &self.config.network, client, &name);
+        let ips = resolve_dual(&self.records, &self.config.network, client, &name);
         if ips.is_empty() {
             return None;
         }
-        if query.query_type() != RecordType::A {
-            return Some(Vec::new());
-        }
         let owner = query.name().clone();
-        Some(
-            ips.into_iter()
-                .map(|ip| Record::from_rdata(owner.clone(), LOCAL_TTL, RData::A(A(ip))))
+        let record = |data| Record::from_rdata(owner.clone(), LOCAL_TTL, data);
+        Some(match query.query_type() {
+            RecordType::A => ips
+                .into_iter()
+                .map(|(ip, _)| record(RData::A(A(ip))))
                 .collect(),
-        )
+            RecordType::AAAA => ips
+                .into_iter()
+                .filter_map(|(_, ip6)| Some(record(RData::AAAA(AAAA(ip6?)))))
+                .collect(),
+            _ => Vec::new(),
+        })
     }
 
     async fn forward(&self, query: &Query, id: u16) -> Option<Message> {

@@ -1,7 +1,7 @@
 //! Firewall rules of bridge networks as data, rendered for nftables (preferred) or iptables.
 //!
 //! Choice: each network gets its own nftables table `table ip berth-<id>` holding its NAT and
-//! filter chains. Creating, replacing and deleting it is one `nft -f -` transaction, berth never
+//! filter chains (plus `table ip6 berth-<id>` with the same shape when it has an IPv6 subnet). Creating, replacing and deleting it is one `nft -f -` transaction, berth never
 //! edits a table it did not create, and removing a network is `delete table`, which cannot leave
 //! a stray rule behind. Isolation needs no shared state: a network's own forward chain drops new
 //! connections entering its bridge from anywhere else unless they were DNATed to a published
@@ -9,11 +9,11 @@
 //! from the built-in chains by jump rules that berth adds and removes itself.
 
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 /// Errors of the firewall backends.
@@ -70,12 +70,15 @@ impl Proto {
 pub struct PortForward {
     /// Protocol.
     pub proto: Proto,
-    /// Host address it is published on; `None` is every host address.
-    pub host_ip: Option<Ipv4Addr>,
+    /// Host address it is published on; `None` is every host address (both families).
+    pub host_ip: Option<IpAddr>,
     /// Host port.
     pub host_port: u16,
     /// Container address.
     pub container_ip: Ipv4Addr,
+    /// Container IPv6 address, when the network has IPv6.
+    #[serde(default)]
+    pub container_ip6: Option<Ipv6Addr>,
     /// Container port.
     pub container_port: u16,
 }
@@ -89,6 +92,9 @@ pub struct NetworkRules {
     pub bridge: String,
     /// Subnet.
     pub subnet: Ipv4Net,
+    /// IPv6 subnet, when the network has IPv6.
+    #[serde(default)]
+    pub subnet6: Option<Ipv6Net>,
     /// No outside access: no masquerade, no published ports.
     pub internal: bool,
     /// Published ports of the network's endpoints.
@@ -100,11 +106,85 @@ pub fn nft_table(id: &str) -> String {
     format!("berth-{id}")
 }
 
-fn dnat_match(p: &PortForward) -> String {
-    let daddr = p
-        .host_ip
-        .map(|ip| format!("ip daddr {ip} "))
-        .unwrap_or_default();
+/// Address family of one rendered table or chain set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 (`table ip`, `iptables`).
+    V4,
+    /// IPv6 (`table ip6`, `ip6tables`).
+    V6,
+}
+
+impl Family {
+    fn nft(self) -> &'static str {
+        match self {
+            Family::V4 => "ip",
+            Family::V6 => "ip6",
+        }
+    }
+}
+
+/// One published port as seen by one family: the host address (if any) and container address.
+struct FamilyPort {
+    proto: Proto,
+    host_ip: Option<IpAddr>,
+    host_port: u16,
+    container_ip: IpAddr,
+    container_port: u16,
+}
+
+impl FamilyPort {
+    /// `addr:port` as nft's `dnat to` and iptables' `--to-destination` want it.
+    fn target(&self) -> String {
+        match self.container_ip {
+            IpAddr::V4(ip) => format!("{ip}:{}", self.container_port),
+            IpAddr::V6(ip) => format!("[{ip}]:{}", self.container_port),
+        }
+    }
+}
+
+/// The ports of `rules` published in `family`: an unspecified host address publishes in both
+/// families (IPv6 only when the container has an IPv6 address); internal networks publish none.
+/// `::1` is left to the userland forwarder ([`crate::proxy`]).
+fn family_ports(rules: &NetworkRules, family: Family) -> Vec<FamilyPort> {
+    if rules.internal {
+        return Vec::new();
+    }
+    rules
+        .ports
+        .iter()
+        .filter_map(|p| {
+            let container_ip = match family {
+                Family::V4 => IpAddr::V4(p.container_ip),
+                Family::V6 => IpAddr::V6(p.container_ip6?),
+            };
+            let host_ip = match (family, p.host_ip) {
+                (_, None) => None,
+                (Family::V4, Some(ip @ IpAddr::V4(_))) | (Family::V6, Some(ip @ IpAddr::V6(_))) => {
+                    Some(ip).filter(|ip| !ip.is_unspecified())
+                }
+                _ => return None,
+            };
+            if host_ip == Some(IpAddr::V6(Ipv6Addr::LOCALHOST)) {
+                return None;
+            }
+            Some(FamilyPort {
+                proto: p.proto,
+                host_ip,
+                host_port: p.host_port,
+                container_ip,
+                container_port: p.container_port,
+            })
+        })
+        .collect()
+}
+
+fn dnat_match(family: Family, p: &FamilyPort) -> String {
+    let daddr = match (p.host_ip, family) {
+        (Some(ip), _) => format!("{} daddr {ip} ", family.nft()),
+        (None, Family::V6) => "ip6 daddr != ::1 ".to_string(),
+        (None, Family::V4) => String::new(),
+    };
     format!(
         "fib daddr type local {daddr}{} dport {}",
         p.proto.as_str(),
@@ -112,41 +192,41 @@ fn dnat_match(p: &PortForward) -> String {
     )
 }
 
-/// The nft script creating (or atomically replacing) the table of a network.
-pub fn render_nft(rules: &NetworkRules) -> String {
-    let t = nft_table(&rules.id);
-    let br = &rules.bridge;
-    let ports: &[PortForward] = if rules.internal { &[] } else { &rules.ports };
-    let mut s = format!("table ip {t} {{}}\ndelete table ip {t}\ntable ip {t} {{\n");
+/// The subnet of `rules` in `family`, if the network has one.
+fn family_subnet(rules: &NetworkRules, family: Family) -> Option<IpNet> {
+    match family {
+        Family::V4 => Some(IpNet::V4(rules.subnet)),
+        Family::V6 => rules.subnet6.map(IpNet::V6),
+    }
+}
+
+/// The nft table of one family of a network.
+fn render_nft_table(rules: &NetworkRules, family: Family, subnet: IpNet) -> String {
+    let (f, t, br) = (family.nft(), nft_table(&rules.id), &rules.bridge);
+    let ports = family_ports(rules, family);
+    let mut s = format!("table {f} {t} {{\n");
     s += "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n";
-    for p in ports {
-        s += &format!(
-            "    {} dnat to {}:{}\n",
-            dnat_match(p),
-            p.container_ip,
-            p.container_port
-        );
+    for p in &ports {
+        s += &format!("    {} dnat to {}\n", dnat_match(family, p), p.target());
     }
     s += "  }\n  chain output {\n    type nat hook output priority -100; policy accept;\n";
-    for p in ports {
-        s += &format!(
-            "    {} dnat to {}:{}\n",
-            dnat_match(p),
-            p.container_ip,
-            p.container_port
-        );
+    for p in &ports {
+        s += &format!("    {} dnat to {}\n", dnat_match(family, p), p.target());
     }
     s += "  }\n  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n";
     if !rules.internal {
-        s += &format!(
-            "    ip saddr {} oifname != \"{br}\" masquerade\n",
-            rules.subnet
-        );
-        s += &format!("    oifname \"{br}\" ip saddr 127.0.0.0/8 masquerade\n");
+        s += &format!("    {f} saddr {subnet} oifname != \"{br}\" masquerade\n");
+        if family == Family::V4 {
+            s += &format!("    oifname \"{br}\" ip saddr 127.0.0.0/8 masquerade\n");
+        }
     }
-    for p in ports {
+    // Hairpin: a container of this network reaching a published port through a host address
+    // (its own or a peer's) must see the answer come from the host, not straight from the peer.
+    for p in &ports {
         let (ip, proto, port) = (p.container_ip, p.proto.as_str(), p.container_port);
-        s += &format!("    ip saddr {ip} ip daddr {ip} {proto} dport {port} masquerade\n");
+        s += &format!(
+            "    {f} saddr {subnet} {f} daddr {ip} {proto} dport {port} ct status dnat masquerade\n"
+        );
     }
     s += "  }\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n";
     if rules.internal {
@@ -163,10 +243,22 @@ pub fn render_nft(rules: &NetworkRules) -> String {
     s
 }
 
-/// The nft script deleting the table of a network (whether or not it exists).
+/// The nft script creating (or atomically replacing) the tables of a network: `ip`, and `ip6`
+/// when it has an IPv6 subnet (else any `ip6` table of that id is deleted).
+pub fn render_nft(rules: &NetworkRules) -> String {
+    let mut s = render_nft_delete(&rules.id);
+    for family in [Family::V4, Family::V6] {
+        if let Some(subnet) = family_subnet(rules, family) {
+            s += &render_nft_table(rules, family, subnet);
+        }
+    }
+    s
+}
+
+/// The nft script deleting the tables of a network (whether or not they exist).
 pub fn render_nft_delete(id: &str) -> String {
     let t = nft_table(id);
-    format!("table ip {t} {{}}\ndelete table ip {t}\n")
+    format!("table ip {t} {{}}\ndelete table ip {t}\ntable ip6 {t} {{}}\ndelete table ip6 {t}\n")
 }
 
 /// An iptables chain of a network and the jump hooking it into a built-in chain.
@@ -184,32 +276,41 @@ pub struct IptChain {
     pub append: bool,
 }
 
-/// The iptables chains of a network (fallback backend).
-pub fn render_iptables(rules: &NetworkRules) -> Vec<IptChain> {
-    let (id, br, subnet) = (&rules.id, &rules.bridge, rules.subnet);
-    let ports: &[PortForward] = if rules.internal { &[] } else { &rules.ports };
+/// The iptables (`Family::V4`) or ip6tables (`Family::V6`) chains of a network (fallback
+/// backend); empty for IPv6 when the network has no IPv6 subnet.
+pub fn render_iptables(rules: &NetworkRules, family: Family) -> Vec<IptChain> {
+    let (id, br) = (&rules.id, &rules.bridge);
+    let Some(subnet) = family_subnet(rules, family) else {
+        return Vec::new();
+    };
+    let ports = family_ports(rules, family);
     let dnat: Vec<String> = ports
         .iter()
         .map(|p| {
-            let d = p.host_ip.map(|ip| format!("-d {ip} ")).unwrap_or_default();
+            let d = match (p.host_ip, family) {
+                (Some(ip), _) => format!("-d {ip} "),
+                (None, Family::V6) => "! -d ::1 ".to_string(),
+                (None, Family::V4) => String::new(),
+            };
             format!(
-                "-m addrtype --dst-type LOCAL {d}-p {0} -m {0} --dport {1} -j DNAT --to-destination {2}:{3}",
+                "-m addrtype --dst-type LOCAL {d}-p {0} -m {0} --dport {1} -j DNAT --to-destination {2}",
                 p.proto.as_str(),
                 p.host_port,
-                p.container_ip,
-                p.container_port
+                p.target()
             )
         })
         .collect();
     let mut post = Vec::new();
     if !rules.internal {
         post.push(format!("-s {subnet} ! -o {br} -j MASQUERADE"));
-        post.push(format!("-o {br} -s 127.0.0.0/8 -j MASQUERADE"));
+        if family == Family::V4 {
+            post.push(format!("-o {br} -s 127.0.0.0/8 -j MASQUERADE"));
+        }
     }
-    for p in ports {
+    for p in &ports {
         let (ip, proto, port) = (p.container_ip, p.proto.as_str(), p.container_port);
         post.push(format!(
-            "-s {ip} -d {ip} -p {proto} -m {proto} --dport {port} -j MASQUERADE"
+            "-s {subnet} -d {ip} -p {proto} -m {proto} --dport {port} -m conntrack --ctstate DNAT -j MASQUERADE"
         ));
     }
     // In iptables an ACCEPT ends the whole built-in chain, so the isolation chains (only DROP
@@ -307,27 +408,14 @@ impl Firewall {
         match self {
             Firewall::Nftables { nft } => run_stdin(nft, &["-f", "-"], &render_nft(rules)),
             Firewall::Iptables { iptables } => {
-                for chain in render_iptables(rules) {
-                    ipt_remove_chain(iptables, &chain)?;
-                    let t = chain.table;
-                    run(iptables, &["-w", "-t", t, "-N", &chain.chain])?;
-                    for rule in &chain.rules {
-                        let mut args = vec!["-w", "-t", t, "-A", &chain.chain];
-                        args.extend(rule.split(' '));
-                        run(iptables, &args)?;
+                for (tool, family) in ipt_tools(iptables) {
+                    let chains = render_iptables(rules, family);
+                    if chains.is_empty() {
+                        ipt_remove_all(&tool, &rules.id, family)?;
                     }
-                    run(
-                        iptables,
-                        &[
-                            "-w",
-                            "-t",
-                            t,
-                            if chain.append { "-A" } else { "-I" },
-                            chain.hook,
-                            "-j",
-                            &chain.chain,
-                        ],
-                    )?;
+                    for chain in chains {
+                        ipt_apply_chain(&tool, &chain)?;
+                    }
                 }
                 Ok(())
             }
@@ -340,16 +428,9 @@ impl Firewall {
         match self {
             Firewall::Nftables { nft } => run_stdin(nft, &["-f", "-"], &render_nft_delete(id)),
             Firewall::Iptables { iptables } => {
-                let probe = NetworkRules {
-                    id: id.to_string(),
-                    bridge: String::new(),
-                    subnet: Ipv4Net::default(),
-                    internal: true,
-                    ports: vec![],
-                };
-                let results: Vec<_> = render_iptables(&probe)
-                    .iter()
-                    .map(|c| ipt_remove_chain(iptables, c))
+                let results: Vec<_> = ipt_tools(iptables)
+                    .into_iter()
+                    .map(|(tool, family)| ipt_remove_all(&tool, id, family))
                     .collect();
                 results.into_iter().collect()
             }
@@ -358,13 +439,20 @@ impl Firewall {
     }
 }
 
-/// Network ids of the berth tables in an `nft list tables` output.
+/// Network ids of the berth tables (`ip` or `ip6`) in an `nft list tables` output.
 pub fn parse_nft_tables(listing: &str) -> Vec<String> {
-    listing
+    let mut ids: Vec<String> = listing
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("table ip berth-"))
+        .filter_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("table ip berth-")
+                .or_else(|| l.strip_prefix("table ip6 berth-"))
+        })
         .map(|id| id.trim().to_string())
-        .collect()
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// Network ids of the berth chains in an `iptables-save` output.
@@ -390,8 +478,15 @@ impl Firewall {
         match self {
             Firewall::Nftables { nft } => Ok(parse_nft_tables(&output(nft, &["list", "tables"])?)),
             Firewall::Iptables { iptables } => {
-                let save = iptables.with_file_name("iptables-save");
-                Ok(parse_iptables_chains(&output(&save, &[])?))
+                let mut listing = String::new();
+                for (tool, family) in ipt_tools(iptables) {
+                    let save = match family {
+                        Family::V4 => "iptables-save",
+                        Family::V6 => "ip6tables-save",
+                    };
+                    listing += &output(&tool.with_file_name(save), &[])?;
+                }
+                Ok(parse_iptables_chains(&listing))
             }
             Firewall::Disabled => Ok(Vec::new()),
         }
@@ -415,6 +510,46 @@ fn output(tool: &Path, args: &[&str]) -> Result<String, FirewallError> {
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         })
     }
+}
+
+/// `iptables` with IPv4, plus `ip6tables` next to it (when present) with IPv6.
+fn ipt_tools(iptables: &Path) -> Vec<(PathBuf, Family)> {
+    let mut tools = vec![(iptables.to_path_buf(), Family::V4)];
+    let ip6 = iptables.with_file_name("ip6tables");
+    if ip6.is_file() {
+        tools.push((ip6, Family::V6));
+    }
+    tools
+}
+
+fn ipt_apply_chain(tool: &Path, chain: &IptChain) -> Result<(), FirewallError> {
+    ipt_remove_chain(tool, chain)?;
+    let t = chain.table;
+    run(tool, &["-w", "-t", t, "-N", &chain.chain])?;
+    for rule in &chain.rules {
+        let mut args = vec!["-w", "-t", t, "-A", &chain.chain];
+        args.extend(rule.split(' '));
+        run(tool, &args)?;
+    }
+    let hook = if chain.append { "-A" } else { "-I" };
+    run(tool, &["-w", "-t", t, hook, chain.hook, "-j", &chain.chain])
+}
+
+/// Removes every chain of network `id` from one family's tables; tries every chain.
+fn ipt_remove_all(tool: &Path, id: &str, family: Family) -> Result<(), FirewallError> {
+    let probe = NetworkRules {
+        id: id.to_string(),
+        bridge: String::new(),
+        subnet: Ipv4Net::default(),
+        subnet6: Some(Ipv6Net::default()),
+        internal: true,
+        ports: vec![],
+    };
+    let results: Vec<_> = render_iptables(&probe, family)
+        .iter()
+        .map(|c| ipt_remove_chain(tool, c))
+        .collect();
+    results.into_iter().collect()
 }
 
 fn ipt_remove_chain(iptables: &Path, chain: &IptChain) -> Result<(), FirewallError> {
@@ -449,6 +584,14 @@ pub fn enable_forwarding(proc_sys: &Path, bridge: &str) -> Result<(), FirewallEr
             .join(bridge)
             .join("route_localnet"),
     )
+}
+
+/// Enables IPv6 forwarding under `proc_sys` (for networks with an IPv6 subnet). As with
+/// Docker, a host that takes its own IPv6 address from router advertisements then needs
+/// `accept_ra=2` on that interface.
+pub fn enable_forwarding6(proc_sys: &Path) -> Result<(), FirewallError> {
+    let path = proc_sys.join("net/ipv6/conf/all/forwarding");
+    std::fs::write(&path, "1").map_err(|source| FirewallError::Sysctl { path, source })
 }
 
 fn run(tool: &Path, args: &[&str]) -> Result<(), FirewallError> {
@@ -491,12 +634,14 @@ mod tests {
             id: "abc".into(),
             bridge: "br-abc".into(),
             subnet: "10.203.0.0/24".parse().unwrap(),
+            subnet6: None,
             internal,
             ports: vec![PortForward {
                 proto: Proto::Tcp,
                 host_ip: None,
                 host_port: 8080,
                 container_ip: "10.203.0.2".parse().unwrap(),
+                container_ip6: None,
                 container_port: 80,
             }],
         }
@@ -505,9 +650,9 @@ mod tests {
     #[test]
     fn nft_script_has_masquerade_dnat_and_isolation() {
         let s = render_nft(&rules(false));
-        assert!(
-            s.starts_with("table ip berth-abc {}\ndelete table ip berth-abc\ntable ip berth-abc {")
-        );
+        assert!(s.starts_with(&render_nft_delete("abc")));
+        assert!(s.contains("\ntable ip berth-abc {"));
+        assert!(!s.contains("table ip6 berth-abc {\n"), "{s}");
         assert!(s.contains("ip saddr 10.203.0.0/24 oifname != \"br-abc\" masquerade"));
         assert_eq!(
             s.matches("fib daddr type local tcp dport 8080 dnat to 10.203.0.2:80")
@@ -520,12 +665,66 @@ mod tests {
     }
 
     #[test]
+    fn hairpin_masquerades_dnat_from_the_own_subnet() {
+        let s = render_nft(&rules(false));
+        assert!(
+            s.contains(
+                "ip saddr 10.203.0.0/24 ip daddr 10.203.0.2 tcp dport 80 ct status dnat masquerade"
+            ),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn ipv6_network_gets_an_ip6_table_and_v6_dnat() {
+        let mut r = rules(false);
+        r.subnet6 = Some("fd00:b::/64".parse().unwrap());
+        r.ports[0].container_ip6 = Some("fd00:b::2".parse().unwrap());
+        r.ports.push(PortForward {
+            proto: Proto::Udp,
+            host_ip: Some("::1".parse().unwrap()),
+            host_port: 5000,
+            container_ip: "10.203.0.2".parse().unwrap(),
+            container_ip6: Some("fd00:b::2".parse().unwrap()),
+            container_port: 5000,
+        });
+        let s = render_nft(&r);
+        let (v4, v6) = s.split_once("table ip6 berth-abc {\n").expect("ip6 table");
+        assert!(
+            v4.contains("dnat to 10.203.0.2:80") && !v4.contains("5000"),
+            "{v4}"
+        );
+        assert_eq!(
+            v6.matches(
+                "fib daddr type local ip6 daddr != ::1 tcp dport 8080 dnat to [fd00:b::2]:80"
+            )
+            .count(),
+            2
+        );
+        assert!(
+            !v6.contains("5000"),
+            "::1 is the userland forwarder's: {v6}"
+        );
+        assert!(v6.contains("ip6 saddr fd00:b::/64 oifname != \"br-abc\" masquerade"));
+        assert!(v6.contains("oifname \"br-abc\" drop"));
+        r.ports[1].host_ip = Some("fd00:b::1".parse().unwrap());
+        let ipt6 = render_iptables(&r, Family::V6);
+        assert!(
+            ipt6[0].rules[1].ends_with(
+                "-d fd00:b::1 -p udp -m udp --dport 5000 -j DNAT --to-destination [fd00:b::2]:5000"
+            ),
+            "{:?}",
+            ipt6[0]
+        );
+    }
+
+    #[test]
     fn internal_network_has_no_masquerade_nor_ports() {
         let s = render_nft(&rules(true));
         assert!(!s.contains("masquerade"));
         assert!(!s.contains("dnat"));
         assert!(s.contains("iifname \"br-abc\" drop"));
-        let ipt = render_iptables(&rules(true));
+        let ipt = render_iptables(&rules(true), Family::V4);
         assert!(ipt.iter().all(|c| {
             c.rules
                 .iter()
@@ -535,7 +734,8 @@ mod tests {
 
     #[test]
     fn iptables_chains_are_berth_owned() {
-        let chains = render_iptables(&rules(false));
+        let chains = render_iptables(&rules(false), Family::V4);
+        assert!(render_iptables(&rules(false), Family::V6).is_empty());
         assert!(
             chains
                 .iter()
@@ -549,14 +749,17 @@ mod tests {
         );
         assert_eq!(
             render_nft_delete("abc"),
-            "table ip berth-abc {}\ndelete table ip berth-abc\n"
+            "table ip berth-abc {}\ndelete table ip berth-abc\ntable ip6 berth-abc {}\ndelete table ip6 berth-abc\n"
         );
     }
 
     #[test]
     fn owned_rules_are_recognised_by_name() {
-        let nft = "table ip nat\ntable ip berth-0123456789ab\ntable inet filter\ntable ip berth-ffffffffffff\n";
-        assert_eq!(parse_nft_tables(nft), vec!["0123456789ab", "ffffffffffff"]);
+        let nft = "table ip nat\ntable ip berth-0123456789ab\ntable inet filter\ntable ip6 berth-0123456789ab\ntable ip berth-ffffffffffff\ntable ip6 berth-eeeeeeeeeeee\n";
+        assert_eq!(
+            parse_nft_tables(nft),
+            vec!["0123456789ab", "eeeeeeeeeeee", "ffffffffffff"]
+        );
         let save = "*nat\n:PREROUTING ACCEPT [0:0]\n:BERTH-PRE-0123456789ab - [0:0]\n:BERTH-POST-0123456789ab - [0:0]\n:DOCKER - [0:0]\n";
         assert_eq!(parse_iptables_chains(save), vec!["0123456789ab"]);
     }

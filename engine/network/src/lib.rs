@@ -48,6 +48,8 @@ pub mod bridge;
 pub mod dns;
 pub mod firewall;
 pub mod ipam;
+pub mod ipam6;
 pub mod manager;
 pub mod netlink;
 pub mod persist;
+pub mod proxy;

@@ -3,11 +3,11 @@
 //! directory so a restarted daemon knows what it built.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
@@ -16,8 +16,10 @@ use crate::bridge::{self, BridgePlan, EndpointPlan, Step};
 use crate::dns::{DnsConfig, DnsError, DnsServer, SharedRecords};
 use crate::firewall::{self, Firewall, FirewallError, NetworkRules, PortForward, Proto};
 use crate::ipam::{Ipam, IpamError, Pool, SubnetRequest};
+use crate::ipam6::{Ipam6, Pool6, SubnetRequest6};
 use crate::netlink::{Netlink, NetlinkError};
 use crate::persist::{self, PersistError};
+use crate::proxy::{LoopbackProxy, ProxyError};
 
 /// Errors of the network manager.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +34,7 @@ pub enum ManagerError {
     #[error("Bind for {host_ip}:{port} failed: port is already allocated")]
     PortAllocated {
         /// Host address (`0.0.0.0` for all).
-        host_ip: Ipv4Addr,
+        host_ip: IpAddr,
         /// Host port.
         port: u16,
     },
@@ -51,6 +53,9 @@ pub enum ManagerError {
     /// The DNS server failed.
     #[error(transparent)]
     Dns(#[from] DnsError),
+    /// The `::1` forwarder of a published port could not listen.
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
     /// The state file failed.
     #[error(transparent)]
     Persist(#[from] PersistError),
@@ -70,6 +75,8 @@ pub struct ManagerConfig {
     pub host_routes: Vec<Ipv4Net>,
     /// Default address pools ([`crate::ipam::default_pools`]).
     pub pools: Vec<Pool>,
+    /// Default IPv6 pools ([`crate::ipam6::default_pools6`]).
+    pub pools6: Vec<Pool6>,
     /// Firewall backend.
     pub firewall: Firewall,
     /// Link applier ([`crate::netlink::RtNetlink`]).
@@ -87,6 +94,8 @@ pub struct NetworkSpec {
     pub internal: bool,
     /// Subnet, gateway, ip_range wishes.
     pub ipam: SubnetRequest,
+    /// IPv6 (`enable_ipv6`) with its subnet and gateway wishes; `None` is IPv4 only.
+    pub ipv6: Option<SubnetRequest6>,
     /// Driver options (`com.docker.network.bridge.name`, `com.docker.network.driver.mtu`).
     pub driver_opts: BTreeMap<String, String>,
     /// DNS listen address; default `<gateway>:53`.
@@ -106,6 +115,12 @@ pub struct Network {
     pub subnet: Ipv4Net,
     /// Gateway address (on the bridge).
     pub gateway: Ipv4Addr,
+    /// IPv6 subnet (IPv6 networks).
+    #[serde(default)]
+    pub subnet6: Option<Ipv6Net>,
+    /// IPv6 gateway on the bridge (IPv6 networks).
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
     /// Internal network.
     pub internal: bool,
     /// MTU.
@@ -119,8 +134,8 @@ pub struct Network {
 pub struct PortSpec {
     /// Protocol.
     pub proto: Proto,
-    /// Host address; `None` for all.
-    pub host_ip: Option<Ipv4Addr>,
+    /// Host address (IPv4 or IPv6); `None` for all addresses of both families.
+    pub host_ip: Option<IpAddr>,
     /// Host port.
     pub host_port: u16,
     /// Container port.
@@ -138,6 +153,8 @@ pub struct EndpointSpec {
     pub ifname: Option<String>,
     /// Static address.
     pub ip: Option<Ipv4Addr>,
+    /// Static IPv6 address (IPv6 networks only).
+    pub ip6: Option<Ipv6Addr>,
     /// Static MAC address (compose `mac_address`); default derived from the address.
     pub mac: Option<[u8; 6]>,
     /// DNS names: service name, container name, aliases.
@@ -155,6 +172,9 @@ pub struct Endpoint {
     pub network_id: String,
     /// Address.
     pub ip: Ipv4Addr,
+    /// IPv6 address (IPv6 networks).
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
     /// MAC address.
     pub mac: [u8; 6],
     /// Host-side veth.
@@ -180,8 +200,11 @@ struct NetworkState {
 #[derive(Debug)]
 struct Inner {
     ipam: Ipam,
+    ipam6: Ipam6,
     networks: BTreeMap<String, NetworkState>,
     dns: HashMap<String, (DnsServer, SharedRecords)>,
+    /// `::1` forwarders by (network id, endpoint id); dropping one stops it.
+    proxies: HashMap<(String, String), Vec<LoopbackProxy>>,
 }
 
 /// Creates and removes bridge networks and endpoints.
@@ -225,6 +248,7 @@ fn firewall_rules(state: &NetworkState) -> NetworkRules {
                 host_ip: p.host_ip,
                 host_port: p.host_port,
                 container_ip: ep.ip,
+                container_ip6: ep.ip6,
                 container_port: p.container_port,
             })
         })
@@ -233,6 +257,7 @@ fn firewall_rules(state: &NetworkState) -> NetworkRules {
         id: net.id[..12].to_string(),
         bridge: net.bridge.clone(),
         subnet: net.subnet,
+        subnet6: net.subnet6,
         internal: net.internal,
         ports,
     }
@@ -245,10 +270,16 @@ pub fn port_conflict<'a>(
 ) -> Option<PortSpec> {
     let existing: Vec<&PortSpec> = existing.into_iter().collect();
     wanted.iter().enumerate().find_map(|(i, w)| {
+        // Addresses clash when equal, when either is "all" (`None`), or when one is the
+        // unspecified address (`0.0.0.0`, `::`) of the other's family.
+        let wide = |a: Option<IpAddr>, b: Option<IpAddr>| match (a, b) {
+            (None, _) | (_, None) => true,
+            (Some(a), Some(b)) => {
+                a == b || (a.is_ipv4() == b.is_ipv4() && (a.is_unspecified() || b.is_unspecified()))
+            }
+        };
         let clash = |p: &PortSpec| {
-            p.proto == w.proto
-                && p.host_port == w.host_port
-                && (p.host_ip.is_none() || w.host_ip.is_none() || p.host_ip == w.host_ip)
+            p.proto == w.proto && p.host_port == w.host_port && wide(p.host_ip, w.host_ip)
         };
         (existing.iter().any(|p| clash(p)) || wanted[..i].iter().any(clash)).then_some(*w)
     })
@@ -263,12 +294,15 @@ impl NetworkManager {
             config.pools.clone(),
             config.host_routes.clone(),
         )?;
+        let ipam6 = Ipam6::open(&config.root, config.pools6.clone())?;
         let state_path = config.root.join("networks.json");
         let networks = persist::read_json(&state_path)?.unwrap_or_default();
         let inner = Mutex::new(Inner {
             ipam,
+            ipam6,
             networks,
             dns: HashMap::new(),
+            proxies: HashMap::new(),
         });
         Ok(Self {
             config,
@@ -294,6 +328,27 @@ impl NetworkManager {
             .collect();
         for netns in namespaces {
             refresh_peers(&inner, &netns);
+        }
+        let endpoints: Vec<(bool, Endpoint)> = inner
+            .networks
+            .values()
+            .flat_map(|s| {
+                s.endpoints
+                    .values()
+                    .map(|e| (s.network.internal, e.clone()))
+            })
+            .collect();
+        for (internal, ep) in endpoints {
+            let key = (ep.network_id.clone(), ep.id.clone());
+            if internal || inner.proxies.contains_key(&key) {
+                continue;
+            }
+            match start_proxies(&ep).await {
+                Ok(proxies) => {
+                    inner.proxies.insert(key, proxies);
+                }
+                Err(e) => tracing::warn!(error = %e, endpoint = %ep.id, "loopback forwarder"),
+            }
         }
         Ok(())
     }
@@ -337,7 +392,7 @@ impl NetworkManager {
         let records = SharedRecords::default();
         if let Ok(mut r) = records.write() {
             for ep in state.endpoints.values() {
-                r.upsert(&ep.id, ep.ip, ep.names.clone());
+                r.upsert_dual(&ep.id, (ep.ip, ep.ip6), ep.names.clone());
             }
         }
         let net = &state.network;
@@ -366,6 +421,18 @@ impl NetworkManager {
         }
         let id = new_id(&spec.name);
         let pool = inner.ipam.create_pool(&id, &spec.ipam)?;
+        let pool6 = match &spec.ipv6 {
+            Some(request) => match inner.ipam6.create_pool(&id, request) {
+                Ok(pool6) => Some(pool6),
+                Err(e) => {
+                    if let Err(undo) = inner.ipam.release_pool(&id) {
+                        tracing::warn!(error = %undo, network = %spec.name, "rollback after failed create");
+                    }
+                    return Err(e.into());
+                }
+            },
+            None => None,
+        };
         let mtu = spec
             .driver_opts
             .get(bridge::MTU_OPT)
@@ -376,6 +443,8 @@ impl NetworkManager {
             name: spec.name.clone(),
             subnet: pool.subnet,
             gateway: pool.gateway,
+            subnet6: pool6.as_ref().map(|p| p.subnet),
+            gateway6: pool6.as_ref().map(|p| p.gateway),
             internal: spec.internal,
             mtu,
             dns_listen: spec
@@ -407,18 +476,35 @@ impl NetworkManager {
         &self,
         state: &NetworkState,
     ) -> Result<(DnsServer, SharedRecords), ManagerError> {
+        self.build_links_and_rules(state).await?;
+        self.start_dns(state).await
+    }
+
+    /// The bridge with its gateway address(es), forwarding sysctls and the firewall rules.
+    async fn build_links_and_rules(&self, state: &NetworkState) -> Result<(), ManagerError> {
         let net = &state.network;
-        let gateway = Ipv4Net::new(net.gateway, net.subnet.prefix_len())
-            .map_err(|e| ManagerError::Ipam(IpamError::Invalid(e.to_string())))?;
+        let invalid =
+            |e: ipnet::PrefixLenError| ManagerError::Ipam(IpamError::Invalid(e.to_string()));
+        let gateway = Ipv4Net::new(net.gateway, net.subnet.prefix_len()).map_err(invalid)?;
+        let gateway6 = match (net.gateway6, net.subnet6) {
+            (Some(gw), Some(subnet)) => {
+                Some(Ipv6Net::new(gw, subnet.prefix_len()).map_err(invalid)?)
+            }
+            _ => None,
+        };
         let plan = bridge::plan_bridge(&BridgePlan {
             name: net.bridge.clone(),
             gateway,
+            gateway6,
             mtu: net.mtu,
         });
         apply_links(&self.config.netlink, plan).await?;
         firewall::enable_forwarding(&self.config.proc_sys, &net.bridge)?;
+        if gateway6.is_some() {
+            firewall::enable_forwarding6(&self.config.proc_sys)?;
+        }
         self.config.firewall.apply(&firewall_rules(state))?;
-        self.start_dns(state).await
+        Ok(())
     }
 
     async fn teardown_network(&self, inner: &mut Inner, net: &Network) -> Result<(), ManagerError> {
@@ -438,6 +524,9 @@ impl NetworkManager {
             errors.push(e.into());
         }
         if let Err(e) = inner.ipam.release_pool(&net.id) {
+            errors.push(e.into());
+        }
+        if let Err(e) = inner.ipam6.release_pool(&net.id) {
             errors.push(e.into());
         }
         if errors.is_empty() {
@@ -482,13 +571,33 @@ impl NetworkManager {
             .flat_map(|s| s.endpoints.values())
             .flat_map(|e| e.ports.iter());
         if let Some(p) = port_conflict(published, &spec.ports) {
-            let host_ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let host_ip = p.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
             return Err(ManagerError::PortAllocated {
                 host_ip,
                 port: p.host_port,
             });
         }
+        if spec.ip6.is_some() && net.subnet6.is_none() {
+            return Err(IpamError::Invalid(format!(
+                "network {} has no IPv6 subnet (create it with IPv6 enabled) for address {}",
+                net.name,
+                spec.ip6.unwrap_or(Ipv6Addr::UNSPECIFIED)
+            ))
+            .into());
+        }
         let ip = inner.ipam.allocate(&net.id, spec.ip)?;
+        let ip6 = match net.subnet6 {
+            Some(_) => match inner.ipam6.allocate(&net.id, spec.ip6) {
+                Ok(ip6) => Some(ip6),
+                Err(e) => {
+                    if let Err(undo) = inner.ipam.release(&net.id, ip) {
+                        tracing::warn!(error = %undo, endpoint = %spec.id, "rollback after failed connect");
+                    }
+                    return Err(e.into());
+                }
+            },
+            None => None,
+        };
         let (host_if, peer_if) = bridge::veth_names(&net.id, &spec.id);
         let same_ns: Vec<&Endpoint> = inner
             .networks
@@ -512,6 +621,14 @@ impl NetworkManager {
             address: Ipv4Net::new(ip, net.subnet.prefix_len())
                 .map_err(|e| IpamError::Invalid(e.to_string()))?,
             gateway: default_route.then_some(net.gateway),
+            address6: match (ip6, net.subnet6) {
+                (Some(ip6), Some(subnet6)) => Some(
+                    Ipv6Net::new(ip6, subnet6.prefix_len())
+                        .map_err(|e| IpamError::Invalid(e.to_string()))?,
+                ),
+                _ => None,
+            },
+            gateway6: net.gateway6.filter(|_| default_route),
             mac: spec.mac.unwrap_or_else(|| bridge::mac_from_ip(ip)),
             mtu: net.mtu,
         };
@@ -519,6 +636,7 @@ impl NetworkManager {
             id: spec.id.clone(),
             network_id: net.id.clone(),
             ip,
+            ip6,
             mac: plan.mac,
             host_if: host_if.clone(),
             ifname,
@@ -535,28 +653,44 @@ impl NetworkManager {
             if !endpoint.ports.is_empty() {
                 self.config.firewall.apply(&firewall_rules(&updated))?;
             }
-            Ok::<(), ManagerError>(())
+            if net.internal {
+                return Ok(Vec::new());
+            }
+            start_proxies(&endpoint).await
         }
         .await;
-        if let Err(e) = built {
-            let undo = [
-                apply_links(&self.config.netlink, bridge::plan_remove_endpoint(&host_if))
-                    .await
-                    .map_err(ManagerError::from),
-                self.config
-                    .firewall
-                    .apply(&firewall_rules(&state))
-                    .map_err(ManagerError::from),
-                inner.ipam.release(&net.id, ip).map_err(ManagerError::from),
-            ];
-            for failed in undo.into_iter().filter_map(Result::err) {
-                tracing::warn!(error = %failed, endpoint = %spec.id, "rollback after failed connect");
+        let proxies = match built {
+            Ok(proxies) => proxies,
+            Err(e) => {
+                let undo = [
+                    apply_links(&self.config.netlink, bridge::plan_remove_endpoint(&host_if))
+                        .await
+                        .map_err(ManagerError::from),
+                    self.config
+                        .firewall
+                        .apply(&firewall_rules(&state))
+                        .map_err(ManagerError::from),
+                    inner.ipam.release(&net.id, ip).map_err(ManagerError::from),
+                    match ip6 {
+                        Some(ip6) => inner
+                            .ipam6
+                            .release(&net.id, ip6)
+                            .map_err(ManagerError::from),
+                        None => Ok(()),
+                    },
+                ];
+                for failed in undo.into_iter().filter_map(Result::err) {
+                    tracing::warn!(error = %failed, endpoint = %spec.id, "rollback after failed connect");
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
+        inner
+            .proxies
+            .insert((net.id.clone(), endpoint.id.clone()), proxies);
         if let Some((_, records)) = inner.dns.get(&net.id) {
             if let Ok(mut r) = records.write() {
-                r.upsert(&endpoint.id, ip, endpoint.names.clone());
+                r.upsert_dual(&endpoint.id, (ip, ip6), endpoint.names.clone());
             }
         }
         inner.networks.insert(net.id.clone(), updated);
@@ -574,6 +708,9 @@ impl NetworkManager {
             .remove(endpoint)
             .ok_or_else(|| ManagerError::NotFound(format!("endpoint {endpoint}")))?;
         let mut errors: Vec<ManagerError> = Vec::new();
+        inner
+            .proxies
+            .remove(&(state.network.id.clone(), endpoint.to_string()));
         if let Some((_, records)) = inner.dns.get(&state.network.id) {
             if let Ok(mut r) = records.write() {
                 r.remove(endpoint);
@@ -594,6 +731,11 @@ impl NetworkManager {
         }
         if let Err(e) = inner.ipam.release(&state.network.id, ep.ip) {
             errors.push(e.into());
+        }
+        if let Some(ip6) = ep.ip6 {
+            if let Err(e) = inner.ipam6.release(&state.network.id, ip6) {
+                errors.push(e.into());
+            }
         }
         inner.networks.insert(state.network.id.clone(), state);
         refresh_peers(&inner, &ep.netns);
@@ -619,10 +761,10 @@ impl NetworkManager {
             .get_mut(endpoint)
             .ok_or_else(|| ManagerError::NotFound(format!("endpoint {endpoint}")))?;
         ep.names = names.clone();
-        let ip = ep.ip;
+        let addrs = (ep.ip, ep.ip6);
         if let Some((_, records)) = inner.dns.get(&state.network.id) {
             if let Ok(mut r) = records.write() {
-                r.upsert(endpoint, ip, names);
+                r.upsert_dual(endpoint, addrs, names);
             }
         }
         inner.networks.insert(state.network.id.clone(), state);
@@ -633,6 +775,31 @@ impl NetworkManager {
     pub fn root(&self) -> &Path {
         &self.config.root
     }
+}
+
+/// Starts the `::1` forwarders of an endpoint's published ports: ports published on `::1`
+/// (their absence is an error) and on every address (best effort, as dockerd's proxy: a
+/// program already on `[::1]:<port>` keeps it).
+async fn start_proxies(ep: &Endpoint) -> Result<Vec<LoopbackProxy>, ManagerError> {
+    let mut proxies = Vec::new();
+    for p in &ep.ports {
+        let explicit = match p.host_ip {
+            None => false,
+            Some(IpAddr::V6(ip)) if ip == Ipv6Addr::LOCALHOST || ip.is_unspecified() => true,
+            Some(_) => continue,
+        };
+        let listen = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), p.host_port);
+        let target = match ep.ip6 {
+            Some(ip6) => SocketAddr::new(ip6.into(), p.container_port),
+            None => SocketAddr::new(ep.ip.into(), p.container_port),
+        };
+        match LoopbackProxy::start(p.proto, listen, target).await {
+            Ok(proxy) => proxies.push(proxy),
+            Err(e) if explicit => return Err(e.into()),
+            Err(e) => tracing::debug!(error = %e, endpoint = %ep.id, "no ::1 forwarder"),
+        }
+    }
+    Ok(proxies)
 }
 
 /// Lets every endpoint of the namespace `netns` resolve the names of all networks it is on.

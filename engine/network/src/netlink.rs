@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::bridge::{LinkOp, Step};
@@ -294,6 +295,30 @@ async fn apply_op(handle: &Handle, op: &LinkOp) -> Result<(), NetlinkError> {
                 .address()
                 .add(idx, address.addr().into(), address.prefix_len());
             req.replace().execute().await.map_err(kernel)
+        }
+        LinkOp::AddAddress6 { link, address } => {
+            let idx = require(handle, link).await?;
+            let mut req = handle
+                .address()
+                .add(idx, address.addr().into(), address.prefix_len());
+            req.message_mut()
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            req.replace().execute().await.map_err(kernel)
+        }
+        LinkOp::AddDefaultRoute6 { link, gateway } => {
+            let idx = require(handle, link).await?;
+            let msg = RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                .gateway(*gateway)
+                .output_interface(idx)
+                .build();
+            handle
+                .route()
+                .add(msg)
+                .replace()
+                .execute()
+                .await
+                .map_err(kernel)
         }
         LinkOp::Up { link } => {
             let idx = require(handle, link).await?;

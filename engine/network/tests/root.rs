@@ -139,7 +139,7 @@ async fn published_port_answers_on_localhost_and_gateway() {
     };
     let udp = PortSpec {
         proto: Proto::Udp,
-        host_ip: Some(Ipv4Addr::LOCALHOST),
+        host_ip: Some(Ipv4Addr::LOCALHOST.into()),
         host_port: 41081,
         container_port: 5353,
     };

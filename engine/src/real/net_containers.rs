@@ -257,9 +257,10 @@ impl RealBackend {
             let net = self.net()?;
             let exposed: Vec<String> = rec.body.config.exposed_ports.keys().cloned().collect();
             let wanted = net_files::port_requests(h, exposed).map_err(bad_request)?;
+            let publisher = publishing_network(&net, &networks).await?;
             for (i, name) in networks.iter().enumerate() {
                 let settings = rec.body.networking_config.endpoints_config.get(name);
-                let ports = if i == 0 {
+                let ports = if Some(i) == publisher {
                     self.assign(&net, &wanted).await?
                 } else {
                     Vec::new()
@@ -343,6 +344,15 @@ impl RealBackend {
                     .map_err(|_| BackendError::invalid(format!("invalid IPv4 address {a:?}")))
             })
             .transpose()?;
+        let ip6 = settings
+            .and_then(|s| s.ipam_config.as_ref())
+            .map(|c| c.ipv6_address.as_str())
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.parse::<std::net::Ipv6Addr>()
+                    .map_err(|_| BackendError::invalid(format!("invalid IPv6 address {a:?}")))
+            })
+            .transpose()?;
         let mac = settings
             .map(|s| s.mac_address.as_str())
             .filter(|m| !m.is_empty())
@@ -366,6 +376,7 @@ impl RealBackend {
                     netns: handle.to_owned(),
                     ifname: None,
                     ip,
+                    ip6,
                     mac,
                     names: Self::dns_names(rec, name),
                     ports,
@@ -454,8 +465,13 @@ impl RealBackend {
                 es.ip_address = ep.ip.to_string();
                 es.mac_address = mac_text(ep.mac);
                 if let Some(info) = self.net_info(name) {
-                    es.gateway = info.0.to_string();
-                    es.ip_prefix_len = i64::from(info.1);
+                    es.gateway = info.gateway.to_string();
+                    es.ip_prefix_len = i64::from(info.subnet.prefix_len());
+                    if let (Some(ip6), Some(subnet6)) = (ep.ip6, info.subnet6) {
+                        es.global_ipv6_address = ip6.to_string();
+                        es.global_ipv6_prefix_len = i64::from(subnet6.prefix_len());
+                        es.ipv6_gateway = info.gateway6.map(|g| g.to_string()).unwrap_or_default();
+                    }
                 }
                 if i == 0 {
                     settings.ip_address = es.ip_address.clone();
@@ -473,11 +489,11 @@ impl RealBackend {
         settings
     }
 
-    /// Gateway and prefix length of a network, from the endpoint mirror's view.
-    fn net_info(&self, name: &str) -> Option<(Ipv4Addr, u8)> {
+    /// A network as last seen (gateways, subnets), from the endpoint mirror's view.
+    fn net_info(&self, name: &str) -> Option<berth_network::manager::Network> {
         let net = self.net().ok()?;
         let cache = super::networks::lock(&net.views);
-        cache.get(name).copied()
+        cache.get(name).cloned()
     }
 
     /// Published ports of a list entry.
@@ -492,7 +508,11 @@ impl RealBackend {
             .flat_map(|eps| eps.values())
             .flat_map(|ep| ep.ports.iter())
             .map(|p| Port {
-                ip: Some(p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string()),
+                ip: Some(
+                    p.host_ip
+                        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+                        .to_string(),
+                ),
                 private_port: p.container_port,
                 public_port: Some(p.host_port),
                 typ: p.proto.as_str().to_owned(),
@@ -589,6 +609,22 @@ impl RealBackend {
         })
         .map(|_| ())
     }
+}
+
+/// Index of the network that publishes the container's ports: the first one that is not
+/// internal, the one carrying the default route (Docker's gateway endpoint). Internal networks
+/// never publish; with only internal networks nothing is published.
+async fn publishing_network(
+    net: &super::networks::Networking,
+    networks: &[String],
+) -> BackendResult<Option<usize>> {
+    for (i, name) in networks.iter().enumerate() {
+        let info = net.manager.network(name).await.map_err(manager_err)?;
+        if !info.internal {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
 }
 
 fn parse_mac(text: &str) -> BackendResult<[u8; 6]> {

@@ -121,8 +121,8 @@ pub fn render_resolv(
 pub struct PortRequest {
     /// Protocol.
     pub proto: Proto,
-    /// Host address (`None`: all).
-    pub host_ip: Option<Ipv4Addr>,
+    /// Host address (`None`: all of both families; `::` all IPv6 ones).
+    pub host_ip: Option<IpAddr>,
     /// Inclusive range of acceptable host ports; `None` for any free port.
     pub host_ports: Option<(u16, u16)>,
     /// Container port.
@@ -141,7 +141,8 @@ fn parse_key(key: &str) -> Result<(u16, Proto), NetFileError> {
 }
 
 /// The ports to publish: `PortBindings`, plus every exposed port with `PublishAllPorts`.
-/// IPv6 host addresses are skipped (berth's networks are IPv4).
+/// An IPv6 host address (`::`, `::1`…) publishes over IPv6 only, which needs the container's
+/// network to have IPv6.
 pub fn port_requests(
     host: &HostConfig,
     exposed: impl IntoIterator<Item = String>,
@@ -158,9 +159,12 @@ pub fn port_requests(
         for b in bindings {
             let host_ip = match b.host_ip.as_str() {
                 "" | "0.0.0.0" => None,
-                ip => match ip.parse::<IpAddr>() {
-                    Ok(IpAddr::V4(v4)) => Some(v4),
-                    Ok(IpAddr::V6(_)) => continue,
+                ip => match ip
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                {
+                    Ok(ip) => Some(ip),
                     Err(_) => return Err(NetFileError::Port(format!("{}:{key}", b.host_ip))),
                 },
             };
@@ -256,7 +260,10 @@ pub fn ports_view(
             .or_insert(None)
             .get_or_insert_with(Vec::new)
             .push(PortBinding {
-                host_ip: p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string(),
+                host_ip: p
+                    .host_ip
+                    .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+                    .to_string(),
                 host_port: p.host_port.to_string(),
             });
     }
@@ -331,12 +338,20 @@ mod tests {
         );
         let mut r = port_requests(&h, Vec::new()).unwrap();
         r.sort_by_key(|r| r.container_port);
-        assert_eq!(r.len(), 3, "{r:?}");
+        assert_eq!(r.len(), 4, "{r:?}");
         assert_eq!(r[0].proto, Proto::Udp);
         assert_eq!(r[0].host_ports, None);
-        assert_eq!(r[1].host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(r[1].host_ip, Some(Ipv4Addr::LOCALHOST.into()));
         assert_eq!(r[1].host_ports, Some((8080, 8080)));
-        assert_eq!(r[2].host_ports, Some((9000, 9010)));
+        assert_eq!(r[2].host_ip, Some("::".parse().unwrap()));
+        assert_eq!(r[2].host_ports, Some((9000, 9000)));
+        assert_eq!(r[3].host_ports, Some((9000, 9010)));
+        let v6 =
+            host_config(r#"{"PortBindings":{"5000/udp":[{"HostIp":"[::1]","HostPort":"5000"}]}}"#);
+        assert_eq!(
+            port_requests(&v6, Vec::new()).unwrap()[0].host_ip,
+            Some("::1".parse().unwrap())
+        );
         let bad = host_config(r#"{"PortBindings":{"80/sctp":[]}}"#);
         assert!(port_requests(&bad, Vec::new()).is_err());
         let bad = host_config(r#"{"PortBindings":{"80/tcp":[{"HostPort":"x"}]}}"#);

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use berth_network::firewall::Firewall;
 use berth_network::ipam::{self, Pool, SubnetRequest};
+use berth_network::ipam6::SubnetRequest6;
 use berth_network::manager::{
     Endpoint, ManagerConfig, ManagerError, Network as NetState, NetworkManager, NetworkSpec,
 };
@@ -100,7 +101,7 @@ pub(super) struct Networking {
     /// Endpoints per container id, per network name (a synchronous mirror for inspect).
     pub attached: Mutex<BTreeMap<String, BTreeMap<String, Endpoint>>>,
     /// Gateway and prefix length per network name (a synchronous mirror for inspect).
-    pub views: Mutex<BTreeMap<String, (Ipv4Addr, u8)>>,
+    pub views: Mutex<BTreeMap<String, NetState>>,
 }
 
 impl std::fmt::Debug for Networking {
@@ -150,9 +151,68 @@ fn parse_net(what: &str, v: &str) -> BackendResult<Option<Ipv4Net>> {
     })
 }
 
-/// The manager's subnet request for `IPAM.Config` (only the first pool is used: IPv4 only).
+/// Whether an `IPAM.Config` entry is an IPv6 pool (its subnet or gateway is IPv6).
+fn is_v6(cfg: &IpamConfig) -> bool {
+    cfg.subnet.contains(':') || cfg.gateway.contains(':')
+}
+
+/// The manager's IPv6 request for a network created with `EnableIPv6`: the IPv6 entry of
+/// `IPAM.Config` (subnet, gateway), or the default pool when there is none. An IPv6 entry
+/// without `EnableIPv6` is refused, as dockerd does.
+pub(super) fn subnet_request6(
+    ipam: Option<&Ipam>,
+    enable_ipv6: bool,
+) -> BackendResult<Option<SubnetRequest6>> {
+    let mut v6 = ipam
+        .iter()
+        .flat_map(|i| i.config.iter())
+        .filter(|c| is_v6(c));
+    let cfg = v6.next();
+    if v6.next().is_some() {
+        return Err(BackendError::invalid(
+            "more than one IPv6 pool in IPAM config: give one IPv6 subnet",
+        ));
+    }
+    let Some(cfg) = cfg else {
+        return Ok(enable_ipv6.then(SubnetRequest6::default));
+    };
+    if !enable_ipv6 {
+        return Err(BackendError::invalid(format!(
+            "IPv6 subnet {:?} given but IPv6 is not enabled: add --ipv6 (compose: enable_ipv6: true)",
+            cfg.subnet
+        )));
+    }
+    if !cfg.ip_range.is_empty() {
+        return Err(BackendError::invalid(format!(
+            "ip_range {:?} on an IPv6 pool is not supported: give only subnet and gateway",
+            cfg.ip_range
+        )));
+    }
+    let subnet = match cfg.subnet.as_str() {
+        "" => None,
+        v => Some(v.parse::<ipnet::Ipv6Net>().map_err(|_| {
+            BackendError::invalid(format!(
+                "invalid subnet {v:?}: expected an IPv6 CIDR such as fd00:1::/64"
+            ))
+        })?),
+    };
+    let gateway = match cfg.gateway.as_str() {
+        "" => None,
+        v => Some(v.parse::<std::net::Ipv6Addr>().map_err(|_| {
+            BackendError::invalid(format!("invalid gateway {v:?}: not an IPv6 address"))
+        })?),
+    };
+    if gateway.is_some() && subnet.is_none() {
+        return Err(BackendError::invalid(
+            "an IPv6 gateway needs an IPv6 subnet (add --subnet)",
+        ));
+    }
+    Ok(Some(SubnetRequest6 { subnet, gateway }))
+}
+
+/// The manager's subnet request for the IPv4 entry of `IPAM.Config` (the first one).
 pub(super) fn subnet_request(ipam: Option<&Ipam>) -> BackendResult<SubnetRequest> {
-    let Some(cfg) = ipam.and_then(|i| i.config.first()) else {
+    let Some(cfg) = ipam.and_then(|i| i.config.iter().find(|c| !is_v6(c))) else {
         return Ok(SubnetRequest::default());
     };
     let gateway = if cfg.gateway.is_empty() {
@@ -188,11 +248,6 @@ pub(super) fn validate_create(req: &NetworkCreateRequest) -> BackendResult<()> {
             "network driver {:?} is not supported: berth provides the bridge driver",
             req.driver
         )));
-    }
-    if req.enable_ipv6 {
-        return Err(BackendError::invalid(
-            "IPv6 networks are not supported yet: create the network without --ipv6",
-        ));
     }
     if let Some(mtu) = req.options.get(berth_network::bridge::MTU_OPT) {
         if !mtu.parse::<u32>().is_ok_and(|m| (68..=65535).contains(&m)) {
@@ -247,6 +302,7 @@ impl Networking {
             proc_sys: cfg.proc_sys.clone(),
             host_routes,
             pools: cfg.pools.clone(),
+            pools6: berth_network::ipam6::default_pools6(),
             firewall: Firewall::detect(&cfg.search_path),
             netlink: Arc::new(RtNetlink),
             upstreams,
@@ -267,7 +323,7 @@ impl Networking {
         let mut attached: BTreeMap<String, BTreeMap<String, Endpoint>> = BTreeMap::new();
         let mut views = BTreeMap::new();
         for net in manager.networks().await {
-            views.insert(net.name.clone(), (net.gateway, net.subnet.prefix_len()));
+            views.insert(net.name.clone(), net.clone());
             for ep in manager.endpoints(&net.id).await.map_err(net_err)? {
                 attached
                     .entry(ep.id.clone())
@@ -298,6 +354,7 @@ impl Networking {
     async fn create(&self, req: &NetworkCreateRequest) -> BackendResult<NetState> {
         validate_create(req)?;
         let ipam = subnet_request(req.ipam.as_ref())?;
+        let ipv6 = subnet_request6(req.ipam.as_ref(), req.enable_ipv6)?;
         let net = self
             .manager
             .create_network(NetworkSpec {
@@ -306,16 +363,17 @@ impl Networking {
                 ipam,
                 driver_opts: req.options.clone(),
                 dns_listen: None,
+                ipv6,
             })
             .await
             .map_err(manager_err)?;
         let ip_range = req
             .ipam
             .as_ref()
-            .and_then(|i| i.config.first())
+            .and_then(|i| i.config.iter().find(|c| !is_v6(c)))
             .map(|c| c.ip_range.clone())
             .unwrap_or_default();
-        lock(&self.views).insert(net.name.clone(), (net.gateway, net.subnet.prefix_len()));
+        lock(&self.views).insert(net.name.clone(), net.clone());
         let mut meta = lock(&self.meta);
         meta.insert(
             net.id.clone(),
@@ -349,7 +407,10 @@ impl Networking {
                         endpoint_id: endpoint_id(&net.id, cid),
                         mac_address: mac_text(ep.mac),
                         ipv4_address: format!("{}/{}", ep.ip, net.subnet.prefix_len()),
-                        ipv6_address: String::new(),
+                        ipv6_address: match (ep.ip6, net.subnet6) {
+                            (Some(ip6), Some(s6)) => format!("{ip6}/{}", s6.prefix_len()),
+                            _ => String::new(),
+                        },
                     },
                 ))
             })
@@ -366,14 +427,20 @@ impl Networking {
             created: meta.created,
             scope: "local".to_owned(),
             driver: "bridge".to_owned(),
-            enable_ipv6: false,
+            enable_ipv6: net.subnet6.is_some(),
             ipam: Ipam {
                 driver: "default".to_owned(),
-                config: vec![IpamConfig {
+                config: std::iter::once(IpamConfig {
                     subnet: net.subnet.to_string(),
                     ip_range: meta.ip_range,
                     gateway: net.gateway.to_string(),
-                }],
+                })
+                .chain(net.subnet6.map(|s6| IpamConfig {
+                    subnet: s6.to_string(),
+                    ip_range: String::new(),
+                    gateway: net.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+                }))
+                .collect(),
                 options: BTreeMap::new(),
             },
             internal: net.internal,
@@ -623,6 +690,39 @@ mod tests {
         assert_eq!(r.gateway.unwrap().to_string(), "10.203.7.254");
         assert_eq!(r.ip_range.unwrap().to_string(), "10.203.7.128/25");
         assert_eq!(subnet_request(None).unwrap(), SubnetRequest::default());
+    }
+
+    #[test]
+    fn ipv6_pool_is_taken_from_the_ipv6_entry_only_when_enabled() {
+        let ipam: Ipam = serde_json::from_str(
+            r#"{"Config":[{"Subnet":"fd00:7::/64","Gateway":"fd00:7::fe"},{"Subnet":"10.203.7.0/24"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            subnet_request(Some(&ipam))
+                .unwrap()
+                .subnet
+                .unwrap()
+                .to_string(),
+            "10.203.7.0/24"
+        );
+        let v6 = subnet_request6(Some(&ipam), true).unwrap().unwrap();
+        assert_eq!(v6.subnet.unwrap().to_string(), "fd00:7::/64");
+        assert_eq!(v6.gateway.unwrap().to_string(), "fd00:7::fe");
+        let off = subnet_request6(Some(&ipam), false).unwrap_err();
+        assert!(off.message.contains("--ipv6"), "{}", off.message);
+        assert_eq!(subnet_request6(None, false).unwrap(), None);
+        assert_eq!(
+            subnet_request6(None, true).unwrap(),
+            Some(SubnetRequest6::default())
+        );
+        let bad: Ipam = serde_json::from_str(r#"{"Config":[{"Subnet":"fd00:7::/129"}]}"#).unwrap();
+        assert!(
+            subnet_request6(Some(&bad), true)
+                .unwrap_err()
+                .message
+                .contains("fd00:1::/64")
+        );
     }
 
     #[test]

@@ -189,3 +189,42 @@ async fn answers_over_tcp() {
     assert_eq!(a_records(&reply).len(), 3);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn aaaa_answers_for_ipv6_endpoints_and_empty_noerror_otherwise() {
+    let (srv, records) = server("127.0.0.0/8", vec![]).await;
+    records.write().unwrap().upsert_dual(
+        "e6",
+        (ip("10.203.0.9"), Some("fd00:b37::9".parse().unwrap())),
+        vec!["dual".into()],
+    );
+    let addr = srv.local_addr();
+    let ask = |name: &'static str, kind| async move {
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut msg = Message::new();
+        msg.set_id(11);
+        msg.add_query(Query::query(fqdn(name).unwrap(), kind));
+        sock.send_to(&msg.to_vec().unwrap(), addr).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let (n, _) = sock.recv_from(&mut buf).await.unwrap();
+        Message::from_vec(&buf[..n]).unwrap()
+    };
+    let dual = ask("dual", RecordType::AAAA).await;
+    let v6: Vec<Ipv6Addr> = dual
+        .answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::AAAA(a) => Some(a.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(v6, vec!["fd00:b37::9".parse::<Ipv6Addr>().unwrap()]);
+    assert_eq!(
+        a_records(&ask("dual", RecordType::A).await),
+        vec![ip("10.203.0.9")]
+    );
+    let v4_only = ask("web", RecordType::AAAA).await;
+    assert_eq!(v4_only.response_code(), ResponseCode::NoError);
+    assert!(v4_only.answers().is_empty());
+    srv.stop().await;
+}

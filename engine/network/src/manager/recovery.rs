@@ -142,16 +142,7 @@ impl NetworkManager {
             if exists {
                 continue;
             }
-            let gateway = ipnet::Ipv4Net::new(net.gateway, net.subnet.prefix_len())
-                .map_err(|e| crate::ipam::IpamError::Invalid(e.to_string()))?;
-            let plan = bridge::plan_bridge(&bridge::BridgePlan {
-                name: net.bridge.clone(),
-                gateway,
-                mtu: net.mtu,
-            });
-            apply_links(&self.config.netlink, plan).await?;
-            crate::firewall::enable_forwarding(&self.config.proc_sys, &net.bridge)?;
-            self.config.firewall.apply(&firewall_rules(state))?;
+            self.build_links_and_rules(state).await?;
             rebuilt.push(net.name.clone());
         }
         Ok(rebuilt)

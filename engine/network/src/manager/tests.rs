@@ -62,6 +62,7 @@ impl Env {
         for br in ["brtest0", "brtest1"] {
             std::fs::create_dir_all(dir.path().join("sys/net/ipv4/conf").join(br)).unwrap();
         }
+        std::fs::create_dir_all(dir.path().join("sys/net/ipv6/conf/all")).unwrap();
         Self {
             dir,
             fake: Arc::default(),
@@ -74,6 +75,7 @@ impl Env {
             proc_sys: self.dir.path().join("sys"),
             host_routes: vec!["192.0.2.0/24".parse().unwrap()],
             pools: default_pools(),
+            pools6: crate::ipam6::default_pools6(),
             firewall: Firewall::Disabled,
             netlink: self.fake.clone(),
             upstreams: vec![],
@@ -165,6 +167,55 @@ async fn lifecycle_plans_links_and_persists() {
     ));
     let again = mgr.create_network(spec("again", "brtest1")).await.unwrap();
     assert_eq!(again.subnet, net.subnet, "the subnet must be released");
+}
+
+#[tokio::test]
+async fn ipv6_network_plans_v6_addresses_routes_and_aaaa_records() {
+    let env = Env::new();
+    let mgr = env.manager();
+    let mut wanted = spec("v6", "brtest0");
+    wanted.ipv6 = Some(SubnetRequest6::default());
+    let net = mgr.create_network(wanted).await.unwrap();
+    assert_eq!(net.subnet6, Some("fd00:b37::/64".parse().unwrap()));
+    assert_eq!(net.gateway6, Some("fd00:b37::1".parse().unwrap()));
+    assert!(env.steps().iter().any(|s| s.op
+        == LinkOp::AddAddress6 {
+            link: "brtest0".into(),
+            address: "fd00:b37::1/64".parse().unwrap()
+        }));
+    assert_eq!(
+        std::fs::read_to_string(env.dir.path().join("sys/net/ipv6/conf/all/forwarding")).unwrap(),
+        "1"
+    );
+    let ep = mgr.connect("v6", endpoint("c1", vec![])).await.unwrap();
+    assert_eq!(ep.ip6, Some("fd00:b37::2".parse().unwrap()));
+    let ops: Vec<LinkOp> = env.steps().into_iter().map(|s| s.op).collect();
+    assert!(ops.contains(&LinkOp::AddDefaultRoute6 {
+        link: "eth0".into(),
+        gateway: "fd00:b37::1".parse().unwrap()
+    }));
+    let records = {
+        let inner = mgr.inner.lock().await;
+        inner.dns.get(&net.id).unwrap().1.clone()
+    };
+    assert_eq!(
+        records.read().unwrap().lookup_dual("c1", "v6"),
+        vec![(ep.ip, ep.ip6)]
+    );
+    let v4_only = mgr.create_network(spec("v4", "brtest1")).await.unwrap();
+    let mut static6 = endpoint("c2", vec![]);
+    static6.ip6 = Some("fd00:b37::9".parse().unwrap());
+    let err = mgr.connect(&v4_only.name, static6).await.unwrap_err();
+    assert!(err.to_string().contains("no IPv6 subnet"), "{err}");
+    mgr.disconnect("v6", "c1").await.unwrap();
+    mgr.remove_network("v6").await.unwrap();
+    let mut again = spec("v6b", "brtest0");
+    again.ipv6 = Some(SubnetRequest6::default());
+    let again = mgr.create_network(again).await.unwrap();
+    assert_eq!(
+        again.subnet6, net.subnet6,
+        "the IPv6 subnet must be released"
+    );
 }
 
 #[tokio::test]

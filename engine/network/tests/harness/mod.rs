@@ -321,6 +321,7 @@ impl Fixture {
             proc_sys: "/proc/sys".into(),
             host_routes: vec![],
             pools: default_pools(),
+            pools6: berth_network::ipam6::default_pools6(),
             firewall: firewall.clone(),
             netlink: Arc::new(RtNetlink),
             upstreams: vec![upstream],
@@ -372,6 +373,7 @@ impl Fixture {
                 .chain([("com.docker.network.bridge.name".to_string(), bridge)])
                 .collect(),
             dns_listen: None,
+            ipv6: None,
         };
         let net = self
             .manager
@@ -397,6 +399,7 @@ impl Fixture {
             netns: ns.path(),
             ifname: None,
             ip,
+            ip6: None,
             mac: None,
             names: names.iter().map(|s| s.to_string()).collect(),
             ports,

@@ -269,6 +269,12 @@ pub struct EndpointSettings {
     pub ip_address: String,
     #[serde(rename = "IPPrefixLen")]
     pub ip_prefix_len: i64,
+    #[serde(rename = "IPv6Gateway", deserialize_with = "null_default")]
+    pub ipv6_gateway: String,
+    #[serde(rename = "GlobalIPv6Address", deserialize_with = "null_default")]
+    pub global_ipv6_address: String,
+    #[serde(rename = "GlobalIPv6PrefixLen")]
+    pub global_ipv6_prefix_len: i64,
     #[serde(deserialize_with = "null_default")]
     pub mac_address: String,
 }
