@@ -8,19 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::Engine;
-
-/// Mount points under `root` (from this process's mountinfo).
-fn mounts_under(root: &Path) -> Vec<String> {
-    let root = root.to_string_lossy().into_owned();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(4))
-        .filter(|p| p.starts_with(&root))
-        .map(str::to_owned)
-        .collect()
-}
+use crate::harness::{Engine, mounts_under};
 
 /// Ids of the engine's shim processes (their argv names the engine's runtime root).
 fn shims(root: &Path) -> Vec<String> {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Engine, IMAGE, busybox_tar, require_root};
+use crate::harness::{Engine, IMAGE, busybox_tar, require_root, unmount_under};
 use crate::util::{Berth, show};
 
 /// An engine the compose tests run against.
@@ -279,17 +279,6 @@ impl Drop for Dockerd {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         remove_cgroups(&cgroup_parent(self.dir.path()));
-        let root = self.dir.path().to_string_lossy().into_owned();
-        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let mut points: Vec<&str> = info
-                .lines()
-                .filter_map(|l| l.split_whitespace().nth(4))
-                .filter(|p| p.starts_with(&root))
-                .collect();
-            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-            for p in points {
-                let _ = Command::new("umount").arg("-l").arg(p).status();
-            }
-        }
+        unmount_under(self.dir.path());
     }
 }

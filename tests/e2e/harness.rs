@@ -33,6 +33,28 @@ pub fn require_root() {
     );
 }
 
+/// Mount points under `root` (from this process's mountinfo).
+pub fn mounts_under(root: &Path) -> Vec<String> {
+    let root = root.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .filter(|p| p.starts_with(&root))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Lazily unmounts every mount point under `root`, deepest first, so a test's temporary
+/// directory can be removed after a daemon left mounts behind.
+pub fn unmount_under(root: &Path) {
+    let mut points = mounts_under(root);
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = Command::new("umount").arg("-l").arg(p).status();
+    }
+}
+
 /// Builds a busybox rootfs tarball (`/bin/busybox` and its applet links).
 pub fn busybox_tar(dir: &Path) -> PathBuf {
     let list = Command::new(BUSYBOX)
@@ -259,18 +281,7 @@ impl Drop for Engine {
         let _ = self.child.kill();
         let _ = self.child.wait();
         // Anything still mounted under the data root (a failed remove) goes before the dir.
-        let root = self.dir.path().to_string_lossy().into_owned();
-        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let mut points: Vec<&str> = info
-                .lines()
-                .filter_map(|l| l.split_whitespace().nth(4))
-                .filter(|p| p.starts_with(&root))
-                .collect();
-            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-            for p in points {
-                let _ = Command::new("umount").arg("-l").arg(p).status();
-            }
-        }
+        unmount_under(self.dir.path());
     }
 }
 
