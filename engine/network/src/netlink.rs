@@ -227,6 +227,14 @@ async fn require(handle: &Handle, name: &str) -> Result<u32, NetlinkError> {
         .ok_or_else(|| NetlinkError::NoSuchLink(name.to_string()))
 }
 
+/// Adds `msg` as a route, replacing one to the same destination (IPv4 and IPv6 alike).
+async fn replace_route(
+    handle: &Handle,
+    msg: rtnetlink::packet_route::route::RouteMessage,
+) -> Result<(), rtnetlink::Error> {
+    handle.route().add(msg).replace().execute().await
+}
+
 async fn apply_op(handle: &Handle, op: &LinkOp) -> Result<(), NetlinkError> {
     let kernel = |source| NetlinkError::Kernel {
         op: Box::new(op.clone()),
@@ -312,13 +320,7 @@ async fn apply_op(handle: &Handle, op: &LinkOp) -> Result<(), NetlinkError> {
                 .gateway(*gateway)
                 .output_interface(idx)
                 .build();
-            handle
-                .route()
-                .add(msg)
-                .replace()
-                .execute()
-                .await
-                .map_err(kernel)
+            replace_route(handle, msg).await.map_err(kernel)
         }
         LinkOp::Up { link } => {
             let idx = require(handle, link).await?;
@@ -334,13 +336,7 @@ async fn apply_op(handle: &Handle, op: &LinkOp) -> Result<(), NetlinkError> {
                 .gateway(*gateway)
                 .output_interface(idx)
                 .build();
-            handle
-                .route()
-                .add(msg)
-                .replace()
-                .execute()
-                .await
-                .map_err(kernel)
+            replace_route(handle, msg).await.map_err(kernel)
         }
         LinkOp::Delete { link } => match index_of(handle, link).await? {
             Some(idx) => match links.del(idx).execute().await {
