@@ -22,6 +22,10 @@ use crate::backend::{
     BackendError, BackendResult, ByteStream, Change, ErrorKind, PathStat, PutArchiveOptions,
 };
 
+/// How much of an archive upload's body is read after its tar ended (padding, or the rest of
+/// a tar refused early) before the answer is sent.
+const DRAIN_LIMIT: u64 = 1 << 20;
+
 /// The root a file operation on one container works in; unmounts the rootfs it mounted.
 pub(super) struct ContainerRoot {
     fd: OwnedFd,
@@ -154,7 +158,7 @@ impl RealBackend {
         archive: ByteStream,
     ) -> BackendResult<()> {
         let rec = self.record(id)?;
-        let reader = SyncIoBridge::new(StreamReader::new(archive));
+        let mut reader = SyncIoBridge::new(StreamReader::new(archive));
         let (this, given) = (self.clone(), id.to_owned());
         let fd_dir = self.inner.paths.proc_root.join("self/fd");
         let rec_id = rec.id.clone();
@@ -170,7 +174,16 @@ impl RealBackend {
                 owner,
                 fd_dir,
             };
-            extract(root.fd(), &given, &opts.path, reader, &ex).map_err(api_error)?;
+            let extracted = extract(root.fd(), &given, &opts.path, &mut reader, &ex);
+            // The tar ends at its zero blocks, but a client may still be sending padding after
+            // them (or the rest of a tar refused early): read the body to its end, bounded, so
+            // the answer never races the client's last writes. An unread body closes the
+            // connection, and the client then sees "broken pipe" instead of the answer.
+            let _ = std::io::copy(
+                &mut std::io::Read::take(&mut reader, DRAIN_LIMIT),
+                &mut std::io::sink(),
+            );
+            extracted.map_err(api_error)?;
             Ok(())
         })
         .await?;
