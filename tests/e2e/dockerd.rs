@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Engine, IMAGE, busybox_tar, require_root, unmount_under};
-use crate::util::{Berth, show};
+use crate::harness::{
+    Engine, IMAGE, berth_at, busybox_tar, docker_at, require_root, stdout_of_success, unmount_under,
+};
+use crate::util::Berth;
 
 /// An engine the compose tests run against.
 pub trait Target {
@@ -28,21 +30,12 @@ pub trait Target {
 
     /// Runs docker, asserts success, returns trimmed stdout.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} failed:\n{}\n--- engine log\n{}",
-            show(&out),
-            self.log()
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        stdout_of_success(args, &self.docker(args), || self.log())
     }
 
     /// A `berth` invocation in `cwd` talking to this engine (never auto-starting another).
     fn berth(&self, cwd: &Path) -> Berth {
-        Berth::in_dir(cwd)
-            .env("DOCKER_HOST", &self.host())
-            .env("BERTH_NO_AUTOSTART", "1")
+        berth_at(cwd, &self.host())
     }
 }
 
@@ -59,20 +52,6 @@ impl Target for Engine {
     fn docker(&self, args: &[&str]) -> Output {
         Engine::docker(self, args)
     }
-}
-
-/// Runs the docker CLI against `socket`, bounded so a hung request fails the test.
-fn docker_at(socket: &Path, config: &Path, args: &[&str]) -> Output {
-    Command::new("timeout")
-        .args(["--kill-after=5", "120", "docker"])
-        .arg("-H")
-        .arg(format!("unix://{}", socket.display()))
-        .args(args)
-        .env_remove("DOCKER_HOST")
-        .env("DOCKER_CONFIG", config)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run docker (the docker CLI must be on PATH)")
 }
 
 /// A running dockerd (with its containerd), stopped and cleaned up when dropped.

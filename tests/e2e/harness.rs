@@ -33,6 +33,40 @@ pub fn require_root() {
     );
 }
 
+/// Runs the docker CLI against the engine at `socket` with its own client config, bounded by
+/// `timeout` so that a hung request fails the test instead of hanging the suite.
+pub fn docker_at(socket: &Path, config: &Path, args: &[&str]) -> Output {
+    Command::new("timeout")
+        .args(["--kill-after=5", "120", "docker"])
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .args(args)
+        .env_remove("DOCKER_HOST")
+        .env("DOCKER_CONFIG", config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run docker (the docker CLI must be on PATH)")
+}
+
+/// The trimmed stdout of a docker run that must have succeeded; otherwise fails the test with
+/// its output and the engine's log.
+pub fn stdout_of_success(args: &[&str], out: &Output, log: impl FnOnce() -> String) -> String {
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed:\n{}\n--- engine log\n{}",
+        show(out),
+        log()
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A `berth` invocation in `cwd` talking to the engine at `host` (never auto-starting another).
+pub fn berth_at(cwd: &Path, host: &str) -> Berth {
+    Berth::in_dir(cwd)
+        .env("DOCKER_HOST", host)
+        .env("BERTH_NO_AUTOSTART", "1")
+}
+
 /// Mount points under `root` (from this process's mountinfo).
 pub fn mounts_under(root: &Path) -> Vec<String> {
     let root = root.to_string_lossy().into_owned();
@@ -206,31 +240,15 @@ impl Engine {
         std::fs::read_to_string(self.dir.path().join("engine.log")).unwrap_or_default()
     }
 
-    /// Runs the docker CLI against this engine, bounded by `timeout` so that a hung request
-    /// fails the test instead of hanging the suite.
+    /// Runs the docker CLI against this engine, bounded so that a hung request fails the test
+    /// instead of hanging the suite.
     pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new("timeout")
-            .args(["--kill-after=5", "120", "docker"])
-            .arg("-H")
-            .arg(format!("unix://{}", self.socket.display()))
-            .args(args)
-            .env_remove("DOCKER_HOST")
-            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("run docker (the docker CLI must be on PATH)")
+        docker_at(&self.socket, &self.dir.path().join("docker-config"), args)
     }
 
     /// Runs docker, asserts success, returns trimmed stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} failed:\n{}\n--- engine log\n{}",
-            show(&out),
-            self.log()
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        stdout_of_success(args, &self.docker(args), || self.log())
     }
 }
 
@@ -257,9 +275,7 @@ impl Engine {
 
     /// A `berth` invocation in `cwd` talking to this engine (never auto-starting another).
     pub fn berth(&self, cwd: &Path) -> Berth {
-        Berth::in_dir(cwd)
-            .env("DOCKER_HOST", &self.host())
-            .env("BERTH_NO_AUTOSTART", "1")
+        berth_at(cwd, &self.host())
     }
 }
 
