@@ -237,16 +237,7 @@ async fn pull_by_tag_follows_auth_index_and_redirects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_blob_is_refused_and_nothing_recorded() {
-    let (port, shared) = start().await;
-    let (fake, _) = routes(port);
-    *shared.lock().unwrap() = Some(Arc::new(fake));
-    let dir = tempfile::tempdir().unwrap();
-    let store = ImageStore::open(dir.path()).unwrap();
-    let name = format!("127.0.0.1:{port}/team/bad:v1");
-    let e = RegistryClient::default()
-        .pull(&store, &name)
-        .await
-        .unwrap_err();
+    let (dir, store, name, e, port) = failed_pull("team/bad:v1").await;
     assert!(
         matches!(
             e,
@@ -271,6 +262,22 @@ async fn corrupt_blob_is_refused_and_nothing_recorded() {
     );
 }
 
+/// Pulls `repo_tag` from a fresh fake registry into a fresh store, expecting the pull to fail:
+/// the store's directory, the store, the full name, the error and the registry's port.
+async fn failed_pull(repo_tag: &str) -> (tempfile::TempDir, ImageStore, String, ImageError, u16) {
+    let (port, shared) = start().await;
+    let (fake, _) = routes(port);
+    *shared.lock().unwrap() = Some(Arc::new(fake));
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    let name = format!("127.0.0.1:{port}/{repo_tag}");
+    let e = RegistryClient::default()
+        .pull(&store, &name)
+        .await
+        .unwrap_err();
+    (dir, store, name, e, port)
+}
+
 /// Names under the layer cache that are not complete layers (staging directories).
 fn staging_leftovers(root: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(root.join("layers"))
@@ -282,16 +289,7 @@ fn staging_leftovers(root: &std::path::Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layer_not_matching_its_diff_id_is_refused_while_streaming() {
-    let (port, shared) = start().await;
-    let (fake, _) = routes(port);
-    *shared.lock().unwrap() = Some(Arc::new(fake));
-    let dir = tempfile::tempdir().unwrap();
-    let store = ImageStore::open(dir.path()).unwrap();
-    let name = format!("127.0.0.1:{port}/team/lie:v1");
-    let e = RegistryClient::default()
-        .pull(&store, &name)
-        .await
-        .unwrap_err();
+    let (dir, store, name, e, _) = failed_pull("team/lie:v1").await;
     assert!(
         matches!(
             e,
