@@ -121,44 +121,27 @@ fn network_ipv6_containers_reach_each_other_by_name_and_publish_over_ipv6() {
     ]);
     assert!(addr.contains("inet6 fd00:203:11::"), "{addr}");
     // From the engine's namespace (the host side): the bridge's IPv6 address and ::1.
-    let via_gw = in_engine_ns(
-        &e,
-        &[
-            crate::harness::BUSYBOX,
-            "sh",
-            "-c",
-            HTTP6_SH,
-            "http",
-            "fd00:203:11::1",
-            "18094",
-        ],
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&via_gw.stdout).trim(),
-        "hello-v6",
-        "{}\n{}",
-        show(&via_gw),
-        diag(&e)
-    );
-    let lo = in_engine_ns(
-        &e,
-        &[
-            crate::harness::BUSYBOX,
-            "sh",
-            "-c",
-            HTTP6_SH,
-            "http",
-            "::1",
-            "18095",
-        ],
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&lo.stdout).trim(),
-        "hello-v6",
-        "{}\n{}",
-        show(&lo),
-        diag(&e)
-    );
+    for (host, port) in [("fd00:203:11::1", "18094"), ("::1", "18095")] {
+        let got = in_engine_ns(
+            &e,
+            &[
+                crate::harness::BUSYBOX,
+                "sh",
+                "-c",
+                HTTP6_SH,
+                "http",
+                host,
+                port,
+            ],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout).trim(),
+            "hello-v6",
+            "[{host}]:{port}: {}\n{}",
+            show(&got),
+            diag(&e)
+        );
+    }
     let ports = e.ok(&["port", "srv6", "8080"]);
     assert!(
         ports.contains("[::1]:18095") || ports.contains("::1:18095"),
