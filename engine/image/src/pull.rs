@@ -22,7 +22,7 @@ use crate::reference::Reference;
 use crate::registry::{
     Call, MAX_BLOB, MAX_MANIFEST, RegistryClient, RegistryError, Result, Session, Url, read_limited,
 };
-use crate::stream::{CHANNEL_FRAMES, FrameReader, StreamError, store_and_unpack};
+use crate::stream::{CHANNEL_FRAMES, StreamError, frame_reader, store_and_unpack};
 
 /// Manifest media types a pull accepts.
 pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -362,8 +362,9 @@ impl RegistryClient {
                 let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
                 let (layers, opts) = (store.layers().clone(), store.unpack.clone());
                 let (digest, diff_id) = (digest.clone(), diff_id.clone());
+                let frames = frame_reader(rx);
                 let task = tokio::task::spawn_blocking(move || {
-                    store_and_unpack(FrameReader::new(rx), w, &digest, &diff_id, &layers, &opts)
+                    store_and_unpack(frames, w, &digest, &diff_id, &layers, &opts)
                 });
                 (None, Some((tx, task)))
             }

@@ -13,6 +13,7 @@ use std::io::{self, Read, Write};
 
 use hyper::body::Bytes;
 use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::digest::Digest;
 use crate::layers::{LayerError, LayerStore, StagedLayer};
@@ -42,36 +43,15 @@ pub enum StreamError {
     Io(io::Error),
 }
 
-/// A `Read` over the body frames sent by the download side; an `Err` item ends the stream
-/// with that error (an interrupted download), a closed channel is the end of the blob.
-pub(crate) struct FrameReader {
-    rx: mpsc::Receiver<io::Result<Bytes>>,
-    chunk: Bytes,
-}
-
-impl FrameReader {
-    pub(crate) fn new(rx: mpsc::Receiver<io::Result<Bytes>>) -> FrameReader {
-        FrameReader {
-            rx,
-            chunk: Bytes::new(),
-        }
-    }
-}
-
-impl Read for FrameReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.chunk.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.chunk = b,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len());
-        buf[..n].copy_from_slice(&self.chunk[..n]);
-        self.chunk = self.chunk.slice(n..);
-        Ok(n)
-    }
+/// A blocking `Read` over the body frames sent by the download side (tokio-util's bridge, as
+/// the engine's other streamed uploads use): an `Err` item ends the stream with that error (an
+/// interrupted download), a closed channel is the end of the blob. Made inside the runtime,
+/// read on a blocking thread.
+pub(crate) fn frame_reader(rx: mpsc::Receiver<io::Result<Bytes>>) -> impl Read + Send {
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|frame| (frame, rx))
+    });
+    SyncIoBridge::new(StreamReader::new(Box::pin(frames)))
 }
 
 /// Copies every byte read through it into the blob being written.
@@ -96,7 +76,7 @@ impl<R: Read> Read for Tee<'_, R> {
 /// When both fail, the blob's own error wins (too large, wrong digest): a blob that is not the
 /// one the manifest names says more than the unpacker choking on it.
 pub(crate) fn store_and_unpack(
-    frames: FrameReader,
+    frames: impl Read,
     mut blob: BlobWriter,
     digest: &Digest,
     diff_id: &Digest,
@@ -129,13 +109,17 @@ mod tests {
 
     #[test]
     fn frames_read_in_order_and_errors_end_the_stream() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _in_runtime = rt.enter();
         let (tx, rx) = mpsc::channel(4);
         tx.try_send(Ok(Bytes::from_static(b"hel"))).unwrap();
         tx.try_send(Ok(Bytes::new())).unwrap();
         tx.try_send(Ok(Bytes::from_static(b"lo"))).unwrap();
         drop(tx);
         let mut out = String::new();
-        FrameReader::new(rx).read_to_string(&mut out).unwrap();
+        frame_reader(rx).read_to_string(&mut out).unwrap();
         assert_eq!(out, "hello");
 
         let (tx, rx) = mpsc::channel(4);
@@ -143,7 +127,7 @@ mod tests {
         tx.try_send(Err(io::Error::other("connection reset")))
             .unwrap();
         let mut out = Vec::new();
-        let e = FrameReader::new(rx).read_to_end(&mut out).unwrap_err();
+        let e = frame_reader(rx).read_to_end(&mut out).unwrap_err();
         assert!(e.to_string().contains("connection reset"), "{e}");
     }
 }
