@@ -151,16 +151,27 @@ impl LayerStore {
     /// is already there (a concurrent unpack of the same layer) is kept and the staged copy
     /// removed.
     pub fn commit(&self, staged: StagedLayer) -> Result<(), LayerError> {
-        let final_dir = self.layers.join(staged.diff_id.hex());
-        let tmp_path = staged.tmp.keep();
-        if let Err(e) = fs::rename(&tmp_path, &final_dir) {
-            let _ = fs::remove_dir_all(&tmp_path);
-            if !final_dir.is_dir() {
-                return Err(LayerError::Io {
-                    op: "rename into",
-                    path: final_dir,
-                    source: e,
-                });
+        self.commit_all(std::iter::once(staged))
+    }
+
+    /// [`Self::commit`] for the layers of one pull: every rename first, then one directory
+    /// sync makes them all durable.
+    pub fn commit_all(
+        &self,
+        staged: impl IntoIterator<Item = StagedLayer>,
+    ) -> Result<(), LayerError> {
+        for staged in staged {
+            let final_dir = self.layers.join(staged.diff_id.hex());
+            let tmp_path = staged.tmp.keep();
+            if let Err(e) = fs::rename(&tmp_path, &final_dir) {
+                let _ = fs::remove_dir_all(&tmp_path);
+                if !final_dir.is_dir() {
+                    return Err(LayerError::Io {
+                        op: "rename into",
+                        path: final_dir,
+                        source: e,
+                    });
+                }
             }
         }
         sync_dir(&self.layers)?;

@@ -281,9 +281,7 @@ impl RegistryClient {
         // One syncfs makes the blobs and the staged layers' files durable; only then do the
         // layers appear under their diff-ids.
         store.content().sync().map_err(RegistryError::from)?;
-        for layer in staged {
-            store.layers().commit(layer)?;
-        }
+        store.layers().commit_all(staged)?;
         let (stored, _) = store
             .content()
             .write_blob(&bytes[..], Some(&digest), MAX_MANIFEST)
