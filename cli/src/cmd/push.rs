@@ -7,10 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use berth_compose::model::Project;
 use clap::Args;
-use futures_util::StreamExt as _;
 
-use crate::cmd::images::split_reference;
-use crate::cmd::login::registry_auth_for;
+use crate::cmd::image::push::push_reference;
 use crate::cmd::prepare::selection;
 use crate::connect::runtime;
 use crate::global::GlobalArgs;
@@ -51,26 +49,6 @@ pub fn push_list(
     out
 }
 
-/// Pushes one reference, printing the engine's progress unless `quiet`.
-async fn push_one(stack: &Stack, reference: &str, quiet: bool) -> anyhow::Result<()> {
-    let auth = registry_auth_for(reference)?;
-    let (name, tag) = split_reference(reference);
-    let mut stream = stack
-        .client()
-        .push_image_stream(name, tag, auth.as_deref())
-        .await?;
-    while let Some(m) = stream.next().await {
-        let m = m?;
-        if !quiet {
-            match m.id {
-                Some(id) => println!("{reference}: {id}: {}", m.status),
-                None => println!("{reference}: {}", m.status),
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Runs `berth push`.
 pub fn run(args: PushArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
@@ -79,7 +57,8 @@ pub fn run(args: PushArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         let list = push_list(&stack.project, &args.services, args.include_deps);
         let mut failed = 0;
         for (service, reference) in &list {
-            let r = push_one(&stack, reference, args.quiet)
+            let prefix = format!("{reference}: ");
+            let r = push_reference(stack.client(), reference, args.quiet, &prefix)
                 .await
                 .with_context(|| format!("service {service}: pushing {reference}"));
             match r {

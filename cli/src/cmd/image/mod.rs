@@ -9,7 +9,7 @@ mod load;
 mod ls;
 mod prune;
 mod pull;
-mod push;
+pub(crate) mod push;
 mod rm;
 mod save;
 
