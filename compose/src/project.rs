@@ -60,9 +60,23 @@ impl Project {
             })
             .collect();
         Error::collect(unknown)?;
-        let mut keep: Vec<String> = names.to_vec();
+        let keep = self.with_dependencies(names, with_deps);
+        self.services.retain(|name, _| keep.contains(name));
+        self.finish();
+        Ok(self)
+    }
+
+    /// The services of `names` that exist plus, with `with_deps`, every service they depend on,
+    /// transitively (the names `select_services` keeps, and what a verb acting on some
+    /// services and their dependencies works on).
+    pub fn with_dependencies(&self, names: &[String], with_deps: bool) -> Vec<String> {
+        let mut keep: Vec<String> = names
+            .iter()
+            .filter(|n| self.services.contains_key(n.as_str()))
+            .cloned()
+            .collect();
         if with_deps {
-            let graph = ServiceGraph::new(&self);
+            let graph = ServiceGraph::new(self);
             let mut i = 0;
             while i < keep.len() {
                 for dep in graph.dependencies(&keep[i]) {
@@ -73,8 +87,6 @@ impl Project {
                 i += 1;
             }
         }
-        self.services.retain(|name, _| keep.contains(name));
-        self.finish();
-        Ok(self)
+        keep
     }
 }

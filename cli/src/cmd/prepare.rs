@@ -41,17 +41,10 @@ pub(crate) fn selection(project: &Project, services: &[String], no_deps: bool) -
     if services.is_empty() {
         return project.services.keys().cloned().collect();
     }
-    let mut out = BTreeSet::new();
-    let mut todo = services.to_vec();
-    while let Some(s) = todo.pop() {
-        let Some(service) = project.services.get(&s) else {
-            continue;
-        };
-        if out.insert(s) && !no_deps {
-            todo.extend(service.depends_on.keys().cloned());
-        }
-    }
-    out
+    project
+        .with_dependencies(services, !no_deps)
+        .into_iter()
+        .collect()
 }
 
 /// Whether `service`'s image is built (rather than pulled) under `policy`, `present` telling
