@@ -17,6 +17,7 @@ mod archive_extract;
 mod archive_fs;
 mod archive_read;
 mod attach;
+mod body;
 mod build;
 mod build_net;
 mod containers;

@@ -12,19 +12,15 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::Mode;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::archive_extract::{ExtractOptions, extract};
 use super::archive_fs::{ArchiveError, open_in};
 use super::archive_read::{ChunkWriter, Source, locate, write_tar, write_tree};
+use super::body::RequestBody;
 use super::{RealBackend, Record, blocking};
 use crate::backend::{
     BackendError, BackendResult, ByteStream, Change, ErrorKind, PathStat, PutArchiveOptions,
 };
-
-/// How much of an archive upload's body is read after its tar ended (padding, or the rest of
-/// a tar refused early) before the answer is sent.
-const DRAIN_LIMIT: u64 = 1 << 20;
 
 /// The root a file operation on one container works in; unmounts the rootfs it mounted.
 pub(super) struct ContainerRoot {
@@ -158,33 +154,26 @@ impl RealBackend {
         archive: ByteStream,
     ) -> BackendResult<()> {
         let rec = self.record(id)?;
-        let mut reader = SyncIoBridge::new(StreamReader::new(archive));
+        let body = RequestBody::new(archive);
         let (this, given) = (self.clone(), id.to_owned());
         let fd_dir = self.inner.paths.proc_root.join("self/fd");
         let rec_id = rec.id.clone();
         blocking(move || {
-            let root = this.container_root(&rec)?;
-            let owner = if opts.copy_uid_gid {
-                this.container_owner(root.fd(), &rec)?
-            } else {
-                None
-            };
-            let ex = ExtractOptions {
-                no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
-                owner,
-                fd_dir,
-            };
-            let extracted = extract(root.fd(), &given, &opts.path, &mut reader, &ex);
-            // The tar ends at its zero blocks, but a client may still be sending padding after
-            // them (or the rest of a tar refused early): read the body to its end, bounded, so
-            // the answer never races the client's last writes. An unread body closes the
-            // connection, and the client then sees "broken pipe" instead of the answer.
-            let _ = std::io::copy(
-                &mut std::io::Read::take(&mut reader, DRAIN_LIMIT),
-                &mut std::io::sink(),
-            );
-            extracted.map_err(api_error)?;
-            Ok(())
+            body.consume(|reader| {
+                let root = this.container_root(&rec)?;
+                let owner = if opts.copy_uid_gid {
+                    this.container_owner(root.fd(), &rec)?
+                } else {
+                    None
+                };
+                let ex = ExtractOptions {
+                    no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
+                    owner,
+                    fd_dir,
+                };
+                extract(root.fd(), &given, &opts.path, reader, &ex).map_err(api_error)?;
+                Ok(())
+            })
         })
         .await?;
         self.container_event(&rec_id, "extract-to-dir", &[]);

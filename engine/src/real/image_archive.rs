@@ -8,9 +8,10 @@
 //! hostile layer fails the load (and a newly loaded image that fails is removed again).
 
 use berth_image::ImageError;
-use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
+use tokio_util::io::{ReaderStream, SyncIoBridge};
 
 use super::RealBackend;
+use super::body::RequestBody;
 use super::images::image_err;
 use crate::api::models::{HistoryResponseItem, ImageDeleteItem, ImagePruneResponse};
 use crate::backend::{BackendResult, ByteStream};
@@ -49,7 +50,7 @@ impl RealBackend {
     }
 
     pub(super) async fn image_load(&self, source: ByteStream) -> BackendResult<Vec<String>> {
-        let reader = SyncIoBridge::new(StreamReader::new(source));
+        let body = RequestBody::new(source);
         let this = self.clone();
         super::blocking(move || {
             let images = &this.inner.images;
@@ -59,7 +60,9 @@ impl RealBackend {
                 .into_iter()
                 .map(|s| s.id.to_string())
                 .collect();
-            let loaded = images.load(reader).map_err(|e| image_err("", e))?;
+            let loaded = body
+                .consume(|reader| images.load(reader))
+                .map_err(|e| image_err("", e))?;
             let mut lines = Vec::new();
             for s in &loaded {
                 let id = s.id.to_string();

@@ -5,16 +5,11 @@
 //! bridged to `std::io::Read` on a blocking thread and never buffered whole in memory.
 
 use berth_image::ImportOptions;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::RealBackend;
+use super::body::RequestBody;
 use super::images::image_err;
 use crate::backend::{BackendResult, ByteStream, ImportImageOptions};
-
-/// A blocking reader over a streamed request body; must be created inside the runtime.
-fn sync_reader(source: ByteStream) -> impl std::io::Read + Send + 'static {
-    SyncIoBridge::new(StreamReader::new(source))
-}
 
 impl RealBackend {
     pub(super) async fn image_import(
@@ -22,7 +17,7 @@ impl RealBackend {
         source: ByteStream,
         opts: ImportImageOptions,
     ) -> BackendResult<String> {
-        let reader = sync_reader(source);
+        let body = RequestBody::new(source);
         let this = self.clone();
         super::blocking(move || {
             let name = opts.reference.clone().unwrap_or_default();
@@ -32,10 +27,8 @@ impl RealBackend {
                 message: opts.message,
                 created: None,
             };
-            let summary = this
-                .inner
-                .images
-                .import(reader, &import)
+            let summary = body
+                .consume(|reader| this.inner.images.import(reader, &import))
                 .map_err(|e| image_err(&name, e))?;
             Ok(summary.id.to_string())
         })
