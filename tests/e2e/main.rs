@@ -20,6 +20,7 @@ mod harness;
 mod images;
 mod interactive;
 mod network;
+mod network_hairpin;
 mod network_v6;
 mod runtime;
 mod runtime_security;

@@ -39,6 +39,10 @@ pub enum LinkOp {
     },
     /// Enslave `link` to the bridge `master`.
     SetMaster { link: String, master: String },
+    /// Put the bridge port `link` in hairpin mode: the bridge may send a frame back out of the
+    /// port it came in on. With `br_netfilter` a container's connection to its own published
+    /// port is DNATed while still bridged and must go back out of the container's own port.
+    SetHairpin { link: String },
     /// Move `link` into the namespace at `netns`.
     SetNetns { link: String, netns: PathBuf },
     /// Rename `link` to `to`.
@@ -175,8 +179,8 @@ pub struct EndpointPlan {
     pub mtu: u32,
 }
 
-/// Steps creating an endpoint: veth pair, host side on the bridge, peer moved, renamed,
-/// addressed and routed inside the namespace, loopback up.
+/// Steps creating an endpoint: veth pair, host side on the bridge in hairpin mode, peer moved,
+/// renamed, addressed and routed inside the namespace, loopback up.
 pub fn plan_endpoint(ep: &EndpointPlan) -> Vec<Step> {
     let ns = |op| Step {
         netns: Some(ep.netns.clone()),
@@ -191,6 +195,9 @@ pub fn plan_endpoint(ep: &EndpointPlan) -> Vec<Step> {
         host(LinkOp::SetMaster {
             link: ep.host_if.clone(),
             master: ep.bridge.clone(),
+        }),
+        host(LinkOp::SetHairpin {
+            link: ep.host_if.clone(),
         }),
         host(LinkOp::SetNetns {
             link: ep.peer_if.clone(),
@@ -327,6 +334,20 @@ mod tests {
                 link: "eth0".into(),
                 gateway: "10.203.0.1".parse().unwrap()
             }
+        );
+        let master = plan
+            .iter()
+            .position(|s| matches!(s.op, LinkOp::SetMaster { .. }))
+            .expect("set master");
+        assert_eq!(
+            plan[master + 1],
+            Step {
+                netns: None,
+                op: LinkOp::SetHairpin {
+                    link: "vbabc".into()
+                }
+            },
+            "hairpin once the veth is a bridge port"
         );
         assert!(plan.contains(&Step {
             netns: Some("/run/netns/c1".into()),

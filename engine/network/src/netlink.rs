@@ -8,8 +8,9 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
+use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_REQUEST};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::bridge::{LinkOp, Step};
 
@@ -265,6 +266,18 @@ async fn apply_op(handle: &Handle, op: &LinkOp) -> Result<(), NetlinkError> {
             let master = require(handle, master).await?;
             links
                 .set(LinkUnspec::new_with_index(idx).controller(master).build())
+                .execute()
+                .await
+                .map_err(kernel)
+        }
+        LinkOp::SetHairpin { link } => {
+            let idx = require(handle, link).await?;
+            // A bridge port's options change through RTM_NEWLINK on the existing link (as
+            // `ip link set … type bridge_slave hairpin on`): without NLM_F_CREATE/EXCL/REPLACE,
+            // which the kernel answers with EEXIST or EOPNOTSUPP for a link that exists.
+            links
+                .add(LinkBridgePort::new(idx).hairpin(true).build())
+                .set_flags(NLM_F_REQUEST | NLM_F_ACK)
                 .execute()
                 .await
                 .map_err(kernel)
