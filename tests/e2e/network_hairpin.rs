@@ -7,7 +7,7 @@
 //! sysctl is per network namespace on current kernels; the test sets it in the engine's
 //! namespace and puts the old value back afterwards, whatever happens.
 
-use crate::harness::{Engine, IMAGE};
+use crate::harness::Engine;
 use crate::network::{HTTP_SH, diag, gateway_of, in_engine_ns, web};
 use crate::util::show;
 

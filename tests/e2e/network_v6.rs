@@ -235,3 +235,70 @@ fn network_ports_publish_through_the_first_non_internal_network_and_hairpin() {
         diag(&e)
     );
 }
+
+#[test]
+fn network_ipv6_dns_answers_on_the_ipv6_gateway_too() {
+    let e = Engine::start("net_ipv6_dns");
+    if let Some(reason) = ipv6_missing(&e) {
+        eprintln!("SKIP network_ipv6_dns_answers_on_the_ipv6_gateway_too: {reason}");
+        return;
+    }
+    e.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.203.16.0/24",
+        "--subnet",
+        "fd00:203:16::/64",
+        "dnsv6",
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "named6",
+        "--network",
+        "dnsv6",
+        "--network-alias",
+        "svc",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    let (ip4, ip6) = (ip_of(&e, "named6", "dnsv6"), ip6_of(&e, "named6", "dnsv6"));
+    let resolv = e.ok(&["exec", "named6", "cat", "/etc/resolv.conf"]);
+    let servers: Vec<&str> = resolv
+        .lines()
+        .filter(|l| l.starts_with("nameserver"))
+        .collect();
+    assert_eq!(
+        servers,
+        ["nameserver 10.203.16.1", "nameserver fd00:203:16::1"],
+        "both gateways, IPv4 first: {resolv}"
+    );
+    // Asked on the IPv6 gateway, from a peer (over IPv6), for both record types.
+    for (kind, want) in [("aaaa", &ip6), ("a", &ip4)] {
+        let ty = format!("-type={kind}");
+        let got = e.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "dnsv6",
+            IMAGE,
+            "nslookup",
+            &ty,
+            "svc",
+            "fd00:203:16::1",
+        ]);
+        let text = String::from_utf8_lossy(&got.stdout);
+        assert!(
+            got.status.success() && text.contains(want.as_str()),
+            "{kind} of svc on [fd00:203:16::1]:53 should be {want}: {}\n{}",
+            show(&got),
+            diag(&e)
+        );
+    }
+    e.ok(&["rm", "-f", "named6"]);
+    e.ok(&["network", "rm", "dnsv6"]);
+}

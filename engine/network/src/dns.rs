@@ -1,9 +1,10 @@
 //! Embedded DNS server of a network, so containers find each other by service name, container
 //! name, alias or `name.network` while every other name goes to the host's resolvers.
 //!
-//! One server per network, bound on the gateway address (UDP and TCP) of that network. It only
-//! answers clients whose source address is inside the network's subnet; internal networks get no
-//! upstreams, so names outside the network fail instead of leaking out. Endpoints of IPv6
+//! One server per network, bound on the gateway address (UDP and TCP) of that network, and on
+//! its IPv6 gateway too when it has IPv6. It only answers clients whose source address is inside
+//! the network's subnets; internal networks get no upstreams, so names outside the network fail
+//! instead of leaking out. Endpoints of IPv6
 //! networks have AAAA records too; a known name without an address of the asked type gets an
 //! empty NOERROR answer, never a forward.
 
@@ -19,7 +20,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType, rdata::A, rdata::AAAA};
 use hickory_server::ServerFuture;
 use hickory_server::authority::MessageResponseBuilder;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 /// Time-to-live of answers about containers (short: containers come and go).
 const LOCAL_TTL: u32 = 600;
@@ -95,6 +96,14 @@ impl Records {
         if let Some(((ip, _), _)) = self.endpoints.remove(endpoint) {
             self.peers.remove(&ip);
         }
+    }
+
+    /// The IPv4 address of the endpoint holding the IPv6 address `ip6` (clients are known by
+    /// their IPv4 address).
+    pub fn v4_of(&self, ip6: Ipv6Addr) -> Option<Ipv4Addr> {
+        self.endpoints
+            .values()
+            .find_map(|((v4, v6), _)| (*v6 == Some(ip6)).then_some(*v4))
     }
 
     /// Sets the other networks (name, records) whose names the client at `client` also sees.
@@ -219,8 +228,12 @@ pub fn read_resolv_conf(path: &Path) -> Result<Vec<SocketAddr>, DnsError> {
 pub struct DnsConfig {
     /// Listen address (UDP and TCP), normally `<gateway>:53`.
     pub listen: SocketAddr,
-    /// Only clients in this subnet get answers.
+    /// Second listen address of an IPv6 network, normally `[<IPv6 gateway>]:53`.
+    pub listen6: Option<SocketAddr>,
+    /// Only clients in this subnet (or in `subnet6`) get answers.
     pub subnet: Ipv4Net,
+    /// IPv6 subnet of the network, if any.
+    pub subnet6: Option<Ipv6Net>,
     /// Network name, for `name.network` lookups.
     pub network: String,
     /// Upstream resolvers; empty for internal networks.
@@ -238,7 +251,10 @@ impl Handler {
         let name = query.name().to_utf8();
         let client = match client {
             IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().or_else(|| {
+                let records = self.records.read().ok()?;
+                records.v4_of(v6)
+            }),
         };
         let ips = resolve_dual(&self.records, &self.config.network, client, &name);
         if ips.is_empty() {
@@ -295,10 +311,13 @@ impl Handler {
     }
 }
 
-fn in_subnet(subnet: Ipv4Net, addr: IpAddr) -> bool {
+fn in_subnet(subnet: Ipv4Net, subnet6: Option<Ipv6Net>, addr: IpAddr) -> bool {
     match addr {
         IpAddr::V4(v4) => subnet.contains(&v4),
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| subnet.contains(&v4)),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => subnet.contains(&v4),
+            None => subnet6.is_some_and(|net| net.contains(&v6)),
+        },
     }
 }
 
@@ -314,7 +333,7 @@ impl RequestHandler for Handler {
         let Some(query) = request.queries().first().map(|q| q.original().clone()) else {
             return send(&mut response, refuse(ResponseCode::FormErr)).await;
         };
-        if !in_subnet(self.config.subnet, request.src().ip()) {
+        if !in_subnet(self.config.subnet, self.config.subnet6, request.src().ip()) {
             return send(&mut response, refuse(ResponseCode::Refused)).await;
         }
         let mut header = Header::response_from_request(request.header());
@@ -364,37 +383,49 @@ async fn send<'a, R: ResponseHandler>(
 pub struct DnsServer {
     server: ServerFuture<Handler>,
     listen: SocketAddr,
+    listen6: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for DnsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DnsServer")
             .field("listen", &self.listen)
+            .field("listen6", &self.listen6)
             .finish_non_exhaustive()
     }
 }
 
 impl DnsServer {
-    /// Binds UDP and TCP on `config.listen` and serves `records` (needs a tokio runtime).
+    /// Binds UDP and TCP on `config.listen` (and `config.listen6`) and serves `records`
+    /// (needs a tokio runtime). Nothing is left listening when one of them cannot bind.
     pub async fn start(config: DnsConfig, records: SharedRecords) -> Result<Self, DnsError> {
-        let listen = config.listen;
-        let bind = |source| DnsError::Bind {
-            addr: listen,
-            source,
+        let first = bind_pair(config.listen).await?;
+        let second = match config.listen6 {
+            Some(addr) => Some(bind_pair(addr).await?),
+            None => None,
         };
-        let udp = tokio::net::UdpSocket::bind(listen).await.map_err(bind)?;
-        // With port 0, TCP must take the port UDP got.
-        let listen = udp.local_addr().map_err(bind)?;
-        let tcp = tokio::net::TcpListener::bind(listen).await.map_err(bind)?;
+        let listen = first.2;
+        let listen6 = second.as_ref().map(|(_, _, addr)| *addr);
         let mut server = ServerFuture::new(Handler { config, records });
-        server.register_socket(udp);
-        server.register_listener(tcp, Duration::from_secs(5));
-        Ok(Self { server, listen })
+        for (udp, tcp, _) in std::iter::once(first).chain(second) {
+            server.register_socket(udp);
+            server.register_listener(tcp, Duration::from_secs(5));
+        }
+        Ok(Self {
+            server,
+            listen,
+            listen6,
+        })
     }
 
     /// The bound address (useful when port 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// The bound IPv6 address, when the server listens on one.
+    pub fn local_addr6(&self) -> Option<SocketAddr> {
+        self.listen6
     }
 
     /// Stops serving and closes the sockets.
@@ -403,6 +434,21 @@ impl DnsServer {
             tracing::debug!(error = %e, "dns: shutdown");
         }
     }
+}
+
+/// UDP and TCP sockets on `listen`, and the address they got (with port 0, TCP takes the port
+/// UDP got).
+async fn bind_pair(
+    listen: SocketAddr,
+) -> Result<(tokio::net::UdpSocket, tokio::net::TcpListener, SocketAddr), DnsError> {
+    let bind = |source| DnsError::Bind {
+        addr: listen,
+        source,
+    };
+    let udp = tokio::net::UdpSocket::bind(listen).await.map_err(bind)?;
+    let listen = udp.local_addr().map_err(bind)?;
+    let tcp = tokio::net::TcpListener::bind(listen).await.map_err(bind)?;
+    Ok((udp, tcp, listen))
 }
 
 /// A name → owner `Name`, for callers building queries.

@@ -129,6 +129,24 @@ pub struct Network {
     pub dns_listen: SocketAddr,
 }
 
+impl Network {
+    /// Where its DNS server listens on IPv6: the IPv6 gateway, same port, when the network has
+    /// IPv6 and its server is on the (IPv4) gateway.
+    pub fn dns_listen6(&self) -> Option<SocketAddr> {
+        let gateway6 = self.gateway6?;
+        (self.dns_listen.ip() == IpAddr::V4(self.gateway))
+            .then(|| SocketAddr::new(gateway6.into(), self.dns_listen.port()))
+    }
+
+    /// The nameservers a container of this network uses: the server's IPv4 address, then
+    /// its IPv6 one.
+    pub fn dns_servers(&self) -> Vec<IpAddr> {
+        std::iter::once(self.dns_listen.ip())
+            .chain(self.dns_listen6().map(|a| a.ip()))
+            .collect()
+    }
+}
+
 /// A port to publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortSpec {
@@ -398,7 +416,9 @@ impl NetworkManager {
         let net = &state.network;
         let config = DnsConfig {
             listen: net.dns_listen,
+            listen6: net.dns_listen6(),
             subnet: net.subnet,
+            subnet6: net.subnet6,
             network: net.name.clone(),
             upstreams: if net.internal {
                 vec![]

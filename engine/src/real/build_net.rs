@@ -165,9 +165,12 @@ impl StepEndpoint {
         let hosts = net_files::render_hosts(Some((ep.ip, &names)), &[], &[], None)
             .unwrap_or_else(|_| format!("127.0.0.1\tlocalhost\n{}\t{SANDBOX_HOSTNAME}\n", ep.ip));
         // The default bridge has no embedded DNS: the host's servers, as for containers.
-        let embedded: Option<IpAddr> =
-            (info.name != DEFAULT_NETWORK).then_some(info.dns_listen.ip());
-        let resolv = net_files::render_resolv(&bn.net.host_resolv, embedded, &[], &[], &[]);
+        let embedded: Vec<IpAddr> = if info.name == DEFAULT_NETWORK {
+            Vec::new()
+        } else {
+            info.dns_servers()
+        };
+        let resolv = net_files::render_resolv(&bn.net.host_resolv, &embedded, &[], &[], &[]);
         write(&self.hosts, &hosts)?;
         write(&self.resolv, &resolv)
     }

@@ -252,7 +252,7 @@ impl RealBackend {
         let networks = networks_of(&rec.network_mode, &rec.body);
         let h = &rec.body.host_config;
         let dir = self.inner.paths.container(&rec.id);
-        let mut own: Option<(Ipv4Addr, Ipv4Addr, IpAddr, bool)> = None;
+        let mut own: Option<(Ipv4Addr, Ipv4Addr, Vec<IpAddr>, bool)> = None;
         if !networks.is_empty() {
             let net = self.net()?;
             let exposed: Vec<String> = rec.body.config.exposed_ports.keys().cloned().collect();
@@ -270,7 +270,7 @@ impl RealBackend {
                     .await?;
                 let info = net.manager.network(name).await.map_err(manager_err)?;
                 if own.is_none() {
-                    let embedded = info.dns_listen.ip();
+                    let embedded = info.dns_servers();
                     own = Some((ep.ip, info.gateway, embedded, name == DEFAULT_NETWORK));
                 }
             }
@@ -284,20 +284,23 @@ impl RealBackend {
         };
         let links = self.link_entries(rec);
         let hosts = net_files::render_hosts(
-            own.map(|(ip, ..)| (ip, names.as_slice())),
+            own.as_ref().map(|(ip, ..)| (*ip, names.as_slice())),
             &h.extra_hosts,
             &links,
-            own.map(|(_, gw, ..)| gw),
+            own.as_ref().map(|(_, gw, ..)| *gw),
         )
         .map_err(bad_request)?;
         let host_resolv = self
             .net()
             .map(|n| n.host_resolv.clone())
             .unwrap_or_default();
-        let embedded = own.and_then(|(_, _, dns, default)| (!default).then_some(dns));
+        let embedded = own
+            .filter(|(.., default)| !default)
+            .map(|(_, _, dns, _)| dns)
+            .unwrap_or_default();
         let resolv = net_files::render_resolv(
             &host_resolv,
-            embedded,
+            &embedded,
             &h.dns,
             &h.dns_search,
             &h.dns_options,

@@ -59,12 +59,13 @@ pub fn render_hosts(
     Ok(out)
 }
 
-/// `/etc/resolv.conf` of a container. `embedded` is the network's DNS server (user networks);
-/// without it the host's non-loopback nameservers are used (the default bridge, as Docker).
+/// `/etc/resolv.conf` of a container. `embedded` are the addresses of the network's DNS server
+/// (user networks: its IPv4 gateway, then its IPv6 one); without them the host's non-loopback
+/// nameservers are used (the default bridge, as Docker).
 /// `Dns`, `DnsSearch` and `DnsOptions` replace the respective lines.
 pub fn render_resolv(
     host: &str,
-    embedded: Option<IpAddr>,
+    embedded: &[IpAddr],
     dns: &[String],
     search: &[String],
     options: &[String],
@@ -80,8 +81,8 @@ pub fn render_resolv(
     };
     let servers: Vec<String> = if !dns.is_empty() {
         dns.to_vec()
-    } else if let Some(ip) = embedded {
-        vec![ip.to_string()]
+    } else if !embedded.is_empty() {
+        embedded.iter().map(IpAddr::to_string).collect()
     } else {
         words("nameserver")
             .into_iter()
@@ -301,12 +302,17 @@ mod tests {
     fn resolv_conf_uses_embedded_dns_or_host_servers_and_overrides() {
         let host =
             "nameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch corp.example\noptions edns0\n";
-        let user = render_resolv(host, Some("10.203.1.1".parse().unwrap()), &[], &[], &[]);
+        let user = render_resolv(host, &["10.203.1.1".parse().unwrap()], &[], &[], &[]);
         assert_eq!(
             user,
             "nameserver 10.203.1.1\nsearch corp.example\noptions edns0\n"
         );
-        let default = render_resolv(host, None, &[], &[], &[]);
+        let dual = ["10.203.1.1".parse().unwrap(), "fd00:1::1".parse().unwrap()];
+        assert_eq!(
+            render_resolv(host, &dual, &[], &[], &[]),
+            "nameserver 10.203.1.1\nnameserver fd00:1::1\nsearch corp.example\noptions edns0\n"
+        );
+        let default = render_resolv(host, &[], &[], &[], &[]);
         assert!(default.starts_with("nameserver 192.0.2.53\n"), "{default}");
         assert!(
             !default.contains("127.0.0.53"),
@@ -314,7 +320,7 @@ mod tests {
         );
         let own = render_resolv(
             host,
-            None,
+            &[],
             &["10.203.9.9".into()],
             &["a.test".into(), "b.test".into()],
             &["ndots:2".into()],

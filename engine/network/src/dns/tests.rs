@@ -113,7 +113,9 @@ async fn server(subnet: &str, upstreams: Vec<SocketAddr>) -> (DnsServer, SharedR
     }
     let config = DnsConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        listen6: None,
         subnet: subnet.parse().unwrap(),
+        subnet6: None,
         network: "front".into(),
         upstreams,
     };
@@ -226,5 +228,54 @@ async fn aaaa_answers_for_ipv6_endpoints_and_empty_noerror_otherwise() {
     let v4_only = ask("web", RecordType::AAAA).await;
     assert_eq!(v4_only.response_code(), ResponseCode::NoError);
     assert!(v4_only.answers().is_empty());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn ipv6_network_answers_on_its_ipv6_address_too() {
+    let records: SharedRecords = Arc::default();
+    records.write().unwrap().upsert_dual(
+        "e6",
+        (ip("10.203.0.9"), Some("::1".parse().unwrap())),
+        vec!["dual".into()],
+    );
+    assert_eq!(
+        records.read().unwrap().v4_of("::1".parse().unwrap()),
+        Some(ip("10.203.0.9"))
+    );
+    let config = DnsConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        listen6: Some("[::1]:0".parse().unwrap()),
+        subnet: "10.203.0.0/24".parse().unwrap(),
+        subnet6: Some("::1/128".parse().unwrap()),
+        network: "front".into(),
+        upstreams: vec![],
+    };
+    let srv = DnsServer::start(config, records).await.unwrap();
+    let addr6 = srv.local_addr6().expect("IPv6 listen address");
+    assert!(addr6.ip().is_loopback() && addr6.port() != 0, "{addr6}");
+    let sock = tokio::net::UdpSocket::bind("[::1]:0").await.unwrap();
+    for (kind, want) in [(RecordType::AAAA, "::1"), (RecordType::A, "10.203.0.9")] {
+        let mut msg = Message::new();
+        msg.set_id(12);
+        msg.add_query(Query::query(fqdn("dual").unwrap(), kind));
+        sock.send_to(&msg.to_vec().unwrap(), addr6).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let (n, _) = sock.recv_from(&mut buf).await.unwrap();
+        let reply = Message::from_vec(&buf[..n]).unwrap();
+        let got: Vec<String> = reply
+            .answers()
+            .iter()
+            .map(|r| match r.data() {
+                RData::A(a) => a.0.to_string(),
+                RData::AAAA(a) => a.0.to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(got, vec![want.to_string()], "{kind:?}");
+    }
+    // The IPv4 side still refuses clients outside the IPv4 subnet (127.0.0.1 here).
+    let refused = query(srv.local_addr(), "dual").await;
+    assert_eq!(refused.response_code(), ResponseCode::Refused);
     srv.stop().await;
 }
