@@ -9,8 +9,9 @@ use crate::harness::{Engine, IMAGE};
 use crate::network::{diag, fetch, gateway_of, http_args, in_engine_ns, ip_of, web};
 use crate::util::show;
 
-/// [`HTTP_SH`] over IPv6: `HOST` is an IPv6 literal or a name resolved with an AAAA query.
-const HTTP6_SH: &str = r#"h=$1; p=$2
+/// [`HTTP_SH`] over IPv6: `HOST` is an IPv6 literal or a name resolved with an AAAA query
+/// (`ONCE` set: a single try).
+pub(super) const HTTP6_SH: &str = r#"h=$1; p=$2
 for i in $(seq 100); do
   a=$h
   case $h in *:*) ;; *) a=$(nslookup -type=aaaa "$h" 2>/dev/null | awk '/^Address/ && !/:53$/ && /:/ {print $NF; exit}');; esac
@@ -18,12 +19,13 @@ for i in $(seq 100); do
     r=$(printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 "$a" "$p" 2>/dev/null)
     if [ -n "$r" ]; then echo "$r" | tail -n 1; exit 0; fi
   fi
+  [ -n "$ONCE" ] && exit 1
   sleep 0.1
 done
 exit 1"#;
 
 /// Whether the engine's namespace has IPv6 (a kernel without it is a visible skip).
-fn ipv6_missing(e: &Engine) -> Option<String> {
+pub(super) fn ipv6_missing(e: &Engine) -> Option<String> {
     let probe = in_engine_ns(e, &["test", "-e", "/proc/net/if_inet6"]);
     if !probe.status.success() {
         return Some("the kernel has no IPv6 (/proc/net/if_inet6 is missing)".into());
