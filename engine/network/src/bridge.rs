@@ -246,6 +246,19 @@ pub fn plan_endpoint(ep: &EndpointPlan) -> Vec<Step> {
     steps
 }
 
+/// Steps putting existing endpoints' host-side veths in hairpin mode (endpoints made before
+/// [`plan_endpoint`] did it; setting it again is harmless).
+pub fn plan_hairpin<'a>(host_ifs: impl IntoIterator<Item = &'a str>) -> Vec<Step> {
+    host_ifs
+        .into_iter()
+        .map(|link| {
+            host(LinkOp::SetHairpin {
+                link: link.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// Steps removing an endpoint: deleting the host side deletes the peer too.
 pub fn plan_remove_endpoint(host_if: &str) -> Vec<Step> {
     vec![host(LinkOp::Delete {

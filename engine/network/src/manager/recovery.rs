@@ -1,6 +1,7 @@
 //! Start-up recovery: after a crash or a reboot the kernel and the state file disagree. This
 //! reconciles them without touching anything berth does not own: endpoints whose veth vanished
-//! (their container died) are dropped and their addresses released, berth-shaped veths that no
+//! (their container died) are dropped and their addresses released, surviving endpoints' bridge
+//! ports are (again) put in hairpin mode, berth-shaped veths that no
 //! endpoint owns and `br-<id>` bridges that no network owns are deleted, and berth firewall
 //! rule sets of unknown networks are removed.
 
@@ -79,6 +80,13 @@ impl NetworkManager {
             .values()
             .flat_map(|s| s.endpoints.values().map(|e| e.host_if.as_str()))
             .collect();
+        // Best effort: a container dying right now takes its veth along, which is no error.
+        for host_if in &owned {
+            let steps = bridge::plan_hairpin([*host_if]);
+            if let Err(e) = apply_links(&self.config.netlink, steps).await {
+                tracing::warn!(error = %e, veth = %host_if, "cannot set hairpin mode");
+            }
+        }
         for veth in links
             .iter()
             .filter(|l| bridge::is_berth_veth(l) && !owned.contains(l.as_str()))

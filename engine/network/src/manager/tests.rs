@@ -405,10 +405,19 @@ async fn reconcile_drops_dead_endpoints_and_stray_veths() {
         .map(|op| Step { netns: None, op })
         .collect();
     env.fake.apply(&steps).unwrap();
+    let before = env.fake.steps.lock().unwrap().len();
     let done = mgr.reconcile().await.unwrap();
     assert_eq!(
         done.endpoints,
         vec![("front".to_string(), "c1".to_string())]
+    );
+    let c2_if = mgr.endpoints("front").await.unwrap()[0].host_if.clone();
+    assert!(
+        env.fake.steps.lock().unwrap()[before..].contains(&Step {
+            netns: None,
+            op: LinkOp::SetHairpin { link: c2_if }
+        }),
+        "a surviving endpoint's port is put in hairpin mode again"
     );
     assert_eq!(done.veths, vec!["vb0123456789a".to_string()]);
     assert!(
