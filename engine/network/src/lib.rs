@@ -31,8 +31,9 @@
 //! manager.remove_network(&net.name).await?;      // Err(ActiveEndpoints) while connected
 //! ```
 //!
-//! The container's `resolv.conf` should name `dns_listen` of the network of its `eth0` (the
-//! gateway, port 53); that server also answers the names of the container's other networks.
+//! The container's `resolv.conf` should name `Network::dns_servers` of the network of its
+//! `eth0` (the gateway, then the IPv6 gateway of an IPv6 network; port 53); that server also
+//! answers the names of the container's other networks.
 //! One daemon per host: `reconcile` treats every `berth-*` nft table / `BERTH-*` chain and every
 //! `vb<11 hex>` veth it does not know as its own leftovers.
 //!
