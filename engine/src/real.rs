@@ -154,6 +154,8 @@ struct Inner {
     health: health::Monitors,
     volumes: berth_volume::VolumeStore,
     net: std::sync::OnceLock<Arc<networks::Networking>>,
+    /// What start-up recovery left for the async runtime, run once networking is open.
+    recovered: Mutex<Option<recovery::Pending>>,
     runtime_bin: std::sync::OnceLock<berth_runtime::sealed::RuntimeBinary>,
 }
 
@@ -235,6 +237,7 @@ impl RealBackend {
                 health: health::Monitors::default(),
                 volumes,
                 net: std::sync::OnceLock::new(),
+                recovered: Mutex::new(None),
                 runtime_bin: std::sync::OnceLock::new(),
             }),
         };

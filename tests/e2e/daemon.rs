@@ -283,6 +283,100 @@ fn daemon_sigkill_keeps_running_containers_and_learns_exits() {
     assert!(out.status.success(), "{}", show(&out));
 }
 
+/// Regression: at daemon start, recovery recorded the exits that happened while the daemon was
+/// down, and resumed restart policies, on a task that raced with the opening of networking: an
+/// exit recorded first dropped the container's network namespace while its endpoints were not
+/// loaded yet, and a restart by policy found no networking and left the container exited.
+/// Here networking takes seconds to open (every `nft` call of the new engine sleeps first), so
+/// the race is lost every time unless recovery waits for networking.
+#[test]
+fn daemon_restart_policies_and_exits_resume_once_networking_is_open() {
+    let mut e = Engine::start("policy_net");
+    e.ok(&["network", "create", "polnet"]);
+    for (name, policy) in [("pn-always", "always"), ("pn-none", "no")] {
+        e.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            "--network",
+            "polnet",
+            IMAGE,
+            "sleep",
+            "1000",
+        ]);
+    }
+    let pids: Vec<i32> = ["pn-always", "pn-none"]
+        .iter()
+        .map(|n| inspect(&e, n, "{{.State.Pid}}").parse().unwrap())
+        .collect();
+    let nft = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("nft"))
+        .find(|p| p.is_file())
+        .expect("nft on PATH");
+    let slow = e.scratch().join("slow-nft");
+    std::fs::create_dir_all(&slow).unwrap();
+    std::fs::write(
+        slow.join("nft"),
+        format!("#!/bin/sh\nsleep 2\nexec {} \"$@\"\n", nft.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        slow.join("nft"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(slow).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    e.kill_engine(libc::SIGKILL);
+    for pid in &pids {
+        // SAFETY: kill(2) of the init of a container this test started.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    e.respawn_with_env(&[("PATH", path.to_str().unwrap())]);
+    eventually(
+        &e,
+        "the always container restarted by its policy",
+        Duration::from_secs(60),
+        || {
+            let s = inspect(&e, "pn-always", "{{.State.Status}} {{.State.Pid}}");
+            s.starts_with("running ") && s != format!("running {}", pids[0])
+        },
+    );
+    eventually(
+        &e,
+        "the exit that happened while down",
+        Duration::from_secs(60),
+        || inspect(&e, "pn-none", "{{.State.Status}} {{.State.ExitCode}}") == "exited 137",
+    );
+    assert_eq!(inspect(&e, "pn-always", "{{.RestartCount}}"), "1");
+    let attached = e.ok(&["network", "inspect", "-f", "{{json .Containers}}", "polnet"]);
+    let attached: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&attached).unwrap();
+    let ids: Vec<String> = attached.keys().cloned().collect();
+    assert_eq!(
+        ids,
+        [inspect(&e, "pn-always", "{{.Id}}")],
+        "endpoints on polnet"
+    );
+    crate::daemon_debris::assert_no_debris(&e, 0);
+    let out = e.docker(&[
+        "exec",
+        "pn-always",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+}
+
 /// Health checks run through exec: a passing check turns the container healthy, a failing one
 /// unhealthy after its retries, each with its output in `State.Health.Log`.
 #[test]

@@ -317,6 +317,11 @@ impl Engine {
     /// Starts the engine again on the same data root and socket, in the network namespace of
     /// the engine [`Engine::kill_engine`] stopped, and waits until it answers.
     pub fn respawn(&mut self) {
+        self.respawn_with_env(&[]);
+    }
+
+    /// Like [`Engine::respawn`], with `env` added to the new engine's environment.
+    pub fn respawn_with_env(&mut self, env: &[(&str, &str)]) {
         use std::os::fd::AsRawFd as _;
         let netns = self.held_netns.take().expect("respawn follows kill_engine");
         let handle = format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd());
@@ -324,7 +329,8 @@ impl Engine {
         cmd.arg(format!("--net={handle}"))
             .arg("--")
             .arg(env!("CARGO_BIN_EXE_berth"))
-            .arg("engine");
+            .arg("engine")
+            .envs(env.iter().copied());
         self.spawn_engine(cmd);
     }
 

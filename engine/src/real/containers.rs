@@ -394,15 +394,6 @@ impl RealBackend {
         }) else {
             return;
         };
-        // An exit recorded by recovery can race with the daemon opening its networking: the
-        // detach above found no networking, and `open_networks` listed the stopped containers
-        // before this update. Whichever comes second detaches (the endpoint map is taken once).
-        if self
-            .net()
-            .is_ok_and(|n| super::networks::lock(&n.attached).contains_key(id))
-        {
-            self.net_detach(id).await;
-        }
         self.exited(&rec);
         if rec.body.host_config.auto_remove {
             let anonymous = self.anonymous_volumes(id);
@@ -412,7 +403,7 @@ impl RealBackend {
         }
     }
 
-    fn phase_rx(&self, id: &str) -> BackendResult<watch::Receiver<Phase>> {
+    pub(super) fn phase_rx(&self, id: &str) -> BackendResult<watch::Receiver<Phase>> {
         self.lock()
             .get(id)
             .map(|e| e.phase.subscribe())

@@ -530,6 +530,8 @@ async fn drop_unfinished(
 impl RealBackend {
     /// Wires networking: opens the manager under `<data-root>/networks`, reconciles it with the
     /// kernel and creates the default `bridge` network (Linux bridge `berth0`) when absent.
+    /// Then what start-up recovery left for this moment runs (exits, watchers, restart
+    /// policies: [`RealBackend::resume_after_recovery`]).
     pub async fn open_networks(&self, cfg: NetConfig) -> Result<(), RealError> {
         let root = self.inner.paths.data_root.join("networks");
         let net = Networking::open(root, &cfg).await?;
@@ -575,6 +577,7 @@ impl RealBackend {
         for id in stopped {
             self.net_detach(&id).await;
         }
+        self.resume_after_recovery();
         Ok(())
     }
 

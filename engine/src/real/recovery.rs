@@ -3,11 +3,15 @@
 //! watcher, since the new daemon is not the shim's parent); exits that happened while the daemon
 //! was down are recorded; a start the dead daemon left half-done is undone; directories and
 //! runtime state that belong to no container (a create or remove cut short) are removed with
-//! their mounts and cgroups; then the restart policies resume.
+//! their mounts and cgroups.
 //!
-//! The decision per container is pure ([`plan`]); [`RealBackend::reconcile`] applies it.
+//! The decision per container is pure ([`plan`]); [`RealBackend::reconcile`] applies what needs
+//! no networking and keeps the rest ([`Pending`]): exits are recorded, re-attached containers
+//! watched and restart policies resumed only once networking is open
+//! ([`RealBackend::resume_after_recovery`]), since each of them detaches or attaches endpoints.
 
 use std::path::Path;
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use berth_runtime::state::Status;
@@ -26,6 +30,17 @@ pub struct Observed {
     pub exit_recorded: bool,
     /// The runtime's status of the container, `None` when it has no state for it.
     pub runtime: Option<Status>,
+}
+
+/// What recovery leaves for the async runtime until networking is open: exits to record and
+/// re-attached containers to watch. Recording an exit detaches the container's endpoints and
+/// then unpins its namespace; before networking is open the endpoints are not loaded, so only
+/// the namespace would go (and the veths with it) while the container is still recorded as
+/// running with its endpoints, and a restart by policy would find no networking.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    exited: Vec<String>,
+    watch: Vec<String>,
 }
 
 /// What recovery does with one recorded container.
@@ -105,8 +120,8 @@ impl RealBackend {
         }
     }
 
-    /// Reconciles records with the kernel (see the module doc). Exits and re-attachments that
-    /// need the async runtime are handed to it when there is one.
+    /// Reconciles records with the kernel (see the module doc). Exits to record and containers
+    /// to watch are kept for [`RealBackend::resume_after_recovery`].
     pub(super) fn reconcile(&self) {
         // Shims of containers not recorded as running are starts the dead daemon left
         // half-done. They go first, so that none of them writes runtime state after it was
@@ -156,16 +171,32 @@ impl RealBackend {
                 }
             }
         }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            // Without a runtime (a synchronous caller) exits are still recorded; nothing is
-            // watched or restarted.
-            for id in exited {
-                self.record_exit_now(&id);
-            }
+        *self
+            .inner
+            .recovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Pending { exited, watch });
+    }
+
+    /// Runs what [`RealBackend::reconcile`] left for the async runtime, once networking is open
+    /// ([`RealBackend::open_networks`] calls it last): records the exits found, watches the
+    /// re-attached containers, then starts the containers their restart policy wants running.
+    /// Runs once.
+    pub(super) fn resume_after_recovery(&self) {
+        let pending = self
+            .inner
+            .recovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(Pending { exited, watch }) = pending else {
             return;
         };
+        // Taken before the exits are recorded: a container whose exit recovery records is
+        // restarted by its policy's back-off, not a second time here.
+        let candidates = self.policy_candidates();
         let this = self.clone();
-        handle.spawn(async move {
+        tokio::spawn(async move {
             for id in exited {
                 this.on_exit(&id).await;
             }
@@ -175,7 +206,7 @@ impl RealBackend {
                 let me = this.clone();
                 tokio::spawn(async move { me.watch_shim(&id).await });
             }
-            this.resume_policies().await;
+            this.resume_policies(candidates).await;
         });
     }
 
@@ -281,20 +312,6 @@ impl RealBackend {
         }
     }
 
-    fn record_exit_now(&self, id: &str) {
-        let dir = self.inner.paths.container(id);
-        if let Ok(exit) = berth_runtime::shim::read_exit(&dir.join("exit.json")) {
-            let _ = self.inner.runtime.delete(id, true);
-            let _ = self.update(id, |r| {
-                r.running = false;
-                r.pid = 0;
-                r.exit_code = i64::from(exit.exit_code);
-                r.oom_killed = exit.oom_killed;
-                r.finished_at = exit.finished_at.clone();
-            });
-        }
-    }
-
     /// Waits for the exit of a container whose shim this daemon did not spawn, then records it
     /// like any exit.
     async fn watch_shim(&self, id: &str) {
@@ -382,6 +399,80 @@ mod tests {
             exit_recorded,
             runtime,
         }
+    }
+
+    /// A backend opened on a fixture data root holding one container recorded as running whose
+    /// shim wrote its exit record (code 3) while the daemon was down.
+    fn backend_with_an_exit_while_down() -> (tempfile::TempDir, RealBackend, String) {
+        let d = tempfile::tempdir().unwrap();
+        let id = "ab".repeat(32);
+        let dir = d.path().join("data/containers").join(&id);
+        std::fs::create_dir_all(&dir).unwrap();
+        let record = Record {
+            id: id.clone(),
+            name: "exited-while-down".into(),
+            network_mode: "bridge".into(),
+            pid: 4242,
+            ..rec(true)
+        };
+        std::fs::write(
+            dir.join("record.json"),
+            serde_json::to_vec(&record).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("exit.json"),
+            r#"{"exit_code":3,"oom_killed":false,"finished_at":"2026-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        for sub in ["cgroup", "proc"] {
+            std::fs::create_dir_all(d.path().join(sub)).unwrap();
+        }
+        let backend = RealBackend::with_paths(crate::real::Paths {
+            data_root: d.path().join("data"),
+            cgroup_root: d.path().join("cgroup"),
+            proc_root: d.path().join("proc"),
+            exe: "/nonexistent/berth".into(),
+        })
+        .unwrap();
+        (d, backend, id)
+    }
+
+    /// Regression: recovery recorded exits (detaching endpoints, unpinning the namespace) and
+    /// resumed restart policies on a task that raced with the opening of networking, so the
+    /// namespace of an exited container went while networking still loaded its endpoints, and
+    /// a policy's start found no networking. They now wait for `resume_after_recovery`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn recovery_records_exits_only_once_networking_is_open() {
+        let (_d, backend, id) = backend_with_an_exit_while_down();
+        {
+            let pending = backend.inner.recovered.lock().unwrap();
+            let pending = pending.as_ref().expect("recovery leaves work for later");
+            assert_eq!(pending.exited, std::slice::from_ref(&id));
+            assert!(pending.watch.is_empty());
+        }
+        tokio::task::yield_now().await;
+        assert!(
+            backend.record(&id).unwrap().running,
+            "nothing is recorded before networking is open"
+        );
+        let mut phase = backend.phase_rx(&id).unwrap();
+        backend.resume_after_recovery();
+        let done = tokio::time::timeout(
+            Duration::from_secs(30),
+            phase.wait_for(|p| *p != Phase::Running),
+        )
+        .await
+        .expect("the exit is recorded once recovery resumes")
+        .map(|p| *p);
+        assert_eq!(done.unwrap(), Phase::Exited(3));
+        let rec = backend.record(&id).unwrap();
+        assert!(!rec.running);
+        assert_eq!(rec.finished_at, "2026-01-01T00:00:00Z");
+        assert!(
+            backend.inner.recovered.lock().unwrap().is_none(),
+            "resumes once"
+        );
     }
 
     #[test]

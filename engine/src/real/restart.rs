@@ -384,38 +384,53 @@ impl RealBackend {
         });
     }
 
-    /// On daemon start: starts the containers their policy wants running (dockerd's restore:
-    /// `always` ones, `unless-stopped` ones not stopped by hand, `on-failure` ones that failed
-    /// and have retries left), each only if it was started before.
-    pub(super) async fn resume_policies(&self) {
-        let candidates: Vec<(String, Policy, i64, bool, i64)> = self
-            .lock()
+    /// The containers a daemon start may start by their policy: started before and not
+    /// running now.
+    pub(super) fn policy_candidates(&self) -> Vec<Candidate> {
+        self.lock()
             .values()
             .filter(|e| e.record.started && !e.record.running)
             .map(|e| {
                 let r = &e.record;
-                let policy =
-                    Policy::parse(&r.body.host_config.restart_policy).unwrap_or(Policy::No);
-                (
-                    r.id.clone(),
-                    policy,
-                    r.exit_code,
-                    r.manually_stopped,
-                    r.restart_count,
-                )
+                Candidate {
+                    id: r.id.clone(),
+                    policy: Policy::parse(&r.body.host_config.restart_policy).unwrap_or(Policy::No),
+                    exit_code: r.exit_code,
+                    manually_stopped: r.manually_stopped,
+                    restart_count: r.restart_count,
+                }
             })
-            .collect();
-        for (id, policy, code, manual, count) in candidates {
-            let _ = self.update(&id, |r| r.restarting = false);
-            if !policy.wants_restart(code, manual, count) {
+            .collect()
+    }
+
+    /// On daemon start: starts the `candidates` ([`RealBackend::policy_candidates`]) their
+    /// policy wants running (dockerd's restore: `always` ones, `unless-stopped` ones not
+    /// stopped by hand, `on-failure` ones that failed and have retries left).
+    pub(super) async fn resume_policies(&self, candidates: Vec<Candidate>) {
+        for c in candidates {
+            let _ = self.update(&c.id, |r| r.restarting = false);
+            if !c
+                .policy
+                .wants_restart(c.exit_code, c.manually_stopped, c.restart_count)
+            {
                 continue;
             }
-            tracing::info!(container = %id, "starting container by its restart policy");
-            if let Err(e) = self.start(&id).await {
-                tracing::warn!(container = %id, error = %e, "cannot start container on daemon start");
+            tracing::info!(container = %c.id, "starting container by its restart policy");
+            if let Err(e) = self.start(&c.id).await {
+                tracing::warn!(container = %c.id, error = %e, "cannot start container on daemon start");
             }
         }
     }
+}
+
+/// A container a daemon start may start by its restart policy, as recovery found it.
+#[derive(Debug, Clone)]
+pub(super) struct Candidate {
+    id: String,
+    policy: Policy,
+    exit_code: i64,
+    manually_stopped: bool,
+    restart_count: i64,
 }
 
 #[cfg(test)]
