@@ -58,12 +58,48 @@ fn runtime_args(args: &[OsString]) -> Option<Vec<OsString>> {
     Some(out)
 }
 
+/// Global flags that take their value as the next argument (`-f x.yaml`, `--host h`).
+const GLOBAL_FLAGS_WITH_VALUE: &[&str] = &[
+    "-f",
+    "--file",
+    "-p",
+    "--project-name",
+    "--project-directory",
+    "--env-file",
+    "--profile",
+    "-H",
+    "--host",
+    "--log-level",
+];
+
+/// `berth compose VERB …` is `berth VERB …`: the verbs of `docker compose` are berth's own
+/// top-level verbs, so the word `compose` in front of the verb (after any global flags) is
+/// dropped. Anything else is returned as it came.
+fn without_compose_word(mut args: Vec<OsString>) -> Vec<OsString> {
+    let mut i = 1;
+    while let Some(arg) = args.get(i).and_then(|a| a.to_str()) {
+        if arg == "compose" {
+            args.remove(i);
+            break;
+        }
+        if !arg.starts_with('-') || arg == "-" || arg == "--" {
+            break;
+        }
+        i += if GLOBAL_FLAGS_WITH_VALUE.contains(&arg) {
+            2
+        } else {
+            1
+        };
+    }
+    args
+}
+
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     if let Some(rt_args) = runtime_args(&args) {
         return berth_engine::runtime::cli::main(rt_args);
     }
-    let cli = Cli::parse_from(args);
+    let cli = Cli::parse_from(without_compose_word(args));
     global::init_tracing(cli.global.log_level.as_deref());
     match cmd::run(cli.command, &cli.global) {
         Ok(code) => code,
@@ -124,5 +160,38 @@ mod tests {
             Some(os(&["berth-runtime", "create", "c1"]))
         );
         assert_eq!(runtime_args(&os(&["berth", "config"])), None);
+    }
+
+    #[test]
+    fn the_compose_word_before_the_verb_is_dropped() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["berth", "compose", "up", "-d"], &["berth", "up", "-d"]),
+            (
+                &["berth", "-f", "x.yaml", "compose", "version", "--short"],
+                &["berth", "-f", "x.yaml", "version", "--short"],
+            ),
+            (
+                &[
+                    "berth",
+                    "--host=unix:///s",
+                    "-p",
+                    "compose",
+                    "compose",
+                    "ps",
+                ],
+                &["berth", "--host=unix:///s", "-p", "compose", "ps"],
+            ),
+            // Only in front of the verb: a service called `compose` stays.
+            (&["berth", "up", "compose"], &["berth", "up", "compose"]),
+            (&["berth", "compose"], &["berth"]),
+        ];
+        for (given, want) in cases {
+            assert_eq!(without_compose_word(os(given)), os(want), "{given:?}");
+        }
+        let parsed = Cli::try_parse_from(without_compose_word(os(&[
+            "berth", "compose", "version", "--short",
+        ])))
+        .unwrap();
+        assert!(matches!(parsed.command, cmd::Command::Version(_)));
     }
 }

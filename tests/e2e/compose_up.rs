@@ -398,4 +398,11 @@ fn compose_up_builds_absent_images_rebuilds_with_build_and_pushes(e: &impl Targe
         assert_eq!(got, "two", "{image} pulled back from the registry");
         e.ok(&["rmi", image]);
     }
+    // As docker compose v2: the absent image of a built service is pulled first, and built
+    // only when the pull fails (the first `up` above): the registry's `two`, not `three`.
+    p.file("app/marker", "three\n");
+    up(&[]).ok();
+    assert_eq!(marker(), "two", "pulled, not built");
+    e.berth(p.path()).args(["down", "--progress", "quiet"]).ok();
+    e.ok(&["rmi", &app]);
 }

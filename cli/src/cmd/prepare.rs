@@ -1,6 +1,7 @@
 //! The image step of `up`, `create` and `run`, before any container is made, as docker compose
 //! v2 does it: services with a `build:` section are built when their image is absent, always
-//! with `--build` or `pull_policy: build`, never with `--no-build`; other images are pulled under
+//! with `--build` or `pull_policy: build`, never with `--no-build` (an absent image named by
+//! `image:` is pulled first and built only when the pull fails); other images are pulled under
 //! `--pull` (or the service's `pull_policy`). The ids the images resolve to afterwards go to the
 //! planner, which recreates containers made from an image that was rebuilt or re-pulled.
 
@@ -70,6 +71,21 @@ fn must_build(
     })
 }
 
+/// Whether a service that is to be built for want of its image is pulled first, as docker
+/// compose v2 does: when it names its `image:`, its `pull_policy` is unset or `missing`, and
+/// neither `--build` nor `--pull never` was given, the image is pulled, and built only when
+/// the pull fails.
+fn pull_before_build(service: &Service, policy: BuildPolicy, pull: &str, present: bool) -> bool {
+    !present
+        && policy == BuildPolicy::Missing
+        && pull != "never"
+        && service.image.is_some()
+        && matches!(
+            service.pull_policy.as_deref(),
+            None | Some("missing" | "if_not_present")
+        )
+}
+
 /// Whether the image of a service without a build is pulled: `pull` is the verb's `--pull`;
 /// with its default (`missing`), the service's own `pull_policy` decides.
 fn must_pull(service: &Service, pull: &str, present: bool) -> bool {
@@ -99,6 +115,8 @@ pub async fn prepare_images(
     let mut ids: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut to_build = Vec::new();
     let mut to_pull = BTreeSet::new();
+    // Services built only if the pull of their image fails: (service, image).
+    let mut pull_or_build = Vec::new();
     for name in &selected {
         let service = &project.services[name];
         let image = image_name(project, name, service);
@@ -113,7 +131,11 @@ pub async fn prepare_images(
         }
         let present = ids[&image].is_some();
         if must_build(name, service, build, present)? {
-            to_build.push(name.clone());
+            if pull_before_build(service, build, pull, present) {
+                pull_or_build.push((name.clone(), image));
+            } else {
+                to_build.push(name.clone());
+            }
         } else if service.build.is_none() && must_pull(service, pull, present) {
             to_pull.insert(image);
         }
@@ -121,6 +143,20 @@ pub async fn prepare_images(
     if !to_pull.is_empty() {
         let images: Vec<String> = to_pull.iter().cloned().collect();
         pull_all(stack, &images, mode, false).await?;
+    }
+    if !pull_or_build.is_empty() {
+        let images: BTreeSet<String> = pull_or_build.iter().map(|(_, i)| i.clone()).collect();
+        let images: Vec<String> = images.into_iter().collect();
+        // A failed pull is no error here: the service is built instead.
+        pull_all(stack, &images, mode, true).await?;
+        for (name, image) in pull_or_build {
+            match stack.client().inspect_image(&image).await {
+                Ok(i) => {
+                    ids.insert(image, Some(i.id));
+                }
+                Err(_) => to_build.push(name),
+            }
+        }
     }
     if !to_build.is_empty() {
         let options = ServiceBuildOptions {
@@ -182,6 +218,40 @@ mod tests {
         assert!(!must_build("i", i, BuildPolicy::Always, false).unwrap());
         assert_eq!(BuildPolicy::from_flags(true, false), BuildPolicy::Always);
         assert_eq!(BuildPolicy::from_flags(false, true), BuildPolicy::Never);
+    }
+
+    #[test]
+    fn an_absent_image_of_a_built_service_is_pulled_first() {
+        let p = project(
+            "services:\n  b: {build: ., image: app}\n  nb: {build: .}\n  \
+             pb: {build: ., image: app, pull_policy: build}\n  \
+             m: {build: ., image: app, pull_policy: missing}\n",
+        );
+        let m = BuildPolicy::Missing;
+        assert!(pull_before_build(&p.services["b"], m, "missing", false));
+        assert!(pull_before_build(&p.services["m"], m, "missing", false));
+        assert!(
+            !pull_before_build(&p.services["b"], m, "missing", true),
+            "present"
+        );
+        assert!(
+            !pull_before_build(&p.services["nb"], m, "missing", false),
+            "no image:"
+        );
+        assert!(
+            !pull_before_build(&p.services["pb"], m, "missing", false),
+            "policy build"
+        );
+        assert!(!pull_before_build(
+            &p.services["b"],
+            BuildPolicy::Always,
+            "missing",
+            false
+        ));
+        assert!(
+            !pull_before_build(&p.services["b"], m, "never", false),
+            "--pull never"
+        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
 //! `berth version` and `berth info`: what this CLI is, and what the engine it talks to reports.
+//! `version` answers as `docker compose version` does (also as `berth compose version`):
+//! `--short` prints the bare number, `--format json` has a `version` key (`v0.1.0`).
 //! `version` never starts an engine (it must answer on a machine without one); `info` does,
 //! like every verb that needs the engine.
 
@@ -36,7 +38,10 @@ pub fn version(args: VersionArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
         client.version().await.ok()
     });
     if args.format == "json" {
+        // `version` as `docker compose version --format json` prints it; the rest as `docker
+        // version` does.
         let value = serde_json::json!({
+            "version": format!("v{client_version}"),
             "Client": { "Version": client_version, "Host": host },
             "Server": server,
         });

@@ -6,8 +6,9 @@
 //! an ingestion (import, load, pull, rootfs preparation) is in progress, so a blob written but
 //! not yet recorded is never collected.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 
@@ -124,8 +125,16 @@ pub struct ImageStore {
     snapshots: Snapshotter,
     index_path: PathBuf,
     index_lock: Mutex<()>,
+    /// Containers whose lease is to go: concurrent releases share one index write (whoever
+    /// holds the index lock next drops them all).
+    releasing: Mutex<BTreeSet<String>>,
     ingesting: Arc<Mutex<usize>>,
     pub(crate) unpack: UnpackOptions,
+}
+
+/// Locks `m`, also when a panicking holder poisoned it (the data is always left whole).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub(crate) fn familiar(r: &str) -> String {
@@ -148,6 +157,7 @@ impl ImageStore {
             snapshots: Snapshotter::new(root),
             index_path: root.join("images.json"),
             index_lock: Mutex::new(()),
+            releasing: Mutex::new(BTreeSet::new()),
             ingesting: Arc::new(Mutex::new(0)),
             unpack: UnpackOptions::default(),
         })
@@ -185,11 +195,16 @@ impl ImageStore {
         Ok(ImageIndex::load(&self.index_path)?)
     }
 
+    /// Loads the index, applies `f` and saves the index when `f` changed it (an unchanged
+    /// index costs no write and no fsync), all under the index lock.
     pub(crate) fn with_index<T>(&self, f: impl FnOnce(&mut ImageIndex) -> Result<T>) -> Result<T> {
-        let _g = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut idx = ImageIndex::load(&self.index_path)?;
+        let _g = lock(&self.index_lock);
+        let before = ImageIndex::load(&self.index_path)?;
+        let mut idx = before.clone();
         let out = f(&mut idx)?;
-        idx.save(&self.index_path)?;
+        if idx != before {
+            idx.save(&self.index_path)?;
+        }
         Ok(out)
     }
 
@@ -507,13 +522,31 @@ impl ImageStore {
         }
     }
 
-    /// Drops a container's writable layer and lease, then collects garbage.
+    /// Drops a container's writable layer and lease, then collects garbage. Releases running
+    /// at the same time (a `down` of many containers) share index writes: the lease is queued,
+    /// and whichever release holds the index lock next removes every queued lease in one
+    /// write; a release whose lease another one already removed finds nothing left to write.
+    /// Either way the removal is on disk when this returns.
     pub fn release(&self, container_id: &str) -> Result<()> {
         self.snapshots.release(container_id)?;
-        self.with_index(|idx| {
-            idx.leases.remove(container_id);
-            Ok(())
-        })?;
+        lock(&self.releasing).insert(container_id.to_owned());
+        {
+            let _g = lock(&self.index_lock);
+            let queued = std::mem::take(&mut *lock(&self.releasing));
+            let dropped = ImageIndex::load(&self.index_path).and_then(|mut idx| {
+                let before = idx.leases.len();
+                idx.leases.retain(|id, _| !queued.contains(id));
+                if idx.leases.len() == before {
+                    return Ok(());
+                }
+                idx.save(&self.index_path)
+            });
+            if dropped.is_err() {
+                // Not written: the leases stay queued for the next release to try again.
+                lock(&self.releasing).extend(queued);
+            }
+            dropped?;
+        }
         self.gc()?;
         Ok(())
     }

@@ -422,3 +422,42 @@ fn concurrent_rootfs_preparation_unpacks_each_layer_once() {
     assert!(store.layers().list().unwrap().is_empty());
     assert_eq!(count_blobs(dir.path()), 0);
 }
+
+#[test]
+fn concurrent_releases_drop_every_lease_and_then_collect_the_image() {
+    require_root("concurrent_releases_drop_every_lease_and_then_collect_the_image");
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    store.load(&legacy_archive(false)[..]).unwrap();
+    let ids: Vec<String> = (0..8)
+        .map(|i| format!("rel-{}-{i}", std::process::id()))
+        .collect();
+    for id in &ids {
+        store.prepare_rootfs(id, "legacy:1").unwrap();
+    }
+    let index = || fs::read_to_string(dir.path().join("images.json")).unwrap();
+    std::thread::scope(|s| {
+        for id in &ids {
+            let store = &store;
+            s.spawn(move || store.release(id).unwrap());
+        }
+    });
+    for id in &ids {
+        assert!(!index().contains(id.as_str()), "lease of {id} left");
+        assert!(!dir.path().join("containers").join(id).exists());
+    }
+    // A release of a container without a lease changes nothing and writes nothing.
+    let before = fs::metadata(dir.path().join("images.json")).unwrap();
+    store.release("never-leased").unwrap();
+    let after = fs::metadata(dir.path().join("images.json")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&before),
+        std::os::unix::fs::MetadataExt::ino(&after),
+        "index rewritten"
+    );
+    // No lease is left to hold the image back.
+    store.remove("legacy:1", false).unwrap();
+    store.remove("legacy:2", false).unwrap();
+    assert!(store.layers().list().unwrap().is_empty());
+    assert_eq!(count_blobs(dir.path()), 0);
+}

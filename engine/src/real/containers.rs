@@ -373,25 +373,34 @@ impl RealBackend {
     }
 
     /// Records how the container ended once its shim is gone, then auto-removes if asked.
+    /// The cgroup removal and the record's fsync run on the blocking pool: many containers
+    /// ending at once (a `down`) neither hold up the engine's async workers nor wait for each
+    /// other's fsync (the file system commits them together).
     pub(super) async fn on_exit(&self, id: &str) {
         self.net_detach(id).await;
-        let dir = self.inner.paths.container(id);
-        let exit = berth_runtime::shim::read_exit(&dir.join("exit.json")).ok();
-        let _ = self.inner.runtime.delete(id, true);
-        let Ok(rec) = self.update(id, |r| {
-            r.running = false;
-            r.paused = false;
-            r.pid = 0;
-            r.finished_at = now();
-            match &exit {
-                Some(e) => {
-                    r.exit_code = i64::from(e.exit_code);
-                    r.oom_killed = e.oom_killed;
-                    r.finished_at = e.finished_at.clone();
+        let this = self.clone();
+        let owned = id.to_owned();
+        let recorded = blocking(move || {
+            let id = owned.as_str();
+            let dir = this.inner.paths.container(id);
+            let exit = berth_runtime::shim::read_exit(&dir.join("exit.json")).ok();
+            let _ = this.inner.runtime.delete(id, true);
+            this.update(id, |r| {
+                r.running = false;
+                r.paused = false;
+                r.pid = 0;
+                r.finished_at = now();
+                match &exit {
+                    Some(e) => {
+                        r.exit_code = i64::from(e.exit_code);
+                        r.oom_killed = e.oom_killed;
+                        r.finished_at = e.finished_at.clone();
+                    }
+                    None => r.exit_code = 255,
                 }
-                None => r.exit_code = 255,
-            }
-        }) else {
+            })
+        });
+        let Ok(rec) = recorded.await else {
             return;
         };
         self.exited(&rec);
