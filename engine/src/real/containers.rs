@@ -232,7 +232,8 @@ impl RealBackend {
                     format!("cannot prepare the rootfs: {e}"),
                 )
             })?;
-            berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
+            let auto_remove = body.host_config.auto_remove;
+            super::rootfs::mount(&mounts, &rootfs, auto_remove).map_err(|e| {
                 BackendError::new(ErrorKind::Internal, format!("cannot mount the rootfs: {e}"))
             })?;
             // After the mount: a named USER is looked up in the image's /etc/passwd.
