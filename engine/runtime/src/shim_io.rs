@@ -247,13 +247,12 @@ impl Channel {
         before_block: Option<&mut impl FnMut()>,
     ) -> Result<Option<Ready>, ShimError> {
         let mut fds = Vec::new();
+        // An ended output is left out: poll reports POLLHUP even for no events, which would
+        // spin the loop while the other output stays open.
         for (i, (_, fd)) in self.io.outputs.iter().enumerate() {
-            let ev = if self.open[i] {
-                PollFlags::POLLIN
-            } else {
-                PollFlags::empty()
-            };
-            fds.push(PollFd::new(fd.as_fd(), ev));
+            if self.open[i] {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+            }
         }
         if let Some(l) = &self.listener {
             fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
@@ -289,10 +288,9 @@ impl Channel {
         }
         let mut it = fds.iter();
         let mut ready = Ready::default();
-        for _ in &self.io.outputs {
-            ready
-                .outputs
-                .push(it.next().is_some_and(|f| !revents(f).is_empty()));
+        for open in &self.open {
+            let ready_now = *open && it.next().is_some_and(|f| !revents(f).is_empty());
+            ready.outputs.push(ready_now);
         }
         if self.listener.is_some() {
             ready.listener = it.next().is_some_and(|f| !revents(f).is_empty());
@@ -582,6 +580,38 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let _client = connect(&path, Path::new("/proc")).unwrap();
         drop(listener);
+    }
+
+    /// Regression: an ended output (its pipe hung up) must not wake the loop while the other
+    /// output stays open, else the shim spins until the container closes both.
+    #[test]
+    fn an_ended_output_does_not_wake_the_loop() {
+        let (out_r, out_w) = nix::unistd::pipe().unwrap();
+        let (err_r, err_w) = nix::unistd::pipe().unwrap();
+        drop(out_w);
+        let ch = Channel {
+            open: vec![false, true],
+            io: Stdio {
+                outputs: vec![(STDOUT, out_r), (STDERR, err_r)],
+                stdin: None,
+                terminal: None,
+                stdin_once: false,
+            },
+            listener: None,
+            clients: Vec::new(),
+            stdin_buf: Vec::new(),
+            stdin_closing: false,
+        };
+        let quiet = ch
+            .wait(PollTimeout::from(20u16), None::<&mut fn()>)
+            .unwrap();
+        assert!(quiet.is_none(), "woken by the ended output");
+        nix::unistd::write(&err_w, b"x").unwrap();
+        let ready = ch
+            .wait(PollTimeout::NONE, None::<&mut fn()>)
+            .unwrap()
+            .unwrap();
+        assert_eq!(ready.outputs, [false, true]);
     }
 
     /// A pipe-backed container: output reaches the log and a client; client input reaches
