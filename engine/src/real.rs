@@ -39,6 +39,7 @@ mod record;
 mod recovery;
 mod resources;
 mod restart;
+mod rootfs;
 mod runtime_bin;
 mod stats;
 mod stats_api;

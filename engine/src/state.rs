@@ -1,5 +1,13 @@
 //! Crash-safe writes of engine records: a record is either the old or the new version on disk,
 //! never a torn mix, even if the machine loses power mid-write.
+//!
+//! Each fsync costs milliseconds on every container start, so a write syncs only what a crash
+//! must not lose: [`write_atomic`] makes the new version and its name durable (file and
+//! directory fsynced); [`replace_atomic`] syncs the file but not its directory, so after a
+//! crash the file holds the old version or the new one, whole. It is for updates whose loss
+//! leaves a valid earlier state (a start or an exit not recorded is what recovery handles for
+//! any crash), and for a file whose directory a [`write_atomic`] in the same directory syncs
+//! right after.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -41,6 +49,16 @@ pub enum StateError {
 /// Writes `bytes` to `path` atomically: temp file in the same directory (mode 0600), fsync,
 /// rename over `path`, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    write(path, bytes, true)
+}
+
+/// Like [`write_atomic`] without the fsync of the directory: a crash may lose the rename,
+/// never tear the file (see the module doc for when that is enough).
+pub fn replace_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    write(path, bytes, false)
+}
+
+fn write(path: &Path, bytes: &[u8], sync_dir: bool) -> Result<(), StateError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(StateError::NotAFile {
@@ -72,9 +90,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         file.write_all(bytes).map_err(io("write", &tmp))?;
         file.sync_all().map_err(io("sync", &tmp))?;
         fs::rename(&tmp, path).map_err(io("rename", path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("sync", dir))
+        match sync_dir {
+            true => File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io("sync", dir)),
+            false => Ok(()),
+        }
     })();
     if result.is_err() {
         // The temp file may not exist (creation failed); nothing else to undo.
@@ -85,11 +106,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 
 /// Serializes `value` as pretty JSON and writes it with [`write_atomic`].
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), StateError> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|source| StateError::Serialize {
+    write_atomic(path, &to_json(path, value)?)
+}
+
+/// Serializes `value` as pretty JSON and writes it with [`replace_atomic`].
+pub fn replace_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), StateError> {
+    replace_atomic(path, &to_json(path, value)?)
+}
+
+fn to_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StateError> {
+    serde_json::to_vec_pretty(value).map_err(|source| StateError::Serialize {
         path: path.to_owned(),
         source,
-    })?;
-    write_atomic(path, &bytes)
+    })
 }
 
 #[cfg(test)]
@@ -126,6 +155,22 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("missing"));
+    }
+
+    #[test]
+    fn replace_atomic_replaces_content_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.json");
+        write_atomic(&path, b"one").unwrap();
+        replace_atomic(&path, b"two").unwrap();
+        replace_json(&path, &serde_json::json!({"Id": "abc"})).unwrap();
+        let back: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(back["Id"], "abc");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["rec.json"]);
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! and the kernel's fault-around maps most of the binary's code while it does; supervising needs
 //! a few pages of it. After the create the shim returns free heap to the kernel and unmaps the
 //! clean read-only file pages it has mapped (the code refaults the few pages it still runs from
-//! the page cache, which all shims of one engine share through its one sealed copy).
+//! the page cache, which all shims of one engine share through its one sealed copy). The shim
+//! does it right before its loop first blocks, and again when the loop has been quiet for a
+//! while after activity (log output, attach clients), so a container that logged at start and
+//! then sleeps costs no more than one that never logged.
 
 use std::path::Path;
 
@@ -61,16 +64,22 @@ pub fn droppable(smaps: &str) -> Vec<Range> {
 
 /// Returns free heap to the kernel and drops the [`droppable`] mappings of this process
 /// (listed in `<proc_root>/self/smaps`). Best effort: memory only, never correctness.
+///
+/// Call it right before the process blocks: every code or constant page touched afterwards
+/// comes back with the kernel's fault-around (up to 64 kB each), so the less runs after it,
+/// the less is resident while idle. The listing is read and freed first, so the trim also
+/// returns its buffer and the unmapping is the last thing done.
 pub fn shed_startup_memory(proc_root: &Path) {
+    let ranges = match std::fs::read_to_string(proc_root.join("self/smaps")) {
+        Ok(smaps) => droppable(&smaps),
+        Err(_) => Vec::new(),
+    };
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only returns free memory of glibc's allocator to the kernel.
     unsafe {
         libc::malloc_trim(0);
     }
-    let Ok(smaps) = std::fs::read_to_string(proc_root.join("self/smaps")) else {
-        return;
-    };
-    for (start, end) in droppable(&smaps) {
+    for (start, end) in ranges {
         // SAFETY: the range is a whole read-only private file mapping of this process with no
         // copied-on-write page: MADV_DONTNEED only unmaps pages that the next access reads
         // back from the same file, unchanged.

@@ -228,7 +228,6 @@ pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
     // Tell the caller the init's pid, then let go of its pipe.
     let _ = writeln!(stdout, "{pid}");
     drop(stdout);
-    crate::idle::shed_startup_memory(Path::new(crate::runtime::PROC));
     let io = match console {
         Some(master) => {
             let dup = |fd: &OwnedFd| {
@@ -258,7 +257,7 @@ pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
         },
     };
     let mut bufs: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    crate::shim_io::serve(io, listener, |kind, data| {
+    let log_output = |kind, data: &[u8]| {
         let (name, buf) = match kind {
             crate::shim_io::STDERR => ("stderr", &mut bufs[1]),
             _ => ("stdout", &mut bufs[0]),
@@ -275,7 +274,10 @@ pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
             log.write_all(&data).map_err(log_err)?;
         }
         Ok(())
-    })?;
+    };
+    // Right before the loop blocks, nothing the create used is needed any more.
+    let shed = || crate::idle::shed_startup_memory(Path::new(crate::runtime::PROC));
+    crate::shim_io::serve(io, listener, log_output, shed)?;
     let status = rt.wait(pid)?;
     let oom_killed = rt.stats(&opts.id).is_ok_and(|s| s.oom_kills > 0);
     let record = ExitRecord {

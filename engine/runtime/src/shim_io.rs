@@ -51,6 +51,8 @@ const MAX_FRAME: usize = 1 << 20;
 const CLIENT_BACKLOG: usize = 8 << 20;
 /// Input buffered for a container that does not read before clients are no longer read.
 const STDIN_BACKLOG: usize = 1 << 20;
+/// Milliseconds without events after activity before [`serve`]'s `on_idle` runs again.
+const QUIET_MS: u16 = 10_000;
 
 /// A frame that cannot be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -237,15 +239,20 @@ struct Channel {
 }
 
 impl Channel {
-    fn wait(&self) -> Result<Ready, ShimError> {
+    /// Waits for the next events, or `None` when `timeout` passes first. `before_block` runs
+    /// right before the process blocks, when the fds to wait on are ready.
+    fn wait(
+        &self,
+        timeout: PollTimeout,
+        before_block: Option<&mut impl FnMut()>,
+    ) -> Result<Option<Ready>, ShimError> {
         let mut fds = Vec::new();
+        // An ended output is left out: poll reports POLLHUP even for no events, which would
+        // spin the loop while the other output stays open.
         for (i, (_, fd)) in self.io.outputs.iter().enumerate() {
-            let ev = if self.open[i] {
-                PollFlags::POLLIN
-            } else {
-                PollFlags::empty()
-            };
-            fds.push(PollFd::new(fd.as_fd(), ev));
+            if self.open[i] {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+            }
         }
         if let Some(l) = &self.listener {
             fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
@@ -267,19 +274,23 @@ impl Channel {
             }
             fds.push(PollFd::new(c.sock.as_fd(), ev));
         }
-        loop {
-            match poll(&mut fds, PollTimeout::NONE) {
+        if let Some(f) = before_block {
+            f();
+        }
+        let n = loop {
+            match poll(&mut fds, timeout) {
                 Err(nix::Error::EINTR) => continue,
-                other => other.map_err(sys("poll"))?,
-            };
-            break;
+                other => break other.map_err(sys("poll"))?,
+            }
+        };
+        if n == 0 {
+            return Ok(None);
         }
         let mut it = fds.iter();
         let mut ready = Ready::default();
-        for _ in &self.io.outputs {
-            ready
-                .outputs
-                .push(it.next().is_some_and(|f| !revents(f).is_empty()));
+        for open in &self.open {
+            let ready_now = *open && it.next().is_some_and(|f| !revents(f).is_empty());
+            ready.outputs.push(ready_now);
         }
         if self.listener.is_some() {
             ready.listener = it.next().is_some_and(|f| !revents(f).is_empty());
@@ -294,7 +305,7 @@ impl Channel {
                 r.contains(PollFlags::POLLOUT),
             ));
         }
-        Ok(ready)
+        Ok(Some(ready))
     }
 
     fn accept(&mut self) {
@@ -428,11 +439,14 @@ impl Channel {
 
 /// Serves the container's stdio until every output source has ended: `log` gets each output
 /// chunk (stream number, bytes; an empty chunk at a stream's end), clients of `listener` get
-/// it live and feed stdin. The socket is closed (and its file removed) on return.
+/// it live and feed stdin. The socket is closed (and its file removed) on return. `on_idle`
+/// runs right before the loop first blocks, and again after each [`QUIET_MS`] without events
+/// that follows activity (the shim gives back memory there).
 pub fn serve(
     io: Stdio,
     listener: Option<(UnixListener, PathBuf)>,
     mut log: impl FnMut(u8, &[u8]) -> Result<(), ShimError>,
+    mut on_idle: impl FnMut(),
 ) -> Result<(), ShimError> {
     for (_, fd) in &io.outputs {
         nonblocking(fd.as_fd())?;
@@ -452,7 +466,7 @@ pub fn serve(
         stdin_buf: Vec::new(),
         stdin_closing: false,
     };
-    let result = run(&mut ch, &mut log);
+    let result = run(&mut ch, &mut log, &mut on_idle);
     ch.flush();
     if let Some(p) = socket_file {
         let _ = std::fs::remove_file(p);
@@ -463,10 +477,24 @@ pub fn serve(
 fn run(
     ch: &mut Channel,
     log: &mut impl FnMut(u8, &[u8]) -> Result<(), ShimError>,
+    on_idle: &mut impl FnMut(),
 ) -> Result<(), ShimError> {
     let mut buf = vec![0u8; 32 * 1024];
+    // `on_idle` runs right before the first block, then after each quiet spell that follows
+    // activity: when it runs, nothing else is left to do until the next event.
+    let mut idle_due = true;
+    let mut active = false;
     while ch.open.iter().any(|o| *o) {
-        let ready = ch.wait()?;
+        let timeout = match active {
+            true => PollTimeout::from(QUIET_MS),
+            false => PollTimeout::NONE,
+        };
+        let before_block = idle_due.then_some(&mut *on_idle);
+        let Some(ready) = ch.wait(timeout, before_block)? else {
+            (idle_due, active) = (true, false);
+            continue;
+        };
+        (idle_due, active) = (false, true);
         for (i, r) in ready.outputs.iter().enumerate() {
             if !*r || !ch.open[i] {
                 continue;
@@ -554,6 +582,38 @@ mod tests {
         drop(listener);
     }
 
+    /// Regression: an ended output (its pipe hung up) must not wake the loop while the other
+    /// output stays open, else the shim spins until the container closes both.
+    #[test]
+    fn an_ended_output_does_not_wake_the_loop() {
+        let (out_r, out_w) = nix::unistd::pipe().unwrap();
+        let (err_r, err_w) = nix::unistd::pipe().unwrap();
+        drop(out_w);
+        let ch = Channel {
+            open: vec![false, true],
+            io: Stdio {
+                outputs: vec![(STDOUT, out_r), (STDERR, err_r)],
+                stdin: None,
+                terminal: None,
+                stdin_once: false,
+            },
+            listener: None,
+            clients: Vec::new(),
+            stdin_buf: Vec::new(),
+            stdin_closing: false,
+        };
+        let quiet = ch
+            .wait(PollTimeout::from(20u16), None::<&mut fn()>)
+            .unwrap();
+        assert!(quiet.is_none(), "woken by the ended output");
+        nix::unistd::write(&err_w, b"x").unwrap();
+        let ready = ch
+            .wait(PollTimeout::NONE, None::<&mut fn()>)
+            .unwrap()
+            .unwrap();
+        assert_eq!(ready.outputs, [false, true]);
+    }
+
     /// A pipe-backed container: output reaches the log and a client; client input reaches
     /// stdin, which closes when the (stdin-once) client leaves.
     #[test]
@@ -572,12 +632,18 @@ mod tests {
         let mut client = connect(&path, Path::new("/proc")).unwrap();
         let server = std::thread::spawn(move || {
             let mut logged = Vec::new();
-            serve(io, Some((listener, path)), |_, data| {
-                logged.extend_from_slice(data);
-                Ok(())
-            })
+            let mut idle = 0;
+            serve(
+                io,
+                Some((listener, path)),
+                |_, data| {
+                    logged.extend_from_slice(data);
+                    Ok(())
+                },
+                || idle += 1,
+            )
             .unwrap();
-            logged
+            (logged, idle)
         });
         client.write_all(&hello(true, true)).unwrap();
         client.write_all(&encode(STDIN, b"ping\n")).unwrap();
@@ -598,6 +664,9 @@ mod tests {
             "stdin closed after the stdin-once client left"
         );
         drop(out_w);
-        assert_eq!(server.join().unwrap(), b"pong\n");
+        let (logged, idle) = server.join().unwrap();
+        assert_eq!(logged, b"pong\n");
+        // Before the first wait; the exchange ends well within the quiet spell.
+        assert_eq!(idle, 1);
     }
 }

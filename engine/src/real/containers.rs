@@ -22,7 +22,7 @@ use crate::backend::{
     BackendError, BackendResult, BoxFuture, ErrorKind, ListContainersOptions, WaitCondition,
     human_duration,
 };
-use crate::state::write_json;
+use crate::state::{replace_json, write_json};
 
 fn now() -> String {
     humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
@@ -136,8 +136,11 @@ impl RealBackend {
     /// shows is on disk, so a daemon killed at any point comes back with what a client saw
     /// (`docker ps` never lists as running a start the next daemon cannot know of). Updates of
     /// one container are serialized by its write lock; the file is written outside the lock
-    /// of all containers (an fsync must not hold up the others). An update that changes nothing
-    /// is not written (a start resetting counters that are already zero costs no fsync).
+    /// of all containers (an fsync must not hold up the others). An update of process state
+    /// only ([`Record::intent`] unchanged: a start, an exit) does not sync the directory: a
+    /// machine crash may lose it, leaving the previous whole record, as if the crash came first
+    /// (recovery then sees no process, as after any crash). An update that changes nothing is
+    /// not written (a start resetting counters that are already zero costs no fsync).
     pub(super) fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> BackendResult<Record> {
         let written = self
             .lock()
@@ -156,7 +159,11 @@ impl RealBackend {
             return Ok(record);
         }
         let path = self.inner.paths.container(id).join("record.json");
-        write_json(&path, &record).map_err(state_err)?;
+        match record.intent() == before.intent() {
+            true => replace_json(&path, &record),
+            false => write_json(&path, &record),
+        }
+        .map_err(state_err)?;
         *last = version;
         let mut map = self.lock();
         let entry = map.get_mut(id).ok_or_else(|| no_such(id))?;
@@ -225,7 +232,8 @@ impl RealBackend {
                     format!("cannot prepare the rootfs: {e}"),
                 )
             })?;
-            berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
+            let auto_remove = body.host_config.auto_remove;
+            super::rootfs::mount(&mounts, &rootfs, auto_remove).map_err(|e| {
                 BackendError::new(ErrorKind::Internal, format!("cannot mount the rootfs: {e}"))
             })?;
             // After the mount: a named USER is looked up in the image's /etc/passwd.

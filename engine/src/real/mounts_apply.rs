@@ -14,7 +14,7 @@ use super::mounts_parse::{self, Kind, Resolved, Wanted};
 use super::volumes::volume_err;
 use crate::api::models::{ContainerCreateBody, MountPoint};
 use crate::backend::{BackendError, BackendResult, ErrorKind};
-use crate::state::write_json;
+use crate::state::replace_json;
 
 const MOUNTS: &str = "mounts.json";
 
@@ -113,7 +113,8 @@ impl RealBackend {
             let what = what.to_owned();
             move |e: String| BackendError::new(ErrorKind::Internal, format!("{what}: {e}"))
         };
-        write_json(&self.inner.paths.container(id).join(MOUNTS), &done)
+        // The create's record.json, written next to it right after, syncs the directory.
+        replace_json(&self.inner.paths.container(id).join(MOUNTS), &done)
             .map_err(|e| internal("cannot record the mounts")(e.to_string()))?;
         if done.is_empty() {
             return Ok(());

@@ -74,6 +74,27 @@ pub struct Record {
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 impl Record {
+    /// The record without the state of its processes (pid, running, exit, times, pause,
+    /// restarts, health): what the user asked for. An update that leaves it unchanged only
+    /// follows processes, which a machine crash ends anyway.
+    pub fn intent(&self) -> Record {
+        Record {
+            pid: 0,
+            running: false,
+            started: false,
+            exit_code: 0,
+            oom_killed: false,
+            started_at: String::new(),
+            finished_at: String::new(),
+            error: String::new(),
+            paused: false,
+            restart_count: 0,
+            restarting: false,
+            health: None,
+            ..self.clone()
+        }
+    }
+
     /// The phase this record describes.
     pub fn phase(&self) -> Phase {
         match (self.running, self.started) {
@@ -100,6 +121,25 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intent_leaves_out_process_state_only() {
+        let created = Record {
+            name: "web".into(),
+            ..Record::default()
+        };
+        let mut ran = created.clone();
+        (ran.pid, ran.running, ran.started, ran.exit_code) = (42, true, true, 3);
+        ran.started_at = "2026-01-01T00:00:00Z".into();
+        ran.restart_count = 2;
+        assert_eq!(ran.intent(), created.intent());
+        let mut stopped = ran.clone();
+        stopped.manually_stopped = true;
+        assert_ne!(stopped.intent(), created.intent());
+        let mut renamed = created.clone();
+        renamed.name = "api".into();
+        assert_ne!(renamed.intent(), created.intent());
+    }
 
     #[test]
     fn phase_follows_running_and_started_flags() {
