@@ -89,6 +89,27 @@ pub fn unmount_under(root: &Path) {
     }
 }
 
+/// Force-deletes, with `berth runtime delete --force`, every container still known to the
+/// runtime state directory `runtime` (killing its processes; its shim then exits).
+fn delete_leftover_containers(runtime: &Path) {
+    let Ok(entries) = std::fs::read_dir(runtime) else {
+        return;
+    };
+    for entry in entries.flatten().filter(|e| e.path().is_dir()) {
+        eprintln!(
+            "harness: container {} was left behind by its engine; deleting it",
+            entry.file_name().to_string_lossy()
+        );
+        let _ = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("runtime")
+            .arg("--root")
+            .arg(runtime)
+            .args(["delete", "--force"])
+            .arg(entry.file_name())
+            .status();
+    }
+}
+
 /// Builds a busybox rootfs tarball (`/bin/busybox` and its applet links).
 pub fn busybox_tar(dir: &Path) -> PathBuf {
     let list = Command::new(BUSYBOX)
@@ -296,6 +317,10 @@ impl Drop for Engine {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Containers the engine did not remove (an engine that never came back after a kill)
+        // are deleted through the runtime, so no shim or container process, and no cgroup,
+        // outlives the test.
+        delete_leftover_containers(&self.data_root().join("runtime"));
         // Anything still mounted under the data root (a failed remove) goes before the dir.
         unmount_under(self.dir.path());
     }
