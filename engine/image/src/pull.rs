@@ -8,6 +8,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use futures_util::StreamExt;
@@ -255,22 +256,27 @@ impl RegistryClient {
             .await?;
         let diff_ids = streamable_layers(store, &config.0, layers.len());
         let started = Instant::now();
+        let writeback = Arc::new(AtomicBool::new(false));
         let results: Vec<Result<Option<StagedLayer>>> =
             futures_util::stream::iter(layers.into_iter().zip(diff_ids))
                 .map(|(blob, diff_id)| {
-                    let session = &session;
+                    let (session, writeback) = (&session, &writeback);
                     async move {
                         let diff_id = diff_id.filter(|d| !store.layers().contains(d));
-                        self.blob_with_retries(
-                            store,
-                            base,
-                            r.path(),
-                            &blob,
-                            diff_id.as_ref(),
-                            session,
-                            progress,
-                        )
-                        .await
+                        let staged = self
+                            .blob_with_retries(
+                                store,
+                                base,
+                                r.path(),
+                                &blob,
+                                diff_id.as_ref(),
+                                session,
+                                progress,
+                            )
+                            .await?;
+                        // The disk writes this layer back while the others unpack.
+                        store.content().start_writeback(writeback);
+                        Ok(staged)
                     }
                 })
                 .buffer_unordered(PARALLEL_DOWNLOADS)
