@@ -8,6 +8,8 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
@@ -253,22 +255,28 @@ impl RegistryClient {
         self.blob_with_retries(store, base, r.path(), &config, None, &session, progress)
             .await?;
         let diff_ids = streamable_layers(store, &config.0, layers.len());
+        let started = Instant::now();
+        let writeback = Arc::new(AtomicBool::new(false));
         let results: Vec<Result<Option<StagedLayer>>> =
             futures_util::stream::iter(layers.into_iter().zip(diff_ids))
                 .map(|(blob, diff_id)| {
-                    let session = &session;
+                    let (session, writeback) = (&session, &writeback);
                     async move {
                         let diff_id = diff_id.filter(|d| !store.layers().contains(d));
-                        self.blob_with_retries(
-                            store,
-                            base,
-                            r.path(),
-                            &blob,
-                            diff_id.as_ref(),
-                            session,
-                            progress,
-                        )
-                        .await
+                        let staged = self
+                            .blob_with_retries(
+                                store,
+                                base,
+                                r.path(),
+                                &blob,
+                                diff_id.as_ref(),
+                                session,
+                                progress,
+                            )
+                            .await?;
+                        // The disk writes this layer back while the others unpack.
+                        store.content().start_writeback(writeback);
+                        Ok(staged)
                     }
                 })
                 .buffer_unordered(PARALLEL_DOWNLOADS)
@@ -278,10 +286,18 @@ impl RegistryClient {
         for res in results {
             staged.extend(res?);
         }
+        let fetched = started.elapsed();
         // One syncfs makes the blobs and the staged layers' files durable; only then do the
         // layers appear under their diff-ids.
         store.content().sync().map_err(RegistryError::from)?;
+        let synced = started.elapsed();
         store.layers().commit_all(staged)?;
+        tracing::debug!(
+            layers_ms = fetched.as_millis(),
+            syncfs_ms = (synced - fetched).as_millis(),
+            commit_ms = (started.elapsed() - synced).as_millis(),
+            "pull: layers fetched and unpacked, synced, committed"
+        );
         let (stored, _) = store
             .content()
             .write_blob(&bytes[..], Some(&digest), MAX_MANIFEST)
@@ -346,6 +362,7 @@ impl RegistryClient {
         session: &mut Session,
         progress: &Progress,
     ) -> Result<Option<StagedLayer>> {
+        let started = Instant::now();
         let url = base.join(&format!("/v2/{repo}/blobs/{digest}"))?;
         let resp = self.fetch(Call::get(url.clone()), session).await?;
         let limit = size.min(MAX_BLOB);
@@ -412,6 +429,7 @@ impl RegistryClient {
                 });
             }
         }
+        let received = started.elapsed();
         let staged = match unpacker.take() {
             None => {
                 if let Some(e) = failed {
@@ -444,6 +462,14 @@ impl RegistryClient {
                 })?)
             }
         };
+        tracing::debug!(
+            blob = %digest,
+            bytes = done,
+            received_ms = received.as_millis(),
+            done_ms = started.elapsed().as_millis(),
+            unpacked = staged.is_some(),
+            "pull: blob stored"
+        );
         progress(PullEvent::Downloaded(digest.clone()));
         Ok(staged)
     }

@@ -8,6 +8,8 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tempfile::NamedTempFile;
 
@@ -149,6 +151,23 @@ impl ContentStore {
     pub fn sync(&self) -> Result<()> {
         let dir = File::open(&self.blobs).map_err(io_err("open", &self.blobs))?;
         nix::unistd::syncfs(&dir).map_err(|e| io_err("syncfs", &self.blobs)(io::Error::from(e)))
+    }
+
+    /// Starts writing back the filesystem's dirty data on a blocking thread of its own and
+    /// returns at once, unless `busy` says a previous one still runs. A pull calls it as each
+    /// layer is staged, so the disk works while later layers unpack and the final
+    /// [`Self::sync`] has less left to wait for; durability still comes only from that sync.
+    pub(crate) fn start_writeback(&self, busy: &Arc<AtomicBool>) {
+        if busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (store, busy) = (self.clone(), busy.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.sync() {
+                tracing::debug!(error = %e, "early writeback");
+            }
+            busy.store(false, Ordering::Release);
+        });
     }
 
     /// Streams `reader` into the store, verifying it against `expected` (when given) and
