@@ -481,20 +481,19 @@ fn run(
 ) -> Result<(), ShimError> {
     let mut buf = vec![0u8; 32 * 1024];
     // `on_idle` runs right before the first block, then after each quiet spell that follows
-    // activity: when it runs, nothing else is left to do until the next event.
-    let mut idle_due = true;
+    // activity: when it runs, nothing else is left to do until the next event. While active
+    // the wait ends after the quiet spell; once idle (shed) it blocks until the next event.
     let mut active = false;
     while ch.open.iter().any(|o| *o) {
-        let timeout = match active {
-            true => PollTimeout::from(QUIET_MS),
-            false => PollTimeout::NONE,
+        let (timeout, before_block) = match active {
+            true => (PollTimeout::from(QUIET_MS), None),
+            false => (PollTimeout::NONE, Some(&mut *on_idle)),
         };
-        let before_block = idle_due.then_some(&mut *on_idle);
         let Some(ready) = ch.wait(timeout, before_block)? else {
-            (idle_due, active) = (true, false);
+            active = false;
             continue;
         };
-        (idle_due, active) = (false, true);
+        active = true;
         for (i, r) in ready.outputs.iter().enumerate() {
             if !*r || !ch.open[i] {
                 continue;
