@@ -530,23 +530,17 @@ impl ImageStore {
     pub fn release(&self, container_id: &str) -> Result<()> {
         self.snapshots.release(container_id)?;
         lock(&self.releasing).insert(container_id.to_owned());
-        {
-            let _g = lock(&self.index_lock);
-            let queued = std::mem::take(&mut *lock(&self.releasing));
-            let dropped = ImageIndex::load(&self.index_path).and_then(|mut idx| {
-                let before = idx.leases.len();
-                idx.leases.retain(|id, _| !queued.contains(id));
-                if idx.leases.len() == before {
-                    return Ok(());
-                }
-                idx.save(&self.index_path)
-            });
-            if dropped.is_err() {
-                // Not written: the leases stay queued for the next release to try again.
-                lock(&self.releasing).extend(queued);
-            }
-            dropped?;
+        let mut queued = BTreeSet::new();
+        let dropped = self.with_index(|idx| {
+            queued = std::mem::take(&mut *lock(&self.releasing));
+            idx.leases.retain(|id, _| !queued.contains(id));
+            Ok(())
+        });
+        if dropped.is_err() {
+            // Not written: the leases stay queued for the next release to try again.
+            lock(&self.releasing).extend(queued);
         }
+        dropped?;
         self.gc()?;
         Ok(())
     }
