@@ -80,12 +80,11 @@ impl NetworkManager {
             .values()
             .flat_map(|s| s.endpoints.values().map(|e| e.host_if.as_str()))
             .collect();
-        // Best effort: a container dying right now takes its veth along, which is no error.
-        for host_if in &owned {
-            let steps = bridge::plan_hairpin([*host_if]);
-            if let Err(e) = apply_links(&self.config.netlink, steps).await {
-                tracing::warn!(error = %e, veth = %host_if, "cannot set hairpin mode");
-            }
+        // One netlink batch for all; best effort: a container dying right now takes its veth
+        // along (the batch stops there), which is no error.
+        let hairpin = bridge::plan_hairpin(owned.iter().copied());
+        if let Err(e) = apply_links(&self.config.netlink, hairpin).await {
+            tracing::warn!(error = %e, "cannot set hairpin mode on every surviving endpoint");
         }
         for veth in links
             .iter()
