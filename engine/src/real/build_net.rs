@@ -9,7 +9,6 @@
 //! step's process exits the kernel removes the veth pair, so even a crash of the engine leaves
 //! only a state entry that start-up recovery drops (its veth is gone).
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,7 +16,7 @@ use berth_network::manager::{EndpointSpec, ManagerError};
 use berth_runtime::spec::BindMount;
 
 use super::net_files;
-use super::networks::{DEFAULT_NETWORK, Networking};
+use super::networks::{DEFAULT_NETWORK, Networking, embedded_dns};
 
 /// Hostname of every RUN sandbox (BuildKit's).
 pub(super) const SANDBOX_HOSTNAME: &str = "buildkitsandbox";
@@ -165,11 +164,7 @@ impl StepEndpoint {
         let hosts = net_files::render_hosts(Some((ep.ip, &names)), &[], &[], None)
             .unwrap_or_else(|_| format!("127.0.0.1\tlocalhost\n{}\t{SANDBOX_HOSTNAME}\n", ep.ip));
         // The default bridge has no embedded DNS: the host's servers, as for containers.
-        let embedded: Vec<IpAddr> = if info.name == DEFAULT_NETWORK {
-            Vec::new()
-        } else {
-            info.dns_servers()
-        };
+        let embedded = embedded_dns(&info);
         let resolv = net_files::render_resolv(&bn.net.host_resolv, &embedded, &[], &[], &[]);
         write(&self.hosts, &hosts)?;
         write(&self.resolv, &resolv)

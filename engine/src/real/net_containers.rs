@@ -16,7 +16,7 @@ use berth_network::manager::{Endpoint, EndpointSpec, ManagerError, PortSpec};
 use berth_runtime::spec::BindMount;
 
 use super::net_files::{self, PortRequest};
-use super::networks::{DEFAULT_NETWORK, endpoint_id, mac_text, manager_err};
+use super::networks::{DEFAULT_NETWORK, embedded_dns, endpoint_id, mac_text, manager_err};
 use super::{RealBackend, Record};
 use crate::api::models::{
     ContainerCreateBody, EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest,
@@ -252,7 +252,7 @@ impl RealBackend {
         let networks = networks_of(&rec.network_mode, &rec.body);
         let h = &rec.body.host_config;
         let dir = self.inner.paths.container(&rec.id);
-        let mut own: Option<(Ipv4Addr, Ipv4Addr, Vec<IpAddr>, bool)> = None;
+        let mut own: Option<(Ipv4Addr, Ipv4Addr, Vec<IpAddr>)> = None;
         if !networks.is_empty() {
             let net = self.net()?;
             let exposed: Vec<String> = rec.body.config.exposed_ports.keys().cloned().collect();
@@ -270,8 +270,7 @@ impl RealBackend {
                     .await?;
                 let info = net.manager.network(name).await.map_err(manager_err)?;
                 if own.is_none() {
-                    let embedded = info.dns_servers();
-                    own = Some((ep.ip, info.gateway, embedded, name == DEFAULT_NETWORK));
+                    own = Some((ep.ip, info.gateway, embedded_dns(&info)));
                 }
             }
         }
@@ -294,10 +293,7 @@ impl RealBackend {
             .net()
             .map(|n| n.host_resolv.clone())
             .unwrap_or_default();
-        let embedded = own
-            .filter(|(.., default)| !default)
-            .map(|(_, _, dns, _)| dns)
-            .unwrap_or_default();
+        let embedded = own.map(|(.., dns)| dns).unwrap_or_default();
         let resolv = net_files::render_resolv(
             &host_resolv,
             &embedded,

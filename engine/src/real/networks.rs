@@ -31,6 +31,16 @@ use crate::state::write_json;
 
 /// Name of the default network.
 pub const DEFAULT_NETWORK: &str = "bridge";
+
+/// The nameservers the engine gives a container whose first network is `net`: that network's
+/// embedded DNS server (IPv4 gateway, then IPv6 one); none on the default bridge, which has
+/// no embedded DNS (as Docker's: the host's servers are used).
+pub fn embedded_dns(net: &berth_network::manager::Network) -> Vec<std::net::IpAddr> {
+    match net.name == DEFAULT_NETWORK {
+        true => Vec::new(),
+        false => net.dns_servers(),
+    }
+}
 /// Linux bridge of the default network.
 pub const DEFAULT_BRIDGE: &str = "berth0";
 
