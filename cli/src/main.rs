@@ -58,24 +58,27 @@ fn runtime_args(args: &[OsString]) -> Option<Vec<OsString>> {
     Some(out)
 }
 
-/// Global flags that take their value as the next argument (`-f x.yaml`, `--host h`).
-const GLOBAL_FLAGS_WITH_VALUE: &[&str] = &[
-    "-f",
-    "--file",
-    "-p",
-    "--project-name",
-    "--project-directory",
-    "--env-file",
-    "--profile",
-    "-H",
-    "--host",
-    "--log-level",
-];
-
 /// `berth compose VERB …` is `berth VERB …`: the verbs of `docker compose` are berth's own
 /// top-level verbs, so the word `compose` in front of the verb (after any global flags) is
-/// dropped. Anything else is returned as it came.
+/// dropped. Anything else is returned as it came. Which global flags take a separate value
+/// (`-f x.yaml`, `--host h`) comes from the CLI's own definition, built only when the word is
+/// there.
 fn without_compose_word(mut args: Vec<OsString>) -> Vec<OsString> {
+    if !args.iter().skip(1).any(|a| a == "compose") {
+        return args;
+    }
+    use clap::CommandFactory as _;
+    let cli = Cli::command();
+    let takes_value = |flag: &str| {
+        cli.get_arguments().any(|a| {
+            a.get_action().takes_values()
+                && (flag
+                    .strip_prefix("--")
+                    .is_some_and(|l| a.get_long() == Some(l))
+                    || (flag.len() == 2
+                        && flag.strip_prefix('-').and_then(|c| c.chars().next()) == a.get_short()))
+        })
+    };
     let mut i = 1;
     while let Some(arg) = args.get(i).and_then(|a| a.to_str()) {
         if arg == "compose" {
@@ -85,11 +88,7 @@ fn without_compose_word(mut args: Vec<OsString>) -> Vec<OsString> {
         if !arg.starts_with('-') || arg == "-" || arg == "--" {
             break;
         }
-        i += if GLOBAL_FLAGS_WITH_VALUE.contains(&arg) {
-            2
-        } else {
-            1
-        };
+        i += if takes_value(arg) { 2 } else { 1 };
     }
     args
 }
