@@ -27,6 +27,14 @@ fn eventually(e: &Engine, what: &str, limit: Duration, mut cond: impl FnMut() ->
     }
 }
 
+/// `docker run -d --name NAME --restart POLICY [EXTRA…] IMAGE sleep 1000`.
+fn run_sleeper(e: &Engine, name: &str, policy: &str, extra: &[&str]) {
+    let mut args = vec!["run", "-d", "--name", name, "--restart", policy];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[IMAGE, "sleep", "1000"]);
+    e.ok(&args);
+}
+
 fn inspect(e: &Engine, name: &str, format: &str) -> String {
     e.ok(&["inspect", "-f", format, name])
 }
@@ -202,17 +210,7 @@ fn daemon_on_failure_3_restarts_three_times_with_growing_backoff() {
 fn daemon_stop_cancels_always_and_daemon_restart_honours_unless_stopped() {
     let mut e = Engine::start("policies");
     for (name, policy) in [("pol-always", "always"), ("pol-unless", "unless-stopped")] {
-        e.ok(&[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--restart",
-            policy,
-            IMAGE,
-            "sleep",
-            "1000",
-        ]);
+        run_sleeper(&e, name, policy, &[]);
         e.ok(&["stop", "-t", "0", name]);
     }
     e.ok(&["run", "-d", "--name", "pol-keep", IMAGE, "sleep", "1000"]);
@@ -294,19 +292,7 @@ fn daemon_restart_policies_and_exits_resume_once_networking_is_open() {
     let mut e = Engine::start("policy_net");
     e.ok(&["network", "create", "polnet"]);
     for (name, policy) in [("pn-always", "always"), ("pn-none", "no")] {
-        e.ok(&[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--restart",
-            policy,
-            "--network",
-            "polnet",
-            IMAGE,
-            "sleep",
-            "1000",
-        ]);
+        run_sleeper(&e, name, policy, &["--network", "polnet"]);
     }
     let pids: Vec<i32> = ["pn-always", "pn-none"]
         .iter()
