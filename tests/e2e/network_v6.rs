@@ -37,6 +37,17 @@ pub(super) fn ipv6_missing(e: &Engine) -> Option<String> {
     None
 }
 
+/// `network create --ipv6` with the subnets `10.203.N.0/24` and `fd00:203:N::/64`, then `rest`
+/// (options and the name).
+fn dual_stack_network(e: &Engine, n: u8, rest: &[&str]) {
+    let (v4, v6) = (format!("10.203.{n}.0/24"), format!("fd00:203:{n}::/64"));
+    let mut args = vec![
+        "network", "create", "--ipv6", "--subnet", &v4, "--subnet", &v6,
+    ];
+    args.extend_from_slice(rest);
+    e.ok(&args);
+}
+
 fn ip6_of(e: &Engine, container: &str, network: &str) -> String {
     let fmt = format!("{{{{(index .NetworkSettings.Networks \"{network}\").GlobalIPv6Address}}}}");
     e.ok(&["inspect", "-f", &fmt, container])
@@ -51,18 +62,11 @@ fn network_ipv6_containers_reach_each_other_by_name_and_publish_over_ipv6() {
         );
         return;
     }
-    e.ok(&[
-        "network",
-        "create",
-        "--ipv6",
-        "--subnet",
-        "10.203.11.0/24",
-        "--subnet",
-        "fd00:203:11::/64",
-        "-o",
-        "com.docker.network.bridge.name=brv6test",
-        "v6net",
-    ]);
+    dual_stack_network(
+        &e,
+        11,
+        &["-o", "com.docker.network.bridge.name=brv6test", "v6net"],
+    );
     let gw6 = e.ok(&[
         "network",
         "inspect",
@@ -245,16 +249,7 @@ fn network_ipv6_dns_answers_on_the_ipv6_gateway_too() {
         eprintln!("SKIP network_ipv6_dns_answers_on_the_ipv6_gateway_too: {reason}");
         return;
     }
-    e.ok(&[
-        "network",
-        "create",
-        "--ipv6",
-        "--subnet",
-        "10.203.16.0/24",
-        "--subnet",
-        "fd00:203:16::/64",
-        "dnsv6",
-    ]);
+    dual_stack_network(&e, 16, &["dnsv6"]);
     e.ok(&[
         "run",
         "-d",
