@@ -148,12 +148,19 @@ struct Reported {
 }
 
 impl Reported {
-    fn read(e: &Engine) -> Self {
-        let running = ids(e, "-q");
-        Reported {
-            running,
-            nets: networks(e),
-        }
+    /// Reads the running containers, then the networks; `networks_first` reverses the order.
+    fn read(e: &Engine, networks_first: bool) -> Self {
+        let (running, nets) = match networks_first {
+            true => {
+                let nets = networks(e);
+                (ids(e, "-q"), nets)
+            }
+            false => {
+                let running = ids(e, "-q");
+                (running, networks(e))
+            }
+        };
+        Reported { running, nets }
     }
 
     /// The endpoints listed, as (network id, container id).
@@ -177,16 +184,10 @@ impl Reported {
 /// ran in one of them; a veth or bridge the kernel holds belongs to what one of them lists.
 /// Nothing is retried: a leak or a missing veth fails at once.
 fn assert_network_state(e: &Engine, loop_no: usize) {
-    let before = Reported::read(e);
+    let before = Reported::read(e, false);
     let kernel = links(e);
     let tables = nft_tables(e);
-    let after = {
-        let nets = networks(e);
-        Reported {
-            running: ids(e, "-q"),
-            nets,
-        }
-    };
+    let after = Reported::read(e, true);
     for (id, net) in before
         .nets
         .iter()
