@@ -41,8 +41,12 @@ fn inspect(e: &Engine, name: &str, format: &str) -> String {
 
 /// Past events of `container` as JSON values (`--until` now, so the answer is bounded).
 fn events(e: &Engine, container: &str) -> Vec<serde_json::Value> {
+    past_events(e, &format!("container={container}"))
+}
+
+/// Past events that pass `filter` (as `docker events --filter`), oldest first.
+pub(crate) fn past_events(e: &Engine, filter: &str) -> Vec<serde_json::Value> {
     let until = (unix_now() + 1).to_string();
-    let filter = format!("container={container}");
     let out = e.ok(&[
         "events",
         "--since",
@@ -50,7 +54,7 @@ fn events(e: &Engine, container: &str) -> Vec<serde_json::Value> {
         "--until",
         &until,
         "--filter",
-        &filter,
+        filter,
         "--format",
         "{{json .}}",
     ]);
@@ -59,7 +63,7 @@ fn events(e: &Engine, container: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn actions(events: &[serde_json::Value]) -> Vec<String> {
+pub(crate) fn actions(events: &[serde_json::Value]) -> Vec<String> {
     events
         .iter()
         .map(|e| e["Action"].as_str().unwrap_or("").to_owned())

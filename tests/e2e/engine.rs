@@ -23,6 +23,68 @@ fn engine_exit_codes_match_docker() {
     assert_eq!(out.status.code(), Some(7), "{}", show(&out));
 }
 
+/// Regression: a process that ends at once could make its shim exit while the engine was
+/// still finishing `start`; the exit was recorded (and `--rm` deleted the runtime state) before
+/// `start` returned, so `docker run --rm` failed with "remove …/exec.fifo: No such file" and
+/// `die` could come before `start`. Many such runs side by side (the race needs load) must
+/// all succeed, each container's events in order.
+#[test]
+fn engine_run_rm_of_a_process_that_ends_at_once_never_races_its_start() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let e = Engine::start("quick_exits");
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // Two spinning threads keep the CPUs busy, so the engine's threads get preempted
+        // between steps as on a loaded machine.
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+        let runs: Vec<_> = (0..4)
+            .map(|t| {
+                let e = &e;
+                s.spawn(move || {
+                    for i in 0..12 {
+                        let name = format!("e2e-quick-{t}-{i}");
+                        let args = ["run", "--rm", "--network", "none", "--name", &name, IMAGE];
+                        let out = e.docker(&[&args[..], &["true"]].concat());
+                        assert!(out.status.success(), "{name}:\n{}\n{}", show(&out), e.log());
+                    }
+                })
+            })
+            .collect();
+        let results: Vec<_> = runs.into_iter().map(|r| r.join()).collect();
+        done.store(true, Ordering::Relaxed);
+        for r in results {
+            if let Err(panic) = r {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+    let events = crate::daemon::past_events(&e, "type=container");
+    let mut by_container: std::collections::BTreeMap<String, Vec<serde_json::Value>> =
+        Default::default();
+    for ev in events {
+        let id = ev["Actor"]["ID"].as_str().unwrap_or_default().to_owned();
+        by_container.entry(id).or_default().push(ev);
+    }
+    assert_eq!(by_container.len(), 48, "one container per run");
+    for (id, evs) in &by_container {
+        let seen = crate::daemon::actions(evs);
+        let life = ["create", "start", "die", "destroy"];
+        let kept: Vec<&str> = seen
+            .iter()
+            .map(String::as_str)
+            .filter(|a| life.contains(a))
+            .collect();
+        assert_eq!(kept, life, "events of {id}: {seen:?}");
+    }
+    assert_eq!(e.ok(&["ps", "-aq"]), "", "--rm left containers behind");
+}
+
 /// Regression: a command that does not exist used to hang the engine. Docker's CLI exits 127,
 /// `--rm` removes the container, and without it the container records exit code 127.
 #[test]

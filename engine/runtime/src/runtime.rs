@@ -537,8 +537,12 @@ impl Runtime {
                 ));
             }
         }
-        std::fs::remove_file(&fifo_path).map_err(io("remove", &fifo_path))?;
-        Ok(())
+        // The process runs from here on. A fifo already gone means a `delete` of the ended
+        // container got there first: the start itself happened.
+        match std::fs::remove_file(&fifo_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &fifo_path)(e)),
+            _ => Ok(()),
+        }
     }
 
     /// The OCI state of container `id`.

@@ -361,23 +361,32 @@ impl RealBackend {
             r.oom_killed = false;
             r.started_at = now();
         })?;
+        // A process that ends at once (`run --rm … cat`) may make the shim exit before
+        // `start` has returned: its exit is recorded (and an auto-remove deletes the runtime
+        // state) only once `start` is done, so `start` comes before `die` and never finds its
+        // state gone.
+        let (start_done, start_gate) = tokio::sync::oneshot::channel::<()>();
         let this = self.clone();
         let watch_id = id.clone();
         tokio::spawn(async move {
             let _ = child.wait().await;
+            let _ = start_gate.await;
             this.on_exit(&watch_id).await;
         });
         let this = self.clone();
         let start_id = id.clone();
-        blocking(move || {
+        let begun = blocking(move || {
             this.inner
                 .runtime
                 .start(&start_id)
                 .map_err(|e| BackendError::new(ErrorKind::Internal, e.to_string()))
         })
-        .await?;
-        self.started(&id);
-        Ok(())
+        .await;
+        if begun.is_ok() {
+            self.started(&id);
+        }
+        drop(start_done);
+        begun
     }
 
     /// Records how the container ended once its shim is gone, then auto-removes if asked.
