@@ -128,10 +128,7 @@ pub fn ensure_sealed(args: &[OsString], scratch: &Path) -> Result<(), SealError>
     let (binary, copy_from) = match &shim {
         Some(s) => (Some(s.clone()), s.clone()),
         // A binary replaced since it started reads "… (deleted)": copy the running one.
-        None => (
-            exe.filter(|e| e.is_file()),
-            PathBuf::from("/proc/self/exe"),
-        ),
+        None => (exe.filter(|e| e.is_file()), PathBuf::from("/proc/self/exe")),
     };
     let _ = std::fs::create_dir_all(scratch);
     let (fd, _) = protected_binary(binary.as_deref(), &copy_from, scratch)?;
@@ -228,6 +225,24 @@ mod tests {
         // SAFETY: F_GET_SEALS only reads the seals of a descriptor we own.
         let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
         assert_eq!(seals & SEALS, SEALS);
+    }
+
+    #[test]
+    fn without_an_overlay_the_binary_is_copied_into_a_sealed_memfd() {
+        // A missing bottom layer makes the overlay fail for root too (and the overlay needs
+        // root): the fallback copies.
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("bin");
+        std::fs::write(&src, b"binary").unwrap();
+        let spare = d.path().join("missing");
+        let (fd, how) = protected_binary(Some(&src), &src, &spare).unwrap();
+        assert_eq!(how, Protection::SealedMemfd);
+        assert_eq!(
+            protection_of(&File::from(fd)),
+            Some(Protection::SealedMemfd)
+        );
+        let (_, how) = protected_binary(None, &src, d.path()).unwrap();
+        assert_eq!(how, Protection::SealedMemfd);
     }
 
     #[test]
