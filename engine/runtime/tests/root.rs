@@ -698,6 +698,39 @@ fn bind_mounts_honour_read_only() {
 }
 
 #[test]
+fn created_init_sits_in_its_cgroup_in_every_hierarchy() {
+    // On v1 the init joins its cgroup itself (through `tasks` files its parent opened) before
+    // anything else; seen from the host, every hierarchy lists it in the container's cgroup.
+    let f = Fixture::new("joins", &["sleep", "100"]);
+    let pid = f.create();
+    let own = format!("/berth/{}", f.id);
+    let lines = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    match f.cgroup() {
+        Cgroup::V1(cg) => {
+            for c in berth_runtime::cgroups::v1::CONTROLLERS {
+                if !cg.dir(c).is_dir() {
+                    continue;
+                }
+                let line = lines
+                    .lines()
+                    .find(|l| {
+                        l.split(':')
+                            .nth(1)
+                            .is_some_and(|cs| cs.split(',').any(|x| x == c))
+                    })
+                    .unwrap_or_else(|| panic!("no {c} line in {lines}"));
+                assert!(line.ends_with(&own), "{c}: {line} (want {own})");
+                let procs = std::fs::read_to_string(cg.dir(c).join("cgroup.procs")).unwrap();
+                assert!(procs.lines().any(|p| p == pid.to_string()), "{c}: {procs}");
+            }
+        }
+        Cgroup::V2(_) => {
+            assert!(lines.lines().any(|l| l == format!("0::{own}")), "{lines}");
+        }
+    }
+}
+
+#[test]
 fn exec_joins_the_containers_namespaces_and_cgroup() {
     let mut f = Fixture::new("exec", &["sleep", "100"]);
     f.config.env = vec!["FROM_CTR=1".into()];
