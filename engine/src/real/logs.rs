@@ -95,7 +95,8 @@ fn follow(
         }
         // A dropped sender (the container is gone) also ends the wait: the next round sees
         // the last phase and drains the file.
-        let _ = rt.block_on(tokio::time::timeout(every, phase.changed()));
+        // Built inside the runtime's context: a timer made on this thread would find none.
+        let _ = rt.block_on(async { tokio::time::timeout(every, phase.changed()).await });
     }
 }
 
@@ -231,13 +232,16 @@ mod tests {
         // The follower's own interval is an hour: ending within the guard at all means it
         // woke on the phase change.
         let guard = Duration::from_secs(60);
-        let rest = rt.block_on(tokio::time::timeout(guard, async {
-            let mut rest = Vec::new();
-            while let Some(c) = rx.recv().await {
-                rest.push(c);
-            }
-            rest
-        }));
+        let rest = rt.block_on(async {
+            let all = async {
+                let mut rest = Vec::new();
+                while let Some(c) = rx.recv().await {
+                    rest.push(c);
+                }
+                rest
+            };
+            tokio::time::timeout(guard, all).await
+        });
         let rest = rest.expect("the follower waited for its poll interval");
         assert_eq!(rest.len(), 1);
         assert_eq!(&rest[0].data[..], b"last\n");
