@@ -384,7 +384,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         Command::Create { .. } | Command::Run { .. } | Command::Shim { .. } | Command::Exec { .. }
     );
     if clones {
-        if let Err(e) = crate::sealed::ensure_sealed(&args) {
+        if let Err(e) = crate::sealed::ensure_sealed(&args, &cli.root) {
             eprintln!("berth-runtime: {e}");
             return ExitCode::from(1);
         }

@@ -124,6 +124,8 @@ struct Prepared {
     seccomp: Vec<seccompiler::BpfProgram>,
     /// The child's end of the channel the terminal master is sent over.
     console: Option<OwnedFd>,
+    /// v1: the container cgroup's `tasks` files; the child joins the cgroup itself.
+    join_cgroup: Vec<File>,
 }
 
 /// A started exec process.
@@ -195,10 +197,15 @@ impl Runtime {
             }
             false => (None, None),
         };
+        let rec_cgroup = self.container_cgroup(id)?;
+        // As the init does (see `V1Cgroup::self_join_files`): no grace period to wait for.
+        let join_cgroup = rec_cgroup.self_join_files()?;
+        let joins_itself = !join_cgroup.is_empty();
         let prepared = Prepared {
             namespaces,
             seccomp,
             console: console_child,
+            join_cgroup,
         };
         nix::sched::setns(&pid_ns, nix::sched::CloneFlags::CLONE_NEWPID)
             .map_err(sys("setns pid"))?;
@@ -215,11 +222,12 @@ impl Runtime {
         };
         drop(sync_r);
         drop(prepared);
-        let rec_cgroup = self.container_cgroup(id)?;
-        if let Err(e) = rec_cgroup.add_pid(child.as_raw()) {
-            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(child, None);
-            return Err(e.into());
+        if !joins_itself {
+            if let Err(e) = rec_cgroup.add_pid(child.as_raw()) {
+                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(child, None);
+                return Err(e.into());
+            }
         }
         let _ = nix::unistd::write(&sync_w, b"1");
         // No master arrives when the child failed before its terminal existed; its exit
@@ -237,14 +245,22 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys("pipe"))
 }
 
-/// The forked child: waits to be placed in the cgroup, enters the container, execs. Reports
-/// failures on stderr and exits 126 (cannot run) or 127 (not found), as Docker does.
+/// The forked child: waits for the parent, joins the cgroup unless placed by the parent,
+/// enters the container, execs. Reports failures on stderr and exits 126 (cannot run) or 127
+/// (not found), as Docker does.
 fn child_main(prep: &Prepared, process: &Process, sync: OwnedFd) -> ! {
     let mut b = [0u8; 1];
     if nix::unistd::read(&sync, &mut b) != Ok(1) {
         init::exit(1);
     }
     drop(sync);
+    if let Err(e) = crate::cgroups::join_self(&prep.join_cgroup) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "berth-runtime exec: join the container's cgroup: {e}"
+        );
+        init::exit(126);
+    }
     match enter(prep, process) {
         Ok(args) => {
             let env: Vec<CString> = process

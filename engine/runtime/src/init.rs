@@ -107,18 +107,27 @@ pub struct InitConfig {
     /// When the process gets a terminal: the child's end of the channel its master is sent
     /// over (see [`crate::tty`]).
     pub console: Option<OwnedFd>,
+    /// On cgroup v1, the container cgroup's `tasks` files, opened by the parent: the child
+    /// joins its cgroup itself, first thing ([`crate::cgroups::join_self`]). Empty when the
+    /// parent placed it (v2).
+    pub join_cgroup: Vec<File>,
 }
 
 /// Child entry point: sets the container up, reports to `report`, waits for `start`, execs.
 /// Never returns.
 pub fn run(cfg: &InitConfig, sync_in: OwnedFd, report: OwnedFd) -> ! {
     let mut report = File::from(report);
-    // Wait until the parent has placed us in the cgroup (EOF means the parent died).
+    // Wait until the parent is ready (EOF means the parent died), then join the cgroup unless
+    // the parent placed us.
     let mut b = [0u8; 1];
     if nix::unistd::read(&sync_in, &mut b) != Ok(1) {
         exit(1);
     }
     drop(sync_in);
+    if let Err(e) = crate::cgroups::join_self(&cfg.join_cgroup) {
+        let _ = write!(report, "Ejoin the container's cgroup: {e}");
+        exit(1);
+    }
     let args = match setup(cfg) {
         Ok(args) => args,
         Err(e) => {

@@ -376,6 +376,10 @@ impl Runtime {
             }
             false => (None, None),
         };
+        // v1: the child joins its cgroup itself (no grace period to wait for; see
+        // `V1Cgroup::self_join_files`); v2: it is cloned into it.
+        let join_cgroup = cgroup.self_join_files()?;
+        let joins_itself = !join_cgroup.is_empty();
         let init_cfg = InitConfig {
             spec: spec.clone(),
             rootfs,
@@ -383,6 +387,7 @@ impl Runtime {
             fifo: fifo.as_raw_fd(),
             seccomp,
             console: console_child,
+            join_cgroup,
         };
         let (sync_r, sync_w) = pipe()?;
         let (rep_r, rep_w) = pipe()?;
@@ -410,7 +415,7 @@ impl Runtime {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
         };
-        if !placed {
+        if !placed && !joins_itself {
             if let Err(e) = cgroup.add_pid(pid) {
                 kill_child();
                 return Err(e.into());

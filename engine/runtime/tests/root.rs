@@ -462,24 +462,28 @@ fn init_exe_is_a_sealed_copy_then_the_container_binary() {
     let pid = f.create();
     let exe_path = format!("/proc/{pid}/exe");
     let host = std::fs::metadata(BIN).unwrap();
-    // Created, not yet exec'd: the init runs the runtime, but from a sealed memfd copy.
+    // Created, not yet exec'd: the init runs the runtime, but through a private read-only
+    // overlay of its directory (or, on a kernel without one, a sealed memfd copy).
     let exe = std::fs::metadata(&exe_path).unwrap();
     assert_ne!(
         (exe.dev(), exe.ino()),
         (host.dev(), host.ino()),
         "init runs the host binary"
     );
-    let target = std::fs::read_link(&exe_path).unwrap();
-    assert!(
-        target.to_string_lossy().starts_with("/memfd:"),
-        "{}",
-        target.display()
-    );
-    let write = std::fs::OpenOptions::new().write(true).open(&exe_path);
-    assert!(
-        write.is_err(),
-        "the runtime binary behind the init must not be writable"
-    );
+    let held = std::fs::File::open(&exe_path).unwrap();
+    let how = berth_runtime::sealed::protection_of(&held);
+    assert!(how.is_some(), "{:?}", std::fs::read_link(&exe_path));
+    // The CVE-2019-5736 attack: the exe, or a held descriptor of it, opened for writing.
+    for path in [
+        exe_path.clone(),
+        format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&held)),
+    ] {
+        let write = std::fs::OpenOptions::new().write(true).open(&path);
+        assert!(
+            write.is_err(),
+            "the runtime binary behind the init must not be writable ({how:?}, {path})"
+        );
+    }
     f.ok(&["start", &f.id]);
     let busybox = std::fs::metadata(f.config.rootfs.join("bin/busybox")).unwrap();
     let want = (busybox.dev(), busybox.ino());
@@ -691,6 +695,39 @@ fn bind_mounts_honour_read_only() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "from host\nRW-OK\n");
     assert_eq!(std::fs::read_to_string(rw.join("out")).unwrap(), "new\n");
+}
+
+#[test]
+fn created_init_sits_in_its_cgroup_in_every_hierarchy() {
+    // On v1 the init joins its cgroup itself (through `tasks` files its parent opened) before
+    // anything else; seen from the host, every hierarchy lists it in the container's cgroup.
+    let f = Fixture::new("joins", &["sleep", "100"]);
+    let pid = f.create();
+    let own = format!("/berth/{}", f.id);
+    let lines = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    match f.cgroup() {
+        Cgroup::V1(cg) => {
+            for c in berth_runtime::cgroups::v1::CONTROLLERS {
+                if !cg.dir(c).is_dir() {
+                    continue;
+                }
+                let line = lines
+                    .lines()
+                    .find(|l| {
+                        l.split(':')
+                            .nth(1)
+                            .is_some_and(|cs| cs.split(',').any(|x| x == c))
+                    })
+                    .unwrap_or_else(|| panic!("no {c} line in {lines}"));
+                assert!(line.ends_with(&own), "{c}: {line} (want {own})");
+                let procs = std::fs::read_to_string(cg.dir(c).join("cgroup.procs")).unwrap();
+                assert!(procs.lines().any(|p| p == pid.to_string()), "{c}: {procs}");
+            }
+        }
+        Cgroup::V2(_) => {
+            assert!(lines.lines().any(|l| l == format!("0::{own}")), "{lines}");
+        }
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
-//! Root test of the `berth-shim` binary as the engine runs it: spawned from one sealed memfd
-//! copy ([`RuntimeBinary`]), it supervises a container (log lines, exit record), keeps no
-//! descriptor of the copy, and the container's init never runs the host binary.
+//! Root tests of the `berth-shim` binary. As the engine runs it, spawned from one sealed memfd
+//! copy ([`RuntimeBinary`]): it supervises a container (log lines, exit record), keeps no
+//! descriptor of the copy, and the container's init never runs the host binary. Run directly:
+//! it re-executes itself through a private read-only overlay, which no process can write
+//! through (CVE-2019-5736), instead of copying itself.
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -172,4 +174,85 @@ fn shim_binary_speaks_the_runtime_command_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
+}
+
+/// The mount ids listed in `/proc/self/mountinfo`.
+fn mount_ids() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').next().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn directly_run_shim_reexecutes_through_a_private_read_only_overlay() {
+    use berth_runtime::sealed::{Protection, protection_of};
+    use std::io::Read as _;
+    use std::os::fd::AsRawFd as _;
+    let f = Fixture::new("direct", "exit 0");
+    let shim = f.install().with_file_name(SHIM_NAME);
+    let host = std::fs::read(&shim).unwrap();
+    let mounts_before = mount_ids();
+    let state = f.dir.path().join("state");
+    let out = std::process::Command::new(&shim)
+        .arg("--root")
+        .arg(&state)
+        .arg("--cgroup-root")
+        .arg(CGROUP_ROOT)
+        .args(["create", &f.id, "--bundle"])
+        .arg(f.dir.path())
+        .arg("--pid-file")
+        .arg(f.dir.path().join("init.pid"))
+        // The waiting init inherits stdout and stderr: pipes would never see their end.
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run berth-shim create");
+    assert!(out.success(), "berth-shim create: {out:?}");
+    let pid = std::fs::read_to_string(f.dir.path().join("init.pid")).unwrap();
+    let exe_path = format!("/proc/{}/exe", pid.trim());
+    // The waiting init runs the runtime binary without a copy: a file of an overlay that is in
+    // no mount table, read-only, with the host binary's content.
+    let link = std::fs::read_link(&exe_path).unwrap();
+    assert!(
+        !link.to_string_lossy().starts_with("/memfd:"),
+        "copied: {link:?}"
+    );
+    let mut held = std::fs::File::open(&exe_path).unwrap();
+    assert_eq!(
+        protection_of(&held),
+        Some(Protection::PrivateOverlay),
+        "{link:?}"
+    );
+    let mut seen = Vec::new();
+    held.read_to_end(&mut seen).unwrap();
+    assert!(seen == host, "the overlay shows another file than the shim");
+    assert_eq!(
+        mount_ids(),
+        mounts_before,
+        "the overlay was attached somewhere"
+    );
+    // The CVE-2019-5736 attack: open the exe, or reopen a held descriptor, for writing.
+    for path in [
+        exe_path.clone(),
+        format!("/proc/self/fd/{}", held.as_raw_fd()),
+    ] {
+        let w = std::fs::OpenOptions::new().write(true).open(&path);
+        let errno = w.as_ref().err().and_then(std::io::Error::raw_os_error);
+        assert_eq!(
+            errno,
+            Some(nix::libc::EROFS),
+            "{path} opened for writing: {w:?}"
+        );
+    }
+    drop(held);
+    let rt = f.runtime();
+    rt.start(&f.id).expect("start");
+    rt.delete(&f.id, true).expect("delete");
+    assert_eq!(
+        std::fs::read(&shim).unwrap(),
+        host,
+        "the host binary changed"
+    );
 }

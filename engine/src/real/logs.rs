@@ -1,6 +1,9 @@
 //! Container output for `logs` and `attach`, read from the shim's json-file log. Following
 //! keeps the log file open (it survives an auto-remove) and ends once the container has
-//! stopped and everything the shim wrote has been read.
+//! stopped and everything the shim wrote has been read. A follower looks for new output every
+//! [`POLL`], but wakes at once when the container's phase changes: the shim has written all of
+//! the output before its exit is recorded, so a `run` of a short command ends as soon as the
+//! container does, not up to a poll interval later.
 
 use std::io::{BufRead as _, BufReader, Read, Seek as _, SeekFrom};
 use std::time::Duration;
@@ -73,12 +76,16 @@ fn pump(
     }
 }
 
-/// Follows the log until the phase leaves `Created`/`Running` and the file is drained.
+/// Follows the log until the phase leaves `Created`/`Running` and the file is drained. Runs on
+/// a thread of its own; `rt` is the engine's runtime, on which it waits for the next phase
+/// change or `every` (the engine passes [`POLL`]), whichever comes first.
 fn follow(
     mut reader: BufReader<std::fs::File>,
     opts: LogsOptions,
     mut phase: watch::Receiver<Phase>,
     tx: mpsc::Sender<LogChunk>,
+    rt: &tokio::runtime::Handle,
+    every: Duration,
 ) {
     let mut partial = String::new();
     loop {
@@ -86,7 +93,10 @@ fn follow(
         if !pump(&mut reader, &mut partial, &opts, &tx) || done {
             return;
         }
-        std::thread::sleep(POLL);
+        // A dropped sender (the container is gone) also ends the wait: the next round sees
+        // the last phase and drains the file.
+        // Built inside the runtime's context: a timer made on this thread would find none.
+        let _ = rt.block_on(async { tokio::time::timeout(every, phase.changed()).await });
     }
 }
 
@@ -127,6 +137,7 @@ impl RealBackend {
         let (tx, rx) = mpsc::channel(64);
         let follow_it = opts.follow;
         let _ = file.seek(SeekFrom::Start(complete as u64));
+        let rt = tokio::runtime::Handle::current();
         std::thread::spawn(move || {
             for c in chunks {
                 if tx.blocking_send(c).is_err() {
@@ -134,7 +145,7 @@ impl RealBackend {
                 }
             }
             if follow_it {
-                follow(BufReader::new(file), opts, phase, tx);
+                follow(BufReader::new(file), opts, phase, tx, &rt, POLL);
             }
         });
         Ok(stream_of(rx))
@@ -159,7 +170,8 @@ impl RealBackend {
             ..LogsOptions::default()
         };
         let (tx, rx) = mpsc::channel(64);
-        std::thread::spawn(move || follow(BufReader::new(file), log_opts, phase, tx));
+        let rt = tokio::runtime::Handle::current();
+        std::thread::spawn(move || follow(BufReader::new(file), log_opts, phase, tx, &rt, POLL));
         Ok(Attachment {
             output: stream_of(rx),
             stdin: None,
@@ -181,5 +193,58 @@ mod tests {
         let t = parse_line(line, true, true, true).unwrap();
         assert_eq!(&t.data[..], b"2024-01-01T00:00:00.000000001Z hi\n");
         assert!(parse_line("not json", true, true, false).is_none());
+    }
+
+    fn line(text: &str) -> String {
+        format!(r#"{{"log":"{text}\n","stream":"stdout","time":"2024-01-01T00:00:00Z"}}"#) + "\n"
+    }
+
+    /// Regression: a follower slept a whole poll interval before it noticed the container had
+    /// ended, so every `run` of a short command took at least that long. With an interval of
+    /// an hour, the follower must still end as soon as the phase changes, output drained.
+    #[test]
+    fn a_follower_ends_with_the_container_not_with_its_poll_interval() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.json");
+        std::fs::write(&path, line("first")).unwrap();
+        let (phase_tx, phase) = watch::channel(Phase::Running);
+        let (tx, mut rx) = mpsc::channel(8);
+        let handle = rt.handle().clone();
+        let reader = BufReader::new(std::fs::File::open(&path).unwrap());
+        let opts = LogsOptions {
+            stdout: true,
+            stderr: true,
+            follow: true,
+            ..LogsOptions::default()
+        };
+        let hour = Duration::from_secs(3600);
+        let follower = std::thread::spawn(move || follow(reader, opts, phase, tx, &handle, hour));
+        let first = rx.blocking_recv().unwrap();
+        assert_eq!(&first.data[..], b"first\n");
+        // The shim writes its last output, then the exit is recorded.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, line("last").as_bytes()).unwrap();
+        phase_tx.send_replace(Phase::Exited(0));
+        // The follower's own interval is an hour: ending within the guard at all means it
+        // woke on the phase change.
+        let guard = Duration::from_secs(60);
+        let rest = rt.block_on(async {
+            let all = async {
+                let mut rest = Vec::new();
+                while let Some(c) = rx.recv().await {
+                    rest.push(c);
+                }
+                rest
+            };
+            tokio::time::timeout(guard, all).await
+        });
+        let rest = rest.expect("the follower waited for its poll interval");
+        assert_eq!(rest.len(), 1);
+        assert_eq!(&rest[0].data[..], b"last\n");
+        follower.join().unwrap();
     }
 }

@@ -6,6 +6,7 @@
 pub mod v1;
 pub mod v2;
 
+use std::fs::File;
 use std::io::{ErrorKind, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -152,6 +153,16 @@ impl Cgroup {
         }
     }
 
+    /// On v1, the files through which a single-threaded process joins the cgroup itself
+    /// ([`join_self`]; see [`v1::V1Cgroup::self_join_files`]); empty on v2, where a child is
+    /// cloned into its cgroup.
+    pub fn self_join_files(&self) -> Result<Vec<File>, CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.self_join_files(),
+            Cgroup::V2(_) => Ok(Vec::new()),
+        }
+    }
+
     fn inner(&self) -> &dyn Cgroups {
         match self {
             Cgroup::V1(c) => c,
@@ -182,6 +193,15 @@ impl Cgroups for Cgroup {
     fn remove(&self) -> Result<(), CgroupError> {
         self.inner().remove()
     }
+}
+
+/// Moves the calling thread (the whole process when it has one thread) into the cgroup whose
+/// [`Cgroup::self_join_files`] these are, by writing `0` to each.
+pub fn join_self(files: &[File]) -> std::io::Result<()> {
+    for mut f in files {
+        f.write_all(b"0")?;
+    }
+    Ok(())
 }
 
 /// Writes `value` to `path` (created when absent, which only a fake tree allows).

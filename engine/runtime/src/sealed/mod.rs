@@ -1,14 +1,20 @@
-//! Re-executes the runtime from a sealed in-memory copy of its binary before it clones a
+//! Re-executes the runtime from a binary no container can write to before it clones a
 //! container init, so that nothing in the container can reach the host binary through
-//! `/proc/<pid>/exe` and overwrite it (CVE-2019-5736): the copy is a memfd sealed against
-//! writes, and it is what `/proc/<pid>/exe` of the init points at until the user's `execve`.
+//! `/proc/<pid>/exe` and overwrite it (CVE-2019-5736): what `/proc/<pid>/exe` of the init
+//! points at until the user's `execve` is either the binary seen through a private read-only
+//! overlay ([`overlay`], no copy: tried first) or a copy in a memfd sealed against writes
+//! (when the kernel or the caller's privileges refuse the overlay).
 //!
 //! Copying is the expensive part of a container start when the binary is big, so:
 //! - the copied binary is the small `berth-shim` when one sits next to the running binary
 //!   ([`SHIM_NAME`], [`shim_next_to`]), as runc 1.2 and crun keep the re-executed part small;
 //! - an engine seals its runtime binary ONCE ([`RuntimeBinary::seal`]) and spawns every shim and
 //!   exec straight from that memfd ([`RuntimeBinary::command`]); such a process sees itself
-//!   already sealed ([`running_sealed`]) and copies nothing.
+//!   already sealed ([`running_sealed`]) and copies nothing;
+//! - a directly run `berth-shim run|create|exec|shim` re-executes itself through the overlay,
+//!   which costs a mount instead of a copy of the whole binary per run.
+
+pub mod overlay;
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
@@ -39,14 +45,29 @@ fn err(op: &'static str) -> impl FnOnce(std::io::Error) -> SealError {
 
 const SEALS: i32 = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
-/// True when the running binary is already a write-sealed memfd.
-pub fn running_sealed() -> bool {
-    let Ok(exe) = File::open("/proc/self/exe") else {
-        return false;
-    };
+/// How the running binary is kept from being written through `/proc/<pid>/exe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// A memfd copy sealed against writes.
+    SealedMemfd,
+    /// The file seen through a private read-only overlay ([`overlay::open`]).
+    PrivateOverlay,
+}
+
+/// How the file `exe` is protected, if it is.
+pub fn protection_of(exe: &File) -> Option<Protection> {
     // SAFETY: F_GET_SEALS only reads the seals of a descriptor we own.
     let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
-    seals >= 0 && seals & libc::F_SEAL_WRITE != 0
+    if seals >= 0 && seals & libc::F_SEAL_WRITE != 0 {
+        return Some(Protection::SealedMemfd);
+    }
+    overlay::is_private_read_only(exe).then_some(Protection::PrivateOverlay)
+}
+
+/// True when the running binary is already protected: a write-sealed memfd or a file of a
+/// private read-only overlay.
+pub fn running_sealed() -> bool {
+    File::open("/proc/self/exe").is_ok_and(|exe| protection_of(&exe).is_some())
 }
 
 /// The `berth-shim` binary next to `exe`, when there is one (and `exe` is not it).
@@ -76,17 +97,41 @@ pub fn seal_file(source: &Path) -> Result<OwnedFd, SealError> {
     Ok(memfd.into())
 }
 
-/// Unless already running from a sealed copy, copies the runtime binary (the `berth-shim` next
-/// to this one when there is one, else `/proc/self/exe`) into a sealed memfd and `fexecve`s it
-/// with `args` and the current environment. Returns only on error or when sealed.
-pub fn ensure_sealed(args: &[OsString]) -> Result<(), SealError> {
+/// A descriptor of `binary` that no container can write through: opened through a private
+/// read-only overlay (`spare`: an existing directory for the overlay's second layer), or,
+/// when the overlay cannot be made, a sealed memfd copy of `copy_from` (the same file, or
+/// `/proc/self/exe` when its path is gone).
+pub fn protected_binary(
+    binary: Option<&Path>,
+    copy_from: &Path,
+    spare: &Path,
+) -> Result<(OwnedFd, Protection), SealError> {
+    if let Some(bin) = binary {
+        if let Ok(fd) = overlay::open(bin, spare) {
+            return Ok((fd, Protection::PrivateOverlay));
+        }
+    }
+    Ok((seal_file(copy_from)?, Protection::SealedMemfd))
+}
+
+/// Unless already running protected ([`running_sealed`]), re-executes the runtime binary (the
+/// `berth-shim` next to this one when there is one, else this binary) from a descriptor no
+/// container can write through ([`protected_binary`]; `scratch` is a directory of the
+/// runtime's own, created when missing, that the overlay uses as its bottom layer) with `args`
+/// and the current environment. Returns only on error or when already protected.
+pub fn ensure_sealed(args: &[OsString], scratch: &Path) -> Result<(), SealError> {
     if running_sealed() {
         return Ok(());
     }
-    let shim = std::env::current_exe()
-        .ok()
-        .and_then(|exe| shim_next_to(&exe));
-    let memfd = seal_file(shim.as_deref().unwrap_or(Path::new("/proc/self/exe")))?;
+    let exe = std::env::current_exe().ok();
+    let shim = exe.as_deref().and_then(shim_next_to);
+    let (binary, copy_from) = match &shim {
+        Some(s) => (Some(s.clone()), s.clone()),
+        // A binary replaced since it started reads "… (deleted)": copy the running one.
+        None => (exe.filter(|e| e.is_file()), PathBuf::from("/proc/self/exe")),
+    };
+    let _ = std::fs::create_dir_all(scratch);
+    let (fd, _) = protected_binary(binary.as_deref(), &copy_from, scratch)?;
     let argv: Vec<CString> = args
         .iter()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
@@ -99,7 +144,7 @@ pub fn ensure_sealed(args: &[OsString]) -> Result<(), SealError> {
             CString::new(kv).ok()
         })
         .collect();
-    let e = nix::unistd::fexecve(&memfd, &argv, &envp).unwrap_err();
+    let e = nix::unistd::fexecve(&fd, &argv, &envp).unwrap_err();
     Err(err("fexecve")(std::io::Error::from_raw_os_error(e as i32)))
 }
 
@@ -180,6 +225,24 @@ mod tests {
         // SAFETY: F_GET_SEALS only reads the seals of a descriptor we own.
         let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
         assert_eq!(seals & SEALS, SEALS);
+    }
+
+    #[test]
+    fn without_an_overlay_the_binary_is_copied_into_a_sealed_memfd() {
+        // A missing bottom layer makes the overlay fail for root too (and the overlay needs
+        // root): the fallback copies.
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("bin");
+        std::fs::write(&src, b"binary").unwrap();
+        let spare = d.path().join("missing");
+        let (fd, how) = protected_binary(Some(&src), &src, &spare).unwrap();
+        assert_eq!(how, Protection::SealedMemfd);
+        assert_eq!(
+            protection_of(&File::from(fd)),
+            Some(Protection::SealedMemfd)
+        );
+        let (_, how) = protected_binary(None, &src, d.path()).unwrap();
+        assert_eq!(how, Protection::SealedMemfd);
     }
 
     #[test]
