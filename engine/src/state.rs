@@ -127,6 +127,14 @@ mod tests {
 
     use super::*;
 
+    /// The names of the entries of `dir`: what a write left there.
+    fn names_in(dir: &Path) -> Vec<std::ffi::OsString> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    }
+
     #[test]
     fn write_atomic_replaces_content_and_leaves_no_temp_files() {
         let dir = tempfile::tempdir().unwrap();
@@ -138,11 +146,7 @@ mod tests {
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["state.json"]);
+        assert_eq!(names_in(dir.path()), ["state.json"]);
     }
 
     #[test]
@@ -166,11 +170,7 @@ mod tests {
         replace_json(&path, &serde_json::json!({"Id": "abc"})).unwrap();
         let back: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
         assert_eq!(back["Id"], "abc");
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["rec.json"]);
+        assert_eq!(names_in(dir.path()), ["rec.json"]);
     }
 
     #[test]

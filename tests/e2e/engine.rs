@@ -49,8 +49,16 @@ fn engine_run_rm_of_a_process_that_ends_at_once_never_races_its_start() {
                 s.spawn(move || {
                     for i in 0..12 {
                         let name = format!("e2e-quick-{t}-{i}");
-                        let args = ["run", "--rm", "--network", "none", "--name", &name, IMAGE];
-                        let out = e.docker(&[&args[..], &["true"]].concat());
+                        let out = e.docker(&[
+                            "run",
+                            "--rm",
+                            "--network",
+                            "none",
+                            "--name",
+                            &name,
+                            IMAGE,
+                            "true",
+                        ]);
                         assert!(out.status.success(), "{name}:\n{}\n{}", show(&out), e.log());
                     }
                 })

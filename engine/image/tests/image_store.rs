@@ -225,6 +225,14 @@ fn legacy_archive(tamper_diff_id: bool) -> Vec<u8> {
     out.into_inner().unwrap()
 }
 
+/// A fresh store in a temporary directory with `legacy_archive`'s two images loaded.
+fn store_with_legacy_images() -> (tempfile::TempDir, ImageStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    store.load(&legacy_archive(false)[..]).unwrap();
+    (dir, store)
+}
+
 #[test]
 fn legacy_archive_loads_with_shared_layers() {
     require_root("legacy_archive_loads_with_shared_layers");
@@ -281,9 +289,7 @@ fn count_blobs(root: &Path) -> usize {
 #[test]
 fn leases_and_shared_layers_survive_removal() {
     require_root("leases_and_shared_layers_survive_removal");
-    let dir = tempfile::tempdir().unwrap();
-    let store = ImageStore::open(dir.path()).unwrap();
-    store.load(&legacy_archive(false)[..]).unwrap();
+    let (dir, store) = store_with_legacy_images();
     let id = format!("lease-{}", std::process::id());
     store.prepare_rootfs(&id, "legacy:1").unwrap();
     // 2 manifests + 2 configs + 4 layer blobs (l1 and l3 are the same blob) = 7.
@@ -334,9 +340,7 @@ fn crash_leftovers_are_cleaned_on_open() {
 #[test]
 fn overlay_mount_of_two_layer_image_shows_merged_view() {
     require_root("overlay_mount_of_two_layer_image_shows_merged_view");
-    let dir = tempfile::tempdir().unwrap();
-    let store = ImageStore::open(dir.path()).unwrap();
-    store.load(&legacy_archive(false)[..]).unwrap();
+    let (dir, store) = store_with_legacy_images();
     let id = format!("mount-{}", std::process::id());
     let mounts = store.prepare_rootfs(&id, "legacy:1").unwrap();
     let lower = mounts[0].options[0].clone();
@@ -393,9 +397,7 @@ fn failed_rootfs_preparation_drops_its_lease() {
 #[test]
 fn concurrent_rootfs_preparation_unpacks_each_layer_once() {
     require_root("concurrent_rootfs_preparation_unpacks_each_layer_once");
-    let dir = tempfile::tempdir().unwrap();
-    let store = ImageStore::open(dir.path()).unwrap();
-    store.load(&legacy_archive(false)[..]).unwrap();
+    let (dir, store) = store_with_legacy_images();
     let ids: Vec<String> = (0..4)
         .map(|i| format!("conc-{}-{i}", std::process::id()))
         .collect();
@@ -426,9 +428,7 @@ fn concurrent_rootfs_preparation_unpacks_each_layer_once() {
 #[test]
 fn concurrent_releases_drop_every_lease_and_then_collect_the_image() {
     require_root("concurrent_releases_drop_every_lease_and_then_collect_the_image");
-    let dir = tempfile::tempdir().unwrap();
-    let store = ImageStore::open(dir.path()).unwrap();
-    store.load(&legacy_archive(false)[..]).unwrap();
+    let (dir, store) = store_with_legacy_images();
     let ids: Vec<String> = (0..8)
         .map(|i| format!("rel-{}-{i}", std::process::id()))
         .collect();
