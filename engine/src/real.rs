@@ -20,6 +20,7 @@ mod attach;
 mod body;
 mod build;
 mod build_net;
+mod container_views;
 mod containers;
 mod events;
 mod exec;
