@@ -45,7 +45,12 @@ pub(super) async fn call(app: &Router, method: &str, uri: &str, body: Option<Val
         }
         None => Body::empty(),
     };
-    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    send_request(app, req.body(body).unwrap()).await
+}
+
+/// Sends a built request through the router and collects the whole reply.
+pub(super) async fn send_request(app: &Router, req: Request<Body>) -> Reply {
+    let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = resp

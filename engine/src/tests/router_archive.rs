@@ -4,11 +4,9 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::json;
-use tower::ServiceExt;
 
-use super::router::{Reply, create, new_app, pull};
+use super::router::{Reply, create, new_app, pull, send_request};
 
 /// A tar of `(name, contents)` files (a trailing `/` makes a directory) and `(name, "->target")`
 /// symlinks.
@@ -51,21 +49,7 @@ pub(super) async fn put(app: &Router, id: &str, query: &str, tar: Vec<u8>) -> Re
         .header("content-type", "application/x-tar")
         .body(Body::from(tar))
         .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    send_request(app, req).await
 }
 
 #[tokio::test]
@@ -159,21 +143,7 @@ async fn send(app: &Router, method: &str, uri: &str) -> Reply {
         .uri(uri)
         .body(Body::empty())
         .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    send_request(app, req).await
 }
 
 #[tokio::test]
