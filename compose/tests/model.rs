@@ -125,6 +125,7 @@ cases!(check_invalid:
     invalid_bad_ipv4 => "bad-ipv4",
     invalid_profile_disabled_dependency => "profile-disabled-dependency",
     invalid_service_name => "invalid-service-name",
+    ipv6_only_network => "ipv6-only-network",
 );
 
 /// Every fixture on disk is listed above (a new file without a test would silently pass).

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::error::Loc;
+use crate::error::{Error, ErrorKind, Loc};
 use crate::path::Seg;
 use crate::yaml::{Node, Value};
 
@@ -182,7 +182,17 @@ impl Conv<'_> {
                 "internal" => net.internal = self.bool(v, &p).unwrap_or_default(),
                 "attachable" => net.attachable = self.bool(v, &p).unwrap_or_default(),
                 "labels" => net.labels = self.mapping(v, &p),
-                "enable_ipv4" => net.enable_ipv4 = self.bool(v, &p),
+                "enable_ipv4" => {
+                    net.enable_ipv4 = self.bool(v, &p);
+                    if net.enable_ipv4 == Some(false) {
+                        self.errors.push(Error::at_hint(
+                            ErrorKind::InvalidValue,
+                            &v.loc,
+                            format!("`{p}`: IPv6-only networks are not supported"),
+                            "remove `enable_ipv4: false`; `enable_ipv6: true` adds IPv6 next to IPv4",
+                        ));
+                    }
+                }
                 "enable_ipv6" => net.enable_ipv6 = self.bool(v, &p),
                 "ipam" => net.ipam = Some(self.ipam(v, &p)),
                 _ => {}

@@ -259,6 +259,13 @@ pub(super) fn validate_create(req: &NetworkCreateRequest) -> BackendResult<()> {
             req.driver
         )));
     }
+    if req.enable_ipv4 == Some(false) {
+        return Err(BackendError::invalid(format!(
+            "network {}: IPv6-only networks (EnableIPv4: false) are not supported: leave IPv4 \
+             enabled (drop --ipv4=false, compose enable_ipv4: false); --ipv6 adds IPv6 next to it",
+            req.name
+        )));
+    }
     if let Some(mtu) = req.options.get(berth_network::bridge::MTU_OPT) {
         if !mtu.parse::<u32>().is_ok_and(|m| (68..=65535).contains(&m)) {
             return Err(BackendError::invalid(format!(
@@ -437,6 +444,7 @@ impl Networking {
             created: meta.created,
             scope: "local".to_owned(),
             driver: "bridge".to_owned(),
+            enable_ipv4: true,
             enable_ipv6: net.subnet6.is_some(),
             ipam: Ipam {
                 driver: "default".to_owned(),
@@ -758,6 +766,14 @@ mod tests {
                 .contains("bridge driver")
         );
         req.driver = "bridge".into();
+        req.enable_ipv4 = Some(false);
+        req.enable_ipv6 = true;
+        let v6only = validate_create(&req).unwrap_err();
+        assert_eq!(v6only.kind, ErrorKind::InvalidArgument);
+        assert!(v6only.message.contains("EnableIPv4"), "{}", v6only.message);
+        req.enable_ipv4 = Some(true);
+        validate_create(&req).unwrap();
+        req.enable_ipv4 = None;
         req.options
             .insert(berth_network::bridge::MTU_OPT.into(), "9".into());
         assert!(validate_create(&req).is_err());
