@@ -14,6 +14,7 @@
 //!     root: data_root.join("networks"),          // ipam.json + networks.json live here
 //!     proc_sys: "/proc/sys".into(),              // ip_forward, route_localnet
 //!     host_routes: RtNetlink.ipv4_routes()?,     // default subnets overlapping these are skipped
+//!     host_routes6: RtNetlink.ipv6_routes()?,    // the same for default IPv6 subnets
 //!     pools: ipam::default_pools(),              // 4096 /24s, see ipam's doc
 //!     firewall: Firewall::detect(&env PATH),     // nftables, else iptables
 //!     netlink: Arc::new(RtNetlink),

@@ -73,6 +73,8 @@ pub struct ManagerConfig {
     pub proc_sys: PathBuf,
     /// Destinations of the host's routes; default subnets overlapping them are skipped.
     pub host_routes: Vec<Ipv4Net>,
+    /// Destinations of the host's IPv6 routes; default IPv6 subnets overlapping them are skipped.
+    pub host_routes6: Vec<Ipv6Net>,
     /// Default address pools ([`crate::ipam::default_pools`]).
     pub pools: Vec<Pool>,
     /// Default IPv6 pools ([`crate::ipam6::default_pools6`]).
@@ -312,7 +314,11 @@ impl NetworkManager {
             config.pools.clone(),
             config.host_routes.clone(),
         )?;
-        let ipam6 = Ipam6::open(&config.root, config.pools6.clone())?;
+        let ipam6 = Ipam6::open(
+            &config.root,
+            config.pools6.clone(),
+            config.host_routes6.clone(),
+        )?;
         let state_path = config.root.join("networks.json");
         let networks = persist::read_json(&state_path)?.unwrap_or_default();
         let inner = Mutex::new(Inner {

@@ -406,3 +406,32 @@ fn host_routes_are_read_over_netlink() {
     }
     assert!(routes.iter().all(|r| r.prefix_len() > 0));
 }
+
+#[test]
+fn ipv6_host_routes_are_read_over_netlink() {
+    // Routes of fd00:b37::/48 come and go with the other tests running in parallel: ignored.
+    require_root();
+    if !std::path::Path::new("/proc/net/if_inet6").exists() {
+        eprintln!("SKIP ipv6_host_routes_are_read_over_netlink: the kernel has no IPv6");
+        return;
+    }
+    let routes = RtNetlink.ipv6_routes().unwrap();
+    let listing = ip_cmd(&["-6", "route", "show", "table", "main"]);
+    for line in listing.lines().filter(|l| {
+        !l.starts_with("default")
+            && !l.starts_with("fd00:b37:")
+            && !l.starts_with(char::is_whitespace)
+    }) {
+        let dst = line.split_whitespace().next().unwrap();
+        let dst = if dst.contains('/') {
+            dst.to_string()
+        } else {
+            format!("{dst}/128")
+        };
+        assert!(
+            routes.contains(&dst.parse().unwrap()),
+            "{dst} missing from {routes:?}"
+        );
+    }
+    assert!(routes.iter().all(|r| r.prefix_len() > 0));
+}

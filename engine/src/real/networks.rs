@@ -310,14 +310,22 @@ impl Networking {
         std::fs::create_dir_all(&root).map_err(io(&root))?;
         let host_resolv = std::fs::read_to_string(&cfg.resolv_conf).unwrap_or_default();
         let upstreams = berth_network::dns::parse_resolv_conf(&host_resolv);
-        let host_routes = tokio::task::spawn_blocking(|| RtNetlink.ipv4_routes())
-            .await
-            .map_err(|e| RealError::Network(e.to_string()))?
-            .map_err(|e| RealError::Network(e.to_string()))?;
+        let (host_routes, host_routes6) = tokio::task::spawn_blocking(|| {
+            // A kernel without IPv6 has no IPv6 routes to avoid.
+            let v6 = RtNetlink.ipv6_routes().unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "no IPv6 routes");
+                Vec::new()
+            });
+            RtNetlink.ipv4_routes().map(|v4| (v4, v6))
+        })
+        .await
+        .map_err(|e| RealError::Network(e.to_string()))?
+        .map_err(|e| RealError::Network(e.to_string()))?;
         let manager = NetworkManager::open(ManagerConfig {
             root: root.clone(),
             proc_sys: cfg.proc_sys.clone(),
             host_routes,
+            host_routes6,
             pools: cfg.pools.clone(),
             pools6: berth_network::ipam6::default_pools6(),
             firewall: Firewall::detect(&cfg.search_path),

@@ -70,10 +70,15 @@ impl Env {
     }
 
     fn manager(&self) -> NetworkManager {
+        self.manager_with_routes6(vec![])
+    }
+
+    fn manager_with_routes6(&self, host_routes6: Vec<Ipv6Net>) -> NetworkManager {
         NetworkManager::open(ManagerConfig {
             root: self.dir.path().join("state"),
             proc_sys: self.dir.path().join("sys"),
             host_routes: vec!["192.0.2.0/24".parse().unwrap()],
+            host_routes6,
             pools: default_pools(),
             pools6: crate::ipam6::default_pools6(),
             firewall: Firewall::Disabled,
@@ -216,6 +221,24 @@ async fn ipv6_network_plans_v6_addresses_routes_and_aaaa_records() {
         again.subnet6, net.subnet6,
         "the IPv6 subnet must be released"
     );
+}
+
+#[tokio::test]
+async fn default_ipv6_subnet_skips_the_hosts_ipv6_routes() {
+    let env = Env::new();
+    let routes = ["::/0", "fe80::/64", "fd00:b37::/64"].map(|r| r.parse().unwrap());
+    let mgr = env.manager_with_routes6(routes.to_vec());
+    let mut wanted = spec("v6", "brtest0");
+    wanted.ipv6 = Some(SubnetRequest6::default());
+    let net = mgr.create_network(wanted).await.unwrap();
+    assert_eq!(net.subnet6, Some("fd00:b37:0:1::/64".parse().unwrap()));
+    let mut explicit = spec("routed", "brtest1");
+    explicit.ipv6 = Some(SubnetRequest6 {
+        subnet: Some("fd00:b37::/64".parse().unwrap()),
+        gateway: None,
+    });
+    let routed = mgr.create_network(explicit).await.unwrap();
+    assert_eq!(routed.subnet6, Some("fd00:b37::/64".parse().unwrap()));
 }
 
 #[tokio::test]
