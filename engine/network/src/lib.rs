@@ -22,7 +22,7 @@
 //! })?;
 //! manager.reconcile().await?;                    // at start-up: drop dead endpoints, stray veths/rules
 //! manager.restore_dns().await?;                  // after a daemon restart
-//! let net: Network = manager.create_network(NetworkSpec { name, internal, ipam, driver_opts, dns_listen: None }).await?;
+//! let net: Network = manager.create_network(NetworkSpec { name, internal, ipam, ipv6, ipv6_only, driver_opts, dns_listen: None }).await?;
 //! let ep: Endpoint = manager.connect(&net.name, EndpointSpec {
 //!     id: container_id, netns: "/proc/<pid>/ns/net".into(), ifname: None, ip: None,
 //!     names: vec![service, container_name, alias...], ports: vec![PortSpec { .. }],

@@ -364,6 +364,7 @@ impl Fixture {
         let spec = NetworkSpec {
             name: format!("{}-n{n}", self.tag),
             internal,
+            ipv6_only: false,
             ipam: SubnetRequest {
                 subnet: Some(subnet.parse().expect("subnet")),
                 ..Default::default()
