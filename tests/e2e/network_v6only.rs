@@ -37,9 +37,8 @@ fn nft_tables(e: &Engine) -> String {
     String::from_utf8_lossy(&nft.stdout).into_owned()
 }
 
-/// The host port `docker port` reports for `container`'s 8080 on an IPv4 host address.
-fn ipv4_host_port(e: &Engine, container: &str) -> String {
-    let ports = e.ok(&["port", container, "8080"]);
+/// The IPv4 host port in `port` output (`0.0.0.0:N`).
+fn ipv4_port_in(ports: &str) -> String {
     ports
         .lines()
         .find_map(|l| l.strip_prefix("0.0.0.0:"))
@@ -157,7 +156,7 @@ fn network_ipv6_only_containers_talk_by_name_and_publish_on_both_families() {
         show(&lo4),
         diag(&e)
     );
-    let random = ipv4_host_port(&e, "rnd");
+    let random = ipv4_port_in(&e.ok(&["port", "rnd", "8080"]));
     assert_ne!(random, "0", "a random port is reported");
     let got = fetch(&e, "127.0.0.1", &random);
     assert_eq!(
@@ -289,7 +288,7 @@ fn network_ipv6_only_compose_up_and_down_leave_nothing() {
     std::fs::write(
         dir.path().join("compose.yaml"),
         format!(
-            "name: v6c\nservices:\n  web:\n    image: {IMAGE}\n    command: [sh, -c, 'mkdir -p /www && echo composed > /www/index.html && exec httpd -f -p 8080 -h /www']\nnetworks:\n  default:\n    enable_ipv4: false\n    enable_ipv6: true\n    driver_opts:\n      com.docker.network.bridge.name: brv6compose\n"
+            "name: v6c\nservices:\n  web:\n    image: {IMAGE}\n    command: [sh, -c, 'mkdir -p /www && echo composed > /www/index.html && exec httpd -f -p 8080 -h /www']\n    ports: ['8080']\nnetworks:\n  default:\n    enable_ipv4: false\n    enable_ipv6: true\n    driver_opts:\n      com.docker.network.bridge.name: brv6compose\n"
         ),
     )
     .unwrap();
@@ -324,6 +323,14 @@ fn network_ipv6_only_compose_up_and_down_leave_nothing() {
         "{}\n{}",
         show(&got),
         diag(&e)
+    );
+    let random = ipv4_port_in(&e.berth(dir.path()).args(["port", "web", "8080"]).ok());
+    let got = fetch(&e, "127.0.0.1", &random);
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "composed",
+        "{}",
+        show(&got)
     );
     let cid = e.ok(&[
         "ps",
