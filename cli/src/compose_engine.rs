@@ -319,6 +319,7 @@ pub fn network_body(spec: &NetworkSpec) -> NetworkCreateRequest {
         driver: spec.driver.clone().unwrap_or_else(|| "bridge".to_owned()),
         internal: spec.internal,
         attachable: spec.attachable,
+        enable_ipv4: spec.enable_ipv4,
         enable_ipv6: spec.enable_ipv6.unwrap_or(false),
         ipam,
         options: spec.driver_opts.clone(),

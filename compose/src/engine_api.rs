@@ -230,6 +230,8 @@ pub struct NetworkSpec {
     pub driver_opts: Labels,
     pub internal: bool,
     pub attachable: bool,
+    /// `enable_ipv4: false` (IPv6-only); `None` keeps the engine's default (IPv4 on).
+    pub enable_ipv4: Option<bool>,
     pub enable_ipv6: Option<bool>,
     /// `(subnet, gateway)` pools.
     pub subnets: Vec<(String, Option<String>)>,

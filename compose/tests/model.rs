@@ -125,6 +125,8 @@ cases!(check_invalid:
     invalid_bad_ipv4 => "bad-ipv4",
     invalid_profile_disabled_dependency => "profile-disabled-dependency",
     invalid_service_name => "invalid-service-name",
+    ipv6_only_network => "ipv6-only-network",
+    ipv4_address_on_ipv6_only => "ipv4-address-on-ipv6-only",
 );
 
 /// Every fixture on disk is listed above (a new file without a test would silently pass).

@@ -22,6 +22,7 @@ mod interactive;
 mod network;
 mod network_hairpin;
 mod network_v6;
+mod network_v6only;
 mod runtime;
 mod runtime_security;
 mod util;

@@ -70,6 +70,10 @@ pub struct CreateArgs {
     /// No outside access and no upstream DNS.
     #[arg(long)]
     internal: bool,
+    /// IPv4 on the network (`--ipv4=false` asks for an IPv6-only network).
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    ipv4: bool,
     /// Give the network IPv6 too: a unique-local /64 from the default pool, or the IPv6
     /// subnet of `--subnet6`.
     #[arg(long)]
@@ -174,6 +178,7 @@ pub fn create_request(args: &CreateArgs) -> anyhow::Result<NetworkCreateRequest>
         driver: args.driver.clone(),
         internal: args.internal,
         attachable: args.attachable,
+        enable_ipv4: (!args.ipv4).then_some(false),
         enable_ipv6: args.ipv6,
         ipam,
         options: key_values(&args.opts, "--opt", false)?,
@@ -347,6 +352,23 @@ mod tests {
         assert_eq!(ipam.config[0].gateway, "10.203.4.254");
         assert_eq!(req.labels["tier"], "db");
         assert_eq!(req.options["com.docker.network.driver.mtu"], "1400");
+    }
+
+    #[test]
+    fn ipv4_flag_is_sent_only_when_turned_off() {
+        assert_eq!(create(&["create", "n"]).unwrap().enable_ipv4, None);
+        assert_eq!(
+            create(&["create", "--ipv4", "n"]).unwrap().enable_ipv4,
+            None
+        );
+        assert_eq!(
+            create(&["create", "--ipv4=true", "n"]).unwrap().enable_ipv4,
+            None
+        );
+        let off = create(&["create", "--ipv4=false", "--ipv6", "n"]).unwrap();
+        assert_eq!(off.enable_ipv4, Some(false));
+        assert!(off.enable_ipv6);
+        assert!(create(&["create", "--ipv4=maybe", "n"]).is_err());
     }
 
     #[test]

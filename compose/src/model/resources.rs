@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::error::Loc;
+use crate::error::{Error, ErrorKind, Loc};
 use crate::path::Seg;
 use crate::yaml::{Node, Value};
 
@@ -188,9 +188,54 @@ impl Conv<'_> {
                 _ => {}
             }
         }
+        if net.enable_ipv4 == Some(false) {
+            self.check_ipv6_only(n, &path, &net);
+        }
         net.extensions = extensions(entries);
         net.name = engine_name(self.ctx.name, key, name, net.external);
         net
+    }
+
+    /// An IPv6-only network (`enable_ipv4: false`) needs `enable_ipv6: true` and takes no IPv4
+    /// subnet, gateway or range in `ipam.config`.
+    fn check_ipv6_only(&mut self, n: &Node, path: &Seg<'_>, net: &Network) {
+        if net.enable_ipv6 != Some(true) {
+            let at = n.get("enable_ipv4").map_or(&n.loc, |v| &v.loc);
+            self.errors.push(Error::at_hint(
+                ErrorKind::InvalidValue,
+                at,
+                format!(
+                    "`{}`: IPv4 or IPv6 must be enabled",
+                    path.key("enable_ipv4")
+                ),
+                "add `enable_ipv6: true` for an IPv6-only network, or remove `enable_ipv4: false`",
+            ));
+        }
+        let configs = n.get("ipam").and_then(|i| i.get("config"));
+        let configs = configs.and_then(Node::as_seq).unwrap_or_default();
+        for (i, c) in configs.iter().enumerate() {
+            for key in ["subnet", "gateway", "ip_range"] {
+                let Some(v) = c.get(key) else { continue };
+                let ip = text(v)
+                    .and_then(|t| t.split('/').next())
+                    .unwrap_or_default();
+                if ip.parse::<std::net::Ipv4Addr>().is_ok() {
+                    let ipam = path.key("ipam");
+                    let config = ipam.key("config");
+                    let item = config.index(i);
+                    let p = item.key(key);
+                    self.errors.push(Error::at_hint(
+                        ErrorKind::InvalidValue,
+                        &v.loc,
+                        format!(
+                            "`{p}`: IPv4 {key} `{}` on an IPv6-only network",
+                            text(v).unwrap_or_default()
+                        ),
+                        "give an IPv6 subnet (such as fd00:1::/64), or remove `enable_ipv4: false`",
+                    ));
+                }
+            }
+        }
     }
 
     fn ipam(&mut self, n: &Node, path: &Seg<'_>) -> Ipam {

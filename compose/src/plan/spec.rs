@@ -146,6 +146,7 @@ pub fn network_spec(project: &str, key: &str, network: &Network) -> NetworkSpec 
         driver_opts: network.driver_opts.clone(),
         internal: network.internal,
         attachable: network.attachable,
+        enable_ipv4: network.enable_ipv4,
         enable_ipv6: network.enable_ipv6,
         subnets: network
             .ipam

@@ -530,6 +530,20 @@ fn specs_convert_environment_healthcheck_and_ipam() {
     );
     assert_eq!(net.labels[labels::NETWORK], "front");
     assert_eq!(net.labels[labels::PROJECT], "app");
+    assert_eq!(net.enable_ipv4, None, "IPv4 is the engine's default");
+}
+
+#[test]
+fn ipv6_only_network_spec_asks_for_no_ipv4() {
+    let p = project(
+        "services:\n  a: {image: x, networks: [v6]}\nnetworks:\n  v6:\n    enable_ipv4: false\n    enable_ipv6: true\n    ipam: {config: [{subnet: 'fd00:7::/64'}]}\n",
+    );
+    let net = network_spec("app", "v6", &p.networks["v6"]);
+    assert_eq!(
+        (net.enable_ipv4, net.enable_ipv6),
+        (Some(false), Some(true))
+    );
+    assert_eq!(net.subnets, [("fd00:7::/64".to_string(), None)]);
 }
 
 #[test]

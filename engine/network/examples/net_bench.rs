@@ -30,6 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         root: root.path().to_path_buf(),
         proc_sys: "/proc/sys".into(),
         host_routes: RtNetlink.ipv4_routes()?,
+        host_routes6: RtNetlink.ipv6_routes()?,
         pools: default_pools(),
         pools6: berth_network::ipam6::default_pools6(),
         firewall: Firewall::detect(&std::env::var("PATH").unwrap_or_default()),

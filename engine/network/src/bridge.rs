@@ -82,6 +82,13 @@ pub fn mac_from_ip(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, a, b, c, d]
 }
 
+/// MAC of an endpoint without an IPv4 address (IPv6-only network): locally administered,
+/// unicast, from a digest of the network and endpoint ids (Docker picks a random one).
+pub fn mac_from_ids(network_id: &str, endpoint_id: &str) -> [u8; 6] {
+    let d = Sha256::digest(format!("mac/{network_id}/{endpoint_id}").as_bytes());
+    [0x02, d[0], d[1], d[2], d[3], d[4]]
+}
+
 /// Host-side veth name and temporary peer name for an endpoint (both 15 bytes or less).
 pub fn veth_names(network_id: &str, endpoint_id: &str) -> (String, String) {
     let digest = Sha256::digest(format!("{network_id}/{endpoint_id}").as_bytes());
@@ -113,8 +120,8 @@ pub fn is_berth_bridge(name: &str) -> bool {
 pub struct BridgePlan {
     /// Interface name.
     pub name: String,
-    /// Gateway address with the subnet's prefix length.
-    pub gateway: Ipv4Net,
+    /// Gateway address with the subnet's prefix length; `None` on an IPv6-only network.
+    pub gateway: Option<Ipv4Net>,
     /// IPv6 gateway with the IPv6 subnet's prefix length, for IPv6 networks.
     pub gateway6: Option<Ipv6Net>,
     /// MTU.
@@ -123,16 +130,16 @@ pub struct BridgePlan {
 
 /// Steps creating a bridge with its gateway address(es), up.
 pub fn plan_bridge(bridge: &BridgePlan) -> Vec<Step> {
-    let mut steps = vec![
-        host(LinkOp::AddBridge {
-            name: bridge.name.clone(),
-            mtu: bridge.mtu,
-        }),
-        host(LinkOp::AddAddress {
+    let mut steps = vec![host(LinkOp::AddBridge {
+        name: bridge.name.clone(),
+        mtu: bridge.mtu,
+    })];
+    if let Some(address) = bridge.gateway {
+        steps.push(host(LinkOp::AddAddress {
             link: bridge.name.clone(),
-            address: bridge.gateway,
-        }),
-    ];
+            address,
+        }));
+    }
     if let Some(address) = bridge.gateway6 {
         steps.push(host(LinkOp::AddAddress6 {
             link: bridge.name.clone(),
@@ -165,8 +172,8 @@ pub struct EndpointPlan {
     pub netns: PathBuf,
     /// Name inside the container (`eth0`, `eth1`…).
     pub ifname: String,
-    /// Address with the subnet's prefix length.
-    pub address: Ipv4Net,
+    /// Address with the subnet's prefix length; `None` on an IPv6-only network.
+    pub address: Option<Ipv4Net>,
     /// Default gateway; `None` for internal networks or secondary interfaces.
     pub gateway: Option<Ipv4Addr>,
     /// IPv6 address with the IPv6 subnet's prefix length, on IPv6 networks.
@@ -214,11 +221,13 @@ pub fn plan_endpoint(ep: &EndpointPlan) -> Vec<Step> {
             link: ep.ifname.clone(),
             mac: ep.mac,
         }),
-        ns(LinkOp::AddAddress {
-            link: ep.ifname.clone(),
-            address: ep.address,
-        }),
     ];
+    if let Some(address) = ep.address {
+        steps.push(ns(LinkOp::AddAddress {
+            link: ep.ifname.clone(),
+            address,
+        }));
+    }
     if let Some(address) = ep.address6 {
         steps.push(ns(LinkOp::AddAddress6 {
             link: ep.ifname.clone(),
@@ -291,7 +300,7 @@ mod tests {
     fn bridge_plan() {
         let plan = plan_bridge(&BridgePlan {
             name: "br-x".into(),
-            gateway: "10.203.0.1/24".parse().unwrap(),
+            gateway: Some("10.203.0.1/24".parse().unwrap()),
             gateway6: None,
             mtu: 1400,
         });
@@ -306,7 +315,7 @@ mod tests {
         assert!(plan.iter().all(|s| s.netns.is_none()));
         let v6 = plan_bridge(&BridgePlan {
             name: "br-x".into(),
-            gateway: "10.203.0.1/24".parse().unwrap(),
+            gateway: Some("10.203.0.1/24".parse().unwrap()),
             gateway6: Some("fd00:b37::1/64".parse().unwrap()),
             mtu: 1400,
         });
@@ -318,6 +327,24 @@ mod tests {
             }
         );
         assert!(matches!(v6[3].op, LinkOp::Up { .. }));
+        let v6_only = plan_bridge(&BridgePlan {
+            name: "br-x".into(),
+            gateway: None,
+            gateway6: Some("fd00:b37::1/64".parse().unwrap()),
+            mtu: 1500,
+        });
+        let ops: Vec<&LinkOp> = v6_only.iter().map(|s| &s.op).collect();
+        assert!(
+            matches!(
+                ops[..],
+                [
+                    LinkOp::AddBridge { .. },
+                    LinkOp::AddAddress6 { .. },
+                    LinkOp::Up { .. }
+                ]
+            ),
+            "{ops:?}"
+        );
     }
 
     #[test]
@@ -328,7 +355,7 @@ mod tests {
             peer_if: "vpabc".into(),
             netns: "/run/netns/c1".into(),
             ifname: "eth0".into(),
-            address: "10.203.0.2/24".parse().unwrap(),
+            address: Some("10.203.0.2/24".parse().unwrap()),
             gateway: Some("10.203.0.1".parse().unwrap()),
             address6: None,
             gateway6: None,
@@ -394,5 +421,21 @@ mod tests {
                 gateway: "fd00:b37::1".parse().unwrap()
             })
         );
+        ep.address = None;
+        ep.mac = mac_from_ids("net", "c1");
+        let v6_only: Vec<LinkOp> = plan_endpoint(&ep).into_iter().map(|s| s.op).collect();
+        assert!(
+            !v6_only
+                .iter()
+                .any(|o| matches!(o, LinkOp::AddAddress { .. })),
+            "{v6_only:?}"
+        );
+        assert!(
+            v6_only
+                .iter()
+                .any(|o| matches!(o, LinkOp::AddAddress6 { .. }))
+        );
+        assert_eq!(ep.mac[0], 0x02, "locally administered unicast");
+        assert_ne!(mac_from_ids("net", "c2"), ep.mac);
     }
 }

@@ -51,11 +51,12 @@ pub enum DnsError {
 /// Name records of one network, keyed by endpoint id.
 ///
 /// A container attached to several networks resolves the names of all of them: `peers` maps the
-/// address of such a client in this network to the (name, records) of its other networks.
+/// address of such a client in this network (its IPv4 one, or its IPv6 one on an IPv6-only
+/// network) to the (name, records) of its other networks.
 #[derive(Default)]
 pub struct Records {
     endpoints: BTreeMap<String, (Addrs, Vec<String>)>,
-    peers: BTreeMap<Ipv4Addr, Vec<(String, SharedRecords)>>,
+    peers: BTreeMap<IpAddr, Vec<(String, SharedRecords)>>,
     rotation: AtomicUsize,
 }
 
@@ -76,13 +77,18 @@ impl std::fmt::Debug for Records {
 /// Records shared between the manager (writer) and the server (reader).
 pub type SharedRecords = Arc<RwLock<Records>>;
 
-/// The addresses of one endpoint: IPv4 always, IPv6 on IPv6 networks.
-pub type Addrs = (Ipv4Addr, Option<Ipv6Addr>);
+/// The addresses of one endpoint: IPv4 (none on an IPv6-only network), IPv6 on IPv6 networks.
+pub type Addrs = (Option<Ipv4Addr>, Option<Ipv6Addr>);
+
+/// The address a client is known by in [`Records`]: its IPv4 one, else its IPv6 one.
+pub fn client_key(addrs: Addrs) -> Option<IpAddr> {
+    addrs.0.map(IpAddr::V4).or(addrs.1.map(IpAddr::V6))
+}
 
 impl Records {
     /// Sets the names (service, container name, aliases…) of an IPv4-only endpoint.
     pub fn upsert(&mut self, endpoint: &str, ip: Ipv4Addr, names: Vec<String>) {
-        self.upsert_dual(endpoint, (ip, None), names);
+        self.upsert_dual(endpoint, (Some(ip), None), names);
     }
 
     /// Sets the addresses and names of an endpoint.
@@ -93,21 +99,24 @@ impl Records {
 
     /// Forgets an endpoint.
     pub fn remove(&mut self, endpoint: &str) {
-        if let Some(((ip, _), _)) = self.endpoints.remove(endpoint) {
-            self.peers.remove(&ip);
+        if let Some((addrs, _)) = self.endpoints.remove(endpoint) {
+            if let Some(key) = client_key(addrs) {
+                self.peers.remove(&key);
+            }
         }
     }
 
-    /// The IPv4 address of the endpoint holding the IPv6 address `ip6` (clients are known by
-    /// their IPv4 address).
-    pub fn v4_of(&self, ip6: Ipv6Addr) -> Option<Ipv4Addr> {
+    /// The address the endpoint holding the IPv6 address `ip6` is known by (see
+    /// [`client_key`]): its IPv4 one, or `ip6` itself on an IPv6-only network.
+    pub fn key_of(&self, ip6: Ipv6Addr) -> Option<IpAddr> {
         self.endpoints
             .values()
-            .find_map(|((v4, v6), _)| (*v6 == Some(ip6)).then_some(*v4))
+            .find_map(|(addrs, _)| (addrs.1 == Some(ip6)).then(|| client_key(*addrs))?)
     }
 
-    /// Sets the other networks (name, records) whose names the client at `client` also sees.
-    pub fn set_peers(&mut self, client: Ipv4Addr, peers: Vec<(String, SharedRecords)>) {
+    /// Sets the other networks (name, records) whose names the client at `client` (see
+    /// [`client_key`]) also sees.
+    pub fn set_peers(&mut self, client: IpAddr, peers: Vec<(String, SharedRecords)>) {
         if peers.is_empty() {
             self.peers.remove(&client);
         } else {
@@ -119,7 +128,7 @@ impl Records {
     pub fn lookup(&self, name: &str, network: &str) -> Vec<Ipv4Addr> {
         self.lookup_dual(name, network)
             .into_iter()
-            .map(|(ip, _)| ip)
+            .filter_map(|(ip, _)| ip)
             .collect()
     }
 
@@ -146,12 +155,12 @@ impl Records {
 pub fn resolve(
     records: &SharedRecords,
     network: &str,
-    client: Option<Ipv4Addr>,
+    client: Option<IpAddr>,
     name: &str,
 ) -> Vec<Ipv4Addr> {
     resolve_dual(records, network, client, name)
         .into_iter()
-        .map(|(ip, _)| ip)
+        .filter_map(|(ip, _)| ip)
         .collect()
 }
 
@@ -160,7 +169,7 @@ pub fn resolve(
 pub fn resolve_dual(
     records: &SharedRecords,
     network: &str,
-    client: Option<Ipv4Addr>,
+    client: Option<IpAddr>,
     name: &str,
 ) -> Vec<Addrs> {
     let (ips, peers) = match records.read() {
@@ -226,12 +235,14 @@ pub fn read_resolv_conf(path: &Path) -> Result<Vec<SocketAddr>, DnsError> {
 /// What one network's server serves.
 #[derive(Debug, Clone)]
 pub struct DnsConfig {
-    /// Listen address (UDP and TCP), normally `<gateway>:53`.
+    /// Listen address (UDP and TCP), normally `<gateway>:53` (`[<IPv6 gateway>]:53` on an
+    /// IPv6-only network).
     pub listen: SocketAddr,
-    /// Second listen address of an IPv6 network, normally `[<IPv6 gateway>]:53`.
+    /// Second listen address of a dual-stack network, normally `[<IPv6 gateway>]:53`.
     pub listen6: Option<SocketAddr>,
-    /// Only clients in this subnet (or in `subnet6`) get answers.
-    pub subnet: Ipv4Net,
+    /// Only clients in this subnet (or in `subnet6`) get answers; `None` on an IPv6-only
+    /// network.
+    pub subnet: Option<Ipv4Net>,
     /// IPv6 subnet of the network, if any.
     pub subnet6: Option<Ipv6Net>,
     /// Network name, for `name.network` lookups.
@@ -250,10 +261,10 @@ impl Handler {
     fn local(&self, query: &Query, client: IpAddr) -> Option<Vec<Record>> {
         let name = query.name().to_utf8();
         let client = match client {
-            IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().or_else(|| {
+            IpAddr::V4(v4) => Some(IpAddr::V4(v4)),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).or_else(|| {
                 let records = self.records.read().ok()?;
-                records.v4_of(v6)
+                records.key_of(v6)
             }),
         };
         let ips = resolve_dual(&self.records, &self.config.network, client, &name);
@@ -265,7 +276,7 @@ impl Handler {
         Some(match query.query_type() {
             RecordType::A => ips
                 .into_iter()
-                .map(|(ip, _)| record(RData::A(A(ip))))
+                .filter_map(|(ip, _)| Some(record(RData::A(A(ip?)))))
                 .collect(),
             RecordType::AAAA => ips
                 .into_iter()
@@ -311,11 +322,11 @@ impl Handler {
     }
 }
 
-fn in_subnet(subnet: Ipv4Net, subnet6: Option<Ipv6Net>, addr: IpAddr) -> bool {
+fn in_subnet(subnet: Option<Ipv4Net>, subnet6: Option<Ipv6Net>, addr: IpAddr) -> bool {
     match addr {
-        IpAddr::V4(v4) => subnet.contains(&v4),
+        IpAddr::V4(v4) => subnet.is_some_and(|net| net.contains(&v4)),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => subnet.contains(&v4),
+            Some(v4) => subnet.is_some_and(|net| net.contains(&v4)),
             None => subnet6.is_some_and(|net| net.contains(&v6)),
         },
     }

@@ -60,6 +60,7 @@ pub struct NetworkPool6 {
 pub struct Ipam6 {
     path: PathBuf,
     pools: Vec<Pool6>,
+    host_routes: Vec<Ipv6Net>,
     networks: BTreeMap<String, NetworkPool6>,
 }
 
@@ -73,13 +74,23 @@ fn nth_host(subnet: Ipv6Net, n: u128) -> Ipv6Addr {
 }
 
 impl Ipam6 {
-    /// Opens (or starts) the state under `root`.
-    pub fn open(root: &Path, pools: Vec<Pool6>) -> Result<Self, IpamError> {
+    /// Opens (or starts) the state under `root`; `host_routes` are the destinations of the
+    /// host's IPv6 routes, which default subnets must not overlap (default routes are ignored).
+    pub fn open(
+        root: &Path,
+        pools: Vec<Pool6>,
+        host_routes: Vec<Ipv6Net>,
+    ) -> Result<Self, IpamError> {
         let path = root.join("ipam6.json");
         let networks = persist::read_json(&path)?.unwrap_or_default();
+        let host_routes = host_routes
+            .into_iter()
+            .filter(|r| r.prefix_len() > 0)
+            .collect();
         Ok(Self {
             path,
             pools,
+            host_routes,
             networks,
         })
     }
@@ -200,9 +211,10 @@ impl Ipam6 {
             let Ok(mut candidates) = pool.base.subnets(pool.size) else {
                 continue;
             };
-            if let Some(found) =
-                candidates.find(|c| !self.networks.values().any(|p| overlaps6(p.subnet, *c)))
-            {
+            if let Some(found) = candidates.find(|c| {
+                !self.networks.values().any(|p| overlaps6(p.subnet, *c))
+                    && !self.host_routes.iter().any(|r| overlaps6(*r, *c))
+            }) {
                 return Ok(found);
             }
         }
@@ -226,7 +238,7 @@ mod tests {
     #[test]
     fn default_pool_hands_out_ula_64s_and_addresses_from_2() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ipam = Ipam6::open(dir.path(), default_pools6()).unwrap();
+        let mut ipam = Ipam6::open(dir.path(), default_pools6(), vec![]).unwrap();
         let a = ipam.create_pool("a", &SubnetRequest6::default()).unwrap();
         let b = ipam.create_pool("b", &SubnetRequest6::default()).unwrap();
         assert_eq!(a.subnet, "fd00:b37::/64".parse::<Ipv6Net>().unwrap());
@@ -236,7 +248,7 @@ mod tests {
         assert_eq!(ipam.allocate("a", None).unwrap(), ip("fd00:b37::3"));
         ipam.release("a", ip("fd00:b37::2")).unwrap();
         drop(ipam);
-        let mut again = Ipam6::open(dir.path(), default_pools6()).unwrap();
+        let mut again = Ipam6::open(dir.path(), default_pools6(), vec![]).unwrap();
         assert_eq!(again.allocate("a", None).unwrap(), ip("fd00:b37::2"));
         again.release_pool("a").unwrap();
         assert_eq!(
@@ -249,9 +261,33 @@ mod tests {
     }
 
     #[test]
+    fn default_subnets_skip_host_routes_but_not_the_default_route() {
+        let dir = tempfile::tempdir().unwrap();
+        let routes = ["::/0", "fe80::/64", "fd00:b37::/63", "fd00:b37:0:2::5/128"]
+            .map(|r| r.parse::<Ipv6Net>().unwrap())
+            .to_vec();
+        let mut ipam = Ipam6::open(dir.path(), default_pools6(), routes).unwrap();
+        let pool = ipam.create_pool("a", &SubnetRequest6::default()).unwrap();
+        assert_eq!(pool.subnet, "fd00:b37:0:3::/64".parse::<Ipv6Net>().unwrap());
+        // A route covering the whole pool leaves nothing to pick.
+        let all = vec!["fd00::/8".parse().unwrap()];
+        let mut none = Ipam6::open(&dir.path().join("x"), default_pools6(), all).unwrap();
+        assert!(matches!(
+            none.create_pool("b", &SubnetRequest6::default()),
+            Err(IpamError::PoolsExhausted)
+        ));
+        // An explicit subnet is the user's choice, routed or not.
+        let routed = SubnetRequest6 {
+            subnet: Some("fd00:b37::/64".parse().unwrap()),
+            gateway: None,
+        };
+        none.create_pool("c", &routed).unwrap();
+    }
+
+    #[test]
     fn explicit_subnet_gateway_static_and_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ipam = Ipam6::open(dir.path(), default_pools6()).unwrap();
+        let mut ipam = Ipam6::open(dir.path(), default_pools6(), vec![]).unwrap();
         let req = SubnetRequest6 {
             subnet: Some("2001:db8:1::/64".parse().unwrap()),
             gateway: Some(ip("2001:db8:1::fe")),

@@ -14,6 +14,7 @@
 //!     root: data_root.join("networks"),          // ipam.json + networks.json live here
 //!     proc_sys: "/proc/sys".into(),              // ip_forward, route_localnet
 //!     host_routes: RtNetlink.ipv4_routes()?,     // default subnets overlapping these are skipped
+//!     host_routes6: RtNetlink.ipv6_routes()?,    // the same for default IPv6 subnets
 //!     pools: ipam::default_pools(),              // 4096 /24s, see ipam's doc
 //!     firewall: Firewall::detect(&env PATH),     // nftables, else iptables
 //!     netlink: Arc::new(RtNetlink),
@@ -21,7 +22,7 @@
 //! })?;
 //! manager.reconcile().await?;                    // at start-up: drop dead endpoints, stray veths/rules
 //! manager.restore_dns().await?;                  // after a daemon restart
-//! let net: Network = manager.create_network(NetworkSpec { name, internal, ipam, driver_opts, dns_listen: None }).await?;
+//! let net: Network = manager.create_network(NetworkSpec { name, internal, ipam, ipv6, ipv6_only, driver_opts, dns_listen: None }).await?;
 //! let ep: Endpoint = manager.connect(&net.name, EndpointSpec {
 //!     id: container_id, netns: "/proc/<pid>/ns/net".into(), ifname: None, ip: None,
 //!     names: vec![service, container_name, alias...], ports: vec![PortSpec { .. }],

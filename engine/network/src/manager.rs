@@ -73,6 +73,8 @@ pub struct ManagerConfig {
     pub proc_sys: PathBuf,
     /// Destinations of the host's routes; default subnets overlapping them are skipped.
     pub host_routes: Vec<Ipv4Net>,
+    /// Destinations of the host's IPv6 routes; default IPv6 subnets overlapping them are skipped.
+    pub host_routes6: Vec<Ipv6Net>,
     /// Default address pools ([`crate::ipam::default_pools`]).
     pub pools: Vec<Pool>,
     /// Default IPv6 pools ([`crate::ipam6::default_pools6`]).
@@ -96,6 +98,8 @@ pub struct NetworkSpec {
     pub ipam: SubnetRequest,
     /// IPv6 (`enable_ipv6`) with its subnet and gateway wishes; `None` is IPv4 only.
     pub ipv6: Option<SubnetRequest6>,
+    /// No IPv4 (`EnableIPv4: false`): needs `ipv6`, and `ipam` must ask for nothing.
+    pub ipv6_only: bool,
     /// Driver options (`com.docker.network.bridge.name`, `com.docker.network.driver.mtu`).
     pub driver_opts: BTreeMap<String, String>,
     /// DNS listen address; default `<gateway>:53`.
@@ -111,10 +115,12 @@ pub struct Network {
     pub name: String,
     /// Bridge interface.
     pub bridge: String,
-    /// Subnet.
-    pub subnet: Ipv4Net,
-    /// Gateway address (on the bridge).
-    pub gateway: Ipv4Addr,
+    /// Subnet; `None` on an IPv6-only network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<Ipv4Net>,
+    /// Gateway address (on the bridge); `None` on an IPv6-only network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Ipv4Addr>,
     /// IPv6 subnet (IPv6 networks).
     #[serde(default)]
     pub subnet6: Option<Ipv6Net>,
@@ -131,11 +137,19 @@ pub struct Network {
 
 impl Network {
     /// Where its DNS server listens on IPv6: the IPv6 gateway, same port, when the network has
-    /// IPv6 and its server is on the (IPv4) gateway.
+    /// both families and its server is on the IPv4 gateway (on an IPv6-only network
+    /// `dns_listen` is already the IPv6 gateway).
     pub fn dns_listen6(&self) -> Option<SocketAddr> {
         let gateway6 = self.gateway6?;
-        (self.dns_listen.ip() == IpAddr::V4(self.gateway))
+        (self.dns_listen.ip() == IpAddr::V4(self.gateway?))
             .then(|| SocketAddr::new(gateway6.into(), self.dns_listen.port()))
+    }
+
+    /// The gateway containers route to: the IPv4 one, else (IPv6-only) the IPv6 one.
+    pub fn gateway_ip(&self) -> Option<IpAddr> {
+        self.gateway
+            .map(IpAddr::V4)
+            .or(self.gateway6.map(IpAddr::V6))
     }
 
     /// The nameservers a container of this network uses: the server's IPv4 address, then
@@ -144,6 +158,14 @@ impl Network {
         std::iter::once(self.dns_listen.ip())
             .chain(self.dns_listen6().map(|a| a.ip()))
             .collect()
+    }
+}
+
+impl Endpoint {
+    /// The address a container is known by on this network: its IPv4 one, else (IPv6-only
+    /// network) its IPv6 one.
+    pub fn address(&self) -> Option<IpAddr> {
+        crate::dns::client_key((self.ip, self.ip6))
     }
 }
 
@@ -188,8 +210,9 @@ pub struct Endpoint {
     pub id: String,
     /// Network id.
     pub network_id: String,
-    /// Address.
-    pub ip: Ipv4Addr,
+    /// Address; `None` on an IPv6-only network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Ipv4Addr>,
     /// IPv6 address (IPv6 networks).
     #[serde(default)]
     pub ip6: Option<Ipv6Addr>,
@@ -312,7 +335,11 @@ impl NetworkManager {
             config.pools.clone(),
             config.host_routes.clone(),
         )?;
-        let ipam6 = Ipam6::open(&config.root, config.pools6.clone())?;
+        let ipam6 = Ipam6::open(
+            &config.root,
+            config.pools6.clone(),
+            config.host_routes6.clone(),
+        )?;
         let state_path = config.root.join("networks.json");
         let networks = persist::read_json(&state_path)?.unwrap_or_default();
         let inner = Mutex::new(Inner {
@@ -439,8 +466,12 @@ impl NetworkManager {
                 spec.name
             )));
         }
+        check_families(&spec)?;
         let id = new_id(&spec.name);
-        let pool = inner.ipam.create_pool(&id, &spec.ipam)?;
+        let pool = match spec.ipv6_only {
+            true => None,
+            false => Some(inner.ipam.create_pool(&id, &spec.ipam)?),
+        };
         let pool6 = match &spec.ipv6 {
             Some(request) => match inner.ipam6.create_pool(&id, request) {
                 Ok(pool6) => Some(pool6),
@@ -461,15 +492,18 @@ impl NetworkManager {
         let network = Network {
             bridge: bridge::bridge_name(&id, &spec.driver_opts),
             name: spec.name.clone(),
-            subnet: pool.subnet,
-            gateway: pool.gateway,
+            subnet: pool.as_ref().map(|p| p.subnet),
+            gateway: pool.as_ref().map(|p| p.gateway),
             subnet6: pool6.as_ref().map(|p| p.subnet),
             gateway6: pool6.as_ref().map(|p| p.gateway),
             internal: spec.internal,
             mtu,
-            dns_listen: spec
-                .dns_listen
-                .unwrap_or(SocketAddr::new(pool.gateway.into(), 53)),
+            dns_listen: spec.dns_listen.unwrap_or_else(|| {
+                default_dns_listen(
+                    pool.as_ref().map(|p| p.gateway),
+                    pool6.as_ref().map(|p| p.gateway),
+                )
+            }),
             id,
         };
         let state = NetworkState {
@@ -505,7 +539,12 @@ impl NetworkManager {
         let net = &state.network;
         let invalid =
             |e: ipnet::PrefixLenError| ManagerError::Ipam(IpamError::Invalid(e.to_string()));
-        let gateway = Ipv4Net::new(net.gateway, net.subnet.prefix_len()).map_err(invalid)?;
+        let gateway = match (net.gateway, net.subnet) {
+            (Some(gw), Some(subnet)) => {
+                Some(Ipv4Net::new(gw, subnet.prefix_len()).map_err(invalid)?)
+            }
+            _ => None,
+        };
         let gateway6 = match (net.gateway6, net.subnet6) {
             (Some(gw), Some(subnet)) => {
                 Some(Ipv6Net::new(gw, subnet.prefix_len()).map_err(invalid)?)
@@ -599,11 +638,63 @@ impl NetworkManager {
     }
 }
 
-/// Starts the `::1` forwarders of an endpoint's published ports: ports published on `::1`
-/// (their absence is an error) and on every address (best effort, as dockerd's proxy: a
-/// program already on `[::1]:<port>` keeps it).
+/// Where a network's DNS server listens by default: port 53 of its IPv4 gateway, else (an
+/// IPv6-only network) of its IPv6 gateway.
+fn default_dns_listen(gateway: Option<Ipv4Addr>, gateway6: Option<Ipv6Addr>) -> SocketAddr {
+    let ip: IpAddr = match (gateway, gateway6) {
+        (Some(gw), _) => gw.into(),
+        (None, Some(gw6)) => gw6.into(),
+        (None, None) => Ipv4Addr::UNSPECIFIED.into(),
+    };
+    SocketAddr::new(ip, 53)
+}
+
+/// Checks the address families of a network to create: at least one, and no IPv4 wish on an
+/// IPv6-only network.
+fn check_families(spec: &NetworkSpec) -> Result<(), ManagerError> {
+    if !spec.ipv6_only {
+        return Ok(());
+    }
+    let invalid = |m: String| Err(ManagerError::Ipam(IpamError::Invalid(m)));
+    if spec.ipv6.is_none() {
+        return invalid(format!(
+            "network {}: IPv4 or IPv6 must be enabled (add --ipv6, compose enable_ipv6: true)",
+            spec.name
+        ));
+    }
+    let wish = [
+        spec.ipam.subnet.map(|s| format!("subnet {s}")),
+        spec.ipam.gateway.map(|g| format!("gateway {g}")),
+        spec.ipam.ip_range.map(|r| format!("ip_range {r}")),
+    ];
+    match wish.into_iter().flatten().next() {
+        Some(what) => invalid(format!(
+            "network {} is IPv6-only but has an IPv4 {what}: give an IPv6 subnet, or enable IPv4",
+            spec.name
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Starts the userland forwarders of an endpoint's published ports: on `::1` for ports
+/// published on `::1` (their absence is an error) and on every address (best effort, as
+/// dockerd's proxy: a program already on `[::1]:<port>` keeps it); and, for an endpoint
+/// without IPv4 (IPv6-only network), on the IPv4 host addresses (`0.0.0.0` for every address),
+/// which no DNAT rule can send to an IPv6 container.
 async fn start_proxies(ep: &Endpoint) -> Result<Vec<LoopbackProxy>, ManagerError> {
     let mut proxies = Vec::new();
+    if let (None, Some(ip6)) = (ep.ip, ep.ip6) {
+        for p in &ep.ports {
+            let listen = match p.host_ip {
+                None => Ipv4Addr::UNSPECIFIED,
+                Some(IpAddr::V4(ip)) => ip,
+                Some(IpAddr::V6(_)) => continue,
+            };
+            let listen = SocketAddr::new(listen.into(), p.host_port);
+            let target = SocketAddr::new(ip6.into(), p.container_port);
+            proxies.push(LoopbackProxy::start(p.proto, listen, target).await?);
+        }
+    }
     for p in &ep.ports {
         let explicit = match p.host_ip {
             None => false,
@@ -611,9 +702,10 @@ async fn start_proxies(ep: &Endpoint) -> Result<Vec<LoopbackProxy>, ManagerError
             Some(_) => continue,
         };
         let listen = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), p.host_port);
-        let target = match ep.ip6 {
-            Some(ip6) => SocketAddr::new(ip6.into(), p.container_port),
-            None => SocketAddr::new(ep.ip.into(), p.container_port),
+        let target = match (ep.ip6, ep.ip) {
+            (Some(ip6), _) => SocketAddr::new(ip6.into(), p.container_port),
+            (None, Some(ip)) => SocketAddr::new(ip.into(), p.container_port),
+            (None, None) => continue,
         };
         match LoopbackProxy::start(p.proto, listen, target).await {
             Ok(proxy) => proxies.push(proxy),
@@ -645,9 +737,12 @@ fn refresh_peers(inner: &Inner, netns: &Path) {
                 Some((other.name.clone(), records.clone()))
             })
             .collect();
+        let Some(client) = crate::dns::client_key((ep.ip, ep.ip6)) else {
+            continue;
+        };
         if let Some((_, records)) = inner.dns.get(&net.id) {
             if let Ok(mut r) = records.write() {
-                r.set_peers(ep.ip, peers);
+                r.set_peers(client, peers);
             }
         }
     }

@@ -121,32 +121,65 @@ impl RtNetlink {
     /// Destinations of the caller's IPv4 main-table routes (default route excluded), for IPAM to
     /// avoid subnets the host already reaches.
     pub fn ipv4_routes(&self) -> Result<Vec<ipnet::Ipv4Net>, NetlinkError> {
-        use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
-        in_thread(None, |handle| async move {
-            let query = RouteMessageBuilder::<std::net::Ipv4Addr>::new().build();
-            let mut routes = handle.route().get(query).execute();
-            let mut found = Vec::new();
-            loop {
-                let msg = routes
-                    .try_next()
-                    .await
-                    .map_err(|source| NetlinkError::RouteDump { source })?;
-                let Some(msg) = msg else { break };
-                let len = msg.header.destination_prefix_length;
-                if msg.header.table != RouteHeader::RT_TABLE_MAIN || len == 0 {
-                    continue;
-                }
-                for attr in &msg.attributes {
-                    if let RouteAttribute::Destination(RouteAddress::Inet(dst)) = attr {
-                        if let Ok(net) = ipnet::Ipv4Net::new(*dst, len) {
-                            found.push(net);
-                        }
+        let query = RouteMessageBuilder::<std::net::Ipv4Addr>::new().build();
+        let found = route_destinations(query)?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(dst, len)| match dst {
+                std::net::IpAddr::V4(dst) => ipnet::Ipv4Net::new(dst, len).ok(),
+                std::net::IpAddr::V6(_) => None,
+            })
+            .collect())
+    }
+
+    /// Destinations of the caller's IPv6 main-table routes (default route excluded), for the
+    /// IPv6 IPAM to avoid subnets the host already reaches. A kernel without IPv6 has none.
+    pub fn ipv6_routes(&self) -> Result<Vec<ipnet::Ipv6Net>, NetlinkError> {
+        let query = RouteMessageBuilder::<std::net::Ipv6Addr>::new().build();
+        let found = route_destinations(query)?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(dst, len)| match dst {
+                std::net::IpAddr::V6(dst) => ipnet::Ipv6Net::new(dst, len).ok(),
+                std::net::IpAddr::V4(_) => None,
+            })
+            .collect())
+    }
+}
+
+/// The (destination, prefix length) of every main-table route the dump `query` returns,
+/// default routes left out.
+fn route_destinations(
+    query: rtnetlink::packet_route::route::RouteMessage,
+) -> Result<Vec<(std::net::IpAddr, u8)>, NetlinkError> {
+    use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
+    in_thread(None, |handle| async move {
+        let mut routes = handle.route().get(query).execute();
+        let mut found = Vec::new();
+        loop {
+            let msg = routes
+                .try_next()
+                .await
+                .map_err(|source| NetlinkError::RouteDump { source })?;
+            let Some(msg) = msg else { break };
+            let len = msg.header.destination_prefix_length;
+            if msg.header.table != RouteHeader::RT_TABLE_MAIN || len == 0 {
+                continue;
+            }
+            for attr in &msg.attributes {
+                match attr {
+                    RouteAttribute::Destination(RouteAddress::Inet(dst)) => {
+                        found.push(((*dst).into(), len));
                     }
+                    RouteAttribute::Destination(RouteAddress::Inet6(dst)) => {
+                        found.push(((*dst).into(), len));
+                    }
+                    _ => {}
                 }
             }
-            Ok(found)
-        })
-    }
+        }
+        Ok(found)
+    })
 }
 
 fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> NetlinkError + '_ {

@@ -7,6 +7,11 @@
 //! as dockerd's `docker-proxy` does, the daemon listens on `[::1]:<port>` itself and copies
 //! bytes to the container (over IPv6 when it has an address there, else IPv4). The nft rules
 //! leave `::1` alone so the two never meet.
+//!
+//! The same forwarder serves IPv4 host addresses (`0.0.0.0`, `127.0.0.1`…) of containers on
+//! an IPv6-only network: no DNAT rule can turn an IPv4 packet into an IPv6 one, so, as
+//! Docker's userland proxy does there, the daemon listens on the IPv4 address and connects
+//! to the container's IPv6 address.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

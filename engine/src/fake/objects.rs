@@ -360,6 +360,7 @@ impl FakeBackend {
             created: rfc3339(n.created),
             scope: "local".to_owned(),
             driver: n.req.driver.clone(),
+            enable_ipv4: n.req.enable_ipv4.unwrap_or(true),
             enable_ipv6: n.req.enable_ipv6,
             ipam: Ipam {
                 driver: if ipam.driver.is_empty() {

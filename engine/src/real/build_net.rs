@@ -161,8 +161,9 @@ impl StepEndpoint {
             .map_err(connect_err)?;
         self.attached = true;
         let names = [SANDBOX_HOSTNAME.to_owned()];
-        let hosts = net_files::render_hosts(Some((ep.ip, &names)), &[], &[], None)
-            .unwrap_or_else(|_| format!("127.0.0.1\tlocalhost\n{}\t{SANDBOX_HOSTNAME}\n", ep.ip));
+        let own = ep.address().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        let hosts = net_files::render_hosts(Some((own, &names)), &[], &[], None)
+            .unwrap_or_else(|_| format!("127.0.0.1\tlocalhost\n{own}\t{SANDBOX_HOSTNAME}\n"));
         // The default bridge has no embedded DNS: the host's servers, as for containers.
         let embedded = embedded_dns(&info);
         let resolv = net_files::render_resolv(&bn.net.host_resolv, &embedded, &[], &[], &[]);

@@ -156,14 +156,18 @@ impl RealBackend {
             return Ok(());
         }
         let net = self.net()?;
+        let mut ipv6_only = Vec::new();
         for name in names {
-            net.manager.network(&name).await.map_err(|_| {
+            let info = net.manager.network(&name).await.map_err(|_| {
                 BackendError::not_found(format!(
                     "network {name} not found (create it with: berth network create {name})"
                 ))
             })?;
+            if info.subnet.is_none() {
+                ipv6_only.push(name);
+            }
         }
-        for ep in body.networking_config.endpoints_config.values() {
+        for (name, ep) in &body.networking_config.endpoints_config {
             let ip = ep
                 .ipam_config
                 .as_ref()
@@ -172,6 +176,12 @@ impl RealBackend {
             if !ip.is_empty() && ip.parse::<Ipv4Addr>().is_err() {
                 return Err(BackendError::invalid(format!(
                     "invalid IPv4 address {ip:?} in the endpoint settings"
+                )));
+            }
+            if !ip.is_empty() && ipv6_only.contains(name) {
+                return Err(BackendError::invalid(format!(
+                    "network {name} is IPv6-only: no IPv4 address {ip} (give an IPv6 address \
+                     with --ip6, or use a network with IPv4)"
                 )));
             }
         }
@@ -252,7 +262,7 @@ impl RealBackend {
         let networks = networks_of(&rec.network_mode, &rec.body);
         let h = &rec.body.host_config;
         let dir = self.inner.paths.container(&rec.id);
-        let mut own: Option<(Ipv4Addr, Ipv4Addr, Vec<IpAddr>)> = None;
+        let mut own: Option<(Option<IpAddr>, Option<IpAddr>, Vec<IpAddr>)> = None;
         if !networks.is_empty() {
             let net = self.net()?;
             let exposed: Vec<String> = rec.body.config.exposed_ports.keys().cloned().collect();
@@ -270,7 +280,7 @@ impl RealBackend {
                     .await?;
                 let info = net.manager.network(name).await.map_err(manager_err)?;
                 if own.is_none() {
-                    own = Some((ep.ip, info.gateway, embedded_dns(&info)));
+                    own = Some((ep.address(), info.gateway_ip(), embedded_dns(&info)));
                 }
             }
         }
@@ -283,10 +293,11 @@ impl RealBackend {
         };
         let links = self.link_entries(rec);
         let hosts = net_files::render_hosts(
-            own.as_ref().map(|(ip, ..)| (*ip, names.as_slice())),
+            own.as_ref()
+                .and_then(|(ip, ..)| Some(((*ip)?, names.as_slice()))),
             &h.extra_hosts,
             &links,
-            own.as_ref().map(|(_, gw, ..)| *gw),
+            own.as_ref().and_then(|(_, gw, ..)| *gw),
         )
         .map_err(bad_request)?;
         let host_resolv = self
@@ -391,7 +402,7 @@ impl RealBackend {
     }
 
     /// `/etc/hosts` lines for `HostConfig.Links` (`name:alias`) of running containers.
-    fn link_entries(&self, rec: &Record) -> Vec<(Ipv4Addr, Vec<String>)> {
+    fn link_entries(&self, rec: &Record) -> Vec<(IpAddr, Vec<String>)> {
         let Ok(net) = self.net() else {
             return Vec::new();
         };
@@ -405,7 +416,7 @@ impl RealBackend {
                 let target = target.trim_start_matches('/');
                 let alias = alias.rsplit('/').next().unwrap_or(alias);
                 let id = self.resolve(target).ok()?;
-                let ip = attached.get(&id)?.values().next()?.ip;
+                let ip = attached.get(&id)?.values().next()?.address()?;
                 let mut names = vec![alias.to_owned()];
                 if alias != target {
                     names.push(target.to_owned());
@@ -461,11 +472,14 @@ impl RealBackend {
             if let Some(ep) = attached.get(name) {
                 es.network_id = ep.network_id.clone();
                 es.endpoint_id = endpoint_id(&ep.network_id, &rec.id);
-                es.ip_address = ep.ip.to_string();
+                es.ip_address = ep.ip.map(|ip| ip.to_string()).unwrap_or_default();
                 es.mac_address = mac_text(ep.mac);
                 if let Some(info) = self.net_info(name) {
-                    es.gateway = info.gateway.to_string();
-                    es.ip_prefix_len = i64::from(info.subnet.prefix_len());
+                    es.gateway = info.gateway.map(|g| g.to_string()).unwrap_or_default();
+                    es.ip_prefix_len = match (ep.ip, info.subnet) {
+                        (Some(_), Some(subnet)) => i64::from(subnet.prefix_len()),
+                        _ => 0,
+                    };
                     if let (Some(ip6), Some(subnet6)) = (ep.ip6, info.subnet6) {
                         es.global_ipv6_address = ip6.to_string();
                         es.global_ipv6_prefix_len = i64::from(subnet6.prefix_len());

@@ -26,12 +26,13 @@ pub enum NetFileError {
 }
 
 /// `/etc/hosts` of a container: Docker's head, `extra_hosts`, link aliases, then its own names.
-/// `host-gateway` in an extra host stands for `gateway`.
+/// `host-gateway` in an extra host stands for `gateway`. On an IPv6-only network the own
+/// address and the gateway are IPv6 ones.
 pub fn render_hosts(
-    own: Option<(Ipv4Addr, &[String])>,
+    own: Option<(IpAddr, &[String])>,
     extra_hosts: &[String],
-    links: &[(Ipv4Addr, Vec<String>)],
-    gateway: Option<Ipv4Addr>,
+    links: &[(IpAddr, Vec<String>)],
+    gateway: Option<IpAddr>,
 ) -> Result<String, NetFileError> {
     let mut out = HOSTS_HEAD.to_owned();
     for entry in extra_hosts {
@@ -296,6 +297,15 @@ mod tests {
         let err = render_hosts(None, &["nocolon".into()], &[], None).unwrap_err();
         assert!(err.to_string().contains("name:ip"));
         assert!(render_hosts(None, &["x:not-an-ip".into()], &[], None).is_err());
+        let v6 = render_hosts(
+            Some(("fd00:b37::2".parse().unwrap(), &names)),
+            &["gw:host-gateway".to_owned()],
+            &[],
+            Some("fd00:b37::1".parse().unwrap()),
+        )
+        .unwrap();
+        assert!(v6.contains("fd00:b37::1\tgw\n"), "{v6}");
+        assert!(v6.ends_with("fd00:b37::2\tweb abc123\n"), "{v6}");
     }
 
     #[test]

@@ -259,6 +259,13 @@ pub(super) fn validate_create(req: &NetworkCreateRequest) -> BackendResult<()> {
             req.driver
         )));
     }
+    if req.enable_ipv4 == Some(false) && !req.enable_ipv6 {
+        return Err(BackendError::invalid(format!(
+            "network {}: IPv4 or IPv6 must be enabled: add --ipv6 (compose: enable_ipv6: true) \
+             to --ipv4=false, or leave IPv4 on",
+            req.name
+        )));
+    }
     if let Some(mtu) = req.options.get(berth_network::bridge::MTU_OPT) {
         if !mtu.parse::<u32>().is_ok_and(|m| (68..=65535).contains(&m)) {
             return Err(BackendError::invalid(format!(
@@ -303,14 +310,22 @@ impl Networking {
         std::fs::create_dir_all(&root).map_err(io(&root))?;
         let host_resolv = std::fs::read_to_string(&cfg.resolv_conf).unwrap_or_default();
         let upstreams = berth_network::dns::parse_resolv_conf(&host_resolv);
-        let host_routes = tokio::task::spawn_blocking(|| RtNetlink.ipv4_routes())
-            .await
-            .map_err(|e| RealError::Network(e.to_string()))?
-            .map_err(|e| RealError::Network(e.to_string()))?;
+        let (host_routes, host_routes6) = tokio::task::spawn_blocking(|| {
+            // A kernel without IPv6 has no IPv6 routes to avoid.
+            let v6 = RtNetlink.ipv6_routes().unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "no IPv6 routes");
+                Vec::new()
+            });
+            RtNetlink.ipv4_routes().map(|v4| (v4, v6))
+        })
+        .await
+        .map_err(|e| RealError::Network(e.to_string()))?
+        .map_err(|e| RealError::Network(e.to_string()))?;
         let manager = NetworkManager::open(ManagerConfig {
             root: root.clone(),
             proc_sys: cfg.proc_sys.clone(),
             host_routes,
+            host_routes6,
             pools: cfg.pools.clone(),
             pools6: berth_network::ipam6::default_pools6(),
             firewall: Firewall::detect(&cfg.search_path),
@@ -374,6 +389,7 @@ impl Networking {
                 driver_opts: req.options.clone(),
                 dns_listen: None,
                 ipv6,
+                ipv6_only: req.enable_ipv4 == Some(false),
             })
             .await
             .map_err(manager_err)?;
@@ -416,7 +432,10 @@ impl Networking {
                         name: names.get(cid).cloned().unwrap_or_default(),
                         endpoint_id: endpoint_id(&net.id, cid),
                         mac_address: mac_text(ep.mac),
-                        ipv4_address: format!("{}/{}", ep.ip, net.subnet.prefix_len()),
+                        ipv4_address: match (ep.ip, net.subnet) {
+                            (Some(ip), Some(s)) => format!("{ip}/{}", s.prefix_len()),
+                            _ => String::new(),
+                        },
                         ipv6_address: match (ep.ip6, net.subnet6) {
                             (Some(ip6), Some(s6)) => format!("{ip6}/{}", s6.prefix_len()),
                             _ => String::new(),
@@ -437,20 +456,24 @@ impl Networking {
             created: meta.created,
             scope: "local".to_owned(),
             driver: "bridge".to_owned(),
+            enable_ipv4: net.subnet.is_some(),
             enable_ipv6: net.subnet6.is_some(),
             ipam: Ipam {
                 driver: "default".to_owned(),
-                config: std::iter::once(IpamConfig {
-                    subnet: net.subnet.to_string(),
-                    ip_range: meta.ip_range,
-                    gateway: net.gateway.to_string(),
-                })
-                .chain(net.subnet6.map(|s6| IpamConfig {
-                    subnet: s6.to_string(),
-                    ip_range: String::new(),
-                    gateway: net.gateway6.map(|g| g.to_string()).unwrap_or_default(),
-                }))
-                .collect(),
+                config: net
+                    .subnet
+                    .map(|subnet| IpamConfig {
+                        subnet: subnet.to_string(),
+                        ip_range: meta.ip_range,
+                        gateway: net.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                    })
+                    .into_iter()
+                    .chain(net.subnet6.map(|s6| IpamConfig {
+                        subnet: s6.to_string(),
+                        ip_range: String::new(),
+                        gateway: net.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+                    }))
+                    .collect(),
                 options: BTreeMap::new(),
             },
             internal: net.internal,
@@ -689,104 +712,4 @@ impl RealBackend {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipam_config_becomes_a_subnet_request() {
-        let ipam: Ipam = serde_json::from_str(
-            r#"{"Config":[{"Subnet":"10.203.7.0/24","Gateway":"10.203.7.254","IPRange":"10.203.7.128/25"}]}"#,
-        )
-        .unwrap();
-        let r = subnet_request(Some(&ipam)).unwrap();
-        assert_eq!(r.subnet.unwrap().to_string(), "10.203.7.0/24");
-        assert_eq!(r.gateway.unwrap().to_string(), "10.203.7.254");
-        assert_eq!(r.ip_range.unwrap().to_string(), "10.203.7.128/25");
-        assert_eq!(subnet_request(None).unwrap(), SubnetRequest::default());
-    }
-
-    #[test]
-    fn ipv6_pool_is_taken_from_the_ipv6_entry_only_when_enabled() {
-        let ipam: Ipam = serde_json::from_str(
-            r#"{"Config":[{"Subnet":"fd00:7::/64","Gateway":"fd00:7::fe"},{"Subnet":"10.203.7.0/24"}]}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            subnet_request(Some(&ipam))
-                .unwrap()
-                .subnet
-                .unwrap()
-                .to_string(),
-            "10.203.7.0/24"
-        );
-        let v6 = subnet_request6(Some(&ipam), true).unwrap().unwrap();
-        assert_eq!(v6.subnet.unwrap().to_string(), "fd00:7::/64");
-        assert_eq!(v6.gateway.unwrap().to_string(), "fd00:7::fe");
-        let off = subnet_request6(Some(&ipam), false).unwrap_err();
-        assert!(off.message.contains("--ipv6"), "{}", off.message);
-        assert_eq!(subnet_request6(None, false).unwrap(), None);
-        assert_eq!(
-            subnet_request6(None, true).unwrap(),
-            Some(SubnetRequest6::default())
-        );
-        let bad: Ipam = serde_json::from_str(r#"{"Config":[{"Subnet":"fd00:7::/129"}]}"#).unwrap();
-        assert!(
-            subnet_request6(Some(&bad), true)
-                .unwrap_err()
-                .message
-                .contains("fd00:1::/64")
-        );
-    }
-
-    #[test]
-    fn bad_ipam_and_options_are_refused_with_a_hint() {
-        let bad: Ipam = serde_json::from_str(r#"{"Config":[{"Subnet":"10.203.7.0/33"}]}"#).unwrap();
-        let e = subnet_request(Some(&bad)).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::InvalidArgument);
-        assert!(e.message.contains("10.203.0.0/24"), "{}", e.message);
-        let gw_only: Ipam = serde_json::from_str(r#"{"Config":[{"Gateway":"10.0.0.1"}]}"#).unwrap();
-        assert!(subnet_request(Some(&gw_only)).is_err());
-        let mut req = NetworkCreateRequest {
-            name: "n".into(),
-            driver: "overlay".into(),
-            ..Default::default()
-        };
-        assert!(
-            validate_create(&req)
-                .unwrap_err()
-                .message
-                .contains("bridge driver")
-        );
-        req.driver = "bridge".into();
-        req.options
-            .insert(berth_network::bridge::MTU_OPT.into(), "9".into());
-        assert!(validate_create(&req).is_err());
-        req.options
-            .insert(berth_network::bridge::MTU_OPT.into(), "1400".into());
-        req.options.insert(
-            berth_network::bridge::BRIDGE_NAME_OPT.into(),
-            "much-too-long-bridge".into(),
-        );
-        assert!(validate_create(&req).is_err());
-    }
-
-    #[test]
-    fn list_filters_follow_docker() {
-        let net = Network {
-            name: "front".into(),
-            id: "abcdef".into(),
-            driver: "bridge".into(),
-            scope: "local".into(),
-            labels: [("tier".to_owned(), "web".to_owned())].into(),
-            ..Network::default()
-        };
-        let f = |k: &str, v: &str| Filters::default().with(k, v);
-        assert!(matches(&f("name", "fro"), &net));
-        assert!(matches(&f("id", "abc"), &net));
-        assert!(matches(&f("type", "custom"), &net));
-        assert!(!matches(&f("type", "builtin"), &net));
-        assert!(matches(&f("label", "tier=web"), &net));
-        assert!(!matches(&f("label", "tier=db"), &net));
-        assert!(!matches(&f("driver", "macvlan"), &net));
-    }
-}
+mod tests;

@@ -114,7 +114,7 @@ async fn server(subnet: &str, upstreams: Vec<SocketAddr>) -> (DnsServer, SharedR
     let config = DnsConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         listen6: None,
-        subnet: subnet.parse().unwrap(),
+        subnet: Some(subnet.parse().unwrap()),
         subnet6: None,
         network: "front".into(),
         upstreams,
@@ -197,7 +197,7 @@ async fn aaaa_answers_for_ipv6_endpoints_and_empty_noerror_otherwise() {
     let (srv, records) = server("127.0.0.0/8", vec![]).await;
     records.write().unwrap().upsert_dual(
         "e6",
-        (ip("10.203.0.9"), Some("fd00:b37::9".parse().unwrap())),
+        (Some(ip("10.203.0.9")), Some("fd00:b37::9".parse().unwrap())),
         vec!["dual".into()],
     );
     let addr = srv.local_addr();
@@ -236,17 +236,17 @@ async fn ipv6_network_answers_on_its_ipv6_address_too() {
     let records: SharedRecords = Arc::default();
     records.write().unwrap().upsert_dual(
         "e6",
-        (ip("10.203.0.9"), Some("::1".parse().unwrap())),
+        (Some(ip("10.203.0.9")), Some("::1".parse().unwrap())),
         vec!["dual".into()],
     );
     assert_eq!(
-        records.read().unwrap().v4_of("::1".parse().unwrap()),
-        Some(ip("10.203.0.9"))
+        records.read().unwrap().key_of("::1".parse().unwrap()),
+        Some(IpAddr::V4(ip("10.203.0.9")))
     );
     let config = DnsConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         listen6: Some("[::1]:0".parse().unwrap()),
-        subnet: "10.203.0.0/24".parse().unwrap(),
+        subnet: Some("10.203.0.0/24".parse().unwrap()),
         subnet6: Some("::1/128".parse().unwrap()),
         network: "front".into(),
         upstreams: vec![],
@@ -277,5 +277,52 @@ async fn ipv6_network_answers_on_its_ipv6_address_too() {
     // The IPv4 side still refuses clients outside the IPv4 subnet (127.0.0.1 here).
     let refused = query(srv.local_addr(), "dual").await;
     assert_eq!(refused.response_code(), ResponseCode::Refused);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn ipv6_only_network_answers_aaaa_on_its_ipv6_address_and_empty_a() {
+    let records: SharedRecords = Arc::default();
+    records.write().unwrap().upsert_dual(
+        "e6",
+        (None, Some("::1".parse().unwrap())),
+        vec!["only6".into()],
+    );
+    assert_eq!(
+        records.read().unwrap().key_of("::1".parse().unwrap()),
+        Some("::1".parse().unwrap()),
+        "a client without IPv4 is known by its IPv6 address"
+    );
+    let config = DnsConfig {
+        listen: "[::1]:0".parse().unwrap(),
+        listen6: None,
+        subnet: None,
+        subnet6: Some("::1/128".parse().unwrap()),
+        network: "v6only".into(),
+        upstreams: vec![],
+    };
+    let srv = DnsServer::start(config, records).await.unwrap();
+    let addr = srv.local_addr();
+    assert!(addr.is_ipv6() && srv.local_addr6().is_none(), "{addr}");
+    let sock = tokio::net::UdpSocket::bind("[::1]:0").await.unwrap();
+    for (kind, want) in [(RecordType::AAAA, vec!["::1"]), (RecordType::A, vec![])] {
+        let mut msg = Message::new();
+        msg.set_id(13);
+        msg.add_query(Query::query(fqdn("only6.v6only").unwrap(), kind));
+        sock.send_to(&msg.to_vec().unwrap(), addr).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let (n, _) = sock.recv_from(&mut buf).await.unwrap();
+        let reply = Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(reply.response_code(), ResponseCode::NoError, "{kind:?}");
+        let got: Vec<String> = reply
+            .answers()
+            .iter()
+            .map(|r| match r.data() {
+                RData::AAAA(a) => a.0.to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(got, want, "{kind:?}");
+    }
     srv.stop().await;
 }

@@ -41,12 +41,22 @@ impl NetworkManager {
             ))
             .into());
         }
-        let ip = inner.ipam.allocate(&net.id, spec.ip)?;
+        if let (Some(ip), None) = (spec.ip, net.subnet) {
+            return Err(IpamError::Invalid(format!(
+                "network {} is IPv6-only: no IPv4 address {ip} (give an IPv6 address)",
+                net.name
+            ))
+            .into());
+        }
+        let ip = match net.subnet {
+            Some(_) => Some(inner.ipam.allocate(&net.id, spec.ip)?),
+            None => None,
+        };
         let ip6 = match net.subnet6 {
             Some(_) => match inner.ipam6.allocate(&net.id, spec.ip6) {
                 Ok(ip6) => Some(ip6),
                 Err(e) => {
-                    if let Err(undo) = inner.ipam.release(&net.id, ip) {
+                    if let Some(Err(undo)) = ip.map(|ip| inner.ipam.release(&net.id, ip)) {
                         tracing::warn!(error = %undo, endpoint = %spec.id, "rollback after failed connect");
                     }
                     return Err(e.into());
@@ -74,9 +84,14 @@ impl NetworkManager {
             peer_if,
             netns: spec.netns.clone(),
             ifname: ifname.clone(),
-            address: Ipv4Net::new(ip, net.subnet.prefix_len())
-                .map_err(|e| IpamError::Invalid(e.to_string()))?,
-            gateway: default_route.then_some(net.gateway),
+            address: match (ip, net.subnet) {
+                (Some(ip), Some(subnet)) => Some(
+                    Ipv4Net::new(ip, subnet.prefix_len())
+                        .map_err(|e| IpamError::Invalid(e.to_string()))?,
+                ),
+                _ => None,
+            },
+            gateway: net.gateway.filter(|_| default_route),
             address6: match (ip6, net.subnet6) {
                 (Some(ip6), Some(subnet6)) => Some(
                     Ipv6Net::new(ip6, subnet6.prefix_len())
@@ -85,7 +100,10 @@ impl NetworkManager {
                 _ => None,
             },
             gateway6: net.gateway6.filter(|_| default_route),
-            mac: spec.mac.unwrap_or_else(|| bridge::mac_from_ip(ip)),
+            mac: spec.mac.unwrap_or_else(|| match ip {
+                Some(ip) => bridge::mac_from_ip(ip),
+                None => bridge::mac_from_ids(&net.id, &spec.id),
+            }),
             mtu: net.mtu,
         };
         let endpoint = Endpoint {
@@ -126,7 +144,10 @@ impl NetworkManager {
                         .firewall
                         .apply(&firewall_rules(&state))
                         .map_err(ManagerError::from),
-                    inner.ipam.release(&net.id, ip).map_err(ManagerError::from),
+                    match ip {
+                        Some(ip) => inner.ipam.release(&net.id, ip).map_err(ManagerError::from),
+                        None => Ok(()),
+                    },
                     match ip6 {
                         Some(ip6) => inner
                             .ipam6
@@ -185,7 +206,7 @@ impl NetworkManager {
         {
             errors.push(e.into());
         }
-        if let Err(e) = inner.ipam.release(&state.network.id, ep.ip) {
+        if let Some(Err(e)) = ep.ip.map(|ip| inner.ipam.release(&state.network.id, ip)) {
             errors.push(e.into());
         }
         if let Some(ip6) = ep.ip6 {

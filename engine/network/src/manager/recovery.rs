@@ -64,7 +64,10 @@ impl NetworkManager {
                     errors.push(e.into());
                 }
             }
-            if let Err(e) = inner.ipam.release(&net_id, ep.ip) {
+            if let Some(Err(e)) = ep.ip.map(|ip| inner.ipam.release(&net_id, ip)) {
+                errors.push(e.into());
+            }
+            if let Some(Err(e)) = ep.ip6.map(|ip6| inner.ipam6.release(&net_id, ip6)) {
                 errors.push(e.into());
             }
             if let Some((_, records)) = inner.dns.get(&net_id) {

@@ -70,10 +70,15 @@ impl Env {
     }
 
     fn manager(&self) -> NetworkManager {
+        self.manager_with_routes6(vec![])
+    }
+
+    fn manager_with_routes6(&self, host_routes6: Vec<Ipv6Net>) -> NetworkManager {
         NetworkManager::open(ManagerConfig {
             root: self.dir.path().join("state"),
             proc_sys: self.dir.path().join("sys"),
             host_routes: vec!["192.0.2.0/24".parse().unwrap()],
+            host_routes6,
             pools: default_pools(),
             pools6: crate::ipam6::default_pools6(),
             firewall: Firewall::Disabled,
@@ -121,7 +126,10 @@ async fn lifecycle_plans_links_and_persists() {
     let env = Env::new();
     let mgr = env.manager();
     let net = mgr.create_network(spec("front", "brtest0")).await.unwrap();
-    assert_eq!(net.subnet, "172.17.0.0/24".parse::<Ipv4Net>().unwrap());
+    assert_eq!(
+        net.subnet,
+        Some("172.17.0.0/24".parse::<Ipv4Net>().unwrap())
+    );
     assert!(env.fake.link_exists("brtest0").unwrap());
     assert_eq!(
         env.steps()[0].op,
@@ -135,7 +143,7 @@ async fn lifecycle_plans_links_and_persists() {
         Err(ManagerError::AlreadyExists(_))
     ));
     let ep = mgr.connect("front", endpoint("c1", vec![])).await.unwrap();
-    assert_eq!(ep.ip, "172.17.0.2".parse::<Ipv4Addr>().unwrap());
+    assert_eq!(ep.ip, Some("172.17.0.2".parse::<Ipv4Addr>().unwrap()));
     assert!(env.steps().iter().any(|s| s.op
         == LinkOp::Rename {
             link: ep.host_if.replace("vb", "vp"),
@@ -219,6 +227,24 @@ async fn ipv6_network_plans_v6_addresses_routes_and_aaaa_records() {
 }
 
 #[tokio::test]
+async fn default_ipv6_subnet_skips_the_hosts_ipv6_routes() {
+    let env = Env::new();
+    let routes = ["::/0", "fe80::/64", "fd00:b37::/64"].map(|r| r.parse().unwrap());
+    let mgr = env.manager_with_routes6(routes.to_vec());
+    let mut wanted = spec("v6", "brtest0");
+    wanted.ipv6 = Some(SubnetRequest6::default());
+    let net = mgr.create_network(wanted).await.unwrap();
+    assert_eq!(net.subnet6, Some("fd00:b37:0:1::/64".parse().unwrap()));
+    let mut explicit = spec("routed", "brtest1");
+    explicit.ipv6 = Some(SubnetRequest6 {
+        subnet: Some("fd00:b37::/64".parse().unwrap()),
+        gateway: None,
+    });
+    let routed = mgr.create_network(explicit).await.unwrap();
+    assert_eq!(routed.subnet6, Some("fd00:b37::/64".parse().unwrap()));
+}
+
+#[tokio::test]
 async fn port_conflict_is_detected_before_anything_is_built() {
     let env = Env::new();
     let mgr = env.manager();
@@ -263,7 +289,7 @@ async fn failed_connect_rolls_back() {
     let ep = mgr.connect("a", endpoint("c1", vec![])).await.unwrap();
     assert_eq!(
         ep.ip,
-        "172.17.0.2".parse::<Ipv4Addr>().unwrap(),
+        Some("172.17.0.2".parse::<Ipv4Addr>().unwrap()),
         "the address must be released"
     );
 }
@@ -304,7 +330,10 @@ async fn failed_create_rolls_back_bridge_and_subnet() {
     );
     assert!(mgr.networks().await.is_empty());
     let net = mgr.create_network(spec("a", "brtest0")).await.unwrap();
-    assert_eq!(net.subnet, "172.17.0.0/24".parse::<Ipv4Net>().unwrap());
+    assert_eq!(
+        net.subnet,
+        Some("172.17.0.0/24".parse::<Ipv4Net>().unwrap())
+    );
 }
 
 #[tokio::test]
@@ -359,21 +388,23 @@ async fn a_container_on_two_networks_resolves_names_of_both() {
         inner.dns.get(id).map(|(_, r)| r.clone()).unwrap()
     };
     let (front_records, back_records) = (records(&front.id), records(&back.id));
-    let resolve = |client, name| crate::dns::resolve(&front_records, "front", Some(client), name);
+    let v4 = |ep: &Endpoint| IpAddr::V4(ep.ip.unwrap());
+    let resolve =
+        |client: IpAddr, name| crate::dns::resolve(&front_records, "front", Some(client), name);
     assert_eq!(
-        resolve(app_front.ip, "db"),
-        vec![db.ip],
+        resolve(v4(&app_front), "db"),
+        vec![db.ip.unwrap()],
         "app sees back's names"
     );
-    assert_eq!(resolve(app_front.ip, "db.back"), vec![db.ip]);
-    assert!(resolve(web.ip, "db").is_empty(), "web is not on back");
+    assert_eq!(resolve(v4(&app_front), "db.back"), vec![db.ip.unwrap()]);
+    assert!(resolve(v4(&web), "db").is_empty(), "web is not on back");
     assert_eq!(
-        crate::dns::resolve(&back_records, "back", Some(db.ip), "app").len(),
+        crate::dns::resolve(&back_records, "back", Some(v4(&db)), "app").len(),
         1
     );
     mgr.disconnect("back", "app").await.unwrap();
     assert!(
-        resolve(app_front.ip, "db").is_empty(),
+        resolve(v4(&app_front), "db").is_empty(),
         "peers must follow disconnect"
     );
 }
@@ -492,4 +523,157 @@ async fn static_mac_overrides_the_derived_one() {
         mac,
     };
     assert!(env.steps().iter().any(|s| s.op == set));
+}
+
+fn v6_only(name: &str, bridge: &str) -> NetworkSpec {
+    NetworkSpec {
+        ipv6: Some(SubnetRequest6::default()),
+        ipv6_only: true,
+        dns_listen: Some("[::1]:0".parse().unwrap()),
+        ..spec(name, bridge)
+    }
+}
+
+#[tokio::test]
+async fn ipv6_only_network_has_no_ipv4_anywhere() {
+    let env = Env::new();
+    let mgr = env.manager();
+    let net = mgr
+        .create_network(v6_only("v6only", "brtest0"))
+        .await
+        .unwrap();
+    assert_eq!((net.subnet, net.gateway), (None, None));
+    assert_eq!(net.subnet6, Some("fd00:b37::/64".parse().unwrap()));
+    assert_eq!(net.dns_listen6(), None, "one listen address, the IPv6 one");
+    assert_eq!(
+        default_dns_listen(None, net.gateway6),
+        "[fd00:b37::1]:53".parse().unwrap()
+    );
+    assert_eq!(
+        default_dns_listen(Some("10.0.0.1".parse().unwrap()), net.gateway6),
+        "10.0.0.1:53".parse().unwrap()
+    );
+    assert_eq!(net.dns_servers(), vec![net.dns_listen.ip()]);
+    let bridge_ops: Vec<LinkOp> = env.steps().into_iter().map(|s| s.op).collect();
+    assert!(
+        !bridge_ops
+            .iter()
+            .any(|o| matches!(o, LinkOp::AddAddress { .. })),
+        "{bridge_ops:?}"
+    );
+    assert!(
+        bridge_ops
+            .iter()
+            .any(|o| matches!(o, LinkOp::AddAddress6 { .. }))
+    );
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ep = mgr
+        .connect("v6only", endpoint("c1", vec![tcp(Some("127.0.0.1"), free)]))
+        .await
+        .unwrap();
+    assert_eq!(ep.ip, None);
+    assert_eq!(ep.ip6, Some("fd00:b37::2".parse().unwrap()));
+    assert_eq!(ep.mac, bridge::mac_from_ids(&net.id, "c1"));
+    let ops: Vec<LinkOp> = env.steps().into_iter().map(|s| s.op).collect();
+    assert!(
+        !ops.iter().any(|o| matches!(
+            o,
+            LinkOp::AddAddress { .. } | LinkOp::AddDefaultRoute { .. }
+        )),
+        "{ops:?}"
+    );
+    assert!(ops.contains(&LinkOp::AddDefaultRoute6 {
+        link: "eth0".into(),
+        gateway: "fd00:b37::1".parse().unwrap()
+    }));
+    let rules = {
+        let inner = mgr.inner.lock().await;
+        let proxies = inner
+            .proxies
+            .get(&(net.id.clone(), "c1".into()))
+            .map_or(0, Vec::len);
+        assert_eq!(proxies, 1, "127.0.0.1 goes through the userland forwarder");
+        firewall_rules(&inner.networks[&net.id])
+    };
+    assert_eq!(rules.subnet, None);
+    assert!(crate::firewall::render_nft(&rules).contains("table ip6 berth-"));
+    assert!(!crate::firewall::render_nft(&rules).contains("\ntable ip berth-"));
+    let records = {
+        let inner = mgr.inner.lock().await;
+        inner.dns.get(&net.id).unwrap().1.clone()
+    };
+    assert_eq!(
+        records.read().unwrap().lookup_dual("c1", "v6only"),
+        vec![(None, ep.ip6)]
+    );
+    assert!(records.read().unwrap().lookup("c1", "v6only").is_empty());
+    let mut static4 = endpoint("c2", vec![]);
+    static4.ip = Some("10.203.0.9".parse().unwrap());
+    let err = mgr.connect("v6only", static4).await.unwrap_err();
+    assert!(err.to_string().contains("IPv6-only"), "{err}");
+    mgr.disconnect("v6only", "c1").await.unwrap();
+    mgr.remove_network("v6only").await.unwrap();
+}
+
+#[tokio::test]
+async fn ipv6_only_errors_build_nothing() {
+    let env = Env::new();
+    let mgr = env.manager();
+    let mut neither = spec("none", "brtest0");
+    neither.ipv6_only = true;
+    let err = mgr.create_network(neither).await.unwrap_err();
+    assert!(
+        err.to_string().contains("IPv4 or IPv6 must be enabled"),
+        "{err}"
+    );
+    let mut v4_subnet = v6_only("sub4", "brtest0");
+    v4_subnet.ipam.subnet = Some("10.203.9.0/24".parse().unwrap());
+    let err = mgr.create_network(v4_subnet).await.unwrap_err();
+    assert!(
+        err.to_string().contains("IPv4 subnet 10.203.9.0/24"),
+        "{err}"
+    );
+    assert!(matches!(err, ManagerError::Ipam(IpamError::Invalid(_))));
+    assert!(env.steps().is_empty());
+    assert!(mgr.networks().await.is_empty());
+    // Nothing was taken from either pool.
+    let first = mgr.create_network(v6_only("ok", "brtest0")).await.unwrap();
+    assert_eq!(first.subnet6, Some("fd00:b37::/64".parse().unwrap()));
+    assert_eq!(
+        mgr.create_network(spec("v4", "brtest1"))
+            .await
+            .unwrap()
+            .subnet,
+        Some("172.17.0.0/24".parse().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn state_files_from_before_ipv6_only_load_and_round_trip() {
+    let env = Env::new();
+    let root = env.dir.path().join("state");
+    std::fs::create_dir_all(&root).unwrap();
+    let old = r#"{"abc":{"network":{"id":"abc0123456789","name":"old","bridge":"br-old","subnet":"10.203.7.0/24","gateway":"10.203.7.1","internal":false,"mtu":1500,"dns_listen":"10.203.7.1:53"},"endpoints":{"c1":{"id":"c1","network_id":"abc0123456789","ip":"10.203.7.2","mac":[2,66,10,203,7,2],"host_if":"vbx","ifname":"eth0","netns":"/x","default_route":true,"names":["c1"],"ports":[]}}}}"#;
+    std::fs::write(root.join("networks.json"), old).unwrap();
+    let mgr = env.manager();
+    let net = mgr.network("old").await.unwrap();
+    assert_eq!(net.subnet, Some("10.203.7.0/24".parse().unwrap()));
+    assert_eq!(net.gateway, Some("10.203.7.1".parse().unwrap()));
+    let ep = &mgr.endpoints("old").await.unwrap()[0];
+    assert_eq!(ep.ip, Some("10.203.7.2".parse().unwrap()));
+    let inner = mgr.inner.lock().await;
+    let again: serde_json::Value = serde_json::to_value(&inner.networks).unwrap();
+    let before: serde_json::Value = serde_json::from_str(old).unwrap();
+    let pick = |v: &serde_json::Value, k: &str| v["abc"]["network"][k].clone();
+    for key in ["subnet", "gateway", "dns_listen"] {
+        assert_eq!(pick(&again, key), pick(&before, key), "{key}");
+    }
+    assert_eq!(
+        again["abc"]["endpoints"]["c1"]["ip"],
+        before["abc"]["endpoints"]["c1"]["ip"]
+    );
 }

@@ -320,6 +320,7 @@ impl Fixture {
             root: root.path().to_path_buf(),
             proc_sys: "/proc/sys".into(),
             host_routes: vec![],
+            host_routes6: vec![],
             pools: default_pools(),
             pools6: berth_network::ipam6::default_pools6(),
             firewall: firewall.clone(),
@@ -363,6 +364,7 @@ impl Fixture {
         let spec = NetworkSpec {
             name: format!("{}-n{n}", self.tag),
             internal,
+            ipv6_only: false,
             ipam: SubnetRequest {
                 subnet: Some(subnet.parse().expect("subnet")),
                 ..Default::default()

@@ -140,6 +140,11 @@ pub struct NetworkContainer {
     pub ipv6_address: String,
 }
 
+/// `EnableIPv4` of an answer that has none (an engine before API 1.48): IPv4 was always on.
+fn ipv4_default() -> bool {
+    true
+}
+
 /// `GET /networks` entries and `GET /networks/{id}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -150,6 +155,9 @@ pub struct Network {
     pub created: String,
     pub scope: String,
     pub driver: String,
+    /// API 1.48: false for an IPv6-only network.
+    #[serde(rename = "EnableIPv4", default = "ipv4_default")]
+    pub enable_ipv4: bool,
     #[serde(rename = "EnableIPv6")]
     pub enable_ipv6: bool,
     #[serde(rename = "IPAM")]
@@ -174,6 +182,9 @@ pub struct NetworkCreateRequest {
     pub driver: String,
     pub internal: bool,
     pub attachable: bool,
+    /// API 1.48: `false` asks for an IPv6-only network; absent means IPv4 on.
+    #[serde(rename = "EnableIPv4", skip_serializing_if = "Option::is_none")]
+    pub enable_ipv4: Option<bool>,
     #[serde(rename = "EnableIPv6")]
     pub enable_ipv6: bool,
     #[serde(rename = "IPAM", skip_serializing_if = "Option::is_none")]
