@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_compose::engine_api::{
-    ContainerInfo, ContainerSpec, EngineApi, EngineError, Health, LabelFilter, NetworkInfo,
-    NetworkSpec, RunState, VolumeInfo, VolumeMount, VolumeSpec,
+    ContainerInfo, ContainerSpec, EngineApi, EngineError, Health, LabelFilter, NetworkAttachment,
+    NetworkInfo, NetworkSpec, RunState, VolumeInfo, VolumeMount, VolumeSpec,
 };
 use berth_engine::api::models::{
     BindOptions, ContainerConfig, ContainerCreateBody, ContainerSummary, EmptyObject,
-    EndpointSettings, Filters, HealthConfig, HostConfig, Ipam, IpamConfig, Mount,
-    NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy,
-    TmpfsOptions, VolumeCreateRequest, VolumeOptions,
+    EndpointIpamConfig, EndpointSettings, Filters, HealthConfig, HostConfig, Ipam, IpamConfig,
+    Mount, NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig, PortBinding,
+    RestartPolicy, TmpfsOptions, VolumeCreateRequest, VolumeOptions,
 };
 use berth_engine::backend::{ListContainersOptions, WaitCondition};
 use berth_engine::client::{Client, ClientError};
@@ -232,13 +232,7 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     if spec.network_mode.is_none()
         && let Some(n) = spec.networks.first()
     {
-        endpoints.insert(
-            n.network.clone(),
-            EndpointSettings {
-                aliases: n.aliases.clone(),
-                ..EndpointSettings::default()
-            },
-        );
+        endpoints.insert(n.network.clone(), endpoint_settings(n));
     }
     let healthcheck = spec.healthcheck.as_ref().map(|h| HealthConfig {
         test: h.test.clone(),
@@ -292,7 +286,21 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
 }
 
 /// The networks after the first one, connected once the container exists.
-fn extra_networks(spec: &ContainerSpec) -> &[berth_compose::engine_api::NetworkAttachment] {
+/// The endpoint settings of one network attachment: its aliases and static addresses.
+fn endpoint_settings(n: &NetworkAttachment) -> EndpointSettings {
+    let ipam_config =
+        (n.ipv4_address.is_some() || n.ipv6_address.is_some()).then(|| EndpointIpamConfig {
+            ipv4_address: n.ipv4_address.clone().unwrap_or_default(),
+            ipv6_address: n.ipv6_address.clone().unwrap_or_default(),
+        });
+    EndpointSettings {
+        aliases: n.aliases.clone(),
+        ipam_config,
+        ..EndpointSettings::default()
+    }
+}
+
+fn extra_networks(spec: &ContainerSpec) -> &[NetworkAttachment] {
     if spec.network_mode.is_some() || spec.networks.is_empty() {
         return &[];
     }
@@ -392,10 +400,7 @@ impl EngineApi for ComposeEngine {
         for n in extra_networks(spec) {
             let req = NetworkConnectRequest {
                 container: created.id.clone(),
-                endpoint_config: Some(EndpointSettings {
-                    aliases: n.aliases.clone(),
-                    ..EndpointSettings::default()
-                }),
+                endpoint_config: Some(endpoint_settings(n)),
             };
             self.client
                 .connect_network(&n.network, &req)
@@ -610,10 +615,13 @@ mod tests {
                 NetworkAttachment {
                     network: "p_default".into(),
                     aliases: vec!["web".into()],
+                    ipv4_address: Some("172.28.0.5".into()),
+                    ..NetworkAttachment::default()
                 },
                 NetworkAttachment {
                     network: "p_back".into(),
                     aliases: vec!["web".into()],
+                    ..NetworkAttachment::default()
                 },
             ],
             restart: Some("on-failure:3".into()),
@@ -650,10 +658,14 @@ mod tests {
                 .is_some_and(|o| o.no_copy)
         );
         assert!(body.config.volumes.contains_key("/anon"));
+        let endpoint = &body.networking_config.endpoints_config["p_default"];
+        assert_eq!(endpoint.aliases, vec!["web".to_owned()]);
+        let ipam = endpoint.ipam_config.as_ref().expect("static address");
         assert_eq!(
-            body.networking_config.endpoints_config["p_default"].aliases,
-            vec!["web".to_owned()]
+            (ipam.ipv4_address.as_str(), ipam.ipv6_address.as_str()),
+            ("172.28.0.5", "")
         );
+        assert!(endpoint_settings(&spec.networks[1]).ipam_config.is_none());
         assert_eq!(body.host_config.restart_policy.name, "on-failure");
         assert_eq!(body.host_config.restart_policy.maximum_retry_count, 3);
         assert_eq!(extra_networks(&spec).len(), 1);

@@ -166,11 +166,15 @@ pub struct FileCopy {
     pub mode: u32,
 }
 
-/// A network a container joins, with its DNS aliases.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A network a container joins, with its DNS aliases and static addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkAttachment {
     pub network: String,
     pub aliases: Vec<String>,
+    /// `ipv4_address` of the service's entry for this network.
+    pub ipv4_address: Option<String>,
+    /// `ipv6_address` of the service's entry for this network.
+    pub ipv6_address: Option<String>,
 }
 
 /// A health check in engine form (durations in nanoseconds, like the Docker API).

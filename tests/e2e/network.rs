@@ -466,3 +466,43 @@ fn network_survives_an_engine_crash_in_a_fresh_namespace() {
     args.extend(http_args("again", "8080", false));
     assert_eq!(e.ok(&args), "rebuilt");
 }
+
+#[test]
+fn network_compose_ipv4_address_is_honoured_on_the_first_and_further_networks() {
+    let e = Engine::start("net_compose_static");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!(
+            "name: fixed\nservices:\n  a:\n    image: {IMAGE}\n    command: [sleep, '600']\n    networks:\n      front:\n        ipv4_address: 10.203.9.50\n      back:\n        ipv4_address: 10.203.10.60\n  b:\n    image: {IMAGE}\n    command: [sleep, '600']\n    networks: [front]\nnetworks:\n  front:\n    ipam:\n      config:\n        - subnet: 10.203.9.0/24\n  back:\n    ipam:\n      config:\n        - subnet: 10.203.10.0/24\n"
+        ),
+    )
+    .unwrap();
+    e.berth(dir.path())
+        .args(["up", "-d", "--progress", "quiet"])
+        .ok();
+    let addrs = e.ok(&["exec", "fixed-a-1", "ip", "-4", "-o", "addr"]);
+    assert!(
+        addrs.contains("inet 10.203.9.50/24") && addrs.contains("inet 10.203.10.60/24"),
+        "{addrs}"
+    );
+    // Its peer finds it at that address by the service name.
+    let seen = e.ok(&["exec", "fixed-b-1", "nslookup", "-type=a", "a"]);
+    assert!(seen.contains("10.203.9.50"), "{seen}");
+    // A recreate (changed command) stops and removes the old container first, so the new one
+    // gets the same address.
+    let file = dir.path().join("compose.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replacen("[sleep, '600']", "[sleep, '601']", 1)).unwrap();
+    e.berth(dir.path())
+        .args(["up", "-d", "--progress", "quiet"])
+        .ok();
+    let addrs = e.ok(&["exec", "fixed-a-1", "ip", "-4", "-o", "addr"]);
+    assert!(
+        addrs.contains("inet 10.203.9.50/24") && addrs.contains("inet 10.203.10.60/24"),
+        "after recreate: {addrs}"
+    );
+    e.berth(dir.path())
+        .args(["down", "--progress", "quiet"])
+        .ok();
+}

@@ -83,6 +83,8 @@ pub fn container_spec(
                     .get(key)
                     .map_or_else(|| key.clone(), |n| n.name.clone()),
                 aliases,
+                ipv4_address: sn.as_ref().and_then(|sn| sn.ipv4_address.clone()),
+                ipv6_address: sn.as_ref().and_then(|sn| sn.ipv6_address.clone()),
             }
         })
         .collect();

@@ -534,6 +534,25 @@ fn specs_convert_environment_healthcheck_and_ipam() {
 }
 
 #[test]
+fn static_addresses_of_a_service_reach_its_container_spec() {
+    let p = project(
+        "services:\n  a:\n    image: x\n    networks:\n      front: {ipv4_address: 10.1.0.5, ipv6_address: 'fd00:1::5'}\n      back:\nnetworks:\n  front: {}\n  back: {}\n",
+    );
+    let spec = container_spec(&p, &p.services["a"], 1, &PlanOptions::default());
+    let by_net = |n: &str| spec.networks.iter().find(|a| a.network == n).unwrap();
+    let front = by_net("app_front");
+    assert_eq!(
+        (front.ipv4_address.as_deref(), front.ipv6_address.as_deref()),
+        (Some("10.1.0.5"), Some("fd00:1::5"))
+    );
+    let back = by_net("app_back");
+    assert_eq!(
+        (back.ipv4_address.as_deref(), back.ipv6_address.as_deref()),
+        (None, None)
+    );
+}
+
+#[test]
 fn ipv6_only_network_spec_asks_for_no_ipv4() {
     let p = project(
         "services:\n  a: {image: x, networks: [v6]}\nnetworks:\n  v6:\n    enable_ipv4: false\n    enable_ipv6: true\n    ipam: {config: [{subnet: 'fd00:7::/64'}]}\n",
