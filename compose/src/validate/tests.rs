@@ -164,3 +164,25 @@ fn invalid_project_name() {
     let e = err_named("services:\n  a:\n    image: x\n", "My App");
     assert!(e.contains("invalid project name `My App`"), "{e}");
 }
+
+#[test]
+fn network_entry_keys_without_an_engine_equivalent_are_refused() {
+    let e = err(
+        "services:\n  a:\n    image: x\n    networks:\n      front:\n        gw_priority: 10\n        interface_name: lan0\nnetworks:\n  front: {}\n",
+    );
+    assert_eq!(
+        e,
+        "c.yaml:5:7: `services.a.networks.front`: `interface_name`, `gw_priority` not supported by berth's engine\n  hint: remove them; the first network by `priority` (then by name) carries the default route; interfaces are named eth0, eth1, … in joining order"
+    );
+}
+
+#[test]
+fn expose_entries_must_be_ports() {
+    let e = err(
+        "services:\n  a:\n    image: x\n    expose: ['80', 8000-8002, 53/udp, web, 9-3, 1/icmp]\n",
+    );
+    assert_eq!(
+        e,
+        "c.yaml:4:13: `services.a.expose`: `web`, `9-3`, `1/icmp` not a port\n  hint: write a port or range with an optional protocol: `80`, `53/udp`, `8000-8010`"
+    );
+}

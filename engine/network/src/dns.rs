@@ -57,6 +57,8 @@ pub enum DnsError {
 pub struct Records {
     endpoints: BTreeMap<String, (Addrs, Vec<String>)>,
     peers: BTreeMap<IpAddr, Vec<(String, SharedRecords)>>,
+    /// A client's own DNS servers, used instead of the network's upstreams for it.
+    upstreams: BTreeMap<IpAddr, Vec<SocketAddr>>,
     rotation: AtomicUsize,
 }
 
@@ -70,6 +72,7 @@ impl std::fmt::Debug for Records {
         f.debug_struct("Records")
             .field("endpoints", &self.endpoints)
             .field("peers", &peers)
+            .field("upstreams", &self.upstreams)
             .finish_non_exhaustive()
     }
 }
@@ -102,6 +105,7 @@ impl Records {
         if let Some((addrs, _)) = self.endpoints.remove(endpoint) {
             if let Some(key) = client_key(addrs) {
                 self.peers.remove(&key);
+                self.upstreams.remove(&key);
             }
         }
     }
@@ -122,6 +126,22 @@ impl Records {
         } else {
             self.peers.insert(client, peers);
         }
+    }
+
+    /// Sets the DNS servers the client at `client` (see [`client_key`]) asked for: names this
+    /// network does not know are forwarded to them instead of the network's upstreams. Empty
+    /// restores the network's.
+    pub fn set_upstreams(&mut self, client: IpAddr, upstreams: Vec<SocketAddr>) {
+        if upstreams.is_empty() {
+            self.upstreams.remove(&client);
+        } else {
+            self.upstreams.insert(client, upstreams);
+        }
+    }
+
+    /// The DNS servers the client at `client` asked for, if any.
+    pub fn upstreams_of(&self, client: IpAddr) -> Option<Vec<SocketAddr>> {
+        self.upstreams.get(&client).cloned()
     }
 
     /// IPv4 addresses for `name` (`name`, `name.` or `name.<network>`), rotated on every call.
@@ -258,15 +278,27 @@ struct Handler {
 }
 
 impl Handler {
-    fn local(&self, query: &Query, client: IpAddr) -> Option<Vec<Record>> {
-        let name = query.name().to_utf8();
-        let client = match client {
+    /// The key the client at `src` is known by in the records (see [`client_key`]).
+    fn client_of(&self, src: IpAddr) -> Option<IpAddr> {
+        match src {
             IpAddr::V4(v4) => Some(IpAddr::V4(v4)),
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).or_else(|| {
                 let records = self.records.read().ok()?;
                 records.key_of(v6)
             }),
-        };
+        }
+    }
+
+    /// Where names this network does not know go for `client`: its own DNS servers when it
+    /// asked for some, else the network's upstreams (none on an internal network).
+    fn upstreams_for(&self, client: Option<IpAddr>) -> Vec<SocketAddr> {
+        client
+            .and_then(|c| self.records.read().ok()?.upstreams_of(c))
+            .unwrap_or_else(|| self.config.upstreams.clone())
+    }
+
+    fn local(&self, query: &Query, client: Option<IpAddr>) -> Option<Vec<Record>> {
+        let name = query.name().to_utf8();
         let ips = resolve_dual(&self.records, &self.config.network, client, &name);
         if ips.is_empty() {
             return None;
@@ -286,14 +318,14 @@ impl Handler {
         })
     }
 
-    async fn forward(&self, query: &Query, id: u16) -> Option<Message> {
+    async fn forward(&self, query: &Query, id: u16, upstreams: &[SocketAddr]) -> Option<Message> {
         let mut msg = Message::new();
         msg.set_id(id)
             .set_message_type(MessageType::Query)
             .set_recursion_desired(true);
         msg.add_query(query.clone());
         let bytes = msg.to_vec().ok()?;
-        for upstream in &self.config.upstreams {
+        for upstream in upstreams {
             let bind: SocketAddr = if upstream.is_ipv4() {
                 "0.0.0.0:0"
             } else {
@@ -347,17 +379,19 @@ impl RequestHandler for Handler {
         if !in_subnet(self.config.subnet, self.config.subnet6, request.src().ip()) {
             return send(&mut response, refuse(ResponseCode::Refused)).await;
         }
+        let client = self.client_of(request.src().ip());
+        let upstreams = self.upstreams_for(client);
         let mut header = Header::response_from_request(request.header());
-        header.set_recursion_available(!self.config.upstreams.is_empty());
-        if let Some(answers) = self.local(&query, request.src().ip()) {
+        header.set_recursion_available(!upstreams.is_empty());
+        if let Some(answers) = self.local(&query, client) {
             header.set_authoritative(true);
             let msg = builder().build(header, answers.iter(), [], [], []);
             return send(&mut response, msg).await;
         }
-        if self.config.upstreams.is_empty() {
+        if upstreams.is_empty() {
             return send(&mut response, refuse(ResponseCode::ServFail)).await;
         }
-        match self.forward(&query, request.id()).await {
+        match self.forward(&query, request.id(), &upstreams).await {
             Some(reply) => {
                 header.set_response_code(reply.response_code());
                 let msg = builder().build(header, reply.answers(), reply.name_servers(), [], []);

@@ -201,6 +201,10 @@ pub struct EndpointSpec {
     pub names: Vec<String>,
     /// Published ports.
     pub ports: Vec<PortSpec>,
+    /// The container's own DNS servers (`--dns`, compose `dns`): the network's DNS server
+    /// forwards this endpoint's queries for names it does not know to them instead of the
+    /// host's resolvers (never on an internal network).
+    pub dns_upstreams: Vec<SocketAddr>,
 }
 
 /// A connected endpoint.
@@ -230,6 +234,9 @@ pub struct Endpoint {
     pub names: Vec<String>,
     /// Published ports.
     pub ports: Vec<PortSpec>,
+    /// The container's own DNS servers (see [`EndpointSpec::dns_upstreams`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_upstreams: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -437,7 +444,7 @@ impl NetworkManager {
         let records = SharedRecords::default();
         if let Ok(mut r) = records.write() {
             for ep in state.endpoints.values() {
-                r.upsert_dual(&ep.id, (ep.ip, ep.ip6), ep.names.clone());
+                publish_records(&mut r, ep, state.network.internal);
             }
         }
         let net = &state.network;
@@ -714,6 +721,20 @@ async fn start_proxies(ep: &Endpoint) -> Result<Vec<LoopbackProxy>, ManagerError
         }
     }
     Ok(proxies)
+}
+
+/// Puts an endpoint's names and, on a network that forwards, its own DNS servers into the
+/// records its network's DNS server answers from.
+fn publish_records(records: &mut crate::dns::Records, ep: &Endpoint, internal: bool) {
+    records.upsert_dual(&ep.id, (ep.ip, ep.ip6), ep.names.clone());
+    if let Some(client) = crate::dns::client_key((ep.ip, ep.ip6)) {
+        let upstreams = if internal {
+            Vec::new()
+        } else {
+            ep.dns_upstreams.clone()
+        };
+        records.set_upstreams(client, upstreams);
+    }
 }
 
 /// Lets every endpoint of the namespace `netns` resolve the names of all networks it is on.

@@ -368,6 +368,8 @@ impl RealBackend {
             .filter(|m| !m.is_empty())
             .map(parse_mac)
             .transpose()?;
+        let dns_upstreams =
+            net_files::dns_servers(&rec.body.host_config.dns).map_err(bad_request)?;
         // A start cut short by an engine crash can leave this container's endpoint recorded
         // (its namespace, and so its veth, died with it): drop it so this start begins clean.
         match net.manager.disconnect(name, &rec.id).await {
@@ -390,6 +392,7 @@ impl RealBackend {
                     mac,
                     names: Self::dns_names(rec, name),
                     ports,
+                    dns_upstreams,
                 },
             )
             .await
@@ -401,12 +404,14 @@ impl RealBackend {
         Ok(ep)
     }
 
-    /// `/etc/hosts` lines for `HostConfig.Links` (`name:alias`) of running containers.
+    /// `/etc/hosts` lines for `HostConfig.Links` (`name:alias`) of running containers: the
+    /// linked container's address on a network both share, else its first one.
     fn link_entries(&self, rec: &Record) -> Vec<(IpAddr, Vec<String>)> {
         let Ok(net) = self.net() else {
             return Vec::new();
         };
         let attached = super::networks::lock(&net.attached);
+        let mine = attached.get(&rec.id);
         rec.body
             .host_config
             .links
@@ -416,7 +421,11 @@ impl RealBackend {
                 let target = target.trim_start_matches('/');
                 let alias = alias.rsplit('/').next().unwrap_or(alias);
                 let id = self.resolve(target).ok()?;
-                let ip = attached.get(&id)?.values().next()?.address()?;
+                let theirs = attached.get(&id)?;
+                let shared = theirs
+                    .iter()
+                    .find(|(network, _)| mine.is_some_and(|m| m.contains_key(*network)));
+                let ip = shared.or(theirs.iter().next())?.1.address()?;
                 let mut names = vec![alias.to_owned()];
                 if alias != target {
                     names.push(target.to_owned());

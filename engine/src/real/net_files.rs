@@ -3,7 +3,7 @@
 //! Nothing here touches the kernel or the disk, so every rule is unit-tested.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use berth_network::firewall::Proto;
 use berth_network::manager::PortSpec;
@@ -23,6 +23,9 @@ pub enum NetFileError {
     /// A port key or binding is malformed.
     #[error("invalid port {0:?}: expected PORT[/tcp|/udp] with a numeric host port or range")]
     Port(String),
+    /// A `Dns` entry is not an IP address.
+    #[error("invalid DNS server {0:?}: expected an IP address (for example 10.203.0.53)")]
+    DnsServer(String),
 }
 
 /// `/etc/hosts` of a container: Docker's head, `extra_hosts`, link aliases, then its own names.
@@ -60,10 +63,24 @@ pub fn render_hosts(
     Ok(out)
 }
 
+/// The container's own DNS servers (`HostConfig.Dns`) as port-53 addresses for the embedded
+/// server to forward to; an entry that is not an IP address is refused, as Docker does.
+pub fn dns_servers(dns: &[String]) -> Result<Vec<SocketAddr>, NetFileError> {
+    dns.iter()
+        .map(|s| {
+            s.parse::<IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 53))
+                .map_err(|_| NetFileError::DnsServer(s.clone()))
+        })
+        .collect()
+}
+
 /// `/etc/resolv.conf` of a container. `embedded` are the addresses of the network's DNS server
-/// (user networks: its IPv4 gateway, then its IPv6 one); without them the host's non-loopback
-/// nameservers are used (the default bridge, as Docker).
-/// `Dns`, `DnsSearch` and `DnsOptions` replace the respective lines.
+/// (user networks: its IPv4 gateway, then its IPv6 one); without them `dns` (`HostConfig.Dns`),
+/// else the host's non-loopback nameservers are used (the default bridge, as Docker). On a user
+/// network the container's `dns` servers stay behind the embedded server, which forwards the
+/// names it does not know to them (see [`dns_servers`]), so service names keep resolving.
+/// `DnsSearch` and `DnsOptions` replace the respective lines.
 pub fn render_resolv(
     host: &str,
     embedded: &[IpAddr],
@@ -80,10 +97,10 @@ pub fn render_resolv(
             .flatten()
             .collect()
     };
-    let servers: Vec<String> = if !dns.is_empty() {
-        dns.to_vec()
-    } else if !embedded.is_empty() {
+    let servers: Vec<String> = if !embedded.is_empty() {
         embedded.iter().map(IpAddr::to_string).collect()
+    } else if !dns.is_empty() {
+        dns.to_vec()
     } else {
         words("nameserver")
             .into_iter()
@@ -338,6 +355,35 @@ mod tests {
         assert_eq!(
             own,
             "nameserver 10.203.9.9\nsearch a.test b.test\noptions ndots:2\n"
+        );
+        // On a user network the own servers stay behind the embedded one (it forwards to them).
+        let behind = render_resolv(
+            host,
+            &["10.203.1.1".parse().unwrap()],
+            &["10.203.9.9".into()],
+            &[],
+            &[],
+        );
+        assert!(
+            behind.starts_with("nameserver 10.203.1.1\nsearch"),
+            "{behind}"
+        );
+    }
+
+    #[test]
+    fn dns_servers_are_addresses_on_port_53() {
+        assert_eq!(
+            dns_servers(&["10.203.9.9".into(), "fd00::53".into()]).unwrap(),
+            [
+                "10.203.9.9:53".parse::<SocketAddr>().unwrap(),
+                "[fd00::53]:53".parse().unwrap()
+            ]
+        );
+        let err = dns_servers(&["dns.example".into()]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("invalid DNS server \"dns.example\""),
+            "{err}"
         );
     }
 

@@ -144,6 +144,39 @@ async fn answers_service_names_rotating_and_forwards_others() {
 }
 
 #[tokio::test]
+async fn a_client_with_its_own_dns_servers_is_forwarded_to_them_and_still_gets_local_names() {
+    let (network_upstream, network_count) = fake_upstream().await;
+    let (own_upstream, own_count) = fake_upstream().await;
+    let (srv, records) = server("127.0.0.0/8", vec![network_upstream]).await;
+    // The test's queries come from 127.0.0.1.
+    let client = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    records
+        .write()
+        .unwrap()
+        .set_upstreams(client, vec![own_upstream]);
+    assert_eq!(a_records(&query(srv.local_addr(), "web").await).len(), 3);
+    let other = query(srv.local_addr(), "elsewhere.test").await;
+    assert_eq!(a_records(&other), vec![ip("10.203.250.250")]);
+    assert_eq!(
+        (
+            own_count.load(Ordering::SeqCst),
+            network_count.load(Ordering::SeqCst)
+        ),
+        (1, 0)
+    );
+    records.write().unwrap().set_upstreams(client, Vec::new());
+    query(srv.local_addr(), "elsewhere.test").await;
+    assert_eq!(
+        (
+            own_count.load(Ordering::SeqCst),
+            network_count.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn internal_network_never_forwards() {
     let (upstream, count) = fake_upstream().await;
     let (srv, _) = server("127.0.0.0/8", vec![]).await;

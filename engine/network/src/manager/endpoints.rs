@@ -118,6 +118,7 @@ impl NetworkManager {
             default_route,
             names: spec.names.clone(),
             ports: spec.ports.clone(),
+            dns_upstreams: spec.dns_upstreams.clone(),
         };
         let mut updated = state.clone();
         updated.endpoints.insert(spec.id.clone(), endpoint.clone());
@@ -167,7 +168,7 @@ impl NetworkManager {
             .insert((net.id.clone(), endpoint.id.clone()), proxies);
         if let Some((_, records)) = inner.dns.get(&net.id) {
             if let Ok(mut r) = records.write() {
-                r.upsert_dual(&endpoint.id, (ip, ip6), endpoint.names.clone());
+                super::publish_records(&mut r, &endpoint, net.internal);
             }
         }
         inner.networks.insert(net.id.clone(), updated);

@@ -374,6 +374,50 @@ async fn dns_records_follow_endpoints_and_survive_restart() {
 }
 
 #[tokio::test]
+async fn a_containers_own_dns_servers_reach_its_records_except_on_internal_networks() {
+    let env = Env::new();
+    let mgr = env.manager();
+    let front = mgr.create_network(spec("front", "brtest0")).await.unwrap();
+    let sealed = mgr
+        .create_network(NetworkSpec {
+            internal: true,
+            ..spec("sealed", "brtest1")
+        })
+        .await
+        .unwrap();
+    let own: SocketAddr = "10.203.99.53:53".parse().unwrap();
+    let with_dns = |id: &str| EndpointSpec {
+        dns_upstreams: vec![own],
+        ..endpoint(id, vec![])
+    };
+    let c1 = mgr.connect("front", with_dns("c1")).await.unwrap();
+    let c2 = mgr.connect("sealed", with_dns("c2")).await.unwrap();
+    let upstreams_of = |net: &str, ep: &Endpoint| {
+        let inner = mgr.inner.try_lock().unwrap();
+        let records = inner.dns.get(net).map(|(_, r)| r.clone()).unwrap();
+        let client = crate::dns::client_key((ep.ip, ep.ip6)).unwrap();
+        records.read().unwrap().upstreams_of(client)
+    };
+    assert_eq!(upstreams_of(&front.id, &c1), Some(vec![own]));
+    assert_eq!(
+        upstreams_of(&sealed.id, &c2),
+        None,
+        "internal networks never forward"
+    );
+    // Kept with the endpoint: a restarted daemon forwards the same way.
+    drop(mgr);
+    let mgr = env.manager();
+    mgr.restore_dns().await.unwrap();
+    let inner = mgr.inner.lock().await;
+    let records = inner.dns.get(&front.id).map(|(_, r)| r.clone()).unwrap();
+    let client = crate::dns::client_key((c1.ip, c1.ip6)).unwrap();
+    assert_eq!(
+        records.read().unwrap().upstreams_of(client),
+        Some(vec![own])
+    );
+}
+
+#[tokio::test]
 async fn a_container_on_two_networks_resolves_names_of_both() {
     let env = Env::new();
     let mgr = env.manager();

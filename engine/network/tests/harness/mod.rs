@@ -405,6 +405,7 @@ impl Fixture {
             mac: None,
             names: names.iter().map(|s| s.to_string()).collect(),
             ports,
+            dns_upstreams: Vec::new(),
         };
         let ep = self.manager.connect(network, spec).await?;
         self.veths.push(ep.host_if.clone());
