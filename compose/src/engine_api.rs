@@ -10,6 +10,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+mod resources;
+pub use resources::{DeviceSpec, LogSpec, ResourceSpec, ThrottleSpec, UlimitSpec};
+
 /// Labels of a container, network or volume.
 pub type Labels = BTreeMap<String, String>;
 
@@ -224,6 +227,8 @@ pub struct ContainerSpec {
     /// `Config.StopTimeout` in seconds, from `stop_grace_period`: what `stop` and `restart`
     /// wait before SIGKILL when given no timeout.
     pub stop_timeout: Option<u64>,
+    /// Limits, ulimits, sysctls, devices, security options and logging.
+    pub resources: ResourceSpec,
 }
 
 /// Everything needed to create one network.

@@ -133,6 +133,7 @@ pub fn container_spec(
         stop_timeout: service
             .stop_grace_period
             .map(|d| d.0.div_ceil(1_000_000_000)),
+        resources: super::resources::resource_spec(service),
     }
 }
 
