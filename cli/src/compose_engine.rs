@@ -385,7 +385,6 @@ impl EngineApi for ComposeEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_compose::engine_api::{HealthSpec, MountSpec, NetworkAttachment, PortSpec};
 
     #[test]
     fn status_text_gives_health_and_exit_code() {

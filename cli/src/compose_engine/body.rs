@@ -4,11 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use berth_compose::engine_api::{ContainerSpec, NetworkAttachment, NetworkSpec};
+use berth_compose::engine_api::{
+    ContainerSpec, NetworkAttachment, NetworkSpec, ResourceSpec, ThrottleSpec,
+};
 use berth_engine::api::models::{
-    BindOptions, ContainerConfig, ContainerCreateBody, EmptyObject, EndpointIpamConfig,
-    EndpointSettings, HealthConfig, HostConfig, Ipam, IpamConfig, Mount, NetworkCreateRequest,
-    NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions, VolumeOptions,
+    BindOptions, ContainerConfig, ContainerCreateBody, DeviceMapping, EmptyObject,
+    EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig, Ipam, IpamConfig, LogConfig,
+    Mount, NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy, ThrottleDevice,
+    TmpfsOptions, Ulimit, VolumeOptions,
 };
 
 fn restart_policy(restart: Option<&str>) -> RestartPolicy {
@@ -94,6 +97,28 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         start_period: nanos(h.start_period_ns),
         start_interval: nanos(h.start_interval_ns),
     });
+    let mut host_config = HostConfig {
+        mounts,
+        port_bindings: bindings,
+        restart_policy: restart_policy(spec.restart.as_deref()),
+        network_mode,
+        privileged: spec.privileged,
+        cap_add: spec.cap_add.clone(),
+        cap_drop: spec.cap_drop.clone(),
+        readonly_rootfs: spec.read_only,
+        init: spec.init,
+        tmpfs: spec
+            .tmpfs
+            .iter()
+            .map(|t| match t.split_once(':') {
+                Some((path, options)) => (path.to_owned(), options.to_owned()),
+                None => (t.clone(), String::new()),
+            })
+            .collect(),
+        volumes_from: spec.volumes_from.clone(),
+        ..HostConfig::default()
+    };
+    apply_resources(&mut host_config, &spec.resources);
     ContainerCreateBody {
         config: ContainerConfig {
             hostname: spec.hostname.clone().unwrap_or_default(),
@@ -117,22 +142,71 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
                 .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
             ..ContainerConfig::default()
         },
-        host_config: HostConfig {
-            mounts,
-            port_bindings: bindings,
-            restart_policy: restart_policy(spec.restart.as_deref()),
-            network_mode,
-            privileged: spec.privileged,
-            cap_add: spec.cap_add.clone(),
-            cap_drop: spec.cap_drop.clone(),
-            readonly_rootfs: spec.read_only,
-            init: spec.init,
-            ..HostConfig::default()
-        },
+        host_config,
         networking_config: NetworkingConfig {
             endpoints_config: endpoints,
         },
     }
+}
+
+fn throttles(list: &[ThrottleSpec]) -> Vec<ThrottleDevice> {
+    list.iter()
+        .map(|t| ThrottleDevice {
+            path: t.path.clone(),
+            rate: t.rate,
+        })
+        .collect()
+}
+
+/// Puts the resource, security and logging settings of a spec into `HostConfig`, as docker
+/// compose does (unset values stay at the engine's default).
+fn apply_resources(h: &mut HostConfig, r: &ResourceSpec) {
+    h.memory = r.memory.unwrap_or(0);
+    h.nano_cpus = r.nano_cpus.unwrap_or(0);
+    h.cpu_shares = r.cpu_shares.unwrap_or(0);
+    h.cpuset_cpus = r.cpuset_cpus.clone().unwrap_or_default();
+    h.pids_limit = r.pids_limit;
+    h.shm_size = r.shm_size.unwrap_or(0);
+    h.ulimits = r
+        .ulimits
+        .iter()
+        .map(|u| Ulimit {
+            name: u.name.clone(),
+            soft: u.soft,
+            hard: u.hard,
+        })
+        .collect();
+    h.sysctls = r.sysctls.clone();
+    h.devices = r
+        .devices
+        .iter()
+        .map(|d| DeviceMapping {
+            path_on_host: d.path_on_host.clone(),
+            path_in_container: d.path_in_container.clone(),
+            cgroup_permissions: d.permissions.clone(),
+        })
+        .collect();
+    h.security_opt = r.security_opt.clone();
+    if let Some(log) = &r.log {
+        h.log_config = LogConfig {
+            typ: log.driver.clone(),
+            config: log.options.clone(),
+        };
+    }
+    let x = &mut h.resources;
+    x.memory_reservation = r.memory_reservation.unwrap_or(0);
+    x.memory_swap = r.memory_swap.unwrap_or(0);
+    x.cpu_quota = r.cpu_quota.unwrap_or(0);
+    x.cpu_period = r.cpu_period.unwrap_or(0);
+    x.oom_score_adj = r
+        .oom_score_adj
+        .map_or(0, |v| i32::try_from(v).unwrap_or(i32::MAX));
+    x.group_add = r.group_add.clone();
+    x.blkio_weight = r.blkio_weight.unwrap_or(0);
+    x.blkio_device_read_bps = throttles(&r.blkio_read_bps);
+    x.blkio_device_write_bps = throttles(&r.blkio_write_bps);
+    x.blkio_device_read_iops = throttles(&r.blkio_read_iops);
+    x.blkio_device_write_iops = throttles(&r.blkio_write_iops);
 }
 
 /// The endpoint settings of one network attachment: its aliases and static addresses.
@@ -188,7 +262,9 @@ pub fn network_body(spec: &NetworkSpec) -> NetworkCreateRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_compose::engine_api::{HealthSpec, MountSpec, NetworkAttachment, PortSpec};
+    use berth_compose::engine_api::{
+        DeviceSpec, HealthSpec, LogSpec, MountSpec, NetworkAttachment, PortSpec, UlimitSpec,
+    };
 
     #[test]
     fn create_body_maps_ports_mounts_networks_and_restart() {
@@ -282,5 +358,97 @@ mod tests {
         };
         assert_eq!(create_body(&none).host_config.network_mode, "none");
         assert!(extra_networks(&none).is_empty());
+    }
+
+    #[test]
+    fn create_body_maps_resources_security_and_logging() {
+        let spec = ContainerSpec {
+            name: "p-web-1".into(),
+            image: "busybox".into(),
+            tmpfs: vec!["/run".into(), "/tmp:size=1m,mode=1777".into()],
+            volumes_from: vec!["p-data-1:ro".into()],
+            resources: ResourceSpec {
+                memory: Some(512 << 20),
+                memory_swap: Some(-1),
+                memory_reservation: Some(128 << 20),
+                nano_cpus: Some(1_500_000_000),
+                cpu_shares: Some(512),
+                cpu_period: Some(100_000),
+                cpuset_cpus: Some("0".into()),
+                pids_limit: Some(64),
+                ulimits: vec![UlimitSpec {
+                    name: "nofile".into(),
+                    soft: 1024,
+                    hard: 2048,
+                }],
+                sysctls: [("net.core.somaxconn".to_owned(), "1024".to_owned())].into(),
+                shm_size: Some(64 << 20),
+                devices: vec![DeviceSpec {
+                    path_on_host: "/dev/fuse".into(),
+                    path_in_container: "/dev/fuse".into(),
+                    permissions: "rwm".into(),
+                }],
+                security_opt: vec!["no-new-privileges:true".into()],
+                group_add: vec!["audio".into()],
+                oom_score_adj: Some(300),
+                blkio_weight: Some(500),
+                blkio_read_bps: vec![ThrottleSpec {
+                    path: "/dev/sda".into(),
+                    rate: 1 << 20,
+                }],
+                log: Some(LogSpec {
+                    driver: "json-file".into(),
+                    options: [("max-size".to_owned(), "10m".to_owned())].into(),
+                }),
+                ..ResourceSpec::default()
+            },
+            ..ContainerSpec::default()
+        };
+        let h = create_body(&spec).host_config;
+        assert_eq!(h.tmpfs["/run"], "");
+        assert_eq!(h.tmpfs["/tmp"], "size=1m,mode=1777");
+        assert_eq!(h.volumes_from, ["p-data-1:ro"]);
+        assert_eq!(
+            (h.memory, h.nano_cpus, h.cpu_shares),
+            (512 << 20, 1_500_000_000, 512)
+        );
+        assert_eq!((h.cpuset_cpus.as_str(), h.pids_limit), ("0", Some(64)));
+        assert_eq!(h.shm_size, 64 << 20);
+        assert_eq!(
+            h.ulimits,
+            [Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048
+            }]
+        );
+        assert_eq!(h.sysctls["net.core.somaxconn"], "1024");
+        assert_eq!(h.devices[0].path_on_host, "/dev/fuse");
+        assert_eq!(h.devices[0].cgroup_permissions, "rwm");
+        assert_eq!(h.security_opt, ["no-new-privileges:true"]);
+        assert_eq!(h.log_config.typ, "json-file");
+        assert_eq!(h.log_config.config["max-size"], "10m");
+        let r = &h.resources;
+        assert_eq!((r.memory_reservation, r.memory_swap), (128 << 20, -1));
+        assert_eq!((r.cpu_quota, r.cpu_period), (0, 100_000));
+        assert_eq!((r.oom_score_adj, r.blkio_weight), (300, 500));
+        assert_eq!(r.group_add, ["audio"]);
+        assert_eq!(r.blkio_device_read_bps[0].rate, 1 << 20);
+        // the JSON the engine receives names the fields as Docker does
+        let json = serde_json::to_value(create_body(&spec)).expect("body serializes");
+        let hc = &json["HostConfig"];
+        assert_eq!(hc["Memory"], 512 << 20);
+        assert_eq!(hc["MemoryReservation"], 128 << 20);
+        assert_eq!(hc["NanoCpus"], 1_500_000_000);
+        assert_eq!(hc["PidsLimit"], 64);
+        assert_eq!(hc["Ulimits"][0]["Name"], "nofile");
+        assert_eq!(hc["OomScoreAdj"], 300);
+        assert_eq!(hc["LogConfig"]["Type"], "json-file");
+    }
+
+    #[test]
+    fn unset_resources_leave_the_engine_defaults() {
+        let h = create_body(&ContainerSpec::default()).host_config;
+        assert_eq!(h, HostConfig::default());
     }
 }
