@@ -1,8 +1,8 @@
 //! Compose resource and security keys end to end: `berth up` on a file with `mem_limit`,
 //! `mem_reservation`, `cpus`, `pids_limit`, `ulimits`, `sysctls`, `shm_size`, `devices`,
-//! `cap_drop`, `security_opt`, `oom_score_adj`, `group_add` and `logging` creates a container
-//! whose cgroup files (v1 or v2, found through `/proc/<pid>/cgroup`) and process show them,
-//! and `down` removes it. A key the engine cannot honour is refused before anything exists.
+//! `cap_drop`, `security_opt`, `oom_score_adj`, `group_add`, `logging`, `tmpfs` and
+//! `volumes_from` creates a container whose cgroup files (v1 or v2, found through
+//! `/proc/<pid>/cgroup`), process and mounts show them, and `down` removes it. A key the engine cannot honour is refused before anything exists.
 
 use std::path::PathBuf;
 
@@ -74,12 +74,26 @@ services:
     logging:
       driver: json-file
       options: {{max-size: 1m}}
+    tmpfs: ["/scratch:size=1m"]
+    volumes_from: [data]
+  data:
+    image: {IMAGE}
+    network_mode: none
+    command: {SERVE}
+    volumes: [/shared]
 "#
         ),
     );
     e.berth(p.path())
         .args(["up", "-d", "--progress", "plain"])
         .ok();
+    e.ok(&[
+        "exec",
+        "cres-data-1",
+        "sh",
+        "-c",
+        "echo shared > /shared/from-data",
+    ]);
     let c = "cres-app-1";
     let inside = e.ok(&[
         "exec",
@@ -92,12 +106,13 @@ services:
             "df -k /dev/shm | awk 'NR==2 {print $2}'; ",
             "test -c /dev/mynull && echo device; ",
             "id -G | tr ' ' '\\n' | grep -x 1234; ",
-            "touch /tmp/f; chown 1 /tmp/f 2>/dev/null && echo chown-allowed || echo chown-denied",
+            "touch /tmp/f; chown 1 /tmp/f 2>/dev/null && echo chown-allowed || echo chown-denied; ",
+            "df -k /scratch | awk 'NR==2 {print $2}'; cat /shared/from-data",
         ),
     ]);
     assert_eq!(
         inside,
-        "123\n456\n200\nNoNewPrivs:\t1\n500\n8192\ndevice\n1234\nchown-denied"
+        "123\n456\n200\nNoNewPrivs:\t1\n500\n8192\ndevice\n1234\nchown-denied\n1024\nshared"
     );
 
     let host = e.ok(&[
