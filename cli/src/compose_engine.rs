@@ -5,25 +5,25 @@
 //! Compose stays free of engine types: this module is the only place where compose's plain
 //! specs become Docker API bodies, and where the client's HTTP errors become [`EngineError`]s.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_compose::engine_api::{
-    ContainerInfo, ContainerSpec, EngineApi, EngineError, Health, LabelFilter, NetworkAttachment,
-    NetworkInfo, NetworkSpec, RunState, VolumeInfo, VolumeMount, VolumeSpec,
+    ContainerInfo, ContainerSpec, EngineApi, EngineError, Health, LabelFilter, NetworkInfo,
+    NetworkSpec, RunState, VolumeInfo, VolumeMount, VolumeSpec,
 };
 use berth_engine::api::models::{
-    BindOptions, ContainerConfig, ContainerCreateBody, ContainerSummary, EmptyObject, Filters,
-    HealthConfig, HostConfig, Ipam, IpamConfig, Mount, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions, VolumeCreateRequest, VolumeOptions,
+    ContainerSummary, Filters, NetworkConnectRequest, VolumeCreateRequest,
 };
 use berth_engine::backend::{ListContainersOptions, WaitCondition};
 use berth_engine::client::{Client, ClientError};
 
-use net::endpoint_settings;
-
+mod body;
 mod net;
+
+use body::extra_networks;
+pub use body::{create_body, network_body};
+use net::endpoint_settings;
 
 /// How often `wait_healthy` re-reads a container's health while it is starting.
 const HEALTH_POLL: Duration = Duration::from_millis(100);
@@ -162,168 +162,6 @@ fn volume_mounts(mounts: &[berth_engine::api::models::MountPoint]) -> Vec<Volume
             })
         })
         .collect()
-}
-
-fn restart_policy(restart: Option<&str>) -> RestartPolicy {
-    let Some(r) = restart else {
-        return RestartPolicy::default();
-    };
-    let (name, count) = match r.split_once(':') {
-        Some((n, c)) => (n, c.parse().unwrap_or(0)),
-        None => (r, 0),
-    };
-    RestartPolicy {
-        name: name.to_owned(),
-        maximum_retry_count: count,
-    }
-}
-
-fn nanos(v: Option<u64>) -> i64 {
-    v.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-/// The Docker create body of a compose container spec. The container joins its first network
-/// at create; [`extra_networks`] are connected afterwards (older engines take one endpoint).
-pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
-    let mut exposed = BTreeMap::new();
-    let mut bindings: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
-    for p in &spec.ports {
-        let key = format!("{}/{}", p.target, p.protocol);
-        exposed.insert(key.clone(), EmptyObject {});
-        bindings.entry(key).or_default().push(PortBinding {
-            host_ip: p.host_ip.clone().unwrap_or_default(),
-            host_port: p.published.clone().unwrap_or_default(),
-        });
-    }
-    let mut volumes = BTreeMap::new();
-    let mut mounts = Vec::new();
-    for m in &spec.mounts {
-        if m.kind == "volume" && m.source.is_none() {
-            volumes.insert(m.target.clone(), EmptyObject {});
-            continue;
-        }
-        let bind = m.kind == "bind" && (m.propagation.is_some() || m.create_host_path);
-        let tmpfs = m.kind == "tmpfs" && (m.tmpfs_size.is_some() || m.tmpfs_mode.is_some());
-        mounts.push(Mount {
-            target: m.target.clone(),
-            source: m.source.clone().unwrap_or_default(),
-            typ: m.kind.clone(),
-            read_only: m.read_only,
-            bind_options: bind.then(|| BindOptions {
-                propagation: m.propagation.clone().unwrap_or_default(),
-                create_mountpoint: m.create_host_path,
-            }),
-            volume_options: (m.kind == "volume" && m.nocopy).then(|| VolumeOptions {
-                no_copy: true,
-                ..VolumeOptions::default()
-            }),
-            tmpfs_options: tmpfs.then(|| TmpfsOptions {
-                size_bytes: m
-                    .tmpfs_size
-                    .map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX)),
-                mode: m.tmpfs_mode.unwrap_or(0),
-            }),
-            ..Mount::default()
-        });
-    }
-    let network_mode = match (&spec.network_mode, spec.networks.first()) {
-        (Some(mode), _) => mode.clone(),
-        (None, Some(n)) => n.network.clone(),
-        (None, None) => String::new(),
-    };
-    let mut endpoints = BTreeMap::new();
-    if spec.network_mode.is_none()
-        && let Some(n) = spec.networks.first()
-    {
-        endpoints.insert(n.network.clone(), endpoint_settings(n));
-    }
-    let healthcheck = spec.healthcheck.as_ref().map(|h| HealthConfig {
-        test: h.test.clone(),
-        interval: nanos(h.interval_ns),
-        timeout: nanos(h.timeout_ns),
-        retries: h
-            .retries
-            .map_or(0, |r| i64::try_from(r).unwrap_or(i64::MAX)),
-        start_period: nanos(h.start_period_ns),
-        start_interval: nanos(h.start_interval_ns),
-    });
-    let mut body = ContainerCreateBody {
-        config: ContainerConfig {
-            hostname: spec.hostname.clone().unwrap_or_default(),
-            user: spec.user.clone().unwrap_or_default(),
-            attach_stdout: true,
-            attach_stderr: true,
-            exposed_ports: exposed,
-            tty: spec.tty,
-            open_stdin: spec.stdin_open,
-            env: spec.env.clone(),
-            cmd: spec.command.clone(),
-            healthcheck,
-            image: spec.image.clone(),
-            volumes,
-            working_dir: spec.working_dir.clone().unwrap_or_default(),
-            entrypoint: spec.entrypoint.clone(),
-            labels: spec.labels.clone().into_iter().collect(),
-            stop_signal: spec.stop_signal.clone(),
-            stop_timeout: spec
-                .stop_timeout
-                .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
-            ..ContainerConfig::default()
-        },
-        host_config: HostConfig {
-            mounts,
-            port_bindings: bindings,
-            restart_policy: restart_policy(spec.restart.as_deref()),
-            network_mode,
-            privileged: spec.privileged,
-            cap_add: spec.cap_add.clone(),
-            cap_drop: spec.cap_drop.clone(),
-            readonly_rootfs: spec.read_only,
-            init: spec.init,
-            ..HostConfig::default()
-        },
-        networking_config: NetworkingConfig {
-            endpoints_config: endpoints,
-        },
-    };
-    net::apply(spec, &mut body);
-    body
-}
-
-/// The networks after the first one, connected once the container exists.
-fn extra_networks(spec: &ContainerSpec) -> &[NetworkAttachment] {
-    if spec.network_mode.is_some() || spec.networks.is_empty() {
-        return &[];
-    }
-    &spec.networks[1..]
-}
-
-/// The Docker create body of a compose network spec.
-pub fn network_body(spec: &NetworkSpec) -> NetworkCreateRequest {
-    let ipam = (!spec.subnets.is_empty()).then(|| Ipam {
-        driver: "default".to_owned(),
-        config: spec
-            .subnets
-            .iter()
-            .map(|(subnet, gateway)| IpamConfig {
-                subnet: subnet.clone(),
-                ip_range: String::new(),
-                gateway: gateway.clone().unwrap_or_default(),
-            })
-            .collect(),
-        options: BTreeMap::new(),
-    });
-    NetworkCreateRequest {
-        name: spec.name.clone(),
-        driver: spec.driver.clone().unwrap_or_else(|| "bridge".to_owned()),
-        internal: spec.internal,
-        attachable: spec.attachable,
-        enable_ipv4: spec.enable_ipv4,
-        enable_ipv6: spec.enable_ipv6.unwrap_or(false),
-        ipam,
-        options: spec.driver_opts.clone(),
-        labels: spec.labels.clone().into_iter().collect(),
-    }
 }
 
 #[async_trait]
@@ -549,7 +387,6 @@ impl EngineApi for ComposeEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_compose::engine_api::{HealthSpec, MountSpec, NetworkAttachment, PortSpec};
 
     #[test]
     fn status_text_gives_health_and_exit_code() {
@@ -572,96 +409,6 @@ mod tests {
             label_filters(&f).0["label"],
             vec!["a=1".to_owned(), "b".to_owned()]
         );
-    }
-
-    #[test]
-    fn create_body_maps_ports_mounts_networks_and_restart() {
-        let spec = ContainerSpec {
-            name: "p-web-1".into(),
-            image: "busybox".into(),
-            ports: vec![PortSpec {
-                target: 80,
-                protocol: "tcp".into(),
-                host_ip: None,
-                published: Some("8080".into()),
-            }],
-            mounts: vec![
-                MountSpec {
-                    kind: "volume".into(),
-                    source: Some("p_data".into()),
-                    target: "/data".into(),
-                    read_only: true,
-                    nocopy: true,
-                    ..MountSpec::default()
-                },
-                MountSpec {
-                    kind: "volume".into(),
-                    source: None,
-                    target: "/anon".into(),
-                    read_only: false,
-                    ..MountSpec::default()
-                },
-            ],
-            networks: vec![
-                NetworkAttachment {
-                    network: "p_default".into(),
-                    aliases: vec!["web".into()],
-                    ipv4_address: Some("172.28.0.5".into()),
-                    ..NetworkAttachment::default()
-                },
-                NetworkAttachment {
-                    network: "p_back".into(),
-                    aliases: vec!["web".into()],
-                    ..NetworkAttachment::default()
-                },
-            ],
-            restart: Some("on-failure:3".into()),
-            healthcheck: Some(HealthSpec {
-                test: vec!["CMD".into(), "true".into()],
-                interval_ns: Some(2_000_000_000),
-                timeout_ns: None,
-                start_period_ns: Some(180_000_000_000),
-                start_interval_ns: Some(1_000_000_000),
-                retries: Some(3),
-            }),
-            stop_timeout: Some(60),
-            ..ContainerSpec::default()
-        };
-        let body = create_body(&spec);
-        let h = body.config.healthcheck.as_ref().expect("health check");
-        assert_eq!(
-            (h.interval, h.start_period, h.start_interval, h.retries),
-            (2_000_000_000, 180_000_000_000, 1_000_000_000, 3)
-        );
-        assert_eq!(body.config.stop_timeout, Some(60));
-        assert_eq!(body.host_config.network_mode, "p_default");
-        assert_eq!(
-            body.host_config.port_bindings["80/tcp"][0].host_port,
-            "8080"
-        );
-        assert!(body.config.exposed_ports.contains_key("80/tcp"));
-        assert_eq!(body.host_config.mounts.len(), 1);
-        assert!(body.host_config.mounts[0].read_only);
-        assert!(
-            body.host_config.mounts[0]
-                .volume_options
-                .as_ref()
-                .is_some_and(|o| o.no_copy)
-        );
-        assert!(body.config.volumes.contains_key("/anon"));
-        let endpoint = &body.networking_config.endpoints_config["p_default"];
-        assert_eq!(endpoint.aliases, vec!["web".to_owned()]);
-        let ipam = endpoint.ipam_config.as_ref().expect("static address");
-        assert_eq!(ipam.ipv4_address, "172.28.0.5");
-        assert_eq!(body.host_config.restart_policy.name, "on-failure");
-        assert_eq!(body.host_config.restart_policy.maximum_retry_count, 3);
-        assert_eq!(extra_networks(&spec).len(), 1);
-        let none = ContainerSpec {
-            network_mode: Some("none".into()),
-            ..spec
-        };
-        assert_eq!(create_body(&none).host_config.network_mode, "none");
-        assert!(extra_networks(&none).is_empty());
     }
 
     /// An API server over the engine's in-memory backend on a unix socket in a temp dir.

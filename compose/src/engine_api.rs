@@ -10,6 +10,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+mod resources;
+pub use resources::{DeviceSpec, LogSpec, ResourceSpec, ThrottleSpec, UlimitSpec};
+
 /// Labels of a container, network or volume.
 pub type Labels = BTreeMap<String, String>;
 
@@ -238,6 +241,8 @@ pub struct ContainerSpec {
     pub expose: Vec<String>,
     /// `Config.Domainname`.
     pub domainname: Option<String>,
+    /// Limits, ulimits, sysctls, devices, security options and logging.
+    pub resources: ResourceSpec,
 }
 
 /// Everything needed to create one network.

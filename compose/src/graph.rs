@@ -336,7 +336,7 @@ mod tests {
     #[test]
     fn dot_and_mermaid_output() {
         let g = ServiceGraph::new(&project(
-            "services:\n  a:\n    image: x\n    depends_on: [b]\n    ipc: service:c\n  b: {image: x}\n  c: {image: x}\n",
+            "services:\n  a:\n    image: x\n    depends_on: [b]\n    volumes_from: [c]\n  b: {image: x}\n  c: {image: x}\n",
         ));
         assert_eq!(
             g.to_dot(),

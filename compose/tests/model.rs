@@ -127,6 +127,8 @@ cases!(check_invalid:
     invalid_service_name => "invalid-service-name",
     ipv6_only_network => "ipv6-only-network",
     ipv4_address_on_ipv6_only => "ipv4-address-on-ipv6-only",
+    unsupported_keys => "unsupported-keys",
+    resource_conflicts => "resource-conflicts",
 );
 
 /// Every fixture on disk is listed above (a new file without a test would silently pass).

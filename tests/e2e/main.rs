@@ -8,6 +8,7 @@ mod bootstrap;
 mod build;
 mod build_net;
 mod compat;
+mod compose_resources;
 mod compose_up;
 mod config;
 mod daemon;

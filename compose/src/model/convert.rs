@@ -181,6 +181,7 @@ impl Conv<'_> {
             }
         }
         self.check_policies(&mut svc, &prefix);
+        self.check_engine_support(&svc, node, &prefix);
         if svc.pull_policy.as_deref() == Some("if_not_present") {
             svc.pull_policy = Some("missing".into());
         }

@@ -13,6 +13,7 @@ mod parts;
 mod resources;
 pub mod service;
 mod service_parts;
+mod support;
 pub mod syntax;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};

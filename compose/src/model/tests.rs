@@ -44,6 +44,37 @@ fn svc(text: &str) -> Service {
     p.services.shift_remove("s").unwrap()
 }
 
+/// Converts service `name` of `text` whatever errors it has (keys that parse but that the
+/// engine cannot honour); returns it with the error messages.
+fn convert(text: &str, name: &str) -> (Service, Vec<String>) {
+    let doc = crate::yaml::parse(text, Path::new("compose.yaml"))
+        .unwrap()
+        .remove(0);
+    let env = env();
+    let ctx = NormalizeContext {
+        name: "proj",
+        working_dir: Path::new("/proj"),
+        environment: &env,
+        profiles: &[],
+    };
+    let mut conv = conv::Conv::new(&ctx);
+    let services = doc.get("services").and_then(|s| s.as_map()).unwrap();
+    let entry = services.iter().find(|e| e.key == name).unwrap();
+    let s = conv.service(name, &entry.value, &entry.key_loc);
+    (s, conv.errors.iter().map(ToString::to_string).collect())
+}
+
+/// [`convert`] of service `s` given by `text`, which must fail with an error containing
+/// `refused`.
+fn svc_refused(text: &str, refused: &str) -> Service {
+    let (s, errors) = convert(&format!("services:\n  s:\n    image: busybox\n{text}"), "s");
+    assert!(
+        errors.iter().any(|e| e.contains(refused)),
+        "no error with {refused:?} in {errors:?}"
+    );
+    s
+}
+
 fn json(v: &impl serde::Serialize) -> serde_json::Value {
     serde_json::to_value(v).unwrap()
 }
@@ -153,8 +184,9 @@ fn missing_required_env_file_is_an_error_at_its_position() {
 
 #[test]
 fn labels_list_and_map_and_sysctls() {
-    let s = svc(
+    let s = svc_refused(
         "    labels: [a=1, b]\n    sysctls:\n      net.core.somaxconn: 1024\n    annotations: {x: y}\n",
+        "annotations`: container annotations are not supported",
     );
     assert_eq!(json(&s.labels), serde_json::json!({"a": "1", "b": ""}));
     assert_eq!(
@@ -216,8 +248,9 @@ fn healthcheck_forms() {
 
 #[test]
 fn deploy_resources_and_policies() {
-    let s = svc(
+    let s = svc_refused(
         "    deploy:\n      replicas: 3\n      resources:\n        limits: {cpus: '0.5', memory: 512m, pids: 100}\n        reservations:\n          memory: 128m\n          devices:\n            - capabilities: [gpu]\n              count: all\n      restart_policy: {condition: on-failure, delay: 5s, max_attempts: 3, window: 2m}\n      update_config: {parallelism: 2, order: start-first}\n",
+        "reservations.devices`: device requests (GPUs) are not supported",
     );
     assert_eq!(s.replicas(), 3);
     assert_eq!(
@@ -315,8 +348,9 @@ fn secrets_and_configs_references() {
 
 #[test]
 fn develop_watch_and_hooks() {
-    let s = svc(
+    let s = svc_refused(
         "    develop:\n      watch:\n        - path: ./src\n          action: sync\n          target: /app/src\n          ignore: [node_modules/]\n        - path: package.json\n          action: rebuild\n    post_start:\n      - command: echo started\n        user: root\n",
+        "post_start`: lifecycle hooks are not supported",
     );
     let d = s.develop.unwrap();
     assert_eq!(d.watch[0].path, "/proj/src");
@@ -338,13 +372,17 @@ fn profiles_filter_services() {
 
 #[test]
 fn implicit_dependencies_from_links_and_namespaces() {
-    let p = load(
+    let (a, errors) = convert(
         "services:\n  a:\n    image: x\n    links: ['b:alias']\n    network_mode: service:c\n    volumes_from: [d, 'container:zzz']\n    pid: service:e\n  b: {image: x}\n  c: {image: x}\n  d: {image: x}\n  e: {image: x}\n",
+        "a",
     );
-    let deps = &p.services["a"].depends_on;
+    let deps = &a.depends_on;
     assert_eq!(deps.keys().collect::<Vec<_>>(), vec!["b", "c", "d", "e"]);
     assert!(deps["b"].restart && deps["c"].restart && !deps["d"].restart);
-    assert!(p.services["a"].networks.is_empty());
+    assert!(a.networks.is_empty());
+    // the engine gives every container its own PID namespace
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("`service:e` is not supported"));
 }
 
 #[test]
@@ -374,7 +412,7 @@ fn extensions_are_kept() {
 
 #[test]
 fn gpus_and_provider() {
-    let s = svc("    gpus: all\n");
+    let s = svc_refused("    gpus: all\n", "gpus`: GPU requests are not supported");
     assert_eq!(s.gpus[0].count, Some(-1));
     let p =
         load("services:\n  m:\n    provider:\n      type: model\n      options: {model: ai/x}\n");
@@ -614,6 +652,9 @@ fn common_mistakes_read_well() {
 
 #[test]
 fn realtime_cpu_accepts_microseconds_and_durations() {
-    let s = svc("    cpu_rt_runtime: 400ms\n    cpu_rt_period: 1400\n");
+    let s = svc_refused(
+        "    cpu_rt_runtime: 400ms\n    cpu_rt_period: 1400\n",
+        "real-time CPU scheduling is not supported",
+    );
     assert_eq!((s.cpu_rt_runtime, s.cpu_rt_period), (400_000, 1400));
 }

@@ -8,6 +8,7 @@
 mod files;
 mod mounts;
 mod observe;
+mod resources;
 mod spec;
 mod up;
 

@@ -130,6 +130,7 @@ pub fn container_spec(
             .flat_map(|e| exposed_ports(e))
             .collect(),
         domainname: service.domainname.clone(),
+        resources: super::resources::resource_spec(service),
     }
 }
 
