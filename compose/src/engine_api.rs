@@ -257,8 +257,17 @@ pub struct NetworkSpec {
     pub enable_ipv4: Option<bool>,
     pub enable_ipv6: Option<bool>,
     /// `(subnet, gateway)` pools.
-    pub subnets: Vec<(String, Option<String>)>,
+    pub subnets: Vec<SubnetSpec>,
     pub labels: Labels,
+}
+
+/// One `ipam.config` entry of a network: subnet, and optionally its gateway and the range
+/// dynamic addresses come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubnetSpec {
+    pub subnet: String,
+    pub gateway: Option<String>,
+    pub ip_range: Option<String>,
 }
 
 /// Everything needed to create one volume.

@@ -468,13 +468,13 @@ fn network_survives_an_engine_crash_in_a_fresh_namespace() {
 }
 
 #[test]
-fn network_compose_ipv4_address_is_honoured_on_the_first_and_further_networks() {
+fn network_compose_ipv4_address_and_ip_range_are_honoured() {
     let e = Engine::start("net_compose_static");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("compose.yaml"),
         format!(
-            "name: fixed\nservices:\n  a:\n    image: {IMAGE}\n    command: [sleep, '600']\n    networks:\n      front:\n        ipv4_address: 10.203.9.50\n      back:\n        ipv4_address: 10.203.10.60\n  b:\n    image: {IMAGE}\n    command: [sleep, '600']\n    networks: [front]\nnetworks:\n  front:\n    ipam:\n      config:\n        - subnet: 10.203.9.0/24\n  back:\n    ipam:\n      config:\n        - subnet: 10.203.10.0/24\n"
+            "name: fixed\nservices:\n  a:\n    image: {IMAGE}\n    command: [sleep, '600']\n    networks:\n      front:\n        ipv4_address: 10.203.9.50\n      back:\n        ipv4_address: 10.203.10.60\n  b:\n    image: {IMAGE}\n    command: [sleep, '600']\n    networks: [front]\nnetworks:\n  front:\n    ipam:\n      config:\n        - subnet: 10.203.9.0/24\n          ip_range: 10.203.9.128/25\n  back:\n    ipam:\n      config:\n        - subnet: 10.203.10.0/24\n"
         ),
     )
     .unwrap();
@@ -486,6 +486,24 @@ fn network_compose_ipv4_address_is_honoured_on_the_first_and_further_networks() 
         addrs.contains("inet 10.203.9.50/24") && addrs.contains("inet 10.203.10.60/24"),
         "{addrs}"
     );
+    // A dynamic address comes from the network's `ip_range`.
+    let b = e.ok(&[
+        "exec",
+        "fixed-b-1",
+        "ip",
+        "-4",
+        "-o",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    let last: u8 = b
+        .split("inet 10.203.9.")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no address on the front network: {b}"));
+    assert!(last >= 128, "outside ip_range 10.203.9.128/25: {b}");
     // Its peer finds it at that address by the service name.
     let seen = e.ok(&["exec", "fixed-b-1", "nslookup", "-type=a", "a"]);
     assert!(seen.contains("10.203.9.50"), "{seen}");

@@ -227,10 +227,10 @@ pub fn network_body(spec: &NetworkSpec) -> NetworkCreateRequest {
         config: spec
             .subnets
             .iter()
-            .map(|(subnet, gateway)| IpamConfig {
-                subnet: subnet.clone(),
-                ip_range: String::new(),
-                gateway: gateway.clone().unwrap_or_default(),
+            .map(|s| IpamConfig {
+                subnet: s.subnet.clone(),
+                ip_range: s.ip_range.clone().unwrap_or_default(),
+                gateway: s.gateway.clone().unwrap_or_default(),
             })
             .collect(),
         options: BTreeMap::new(),
@@ -252,8 +252,29 @@ pub fn network_body(spec: &NetworkSpec) -> NetworkCreateRequest {
 mod tests {
     use super::*;
     use berth_compose::engine_api::{
-        DeviceSpec, HealthSpec, LogSpec, MountSpec, NetworkAttachment, PortSpec, UlimitSpec,
+        DeviceSpec, HealthSpec, LogSpec, MountSpec, NetworkAttachment, PortSpec, SubnetSpec,
+        UlimitSpec,
     };
+
+    #[test]
+    fn network_body_carries_subnet_gateway_and_range() {
+        let spec = NetworkSpec {
+            name: "p_front".into(),
+            subnets: vec![SubnetSpec {
+                subnet: "10.250.7.0/24".into(),
+                gateway: Some("10.250.7.1".into()),
+                ip_range: Some("10.250.7.128/25".into()),
+            }],
+            ..NetworkSpec::default()
+        };
+        let ipam = network_body(&spec).ipam.expect("ipam");
+        let c = &ipam.config[0];
+        assert_eq!(
+            (c.subnet.as_str(), c.gateway.as_str(), c.ip_range.as_str()),
+            ("10.250.7.0/24", "10.250.7.1", "10.250.7.128/25")
+        );
+        assert!(network_body(&NetworkSpec::default()).ipam.is_none());
+    }
 
     #[test]
     fn create_body_maps_ports_mounts_networks_and_restart() {

@@ -243,8 +243,28 @@ impl Conv<'_> {
         for e in self.entries(n, path) {
             let (v, p) = (&e.value, path.key(&e.key));
             match e.key.as_str() {
-                "driver" => ipam.driver = self.str(v, &p),
-                "options" => ipam.options = self.mapping(v, &p),
+                "driver" => {
+                    ipam.driver = self.str(v, &p);
+                    if ipam.driver.as_deref().is_some_and(|d| d != "default") {
+                        self.unsupported_ipam(
+                            v,
+                            &p,
+                            "berth's engine has only the `default` IPAM driver",
+                            "remove `driver` or set it to `default`",
+                        );
+                    }
+                }
+                "options" => {
+                    ipam.options = self.mapping(v, &p);
+                    if !ipam.options.is_empty() {
+                        self.unsupported_ipam(
+                            v,
+                            &p,
+                            "IPAM driver options are not supported by berth's engine",
+                            "remove `options`",
+                        );
+                    }
+                }
                 "config" => {
                     for (i, c) in v.as_seq().unwrap_or_default().iter().enumerate() {
                         let cp = p.index(i);
@@ -255,9 +275,24 @@ impl Conv<'_> {
                                 "subnet" => pool.subnet = self.cidr(&f.value, &fp),
                                 "ip_range" => pool.ip_range = self.cidr(&f.value, &fp),
                                 "gateway" => pool.gateway = self.str(&f.value, &fp),
-                                "aux_addresses" => pool.aux_addresses = self.mapping(&f.value, &fp),
+                                "aux_addresses" => {
+                                    pool.aux_addresses = self.mapping(&f.value, &fp);
+                                    if !pool.aux_addresses.is_empty() {
+                                        self.unsupported_ipam(&f.value, &fp, "reserved auxiliary addresses are not supported by berth's engine", "remove `aux_addresses`; give containers static addresses outside `ip_range` instead");
+                                    }
+                                }
                                 _ => {}
                             }
+                        }
+                        if pool.subnet.is_none()
+                            && (pool.gateway.is_some() || pool.ip_range.is_some())
+                        {
+                            self.unsupported_ipam(
+                                c,
+                                &cp,
+                                "a `gateway` or `ip_range` needs the `subnet` it belongs to",
+                                "add `subnet:` to this entry",
+                            );
                         }
                         ipam.config.push(pool);
                     }
@@ -266,6 +301,16 @@ impl Conv<'_> {
             }
         }
         ipam
+    }
+
+    /// Refuses an `ipam` setting the engine cannot honour (instead of dropping it).
+    fn unsupported_ipam(&mut self, n: &Node, path: &Seg<'_>, what: &str, hint: &str) {
+        self.errors.push(Error::at_hint(
+            ErrorKind::InvalidValue,
+            &n.loc,
+            format!("`{path}`: {what}"),
+            hint,
+        ));
     }
 
     fn cidr(&mut self, n: &Node, path: &Seg<'_>) -> Option<String> {

@@ -658,3 +658,21 @@ fn realtime_cpu_accepts_microseconds_and_durations() {
     );
     assert_eq!((s.cpu_rt_runtime, s.cpu_rt_period), (400_000, 1400));
 }
+
+#[test]
+fn ipam_settings_without_an_engine_equivalent_are_refused() {
+    let e = err(
+        "services:\n  a: {image: x, networks: [n]}\nnetworks:\n  n:\n    ipam:\n      driver: dhcp\n      options: {foo: bar}\n      config:\n        - subnet: 10.250.8.0/24\n          aux_addresses: {router: 10.250.8.2}\n        - gateway: 10.250.9.1\n",
+    );
+    for want in [
+        "compose.yaml:6:15: `networks.n.ipam.driver`: berth's engine has only the `default` IPAM driver",
+        "compose.yaml:7:16: `networks.n.ipam.options`: IPAM driver options are not supported",
+        "compose.yaml:10:26: `networks.n.ipam.config[0].aux_addresses`: reserved auxiliary addresses",
+        "compose.yaml:11:11: `networks.n.ipam.config[1]`: a `gateway` or `ip_range` needs the `subnet`",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    load(
+        "services:\n  a: {image: x, networks: [n]}\nnetworks:\n  n:\n    ipam:\n      driver: default\n      config:\n        - subnet: 10.250.8.0/24\n          ip_range: 10.250.8.128/25\n",
+    );
+}

@@ -3,7 +3,8 @@
 
 use super::{COMPOSE_VERSION, PlanOptions, labels, mounts};
 use crate::engine_api::{
-    ContainerSpec, HealthSpec, Labels, NetworkAttachment, NetworkSpec, PortSpec, VolumeSpec,
+    ContainerSpec, HealthSpec, Labels, NetworkAttachment, NetworkSpec, PortSpec, SubnetSpec,
+    VolumeSpec,
 };
 use crate::model::{Network, Project, Service, Volume};
 use crate::output::config_hash;
@@ -231,7 +232,13 @@ pub fn network_spec(project: &str, key: &str, network: &Network) -> NetworkSpec 
             .ipam
             .iter()
             .flat_map(|i| &i.config)
-            .filter_map(|p| p.subnet.clone().map(|s| (s, p.gateway.clone())))
+            .filter_map(|p| {
+                Some(SubnetSpec {
+                    subnet: p.subnet.clone()?,
+                    gateway: p.gateway.clone(),
+                    ip_range: p.ip_range.clone(),
+                })
+            })
             .collect(),
         labels,
     }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::engine_api::{ContainerInfo, NetworkInfo, RunState, VolumeInfo};
+use crate::engine_api::{ContainerInfo, NetworkInfo, RunState, SubnetSpec, VolumeInfo};
 use crate::model::Project;
 
 const APP: &str = "\
@@ -508,7 +508,7 @@ fn dependents_with_restart_true_restart_after_a_recreated_dependency() {
 #[test]
 fn specs_convert_environment_healthcheck_and_ipam() {
     let p = project(
-        "services:\n  a:\n    image: x\n    environment: {B: '2', A: '1', UNSET: null}\n    healthcheck: {test: [CMD, true], interval: 2s, start_interval: 1s, retries: 3}\n    stop_grace_period: 1500ms\n    networks: [front]\nnetworks:\n  front:\n    ipam: {config: [{subnet: 10.250.7.0/24, gateway: 10.250.7.1}]}\n",
+        "services:\n  a:\n    image: x\n    environment: {B: '2', A: '1', UNSET: null}\n    healthcheck: {test: [CMD, true], interval: 2s, start_interval: 1s, retries: 3}\n    stop_grace_period: 1500ms\n    networks: [front]\nnetworks:\n  front:\n    ipam: {config: [{subnet: 10.250.7.0/24, gateway: 10.250.7.1, ip_range: 10.250.7.128/25}]}\n",
     );
     let spec = container_spec(&p, &p.services["a"], 1, &PlanOptions::default());
     assert_eq!(spec.env, ["A=1", "B=2"]);
@@ -526,7 +526,11 @@ fn specs_convert_environment_healthcheck_and_ipam() {
     let net = network_spec("app", "front", &p.networks["front"]);
     assert_eq!(
         net.subnets,
-        [("10.250.7.0/24".to_string(), Some("10.250.7.1".to_string()))]
+        [SubnetSpec {
+            subnet: "10.250.7.0/24".into(),
+            gateway: Some("10.250.7.1".into()),
+            ip_range: Some("10.250.7.128/25".into()),
+        }]
     );
     assert_eq!(net.labels[labels::NETWORK], "front");
     assert_eq!(net.labels[labels::PROJECT], "app");
@@ -624,7 +628,13 @@ fn ipv6_only_network_spec_asks_for_no_ipv4() {
         (net.enable_ipv4, net.enable_ipv6),
         (Some(false), Some(true))
     );
-    assert_eq!(net.subnets, [("fd00:7::/64".to_string(), None)]);
+    assert_eq!(
+        net.subnets,
+        [SubnetSpec {
+            subnet: "fd00:7::/64".into(),
+            ..SubnetSpec::default()
+        }]
+    );
 }
 
 #[test]
