@@ -36,6 +36,11 @@ for i in $(seq 100); do
 done
 exit 1"#;
 
+/// `ip -4 -o addr show eth0` in a running container.
+pub(super) fn eth0_v4(e: &Engine, container: &str) -> String {
+    e.ok(&["exec", container, "ip", "-4", "-o", "addr", "show", "eth0"])
+}
+
 /// The page at `host:port` fetched from the engine's namespace (the host side of its networks).
 pub(super) fn fetch(e: &Engine, host: &str, port: &str) -> Output {
     in_engine_ns(e, &[BUSYBOX, "sh", "-c", HTTP_SH, "http", host, port])
@@ -481,22 +486,16 @@ fn network_compose_ipv4_address_and_ip_range_are_honoured() {
     e.berth(dir.path())
         .args(["up", "-d", "--progress", "quiet"])
         .ok();
-    let addrs = e.ok(&["exec", "fixed-a-1", "ip", "-4", "-o", "addr"]);
-    assert!(
-        addrs.contains("inet 10.203.9.50/24") && addrs.contains("inet 10.203.10.60/24"),
-        "{addrs}"
-    );
+    let assert_static = |when: &str| {
+        let addrs = e.ok(&["exec", "fixed-a-1", "ip", "-4", "-o", "addr"]);
+        assert!(
+            addrs.contains("inet 10.203.9.50/24") && addrs.contains("inet 10.203.10.60/24"),
+            "{when}: {addrs}"
+        );
+    };
+    assert_static("after up");
     // A dynamic address comes from the network's `ip_range`.
-    let b = e.ok(&[
-        "exec",
-        "fixed-b-1",
-        "ip",
-        "-4",
-        "-o",
-        "addr",
-        "show",
-        "eth0",
-    ]);
+    let b = eth0_v4(&e, "fixed-b-1");
     let last: u8 = b
         .split("inet 10.203.9.")
         .nth(1)
@@ -515,11 +514,7 @@ fn network_compose_ipv4_address_and_ip_range_are_honoured() {
     e.berth(dir.path())
         .args(["up", "-d", "--progress", "quiet"])
         .ok();
-    let addrs = e.ok(&["exec", "fixed-a-1", "ip", "-4", "-o", "addr"]);
-    assert!(
-        addrs.contains("inet 10.203.9.50/24") && addrs.contains("inet 10.203.10.60/24"),
-        "after recreate: {addrs}"
-    );
+    assert_static("after recreate");
     e.berth(dir.path())
         .args(["down", "--progress", "quiet"])
         .ok();

@@ -13,6 +13,7 @@ use std::time::Duration;
 use nix::sched::{CloneFlags, setns};
 
 use crate::harness::{Engine, IMAGE};
+use crate::network::eth0_v4;
 
 /// The address every A query to [`OwnDns`] is answered with.
 const OWN_ANSWER: [u8; 4] = [10, 203, 77, 77];
@@ -149,16 +150,7 @@ networks:
         .args(["up", "-d", "--progress", "quiet"])
         .ok();
     // `front` has the higher priority: joined first, so it is eth0; `mac_address` is on it.
-    let eth0 = e.ok(&[
-        "exec",
-        "keys-srv-1",
-        "ip",
-        "-4",
-        "-o",
-        "addr",
-        "show",
-        "eth0",
-    ]);
+    let eth0 = eth0_v4(&e, "keys-srv-1");
     assert!(eth0.contains("inet 10.203.11."), "{eth0}");
     let srv_ip = eth0
         .split_whitespace()

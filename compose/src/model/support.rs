@@ -16,7 +16,9 @@ use crate::yaml::Node;
 use super::conv::Conv;
 use super::service::{Resource, Service};
 
-/// Sysctls of the IPC namespace a container may set (Docker's and runc's list).
+/// Sysctls of the IPC namespace a container may set (Docker's and runc's list). The engine
+/// applies the same rule at create (`engine/src/real/resources.rs`); compose keeps its own copy
+/// because it does not depend on the engine, and refuses at load with the file's position.
 const IPC_SYSCTLS: [&str; 8] = [
     "kernel.msgmax",
     "kernel.msgmnb",
