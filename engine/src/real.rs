@@ -30,6 +30,7 @@ mod image_pull;
 mod image_push;
 mod image_transfer;
 mod images;
+mod log_rotation;
 mod logs;
 mod mounts_apply;
 mod mounts_parse;
@@ -159,6 +160,8 @@ struct Inner {
     /// What start-up recovery left for the async runtime, run once networking is open.
     recovered: Mutex<Option<recovery::Pending>>,
     runtime_bin: std::sync::OnceLock<berth_runtime::sealed::RuntimeBinary>,
+    /// daemon.json's `log-opts` (see `log_rotation.rs`).
+    log_defaults: std::sync::RwLock<std::collections::BTreeMap<String, String>>,
 }
 
 /// The engine backend that really runs containers.
@@ -241,6 +244,7 @@ impl RealBackend {
                 net: std::sync::OnceLock::new(),
                 recovered: Mutex::new(None),
                 runtime_bin: std::sync::OnceLock::new(),
+                log_defaults: std::sync::RwLock::default(),
             }),
         };
         backend.set_probe(Arc::new(exec::ExecProbe::new(&backend)));

@@ -177,3 +177,72 @@ fn compose_resources_unsupported_key_is_refused_before_anything_is_created() {
         "no network created: {networks}"
     );
 }
+
+#[test]
+fn compose_logging_max_size_rotates_and_logs_reads_the_kept_files() {
+    let e = Engine::start("clogrot");
+    let p = Project::new();
+    // 300 lines of about 110 bytes of JSON each: over 30 kB through a 2 kB, 3-file log.
+    p.file(
+        "compose.yaml",
+        &format!(
+            r#"name: clogrot
+services:
+  app:
+    image: {IMAGE}
+    network_mode: none
+    command: [sh, -c, 'for i in $(seq 1 300); do echo "line $$i"; done; sleep 600']
+    logging:
+      driver: json-file
+      options: {{max-size: 2k, max-file: "3"}}
+"#
+        ),
+    );
+    e.berth(p.path())
+        .args(["up", "-d", "--progress", "plain"])
+        .ok();
+    let id = e.ok(&["inspect", "-f", "{{.Id}}", "clogrot-app-1"]);
+    let log = e.data_root().join("containers").join(&id).join("log.json");
+    let rotated = |n: u32| PathBuf::from(format!("{}.{n}", log.display()));
+    let mut logs = String::new();
+    for _ in 0..100 {
+        logs = e.ok(&["logs", "clogrot-app-1"]);
+        if logs.ends_with("line 300") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(logs.ends_with("line 300"), "{logs}");
+    // Rotated twice at least, never more than max-file files, none past max-size.
+    assert!(rotated(1).exists() && rotated(2).exists(), "no rotation");
+    assert!(!rotated(3).exists(), "more than max-file files kept");
+    for f in [log.clone(), rotated(1), rotated(2)] {
+        let len = std::fs::metadata(&f).unwrap().len();
+        assert!(len <= 2048, "{} holds {len} bytes", f.display());
+    }
+    // `logs` reads the kept files oldest first: consecutive lines ending with the last one,
+    // the first ones gone.
+    let numbers: Vec<u32> = logs
+        .lines()
+        .map(|l| l.trim_start_matches("line ").parse().unwrap())
+        .collect();
+    assert!(
+        numbers.len() < 300,
+        "nothing was dropped: {}",
+        numbers.len()
+    );
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "lines out of order or missing: {numbers:?}"
+    );
+    // A bad option is refused at create, as Docker does.
+    let bad = e.docker(&["create", "--log-opt", "max-size=big", IMAGE, "true"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("invalid max-size \"big\""),
+        "{err}"
+    );
+    e.berth(p.path())
+        .args(["down", "-t", "1", "--progress", "plain"])
+        .ok();
+}

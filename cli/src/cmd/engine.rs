@@ -66,6 +66,9 @@ pub fn run(args: EngineArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             certs_dirs: args.certs_d.clone(),
         });
         backend
+            .set_log_defaults(&cfg.log_opts)
+            .map_err(|e| anyhow::anyhow!("daemon.json log-opts: {e}"))?;
+        backend
             .open_networks(berth_engine::real::NetConfig::from_daemon(&cfg))
             .await
             .context("cannot set up networking")?;

@@ -98,6 +98,12 @@ enum Command {
         /// json-file log to append to.
         #[arg(long)]
         log: PathBuf,
+        /// Rotate the log before it passes this many bytes (0: never).
+        #[arg(long, default_value_t = 0)]
+        log_max_size: u64,
+        /// Log files kept in all when rotating, the current one included.
+        #[arg(long, default_value_t = 1)]
+        log_max_files: u32,
         /// Where to write the exit record.
         #[arg(long)]
         exit_file: PathBuf,
@@ -271,12 +277,18 @@ fn execute(cli: Cli) -> Result<u8, CliError> {
             id,
             bundle,
             log,
+            log_max_size,
+            log_max_files,
             exit_file,
         } => {
             let opts = crate::shim::ShimOptions {
                 id,
                 bundle,
                 log,
+                log_rotation: crate::json_log::Rotation {
+                    max_size: log_max_size,
+                    max_files: log_max_files,
+                },
                 exit_file,
             };
             crate::shim::run(&rt, &opts)?;

@@ -36,6 +36,7 @@ pub mod defaults;
 pub mod exec;
 pub mod idle;
 pub mod init;
+pub mod json_log;
 pub mod mounts;
 pub mod runtime;
 pub mod safe_path;

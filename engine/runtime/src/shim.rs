@@ -99,6 +99,8 @@ pub struct ShimOptions {
     pub bundle: PathBuf,
     /// json-file log path.
     pub log: PathBuf,
+    /// When the log is rotated (`max-size`, `max-file`).
+    pub log_rotation: crate::json_log::Rotation,
     /// Where the [`ExitRecord`] is written when the container ends.
     pub exit_file: PathBuf,
 }
@@ -147,11 +149,7 @@ pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
         path: opts.log.clone(),
         source,
     };
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&opts.log)
-        .map_err(log_err)?;
+    let mut log = crate::json_log::JsonLog::open(&opts.log, opts.log_rotation).map_err(log_err)?;
     let stdio = StdioPlan::of(&opts.bundle);
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -271,7 +269,7 @@ pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
             };
             let mut data = serde_json::to_vec(&entry).unwrap_or_default();
             data.push(b'\n');
-            log.write_all(&data).map_err(log_err)?;
+            log.append(&data).map_err(log_err)?;
         }
         Ok(())
     };

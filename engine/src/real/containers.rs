@@ -194,6 +194,7 @@ impl RealBackend {
             )));
         }
         super::restart::validate_create(&body)?;
+        self.log_rotation(&body.host_config)?;
         let image_ref = body.config.image.clone();
         let images = &self.inner.images;
         let summary = images
@@ -295,6 +296,7 @@ impl RealBackend {
         let _ = std::fs::remove_file(dir.join("exit.json"));
         let shim_err = std::fs::File::create(dir.join("shim.err"))
             .map_err(internal("cannot create the shim error file"))?;
+        let rotation = self.log_rotation(&rec.body.host_config)?;
         let mut child = self
             .runtime_command()
             .arg("shim")
@@ -303,6 +305,10 @@ impl RealBackend {
             .arg(dir.join("bundle"))
             .arg("--log")
             .arg(dir.join("log.json"))
+            .arg("--log-max-size")
+            .arg(rotation.max_size.to_string())
+            .arg("--log-max-files")
+            .arg(rotation.max_files.to_string())
             .arg("--exit-file")
             .arg(dir.join("exit.json"))
             .stdin(Stdio::null())

@@ -4,8 +4,14 @@
 //! [`POLL`], but wakes at once when the container's phase changes: the shim has written all of
 //! the output before its exit is recorded, so a `run` of a short command ends as soon as the
 //! container does, not up to a poll interval later.
+//!
+//! A log rotated by `max-size` (see `berth_runtime::json_log`) is read oldest file first; a
+//! follower that finds the path naming a new file (rotated) or the file shorter than what it
+//! read (emptied, `max-file` 1) carries on from the new file's start.
 
 use std::io::{BufRead as _, BufReader, Read, Seek as _, SeekFrom};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -76,10 +82,29 @@ fn pump(
     }
 }
 
-/// Follows the log until the phase leaves `Created`/`Running` and the file is drained. Runs on
-/// a thread of its own; `rt` is the engine's runtime, on which it waits for the next phase
-/// change or `every` (the engine passes [`POLL`]), whichever comes first.
+/// The file to read on from when the log at `path` was rotated or emptied since `reader`
+/// opened it (a new file; the same one from its start), else `None`.
+fn rotated_away(
+    path: &Path,
+    reader: &mut BufReader<std::fs::File>,
+) -> Option<BufReader<std::fs::File>> {
+    let open = reader.get_ref().metadata().ok()?;
+    let named = std::fs::metadata(path).ok()?;
+    if (named.dev(), named.ino()) != (open.dev(), open.ino()) {
+        return std::fs::File::open(path).ok().map(BufReader::new);
+    }
+    if named.len() < reader.stream_position().ok()? {
+        let file = std::fs::File::open(path).ok()?;
+        return Some(BufReader::new(file));
+    }
+    None
+}
+
+/// Follows the log at `path` until the phase leaves `Created`/`Running` and the file is
+/// drained. Runs on a thread of its own; `rt` is the engine's runtime, on which it waits for
+/// the next phase change or `every` (the engine passes [`POLL`]), whichever comes first.
 fn follow(
+    path: PathBuf,
     mut reader: BufReader<std::fs::File>,
     opts: LogsOptions,
     mut phase: watch::Receiver<Phase>,
@@ -90,7 +115,16 @@ fn follow(
     let mut partial = String::new();
     loop {
         let done = !matches!(*phase.borrow_and_update(), Phase::Created | Phase::Running);
-        if !pump(&mut reader, &mut partial, &opts, &tx) || done {
+        if !pump(&mut reader, &mut partial, &opts, &tx) {
+            return;
+        }
+        if let Some(next) = rotated_away(&path, &mut reader) {
+            // What the old file still held is read; a line cut by the rotation is dropped.
+            partial.clear();
+            reader = next;
+            continue;
+        }
+        if done {
             return;
         }
         // A dropped sender (the container is gone) also ends the wait: the next round sees
@@ -101,7 +135,11 @@ fn follow(
 }
 
 impl RealBackend {
-    fn open_log(&self, id: &str) -> BackendResult<(String, std::fs::File, watch::Receiver<Phase>)> {
+    /// The container's full id, its log's path and open current file, and its phase.
+    fn open_log(
+        &self,
+        id: &str,
+    ) -> BackendResult<(String, PathBuf, std::fs::File, watch::Receiver<Phase>)> {
         let full = self.resolve(id)?;
         let path = self.inner.paths.container(&full).join("log.json");
         let file = std::fs::File::open(&path).map_err(|e| {
@@ -112,7 +150,7 @@ impl RealBackend {
             .get(&full)
             .map(|e| e.phase.subscribe())
             .ok_or_else(|| BackendError::not_found(format!("No such container: {id}")))?;
-        Ok((full, file, phase))
+        Ok((full, path, file, phase))
     }
 
     pub(super) fn logs(
@@ -120,8 +158,15 @@ impl RealBackend {
         id: &str,
         opts: LogsOptions,
     ) -> BackendResult<BoxStream<BackendResult<LogChunk>>> {
-        let (_, mut file, phase) = self.open_log(id)?;
+        let (_, path, mut file, phase) = self.open_log(id)?;
         let mut text = String::new();
+        // Rotated files first, oldest first; a file rotated away meanwhile is skipped.
+        let files = berth_runtime::json_log::log_files(&path);
+        for older in &files[..files.len() - 1] {
+            if let Ok(t) = std::fs::read_to_string(older) {
+                text.push_str(&t);
+            }
+        }
         file.read_to_string(&mut text).map_err(|e| {
             BackendError::new(ErrorKind::Internal, "cannot read the log").with_source(e)
         })?;
@@ -136,7 +181,8 @@ impl RealBackend {
         }
         let (tx, rx) = mpsc::channel(64);
         let follow_it = opts.follow;
-        let _ = file.seek(SeekFrom::Start(complete as u64));
+        let read = text.len() as u64;
+        let _ = file.seek(SeekFrom::Current(complete as i64 - read as i64));
         let rt = tokio::runtime::Handle::current();
         std::thread::spawn(move || {
             for c in chunks {
@@ -145,14 +191,14 @@ impl RealBackend {
                 }
             }
             if follow_it {
-                follow(BufReader::new(file), opts, phase, tx, &rt, POLL);
+                follow(path, BufReader::new(file), opts, phase, tx, &rt, POLL);
             }
         });
         Ok(stream_of(rx))
     }
 
     pub(super) fn attach(&self, id: &str, opts: AttachOptions) -> BackendResult<Attachment> {
-        let (full, mut file, phase) = self.open_log(id)?;
+        let (full, path, mut file, phase) = self.open_log(id)?;
         if self.interactive(&full) {
             return self.attach_channel(&full, opts, phase);
         }
@@ -171,7 +217,9 @@ impl RealBackend {
         };
         let (tx, rx) = mpsc::channel(64);
         let rt = tokio::runtime::Handle::current();
-        std::thread::spawn(move || follow(BufReader::new(file), log_opts, phase, tx, &rt, POLL));
+        std::thread::spawn(move || {
+            follow(path, BufReader::new(file), log_opts, phase, tx, &rt, POLL)
+        });
         Ok(Attachment {
             output: stream_of(rx),
             stdin: None,
@@ -219,7 +267,9 @@ mod tests {
             ..LogsOptions::default()
         };
         let hour = Duration::from_secs(3600);
-        let follower = std::thread::spawn(move || follow(reader, opts, phase, tx, &handle, hour));
+        let at = path.clone();
+        let follower =
+            std::thread::spawn(move || follow(at, reader, opts, phase, tx, &handle, hour));
         let first = rx.blocking_recv().unwrap();
         assert_eq!(&first.data[..], b"first\n");
         // The shim writes its last output, then the exit is recorded.
@@ -245,6 +295,42 @@ mod tests {
         let rest = rest.expect("the follower waited for its poll interval");
         assert_eq!(rest.len(), 1);
         assert_eq!(&rest[0].data[..], b"last\n");
+        follower.join().unwrap();
+    }
+
+    /// A follower carries on into the new file when the shim rotates the log (`max-size`)
+    /// and from the start when it empties it (`max-file` 1), losing no whole line.
+    #[test]
+    fn a_follower_reads_on_across_rotation_and_emptying() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.json");
+        std::fs::write(&path, line("one")).unwrap();
+        let (phase_tx, phase) = watch::channel(Phase::Running);
+        let (tx, mut rx) = mpsc::channel(8);
+        let handle = rt.handle().clone();
+        let reader = BufReader::new(std::fs::File::open(&path).unwrap());
+        let opts = LogsOptions {
+            stdout: true,
+            follow: true,
+            ..LogsOptions::default()
+        };
+        let at = path.clone();
+        let every = Duration::from_millis(10);
+        let follower =
+            std::thread::spawn(move || follow(at, reader, opts, phase, tx, &handle, every));
+        assert_eq!(&rx.blocking_recv().unwrap().data[..], b"one\n");
+        // Rotation: the file moves to `.1`, a new one takes its name.
+        std::fs::rename(&path, berth_runtime::json_log::rotated(&path, 1)).unwrap();
+        std::fs::write(&path, line("two")).unwrap();
+        assert_eq!(&rx.blocking_recv().unwrap().data[..], b"two\n");
+        // Emptied in place, then written again: read from its start.
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(0).unwrap();
+        drop(f);
+        std::fs::write(&path, line("3")).unwrap();
+        assert_eq!(&rx.blocking_recv().unwrap().data[..], b"3\n");
+        phase_tx.send_replace(Phase::Exited(0));
         follower.join().unwrap();
     }
 }
