@@ -115,6 +115,8 @@ pub struct StdioPlan {
     pub open_stdin: bool,
     /// Input closes when the first client attached to it leaves.
     pub stdin_once: bool,
+    /// The terminal's `(rows, columns)` before the init starts (`process.consoleSize`).
+    pub console_size: Option<(u16, u16)>,
 }
 
 impl StdioPlan {
@@ -132,6 +134,14 @@ impl StdioPlan {
                 .is_some_and(|p| p.terminal() == Some(true)),
             open_stdin: flag(crate::shim_io::OPEN_STDIN),
             stdin_once: flag(crate::shim_io::STDIN_ONCE),
+            console_size: spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.console_size())
+                .map(|b| {
+                    let clamp = |v: u64| u16::try_from(v).unwrap_or(u16::MAX);
+                    (clamp(b.height()), clamp(b.width()))
+                }),
         }
     }
 }
@@ -228,6 +238,11 @@ pub fn run(rt: &Runtime, opts: &ShimOptions) -> Result<ExitRecord, ShimError> {
     drop(stdout);
     let io = match console {
         Some(master) => {
+            // The init waits for `start`: it finds its terminal at the client's size, not 0x0
+            // until the client's first resize arrives.
+            if let Some((rows, cols)) = stdio.console_size {
+                let _ = crate::shim_io::set_size(master.as_fd(), rows, cols);
+            }
             let dup = |fd: &OwnedFd| {
                 fd.try_clone().map_err(|source| ShimError::Io {
                     path: "pty master".into(),

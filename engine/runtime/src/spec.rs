@@ -208,6 +208,8 @@ pub struct ContainerConfig {
     pub init: Option<PathBuf>,
     /// `--tty`.
     pub tty: bool,
+    /// The terminal's `(height, width)` at start (`process.consoleSize`), with `tty`.
+    pub console_size: Option<(u32, u32)>,
     /// `--oom-score-adj`.
     pub oom_score_adj: Option<i32>,
     /// `--group-add`: extra groups (names from the rootfs' `/etc/group`, or ids).
@@ -572,6 +574,9 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, SpecError> {
     });
     if let Some(adj) = cfg.oom_score_adj {
         process["oomScoreAdj"] = json!(adj);
+    }
+    if let (true, Some((height, width))) = (cfg.tty, cfg.console_size) {
+        process["consoleSize"] = json!({"height": height, "width": width});
     }
     let mut doc = json!({
         "ociVersion": "1.0.2",

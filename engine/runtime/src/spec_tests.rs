@@ -333,3 +333,19 @@ fn namespaces_and_seccomp_default() {
             .is_none()
     );
 }
+
+#[test]
+fn a_terminal_gets_its_console_size_and_only_a_terminal() {
+    let root = rootfs();
+    let tty = ContainerConfig {
+        tty: true,
+        console_size: Some((33, 111)),
+        ..config(root.path())
+    };
+    let spec = generate(&tty).unwrap();
+    let size = spec.process().as_ref().unwrap().console_size().unwrap();
+    assert_eq!((size.height(), size.width()), (33, 111));
+    let plain = ContainerConfig { tty: false, ..tty };
+    let spec = generate(&plain).unwrap();
+    assert!(spec.process().as_ref().unwrap().console_size().is_none());
+}

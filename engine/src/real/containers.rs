@@ -93,6 +93,10 @@ pub(super) fn container_config(
         privileged: h.privileged,
         read_only: h.readonly_rootfs,
         tty: c.tty,
+        console_size: match h.console_size[..] {
+            [height, width] if height > 0 && width > 0 => Some((height, width)),
+            _ => None,
+        },
         netns_path: netns.map(Path::to_owned),
         ..ContainerConfig::default()
     }

@@ -114,6 +114,9 @@ pub struct HostConfig {
     #[serde(deserialize_with = "null_default")]
     pub dns_options: Vec<String>,
     pub shm_size: i64,
+    /// `[height, width]` of the terminal at start (`docker run -t` sends the client's).
+    #[serde(deserialize_with = "null_default")]
+    pub console_size: Vec<u32>,
     pub init: Option<bool>,
     pub auto_remove: bool,
     #[serde(deserialize_with = "null_default")]
