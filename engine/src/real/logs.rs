@@ -247,17 +247,24 @@ mod tests {
         format!(r#"{{"log":"{text}\n","stream":"stdout","time":"2024-01-01T00:00:00Z"}}"#) + "\n"
     }
 
-    /// Regression: a follower slept a whole poll interval before it noticed the container had
-    /// ended, so every `run` of a short command took at least that long. With an interval of
-    /// an hour, the follower must still end as soon as the phase changes, output drained.
-    #[test]
-    fn a_follower_ends_with_the_container_not_with_its_poll_interval() {
+    /// A follower over a fresh log holding `first`, its phase sender, its output and its
+    /// thread; the temp dir and runtime live as long as the returned guard.
+    struct Following {
+        rt: tokio::runtime::Runtime,
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+        phase: watch::Sender<Phase>,
+        rx: mpsc::Receiver<LogChunk>,
+        thread: std::thread::JoinHandle<()>,
+    }
+
+    fn start_following(first: &str, every: Duration) -> Following {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.json");
-        std::fs::write(&path, line("first")).unwrap();
+        std::fs::write(&path, line(first)).unwrap();
         let (phase_tx, phase) = watch::channel(Phase::Running);
-        let (tx, mut rx) = mpsc::channel(8);
+        let (tx, rx) = mpsc::channel(8);
         let handle = rt.handle().clone();
         let reader = BufReader::new(std::fs::File::open(&path).unwrap());
         let opts = LogsOptions {
@@ -266,10 +273,32 @@ mod tests {
             follow: true,
             ..LogsOptions::default()
         };
-        let hour = Duration::from_secs(3600);
         let at = path.clone();
-        let follower =
-            std::thread::spawn(move || follow(at, reader, opts, phase, tx, &handle, hour));
+        let thread =
+            std::thread::spawn(move || follow(at, reader, opts, phase, tx, &handle, every));
+        Following {
+            rt,
+            _dir: dir,
+            path,
+            phase: phase_tx,
+            rx,
+            thread,
+        }
+    }
+
+    /// Regression: a follower slept a whole poll interval before it noticed the container had
+    /// ended, so every `run` of a short command took at least that long. With an interval of
+    /// an hour, the follower must still end as soon as the phase changes, output drained.
+    #[test]
+    fn a_follower_ends_with_the_container_not_with_its_poll_interval() {
+        let Following {
+            rt,
+            _dir,
+            path,
+            phase: phase_tx,
+            mut rx,
+            thread: follower,
+        } = start_following("first", Duration::from_secs(3600));
         let first = rx.blocking_recv().unwrap();
         assert_eq!(&first.data[..], b"first\n");
         // The shim writes its last output, then the exit is recorded.
@@ -302,23 +331,14 @@ mod tests {
     /// and from the start when it empties it (`max-file` 1), losing no whole line.
     #[test]
     fn a_follower_reads_on_across_rotation_and_emptying() {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.json");
-        std::fs::write(&path, line("one")).unwrap();
-        let (phase_tx, phase) = watch::channel(Phase::Running);
-        let (tx, mut rx) = mpsc::channel(8);
-        let handle = rt.handle().clone();
-        let reader = BufReader::new(std::fs::File::open(&path).unwrap());
-        let opts = LogsOptions {
-            stdout: true,
-            follow: true,
-            ..LogsOptions::default()
-        };
-        let at = path.clone();
-        let every = Duration::from_millis(10);
-        let follower =
-            std::thread::spawn(move || follow(at, reader, opts, phase, tx, &handle, every));
+        let Following {
+            rt: _rt,
+            _dir,
+            path,
+            phase: phase_tx,
+            mut rx,
+            thread: follower,
+        } = start_following("one", Duration::from_millis(10));
         assert_eq!(&rx.blocking_recv().unwrap().data[..], b"one\n");
         // Rotation: the file moves to `.1`, a new one takes its name.
         std::fs::rename(&path, berth_runtime::json_log::rotated(&path, 1)).unwrap();
