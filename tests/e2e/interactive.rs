@@ -111,6 +111,25 @@ impl PtySession {
         }
     }
 
+    /// Resizes the terminal and tells the client (`SIGWINCH`) until `stty size` in the
+    /// container shows the new size. The signal is repeated: the client installs its handler
+    /// only once the container has started, and a `SIGWINCH` before that is ignored (the
+    /// container's terminal starts at the client's size, so the shell may already be up).
+    fn resize_until_seen(&mut self, rows: u16, cols: u16) {
+        let want = format!("{rows} {cols}");
+        let start = Instant::now();
+        while !self.text().contains(&want) {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "no {want:?} in the terminal output:\n{}",
+                self.text()
+            );
+            self.resize(rows, cols);
+            self.send("stty size\n");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
     /// Resizes the terminal and tells the client (`SIGWINCH`), as a terminal emulator does.
     fn resize(&mut self, rows: u16, cols: u16) {
         let ws = libc::winsize {
@@ -220,8 +239,7 @@ fn interactive_docker_run_it_through_a_pty_resizes_and_propagates_the_exit() {
     // `stty size` already reads it, and never fails on a 0x0 terminal.
     s.expect("33 111", None);
     assert!(!s.text().contains("stty: standard input"), "{}", s.text());
-    s.resize(44, 132);
-    s.expect("44 132", Some("stty size\n"));
+    s.resize_until_seen(44, 132);
     s.send("exit 3\n");
     assert_eq!(s.exit_code(), 3, "{}", s.text());
     gone(&e, "itpty");
@@ -300,8 +318,7 @@ fn interactive_berth_run_it_and_exec_it_through_a_pty() {
     s.send("tty; stty size\n");
     s.expect("/dev/pts/0", None);
     s.expect("30 100", None);
-    s.resize(31, 101);
-    s.expect("31 101", Some("stty size\n"));
+    s.resize_until_seen(31, 101);
     s.send("exit 5\n");
     assert_eq!(s.exit_code(), 5, "{}", s.text());
     gone(&e, "bpty");
