@@ -163,6 +163,30 @@ fn cidr(key: &str, v: &Value) -> Result<Cidr, ConfigError> {
         .map_err(|reason: String| invalid(key, reason))
 }
 
+/// Bytes of a Docker size (`10m`, `512k`, `1g`, `100`; binary units, an optional `b`/`ib`),
+/// as daemon.json's `log-opts`, `--log-opt max-size`, `--memory` and `--shm-size` take it.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let t = t
+        .strip_suffix("ib")
+        .or_else(|| t.strip_suffix('b'))
+        .unwrap_or(&t);
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let shift = match unit {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return None,
+    };
+    let value: f64 = digits.parse().ok()?;
+    (value >= 0.0).then(|| (value * (1u64 << shift) as f64) as u64)
+}
+
 /// Parses the text of `daemon.json`; absent keys keep their defaults.
 pub fn parse_config(text: &str) -> Result<DaemonConfig, ConfigError> {
     let value: Value = serde_json::from_str(text).map_err(ConfigError::Syntax)?;
@@ -354,5 +378,23 @@ mod tests {
         );
         std::fs::write(dir.path().join("daemon.json"), r#"{"debug": true}"#).unwrap();
         assert!(load_config(&dir.path().join("daemon.json")).unwrap().debug);
+    }
+
+    #[test]
+    fn sizes_are_dockers() {
+        for (text, bytes) in [
+            ("100", 100),
+            ("1k", 1024),
+            ("10m", 10 << 20),
+            ("10M", 10 << 20),
+            ("10mb", 10 << 20),
+            ("1GiB", 1 << 30),
+            ("1.5k", 1536),
+        ] {
+            assert_eq!(parse_size(text), Some(bytes), "{text}");
+        }
+        for bad in ["", "ten", "10x", "-1k"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
     }
 }

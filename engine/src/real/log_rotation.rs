@@ -11,6 +11,7 @@ use berth_runtime::json_log::Rotation;
 use super::RealBackend;
 use crate::api::models::HostConfig;
 use crate::backend::{BackendError, BackendResult};
+use crate::config::parse_size;
 
 /// Options of Docker's json-file driver that are accepted without effect.
 const INERT: [&str; 6] = [
@@ -21,29 +22,6 @@ const INERT: [&str; 6] = [
     "env-regex",
     "tag",
 ];
-
-/// Bytes of a Docker size (`10m`, `512k`, `1g`, `100`; binary units, an optional `b`/`ib`).
-pub fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim().to_ascii_lowercase();
-    let t = t
-        .strip_suffix("ib")
-        .or_else(|| t.strip_suffix('b'))
-        .unwrap_or(&t);
-    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => t.split_at(i),
-        None => (t, ""),
-    };
-    let shift = match unit {
-        "" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        "t" => 40,
-        _ => return None,
-    };
-    let value: f64 = digits.parse().ok()?;
-    (value >= 0.0).then(|| (value * (1u64 << shift) as f64) as u64)
-}
 
 /// The rotation of a log with options `opts`, or why they are refused.
 pub fn rotation(opts: &BTreeMap<String, String>) -> Result<Rotation, String> {
@@ -104,24 +82,6 @@ impl RealBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_are_dockers() {
-        for (text, bytes) in [
-            ("100", 100),
-            ("1k", 1024),
-            ("10m", 10 << 20),
-            ("10M", 10 << 20),
-            ("10mb", 10 << 20),
-            ("1GiB", 1 << 30),
-            ("1.5k", 1536),
-        ] {
-            assert_eq!(parse_size(text), Some(bytes), "{text}");
-        }
-        for bad in ["", "ten", "10x", "-1k"] {
-            assert_eq!(parse_size(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn options_become_a_rotation_or_dockers_refusal() {

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use berth_engine::api::models::{ContainerCreateBody, Ulimit};
 use berth_engine::backend::{AttachOptions, WaitCondition};
 use clap::Args;
@@ -92,21 +92,10 @@ pub struct RunArgs {
 
 /// Parses a Docker size (`512`, `64k`, `64m`, `1g`, case-insensitive, optional `b`).
 pub fn parse_size(s: &str) -> anyhow::Result<i64> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
-    };
-    let n: f64 = num
-        .parse()
-        .with_context(|| format!("invalid size {s:?} (expected a number with k, m or g)"))?;
-    if n < 0.0 {
-        bail!("invalid size {s:?}: must not be negative");
-    }
-    Ok((n * mult as f64) as i64)
+    let bytes = berth_engine::config::parse_size(s).with_context(|| {
+        format!("invalid size {s:?} (expected a number with an optional k, m or g)")
+    })?;
+    Ok(i64::try_from(bytes).unwrap_or(i64::MAX))
 }
 
 fn parse_ulimit(s: &str) -> anyhow::Result<Ulimit> {
