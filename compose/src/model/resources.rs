@@ -305,12 +305,7 @@ impl Conv<'_> {
 
     /// Refuses an `ipam` setting the engine cannot honour (instead of dropping it).
     fn unsupported_ipam(&mut self, n: &Node, path: &Seg<'_>, what: &str, hint: &str) {
-        self.errors.push(Error::at_hint(
-            ErrorKind::InvalidValue,
-            &n.loc,
-            format!("`{path}`: {what}"),
-            hint,
-        ));
+        self.refuse(n, format!("`{path}`: {what}"), hint);
     }
 
     fn cidr(&mut self, n: &Node, path: &Seg<'_>) -> Option<String> {

@@ -1,4 +1,5 @@
-//! Service keys that berth's engine cannot honour, refused at load instead of being dropped.
+//! Service keys that berth's engine cannot honour, refused at load instead of being dropped
+//! (per-network entry keys and `expose` entries that are not ports included).
 //!
 //! Every key of the Compose Specification is parsed into [`Service`], but the engine has no
 //! field for some of them (`runtime`, `cgroup_parent`, `gpus`, hooks, …) and refuses some
@@ -87,7 +88,8 @@ fn sysctl_problem(key: &str, host_network: bool) -> Option<&'static str> {
 }
 
 impl Conv<'_> {
-    fn refuse(&mut self, at: &Node, message: String, hint: &str) {
+    /// Refuses the value at `at` (an error at its position, with a hint).
+    pub(super) fn refuse(&mut self, at: &Node, message: String, hint: &str) {
         self.errors.push(Error::at_hint(
             ErrorKind::InvalidValue,
             &at.loc,
@@ -102,6 +104,62 @@ impl Conv<'_> {
         self.check_namespaces(svc, node, prefix);
         self.check_resource_values(svc, node, prefix);
         self.check_deploy_resources(svc, node, prefix);
+        self.check_networking(svc, node, prefix);
+    }
+
+    /// Per-network entry keys the engine has no equivalent for, and `expose` entries that are
+    /// not ports.
+    fn check_networking(&mut self, svc: &Service, node: &Node, prefix: &Seg<'_>) {
+        let entries = node.get("networks");
+        for (key, sn) in &svc.networks {
+            let Some(sn) = sn else { continue };
+            let present = [
+                ("interface_name", sn.interface_name.is_some()),
+                ("link_local_ips", !sn.link_local_ips.is_empty()),
+                ("driver_opts", !sn.driver_opts.is_empty()),
+                ("gw_priority", sn.gw_priority != 0),
+            ];
+            let unsupported: Vec<&str> = present
+                .iter()
+                .filter_map(|(k, set)| set.then_some(*k))
+                .collect();
+            // The error points at the first of them in the file.
+            let entry = entries.and_then(|n| n.get(key));
+            let Some(at) = unsupported
+                .iter()
+                .filter_map(|k| entry.and_then(|e| e.get(k)))
+                .min_by_key(|n| (n.loc.line, n.loc.col))
+            else {
+                continue;
+            };
+            let keys: Vec<String> = unsupported.iter().map(|k| format!("`{k}`")).collect();
+            let mut hint = "remove them".to_owned();
+            if unsupported.contains(&"gw_priority") {
+                hint.push_str(
+                    "; the first network by `priority` (then by name) carries the default route",
+                );
+            }
+            if unsupported.contains(&"interface_name") {
+                hint.push_str("; interfaces are named eth0, eth1, … in joining order");
+            }
+            let message = format!(
+                "`{prefix}.networks.{key}`: {} not supported by berth's engine",
+                keys.join(", ")
+            );
+            self.refuse(at, message, &hint);
+        }
+        let items = node
+            .get("expose")
+            .and_then(Node::as_seq)
+            .unwrap_or_default();
+        for (i, (entry, item)) in svc.expose.iter().zip(items).enumerate() {
+            if let Err(why) = super::syntax::parse_expose(entry) {
+                let message = format!("`{prefix}.expose[{i}]`: {why}");
+                let hint =
+                    "write a port or range with an optional protocol: `80`, `53/udp`, `8000-8010`";
+                self.refuse(item, message, hint);
+            }
+        }
     }
 
     fn check_unsupported_keys(&mut self, svc: &Service, node: &Node, prefix: &Seg<'_>) {

@@ -42,6 +42,15 @@ pub fn check_protocol(p: &str) -> Result<(), String> {
     }
 }
 
+/// The `port/protocol` keys of one `expose` entry (`80`, `80/udp`, a range `8000-8002`),
+/// as `Config.ExposedPorts` takes them.
+pub fn parse_expose(entry: &str) -> Result<Vec<String>, String> {
+    let (ports, protocol) = entry.split_once('/').unwrap_or((entry, "tcp"));
+    check_protocol(protocol)?;
+    let (a, b) = parse_range(ports, "exposed")?;
+    Ok((a..=b).map(|p| format!("{p}/{protocol}")).collect())
+}
+
 /// Parses a short port spec `[[host_ip:][published]:]target[/protocol]` into long-form ports
 /// (several when `target` is a range).
 pub fn parse_port(spec: &str) -> Result<Vec<Port>, String> {

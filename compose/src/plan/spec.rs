@@ -6,7 +6,7 @@ use crate::engine_api::{
     ContainerSpec, HealthSpec, Labels, NetworkAttachment, NetworkSpec, PortSpec, SubnetSpec,
     VolumeSpec,
 };
-use crate::model::{Network, Project, Service, Volume};
+use crate::model::{Network, Project, Service, Volume, syntax};
 use crate::output::config_hash;
 
 /// The container name of replica `number` of `service`: `container_name`, else
@@ -125,10 +125,11 @@ pub fn container_spec(
             .flat_map(|(host, ips)| ips.iter().map(move |ip| format!("{host}:{ip}")))
             .collect(),
         links: links(project, service, options),
+        // Loading refused entries that are not ports; one that slipped through goes as written.
         expose: service
             .expose
             .iter()
-            .flat_map(|e| exposed_ports(e))
+            .flat_map(|e| syntax::parse_expose(e).unwrap_or_else(|_| vec![e.clone()]))
             .collect(),
         domainname: service.domainname.clone(),
         resources: super::resources::resource_spec(service),
@@ -197,21 +198,6 @@ fn links(project: &Project, service: &Service, options: &PlanOptions) -> Vec<Str
         out.push(format!("{target}:{alias}"));
     }
     out
-}
-
-/// The `port/protocol` keys of one `expose` entry: `80`, `80/udp`, or a range `8000-8002`.
-/// An entry that is not one of these is kept as written (the engine refuses it).
-fn exposed_ports(entry: &str) -> Vec<String> {
-    let (ports, proto) = entry.split_once('/').unwrap_or((entry, "tcp"));
-    let range = ports
-        .split_once('-')
-        .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)))
-        .filter(|(a, b)| a <= b);
-    match (range, ports.parse::<u16>()) {
-        (Some((a, b)), _) => (a..=b).map(|p| format!("{p}/{proto}")).collect(),
-        (None, Ok(p)) => vec![format!("{p}/{proto}")],
-        (None, Err(_)) => vec![entry.to_owned()],
-    }
 }
 
 /// The create request of the project network with key `key`.

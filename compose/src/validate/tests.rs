@@ -172,7 +172,7 @@ fn network_entry_keys_without_an_engine_equivalent_are_refused() {
     );
     assert_eq!(
         e,
-        "c.yaml:5:7: `services.a.networks.front`: `interface_name`, `gw_priority` not supported by berth's engine\n  hint: remove them; the first network by `priority` (then by name) carries the default route; interfaces are named eth0, eth1, … in joining order"
+        "c.yaml:6:22: `services.a.networks.front`: `interface_name`, `gw_priority` not supported by berth's engine\n  hint: remove them; the first network by `priority` (then by name) carries the default route; interfaces are named eth0, eth1, … in joining order"
     );
 }
 
@@ -183,6 +183,8 @@ fn expose_entries_must_be_ports() {
     );
     assert_eq!(
         e,
-        "c.yaml:4:13: `services.a.expose`: `web`, `9-3`, `1/icmp` not a port\n  hint: write a port or range with an optional protocol: `80`, `53/udp`, `8000-8010`"
+        "c.yaml:4:39: `services.a.expose[3]`: invalid exposed port `web`: must be 1-65535\n  hint: write a port or range with an optional protocol: `80`, `53/udp`, `8000-8010`\n\
+         c.yaml:4:44: `services.a.expose[4]`: invalid exposed port range `9-3`: end before start\n  hint: write a port or range with an optional protocol: `80`, `53/udp`, `8000-8010`\n\
+         c.yaml:4:49: `services.a.expose[5]`: invalid protocol `icmp`: expected `tcp`, `udp` or `sctp`\n  hint: write a port or range with an optional protocol: `80`, `53/udp`, `8000-8010`"
     );
 }
