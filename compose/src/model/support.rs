@@ -163,8 +163,7 @@ impl Conv<'_> {
     }
 
     fn check_unsupported_keys(&mut self, svc: &Service, node: &Node, prefix: &Seg<'_>) {
-        let rt = svc.cpu_rt_period != 0 || svc.cpu_rt_runtime != 0;
-        let unsupported: [(&str, bool, &str, &str); 13] = [
+        let unsupported: [(&str, bool, &str, &str); 15] = [
             (
                 "annotations",
                 !svc.annotations.is_empty(),
@@ -191,13 +190,13 @@ impl Conv<'_> {
             ),
             (
                 "cpu_rt_period",
-                rt && svc.cpu_rt_period != 0,
+                svc.cpu_rt_period != 0,
                 "real-time CPU scheduling is not supported by berth's engine",
                 "remove `cpu_rt_period` and `cpu_rt_runtime`",
             ),
             (
                 "cpu_rt_runtime",
-                rt && svc.cpu_rt_runtime != 0,
+                svc.cpu_rt_runtime != 0,
                 "real-time CPU scheduling is not supported by berth's engine",
                 "remove `cpu_rt_period` and `cpu_rt_runtime`",
             ),
@@ -243,23 +242,22 @@ impl Conv<'_> {
                 "`use_api_socket` is not supported",
                 "remove it; bind-mount the engine's socket with `volumes:` if the container needs it",
             ),
+            (
+                "post_start",
+                !svc.post_start.is_empty(),
+                "lifecycle hooks are not supported yet",
+                "remove it; run the command from the entrypoint",
+            ),
+            (
+                "pre_stop",
+                !svc.pre_stop.is_empty(),
+                "lifecycle hooks are not supported yet",
+                "remove it; run the command from the entrypoint",
+            ),
         ];
         for (key, set, message, hint) in unsupported {
             if set && let Some(v) = node.get(key) {
                 self.refuse(v, format!("`{prefix}.{key}`: {message}"), hint);
-            }
-        }
-        for key in ["post_start", "pre_stop"] {
-            let hooks = if key == "post_start" {
-                &svc.post_start
-            } else {
-                &svc.pre_stop
-            };
-            if !hooks.is_empty()
-                && let Some(v) = node.get(key)
-            {
-                let message = format!("`{prefix}.{key}`: lifecycle hooks are not supported yet");
-                self.refuse(v, message, "remove it; run the command from the entrypoint");
             }
         }
         if let Some(p) = &svc.platform
