@@ -289,12 +289,9 @@ impl Handler {
         }
     }
 
-    /// Where names this network does not know go for `client`: its own DNS servers when it
-    /// asked for some, else the network's upstreams (none on an internal network).
-    fn upstreams_for(&self, client: Option<IpAddr>) -> Vec<SocketAddr> {
-        client
-            .and_then(|c| self.records.read().ok()?.upstreams_of(c))
-            .unwrap_or_else(|| self.config.upstreams.clone())
+    /// The DNS servers `client` asked for, if any (else the network's upstreams apply).
+    fn own_upstreams(&self, client: Option<IpAddr>) -> Option<Vec<SocketAddr>> {
+        client.and_then(|c| self.records.read().ok()?.upstreams_of(c))
     }
 
     fn local(&self, query: &Query, client: Option<IpAddr>) -> Option<Vec<Record>> {
@@ -380,7 +377,10 @@ impl RequestHandler for Handler {
             return send(&mut response, refuse(ResponseCode::Refused)).await;
         }
         let client = self.client_of(request.src().ip());
-        let upstreams = self.upstreams_for(client);
+        // Where names this network does not know go: the client's own servers, else the
+        // network's upstreams (none on an internal network).
+        let own = self.own_upstreams(client);
+        let upstreams = own.as_deref().unwrap_or(&self.config.upstreams);
         let mut header = Header::response_from_request(request.header());
         header.set_recursion_available(!upstreams.is_empty());
         if let Some(answers) = self.local(&query, client) {
@@ -391,7 +391,7 @@ impl RequestHandler for Handler {
         if upstreams.is_empty() {
             return send(&mut response, refuse(ResponseCode::ServFail)).await;
         }
-        match self.forward(&query, request.id(), &upstreams).await {
+        match self.forward(&query, request.id(), upstreams).await {
             Some(reply) => {
                 header.set_response_code(reply.response_code());
                 let msg = builder().build(header, reply.answers(), reply.name_servers(), [], []);
