@@ -37,6 +37,21 @@ pub(super) fn ipv6_missing(e: &Engine) -> Option<String> {
     None
 }
 
+/// Asserts a removed network left no nftables table (`berth-<id prefix>`), no bridge `bridge`
+/// and no container veth (`vb…`) in the engine's namespace.
+pub(super) fn assert_network_gone(e: &Engine, id: &str, bridge: &str) {
+    let nft = in_engine_ns(e, &["nft", "list", "tables"]);
+    assert!(nft.status.success(), "{}", show(&nft));
+    let tables = String::from_utf8_lossy(&nft.stdout);
+    assert!(
+        !tables.contains(&format!("berth-{}", &id[..12])),
+        "{tables}"
+    );
+    let links = in_engine_ns(e, &["ip", "-o", "link"]);
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(!links.contains(bridge) && !links.contains(" vb"), "{links}");
+}
+
 /// `network create --ipv6` with the subnets `10.203.N.0/24` and `fd00:203:N::/64`, then `rest`
 /// (options and the name).
 fn dual_stack_network(e: &Engine, n: u8, rest: &[&str]) {
@@ -156,19 +171,7 @@ fn network_ipv6_containers_reach_each_other_by_name_and_publish_over_ipv6() {
     e.ok(&["rm", "-f", "srv6"]);
     let id = e.ok(&["network", "inspect", "-f", "{{.Id}}", "v6net"]);
     e.ok(&["network", "rm", "v6net"]);
-    let nft = in_engine_ns(&e, &["nft", "list", "tables"]);
-    let tables = String::from_utf8_lossy(&nft.stdout);
-    assert!(nft.status.success(), "{}", show(&nft));
-    assert!(
-        !tables.contains(&format!("berth-{}", &id[..12])),
-        "{tables}"
-    );
-    let links = in_engine_ns(&e, &["ip", "-o", "link"]);
-    let links = String::from_utf8_lossy(&links.stdout);
-    assert!(
-        !links.contains("brv6test") && !links.contains(" vb"),
-        "{links}"
-    );
+    assert_network_gone(&e, &id, "brv6test");
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 use crate::harness::{BUSYBOX, Engine, IMAGE};
 use crate::network::{diag, fetch, in_engine_ns, web};
-use crate::network_v6::{HTTP6_SH, ipv6_missing};
+use crate::network_v6::{HTTP6_SH, assert_network_gone, ipv6_missing};
 use crate::util::show;
 
 /// `docker network create --ipv4=false --ipv6 --subnet fd00:204:N::/64` plus `rest`.
@@ -191,13 +191,7 @@ fn network_ipv6_only_containers_talk_by_name_and_publish_on_both_families() {
     );
     e.ok(&["rm", "-f", "srv", "rnd"]);
     e.ok(&["network", "rm", "only6"]);
-    assert!(!nft_tables(&e).contains(&table));
-    let links =
-        String::from_utf8_lossy(&in_engine_ns(&e, &["ip", "-o", "link"]).stdout).into_owned();
-    assert!(
-        !links.contains("brv6only") && !links.contains(" vb"),
-        "{links}"
-    );
+    assert_network_gone(&e, &id, "brv6only");
 }
 
 #[test]
@@ -342,12 +336,7 @@ fn network_ipv6_only_compose_up_and_down_leave_nothing() {
     e.berth(dir.path())
         .args(["down", "--progress", "quiet"])
         .ok();
-    let links =
-        String::from_utf8_lossy(&in_engine_ns(&e, &["ip", "-o", "link"]).stdout).into_owned();
-    assert!(
-        !links.contains("brv6compose") && !links.contains(" vb"),
-        "{links}"
-    );
+    assert_network_gone(&e, &id, "brv6compose");
     assert!(
         !e.data_root()
             .join("containers")
@@ -355,7 +344,6 @@ fn network_ipv6_only_compose_up_and_down_leave_nothing() {
             .join("netns")
             .exists()
     );
-    assert!(!nft_tables(&e).contains(&format!("berth-{}", &id[..12])));
 }
 
 #[test]
